@@ -1,0 +1,63 @@
+/**
+ * Composition root: builds the services the nodes need. The CLI and the Studio entry both use it;
+ * nothing here runs at import time.
+ */
+import { createHash } from "node:crypto";
+import { DEFAULT_SETTINGS, type NodeDeps, type PipelineSettings } from "../nodes/deps.ts";
+import { KnowledgeBase, KB_SCHEMA_VERSION } from "../src/kb/KnowledgeBase.ts";
+import { LlmService } from "../src/model/LlmService.ts";
+import type { BackendForRole } from "../src/model/types.ts";
+import type { EventSink } from "../src/progress/events.ts";
+import { PromptLibrary } from "../src/prompts/PromptLibrary.ts";
+import { InputSetProvider } from "../src/research/InputSetProvider.ts";
+import type { RunDatabase } from "../src/store/RunDatabase.ts";
+
+export interface ServiceOptions {
+  db: RunDatabase;
+  backendFor: BackendForRole;
+  events: EventSink;
+  settings?: Partial<PipelineSettings>;
+  prompts?: PromptLibrary;
+}
+
+export interface Services {
+  deps: NodeDeps;
+  /** Closes every knowledge base opened during the run. */
+  close(): void;
+}
+
+export function createServices(options: ServiceOptions): Services {
+  const kbs = new Map<string, KnowledgeBase>();
+  const settings: PipelineSettings = { ...DEFAULT_SETTINGS, ...options.settings, maxTokens: { ...DEFAULT_SETTINGS.maxTokens, ...options.settings?.maxTokens } };
+  const deps: NodeDeps = {
+    llm: new LlmService({ backendFor: options.backendFor, store: options.db, events: options.events }),
+    db: options.db,
+    prompts: options.prompts ?? PromptLibrary.load(),
+    research: [new InputSetProvider(options.db)],
+    kb: (outDir) => {
+      let kb = kbs.get(outDir);
+      if (!kb) {
+        kb = KnowledgeBase.open(outDir);
+        kbs.set(outDir, kb);
+      }
+      return kb;
+    },
+    events: options.events,
+    settings,
+  };
+  return {
+    deps,
+    close: () => {
+      for (const kb of kbs.values()) kb.close();
+      kbs.clear();
+    },
+  };
+}
+
+/** Hash of everything that changes what a run writes: model, prompts, node settings, KB schema. */
+export function settingsHash(modelId: string, prompts: PromptLibrary, settings: PipelineSettings): string {
+  return createHash("sha256")
+    .update(JSON.stringify({ modelId, prompts: prompts.hash, settings, kbSchema: KB_SCHEMA_VERSION }))
+    .digest("hex")
+    .slice(0, 16);
+}

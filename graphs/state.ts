@@ -1,0 +1,55 @@
+import { Annotation } from "@langchain/langgraph";
+import type { DraftRef, FileOutcome, FileTask, PatternItem, Verdict } from "../nodes/types.ts";
+import type { SkippedFile } from "../src/input/scanInput.ts";
+
+const replace = <T>(_old: T, next: T): T => next;
+const merge = <T>(old: Record<string, T>, next: Record<string, T>): Record<string, T> => ({ ...old, ...next });
+
+/** State of one file's trip through extractor -> researcher -> writer <-> validator -> synthesizer. */
+export const FileState = Annotation.Root({
+  /** Path of the file relative to the input directory. */
+  relPath: Annotation<string>(),
+  /** ID of the parsed document in the run database (the text itself stays out of graph state). */
+  docId: Annotation<string>(),
+  /** Knowledge-base directory the synthesizer merges into. */
+  outDir: Annotation<string>(),
+  /** Patterns the extractor found, in file order. */
+  patterns: Annotation<PatternItem[]>({ reducer: replace, default: () => [] }),
+  /** Why extraction produced nothing usable (when it did not). */
+  extractProblems: Annotation<string[]>({ reducer: replace, default: () => [] }),
+  /** Research pack blob hash per pattern key. */
+  research: Annotation<Record<string, string>>({ reducer: merge, default: () => ({}) }),
+  /** Latest draft per pattern key. */
+  drafts: Annotation<Record<string, DraftRef>>({ reducer: merge, default: () => ({}) }),
+  /** Latest validator verdict per pattern key. */
+  verdicts: Annotation<Record<string, Verdict>>({ reducer: merge, default: () => ({}) }),
+  /** Writer rounds done (0 before the first draft). */
+  round: Annotation<number>({ reducer: replace, default: () => 0 }),
+  /** What the synthesizer did with this file. */
+  outcome: Annotation<FileOutcome | null>({ reducer: replace, default: () => null }),
+});
+export type FileStateType = typeof FileState.State;
+export type FileStateUpdate = typeof FileState.Update;
+
+/** State of a whole run: the file list fanned out to per-file subgraphs and their outcomes. */
+export const PipelineState = Annotation.Root({
+  /** Input directory (absolute). */
+  inputDir: Annotation<string>(),
+  /** Output (knowledge-base) directory (absolute). */
+  outDir: Annotation<string>(),
+  /** Absolute paths never read as input (output directory, checkpoint DB). */
+  exclude: Annotation<string[]>({ reducer: replace, default: () => [] }),
+  /** Files larger than this are skipped (bounded memory). */
+  maxFileBytes: Annotation<number>({ reducer: replace, default: () => 8 * 1024 * 1024 }),
+  /** Supported files found under the input directory. */
+  found: Annotation<number>({ reducer: replace, default: () => 0 }),
+  /** Files to run through the subgraph. */
+  files: Annotation<FileTask[]>({ reducer: replace, default: () => [] }),
+  /** Files not processed, with the reason. */
+  skipped: Annotation<SkippedFile[]>({ reducer: replace, default: () => [] }),
+  /** One outcome per processed file (appended as files finish). */
+  results: Annotation<FileOutcome[]>({ reducer: (a, b) => a.concat(b), default: () => [] }),
+  /** Totals written by the final synthesis step. */
+  kb: Annotation<{ entries: number; quarantined: number } | null>({ reducer: replace, default: () => null }),
+});
+export type PipelineStateType = typeof PipelineState.State;

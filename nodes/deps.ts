@@ -1,0 +1,55 @@
+import type { LangGraphRunnableConfig } from "@langchain/langgraph";
+import type { KnowledgeBase } from "../src/kb/KnowledgeBase.ts";
+import type { LlmService } from "../src/model/LlmService.ts";
+import type { EventSink } from "../src/progress/events.ts";
+import type { PromptLibrary } from "../src/prompts/PromptLibrary.ts";
+import type { ResearchProvider } from "../src/research/types.ts";
+import type { RunDatabase } from "../src/store/RunDatabase.ts";
+
+/** Settings that change what the nodes produce (part of the run's settings hash). */
+export interface PipelineSettings {
+  /** Patterns kept per file. */
+  maxPatternsPerFile: number;
+  /** Times the validator may send a draft back to the writer before quarantining it. */
+  maxRepairRounds: number;
+  /** Research results per pattern and provider. */
+  researchResults: number;
+  /** Ask the validator model to review drafts after the deterministic checks. */
+  llmReview: boolean;
+  /** Generation limits per role. */
+  maxTokens: { extractor: number; researcher: number; writer: number; validator: number };
+  /** Attempts for each structured generation. */
+  maxAttempts: number;
+}
+
+export const DEFAULT_SETTINGS: PipelineSettings = {
+  maxPatternsPerFile: 6,
+  maxRepairRounds: 2,
+  researchResults: 4,
+  llmReview: true,
+  maxTokens: { extractor: 900, researcher: 160, writer: 900, validator: 240 },
+  maxAttempts: 3,
+};
+
+/** Everything a node needs, injected (tests pass fakes; nothing is created at import time). */
+export interface NodeDeps {
+  llm: LlmService;
+  db: RunDatabase;
+  prompts: PromptLibrary;
+  research: ResearchProvider[];
+  kb: (outDir: string) => KnowledgeBase;
+  events: EventSink;
+  settings: PipelineSettings;
+}
+
+/** Per-run values the nodes read from the graph config. */
+export interface RunContext {
+  runId: string;
+  signal: AbortSignal | undefined;
+}
+
+export function runContext(config: LangGraphRunnableConfig | undefined): RunContext {
+  const runId = config?.configurable?.thread_id;
+  if (typeof runId !== "string" || runId === "") throw new Error("graph config needs configurable.thread_id (the run ID)");
+  return { runId, signal: config?.signal };
+}

@@ -1,0 +1,22 @@
+import type { LangGraphRunnableConfig } from "@langchain/langgraph";
+import type { NodeDeps } from "./deps.ts";
+import { runContext } from "./deps.ts";
+
+/**
+ * Wraps a per-file node so progress is visible: an event when it starts and ends, and the file's
+ * row in the run database records the node it reached.
+ */
+export function instrument<S extends { relPath: string }, U>(
+  name: string,
+  deps: Pick<NodeDeps, "events" | "db">,
+  fn: (state: S, config: LangGraphRunnableConfig) => Promise<U>,
+): (state: S, config: LangGraphRunnableConfig) => Promise<U> {
+  return async (state, config) => {
+    const { runId } = runContext(config);
+    deps.db.upsertFile(runId, state.relPath, { node: name });
+    deps.events({ type: "node_started", path: state.relPath, node: name });
+    const result = await fn(state, config);
+    deps.events({ type: "node_finished", path: state.relPath, node: name });
+    return result;
+  };
+}

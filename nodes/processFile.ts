@@ -1,0 +1,33 @@
+import type { LangGraphRunnableConfig } from "@langchain/langgraph";
+import type { FileStateType, PipelineStateType } from "../graphs/state.ts";
+import { Semaphore } from "../src/util/Semaphore.ts";
+import { type NodeDeps, runContext } from "./deps.ts";
+import type { FileTask } from "./types.ts";
+
+interface FileGraphLike {
+  invoke(input: Partial<FileStateType>, config: LangGraphRunnableConfig): Promise<FileStateType>;
+}
+
+/**
+ * processFile: runs one file's subgraph. Files beyond `concurrency` wait here (a semaphore
+ * rather than LangGraph's maxConcurrency, which drops Send tasks at 1: langgraphjs#2656). The
+ * subgraph is invoked with this node's config, so it checkpoints under this task and a resumed
+ * run continues it at the node that was interrupted.
+ */
+export function makeProcessFile(deps: Pick<NodeDeps, "db" | "events">, fileGraph: FileGraphLike, concurrency: number) {
+  const slots = new Semaphore(concurrency);
+  return async (task: FileTask & { outDir: string }, config: LangGraphRunnableConfig): Promise<Partial<PipelineStateType>> => {
+    const { runId, signal } = runContext(config);
+    const release = await slots.acquire(signal);
+    try {
+      const final = await fileGraph.invoke({ relPath: task.relPath, docId: task.docId, outDir: task.outDir }, config);
+      const outcome = final.outcome;
+      if (!outcome) throw new Error(`file ${task.relPath} finished without an outcome`);
+      deps.db.upsertFile(runId, task.relPath, { status: outcome.status, patterns: outcome.published.length, node: "done", ...(outcome.reason ? { reason: outcome.reason } : {}) });
+      deps.events({ type: "file_finished", path: task.relPath, status: outcome.status, patterns: outcome.published.length, ...(outcome.reason ? { reason: outcome.reason } : {}) });
+      return { results: [outcome] };
+    } finally {
+      release();
+    }
+  };
+}

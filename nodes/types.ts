@@ -1,0 +1,85 @@
+import type { CategoryId } from "../src/kb/taxonomy.ts";
+
+/** A file the parent graph sends through the per-file subgraph. */
+export interface FileTask {
+  relPath: string;
+  docId: string;
+}
+
+/** One pattern the extractor found, pointing at its evidence by unit ID. */
+export interface PatternItem {
+  /** `p1`, `p2`, … within the file (stable across resume). */
+  key: string;
+  name: string;
+  slug: string;
+  category: CategoryId;
+  summary: string;
+  /** Unit IDs (sections, records, code blocks) of the source that show the pattern. */
+  evidence: string[];
+}
+
+/** A research result the writer may cite by ID. */
+export interface ResearchSource {
+  /** `L1…` input-set excerpts, `D1…` local documentation, `W1…` web results. */
+  id: string;
+  provider: string;
+  title: string;
+  /** Human-readable location: `path:12-20`, a local doc page with anchor, or a URL. */
+  citation: string;
+  relPath?: string;
+  startLine?: number;
+  endLine?: number;
+  url?: string;
+  excerpt: string;
+}
+
+export interface ResearchPack {
+  sources: ResearchSource[];
+  /** IDs the researcher judged relevant (all sources when the model was not asked). */
+  relevant: string[];
+  note: string;
+}
+
+/** What the writer produces for one pattern; rendered to markdown deterministically. */
+export interface Draft {
+  summary: string;
+  whenToUse: string[];
+  whenNotToUse: string[];
+  pitfalls: string[];
+  /** Code unit ID of the idiomatic example, or "none". */
+  example: string;
+  /** Research source IDs the page cites. */
+  sources: string[];
+}
+
+export interface DraftRef {
+  /** Blob hash of the Draft in the run database (kept out of graph state); null when the writer produced nothing valid. */
+  ref: string | null;
+  round: number;
+  /** Why the writer's output was unusable (when ref is null). */
+  problems?: string[];
+}
+
+export interface Verdict {
+  ok: boolean;
+  problems: string[];
+  round: number;
+}
+
+export interface QuarantinedDraft {
+  key: string;
+  name: string;
+  problems: string[];
+}
+
+/** What one file contributed, gathered by the parent graph. */
+export interface FileOutcome {
+  relPath: string;
+  docId: string;
+  status: "processed" | "quarantined" | "skipped";
+  /** Slugs of the knowledge-base entries this file's validated drafts went into. */
+  published: string[];
+  quarantined: QuarantinedDraft[];
+  patterns: number;
+  reason?: string;
+}

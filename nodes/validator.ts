@@ -1,0 +1,66 @@
+import type { LangGraphRunnableConfig } from "@langchain/langgraph";
+import type { FileStateType, FileStateUpdate } from "../graphs/state.ts";
+import { checkGrounding } from "../src/validate/grounding.ts";
+import { buildContribution } from "./contribution.ts";
+import { type NodeDeps, runContext } from "./deps.ts";
+import { evidenceUnits, renderUnit } from "./evidence.ts";
+import { instrument } from "./instrument.ts";
+import { reviewSchema } from "./schemas.ts";
+import type { Draft, ResearchPack, Verdict } from "./types.ts";
+
+/**
+ * validator: deterministic checks first (evidence and example IDs exist, code is the source's
+ * code verbatim, required sections present, links and citations only to what research returned);
+ * a draft that passes them is then reviewed by the validator model when review is on. The verdict
+ * lists specific problems, which go back to the writer as feedback.
+ */
+export function makeValidator(deps: NodeDeps) {
+  return instrument("validator", deps, async (state: FileStateType, config: LangGraphRunnableConfig): Promise<FileStateUpdate> => {
+    const { runId, signal } = runContext(config);
+    const doc = deps.db.getDocument(state.docId);
+    const verdicts: Record<string, Verdict> = {};
+    const current = state.patterns.filter((p) => state.drafts[p.key]?.round === state.round);
+    await Promise.all(
+      current.map(async (pattern) => {
+        const ref = state.drafts[pattern.key];
+        if (!ref || ref.ref === null) {
+          verdicts[pattern.key] = { ok: false, round: state.round, problems: [`the writer produced no valid entry: ${(ref?.problems ?? ["unknown"]).join("; ")}`] };
+          return;
+        }
+        const draft = deps.db.getBlob<Draft>(ref.ref);
+        const packRef = state.research[pattern.key];
+        const pack: ResearchPack = packRef ? deps.db.getBlob<ResearchPack>(packRef) : { sources: [], relevant: [], note: "" };
+        const allowed = pack.sources.filter((s) => pack.relevant.includes(s.id));
+        const contribution = buildContribution(state.relPath, doc, pattern, draft, pack);
+        const problems = checkGrounding({ draft, doc, evidence: pattern.evidence, allowedSources: allowed, contribution, patternName: pattern.name });
+        if (problems.length === 0 && deps.settings.llmReview) {
+          const review = await deps.llm.generateObject(reviewSchema, {
+            runId,
+            role: "validator",
+            callKey: `${state.relPath}|validator|${pattern.key}|r${state.round}`,
+            prompt: {
+              system: deps.prompts.render("validator.system", {}),
+              user: deps.prompts.render("validator.user", {
+                name: pattern.name,
+                evidence: evidenceUnits(doc, pattern.evidence)
+                  .map((u) => renderUnit(u, 1500))
+                  .join("\n\n"),
+                draft: JSON.stringify({ summary: draft.summary, whenToUse: draft.whenToUse, whenNotToUse: draft.whenNotToUse, pitfalls: draft.pitfalls }, null, 1),
+              }),
+            },
+            maxTokens: deps.settings.maxTokens.validator,
+            maxAttempts: deps.settings.maxAttempts,
+            signal,
+          });
+          // A reviewer that cannot produce a verdict does not block a draft that passed every check.
+          if (review.ok && review.value.verdict === "fail") {
+            const reasons = review.value.problems.map((p) => `reviewer: ${p.trim()}`);
+            problems.push(...(reasons.length > 0 ? reasons : ["reviewer: the entry is not supported by the evidence"]));
+          }
+        }
+        verdicts[pattern.key] = { ok: problems.length === 0, problems, round: state.round };
+      }),
+    );
+    return { verdicts };
+  });
+}

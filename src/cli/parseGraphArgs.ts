@@ -1,0 +1,115 @@
+import { parseArgs } from "node:util";
+
+export interface GraphOptions {
+  input: string;
+  out: string;
+  model: string | undefined;
+  db: string;
+  resume: boolean;
+  /** LLM calls (and files) in flight; undefined = the total agent count. */
+  concurrency: number | undefined;
+  threads: number | undefined;
+  json: boolean;
+  /** Skip the validator model's review (deterministic checks still run). */
+  llmReview: boolean;
+  maxFileMb: number;
+  contextSize: number | undefined;
+  modelsDir: string | undefined;
+}
+
+export type ParseResult = { kind: "run"; options: GraphOptions } | { kind: "help" } | { kind: "error"; message: string };
+
+export const DEFAULT_OUT = "./kb";
+export const DEFAULT_DB = "checkpoints/runs.sqlite";
+
+export const GRAPH_HELP = `Usage: npm run graph -- --input DIR [options]
+
+Builds a markdown knowledge base of idiomatic Rust patterns from a directory of research notes
+(.md, .markdown, .txt, .json), with five agent roles on a local GGUF model.
+
+Options:
+  --input DIR          directory of research files (required; only read, never written)
+  --out DIR            knowledge-base directory (default ${DEFAULT_OUT})
+  --model PATH|URI     GGUF file or hf:/https: URI (default: $RUST_KB_MODEL, else
+                       Qwen2.5-0.5B-Instruct Q4_K_M, downloaded once on first use)
+  --models-dir DIR     where downloaded models live (default: $RUST_KB_MODELS_DIR, else
+                       node-llama-cpp's ~/.node-llama-cpp/models)
+  --db PATH            checkpoint database (default ${DEFAULT_DB})
+  --resume             continue the last unfinished run for this --input and --out
+  --concurrency N      LLM calls in flight (and files in progress) at once; default the
+                       total agent count (30). 1 gives reproducible output.
+  --threads N          CPU threads for generation (default: $RUST_KB_THREADS, else the core count)
+  --context-size N     tokens per sequence (default 4096, capped by the model)
+  --no-llm-review      validator runs its deterministic checks only
+  --max-file-mb N      skip files larger than this (default 8)
+  --json               progress events and a final summary as JSON lines on stdout
+  -h, --help           show this help
+
+Exit codes: 0 done (also when files were skipped), 1 failed, 2 usage error,
+130 interrupted (resumable: the summary prints the command).`;
+
+function positiveInt(name: string, value: string | undefined): number | undefined | string {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) return `--${name} must be a positive integer, got "${value}"`;
+  return n;
+}
+
+/** Pure: argv in, options or a usage error out (tests call this directly). */
+export function parseGraphArgs(argv: readonly string[]): ParseResult {
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs({
+      args: [...argv],
+      allowPositionals: false,
+      strict: true,
+      options: {
+        input: { type: "string" },
+        out: { type: "string" },
+        model: { type: "string" },
+        "models-dir": { type: "string" },
+        db: { type: "string" },
+        resume: { type: "boolean" },
+        concurrency: { type: "string" },
+        threads: { type: "string" },
+        "context-size": { type: "string" },
+        "no-llm-review": { type: "boolean" },
+        "max-file-mb": { type: "string" },
+        json: { type: "boolean" },
+        help: { type: "boolean", short: "h" },
+      },
+    });
+  } catch (e) {
+    return { kind: "error", message: (e as Error).message };
+  }
+  const v = parsed.values as Record<string, string | boolean | undefined>;
+  if (v.help) return { kind: "help" };
+  const input = v.input as string | undefined;
+  if (!input) return { kind: "error", message: "--input DIR is required" };
+  const ints: Record<string, number | undefined> = {};
+  for (const name of ["concurrency", "threads", "context-size", "max-file-mb"]) {
+    const r = positiveInt(name, v[name] as string | undefined);
+    if (typeof r === "string") return { kind: "error", message: r };
+    ints[name] = r;
+  }
+  for (const name of ["out", "model", "db", "models-dir"]) {
+    if (v[name] === "") return { kind: "error", message: `--${name} needs a value` };
+  }
+  return {
+    kind: "run",
+    options: {
+      input,
+      out: (v.out as string | undefined) ?? DEFAULT_OUT,
+      model: v.model as string | undefined,
+      db: (v.db as string | undefined) ?? DEFAULT_DB,
+      resume: v.resume === true,
+      concurrency: ints.concurrency,
+      threads: ints.threads,
+      json: v.json === true,
+      llmReview: v["no-llm-review"] !== true,
+      maxFileMb: ints["max-file-mb"] ?? 8,
+      contextSize: ints["context-size"],
+      modelsDir: v["models-dir"] as string | undefined,
+    },
+  };
+}

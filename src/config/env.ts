@@ -1,0 +1,49 @@
+/**
+ * The one module that reads the environment. Everything else receives these values as options,
+ * and a per-run command-line option always beats an environment variable.
+ */
+import os from "node:os";
+
+export interface Env {
+  /** `RUST_KB_MODEL`: model path or `hf:` URI used when `--model` is not given. */
+  model: string | undefined;
+  /** `RUST_KB_MODELS_DIR`: where downloaded models go (node-llama-cpp's standard directory otherwise). */
+  modelsDir: string | undefined;
+  /** `TAVILY_API_KEY`: enables internet research. */
+  tavilyApiKey: string | undefined;
+  /** `TAVILY_BASE_URL`: alternative Tavily endpoint (tests point it at a loopback server). */
+  tavilyBaseUrl: string | undefined;
+  /** `RUST_KB_THREADS`: default CPU threads for generation. */
+  threads: number | undefined;
+  /** `NO_COLOR`: disables ANSI colours. */
+  noColor: boolean;
+  /** `RUST_KB_DOCS_DIR`: overrides where the rustup documentation is looked for. */
+  rustDocsDir: string | undefined;
+  /** `HOME`: used to locate rustup's toolchains. */
+  home: string;
+}
+
+function nonEmpty(v: string | undefined): string | undefined {
+  return v !== undefined && v.trim() !== "" ? v.trim() : undefined;
+}
+
+function positiveInt(name: string, v: string | undefined): number | undefined {
+  const s = nonEmpty(v);
+  if (s === undefined) return undefined;
+  const n = Number(s);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive integer, got "${s}"`);
+  return n;
+}
+
+export function readEnv(source: NodeJS.ProcessEnv = process.env): Env {
+  return {
+    model: nonEmpty(source.RUST_KB_MODEL),
+    modelsDir: nonEmpty(source.RUST_KB_MODELS_DIR),
+    tavilyApiKey: nonEmpty(source.TAVILY_API_KEY),
+    tavilyBaseUrl: nonEmpty(source.TAVILY_BASE_URL),
+    threads: positiveInt("RUST_KB_THREADS", source.RUST_KB_THREADS),
+    noColor: nonEmpty(source.NO_COLOR) !== undefined,
+    rustDocsDir: nonEmpty(source.RUST_KB_DOCS_DIR),
+    home: source.HOME ?? os.homedir(),
+  };
+}

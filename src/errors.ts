@@ -1,0 +1,54 @@
+/**
+ * Errors a user can hit. Each carries a stable `code` (for scripts and tests) and a message that
+ * says what happened and what to do next.
+ */
+export type UserErrorCode =
+  | "USAGE"
+  | "INPUT_NOT_FOUND"
+  | "INPUT_NOT_DIRECTORY"
+  | "OUTPUT_INSIDE_INPUT"
+  | "OUTPUT_NOT_WRITABLE"
+  | "DISK_FULL"
+  | "MODEL_NOT_FOUND"
+  | "MODEL_DOWNLOAD_FAILED"
+  | "MODEL_LOAD_FAILED"
+  | "MODEL_GENERATION_FAILED"
+  | "MEMORY_BUDGET"
+  | "CONFIG_INVALID"
+  | "NO_RUN_TO_RESUME"
+  | "RUN_LOCKED"
+  | "DB_ERROR"
+  | "PROMPT_TEMPLATE";
+
+export class UserError extends Error {
+  readonly code: UserErrorCode;
+  /** What the user should do next; printed under the message. */
+  readonly hint: string | undefined;
+
+  constructor(code: UserErrorCode, message: string, hint?: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "UserError";
+    this.code = code;
+    this.hint = hint;
+  }
+}
+
+export function isUserError(e: unknown): e is UserError {
+  return e instanceof UserError;
+}
+
+/** True for the errors an aborted generation or a drained run throws. */
+export function isAbortError(e: unknown): boolean {
+  if (!(e instanceof Error)) return false;
+  return e.name === "AbortError" || e.name === "GraphDrained" || (e as { code?: string }).code === "ABORT_ERR";
+}
+
+/** Maps low-level filesystem errors to user errors with advice; returns undefined if not one we know. */
+export function fsErrorToUserError(e: unknown, what: string): UserError | undefined {
+  const code = (e as NodeJS.ErrnoException | undefined)?.code;
+  if (code === "ENOSPC" || code === "EDQUOT")
+    return new UserError("DISK_FULL", `No space left on the device while writing ${what}.`, "Free some disk space, then resume with the same command plus --resume; finished work is kept.", { cause: e });
+  if (code === "EROFS" || code === "EACCES" || code === "EPERM")
+    return new UserError("OUTPUT_NOT_WRITABLE", `Cannot write ${what} (${code}).`, "Choose a writable --out directory (or fix its permissions), then resume with --resume; finished work is kept.", { cause: e });
+  return undefined;
+}

@@ -1,0 +1,194 @@
+/**
+ * The one module that owns node-llama-cpp. Nothing here runs at import time: `getLlama` and model
+ * loading happen in `openLlama` / `LlamaModelBackend.load`, called by the CLI after the input and
+ * model have been checked.
+ */
+import path from "node:path";
+import fs from "node:fs";
+import type { ChatHistoryItem, Llama, LlamaContext, LlamaContextSequence, LlamaGrammar, LlamaModel } from "node-llama-cpp";
+import { UserError } from "../errors.ts";
+import { FairScheduler } from "./FairScheduler.ts";
+import type { Role } from "./roles.ts";
+import type { BackendRequest, BackendResult, ModelBackend, StopReason } from "./types.ts";
+
+export interface OpenLlamaOptions {
+  /** Upper bound of CPU threads all contexts together may use. */
+  maxThreads: number;
+  /** "auto" uses Metal/CUDA/Vulkan when present; false forces CPU. */
+  gpu?: "auto" | false;
+}
+
+/** Starts llama.cpp (loads the native binding); no model yet. */
+export async function openLlama(options: OpenLlamaOptions): Promise<Llama> {
+  const { getLlama, LlamaLogLevel } = await import("node-llama-cpp");
+  try {
+    return await getLlama({
+      gpu: options.gpu ?? "auto",
+      maxThreads: options.maxThreads,
+      logLevel: LlamaLogLevel.error,
+      // Prebuilt binaries ship in the npm package; never try a source build or a download at run time.
+      build: "never",
+      skipDownload: true,
+      progressLogs: false,
+    });
+  } catch (e) {
+    throw new UserError(
+      "MODEL_LOAD_FAILED",
+      `llama.cpp could not start on this machine: ${(e as Error).message}`,
+      "Reinstall with `npm ci`; if the prebuilt binary does not fit this CPU/GPU, see `npx node-llama-cpp source build`.",
+      { cause: e },
+    );
+  }
+}
+
+export interface LoadModelOptions {
+  modelPath: string;
+  /** Parallel sequences in the one context this model gets. */
+  sequences: number;
+  /** Tokens per sequence. */
+  contextSize: number;
+  threads: number;
+  /** Max concurrent calls per role (agent counts); the sum may exceed `sequences`. */
+  roleCaps: Partial<Record<Role, number>>;
+  batchSize?: number;
+  /** Load weights with mmap (default true). */
+  useMmap?: boolean;
+}
+
+/** A model loaded once, with one context of N sequences handed out by a fair scheduler. */
+export class LlamaModelBackend implements ModelBackend {
+  readonly modelId: string;
+  readonly contextTokens: number;
+  readonly scheduler: FairScheduler;
+  readonly threads: number;
+  private readonly grammars = new Map<string, Promise<LlamaGrammar>>();
+
+  private constructor(
+    private readonly llama: Llama,
+    readonly model: LlamaModel,
+    readonly context: LlamaContext,
+    private readonly sequences: LlamaContextSequence[],
+    modelId: string,
+    threads: number,
+    scheduler: FairScheduler,
+  ) {
+    this.modelId = modelId;
+    this.contextTokens = context.contextSize;
+    this.threads = threads;
+    this.scheduler = scheduler;
+  }
+
+  static async load(llama: Llama, options: LoadModelOptions): Promise<LlamaModelBackend> {
+    const stat = fs.statSync(options.modelPath);
+    const modelId = `${path.basename(options.modelPath)}@${stat.size}`;
+    let model: LlamaModel;
+    try {
+      model = await llama.loadModel({ modelPath: options.modelPath, useMmap: options.useMmap ?? true });
+    } catch (e) {
+      throw new UserError(
+        "MODEL_LOAD_FAILED",
+        `Could not load the model ${options.modelPath}: ${(e as Error).message}`,
+        "Check that the file is a complete GGUF model (re-download it if it was cut off), or pick another with --model.",
+        { cause: e },
+      );
+    }
+    const trainContext = model.trainContextSize;
+    const contextSize = Math.max(64, Math.min(options.contextSize, trainContext > 0 ? trainContext : options.contextSize));
+    let context: LlamaContext;
+    try {
+      context = await model.createContext({
+        contextSize,
+        sequences: options.sequences,
+        threads: options.threads,
+        batchSize: options.batchSize,
+      });
+    } catch (e) {
+      await model.dispose();
+      throw new UserError(
+        "MEMORY_BUDGET",
+        `Could not create a context of ${options.sequences} sequences x ${contextSize} tokens for ${path.basename(options.modelPath)}: ${(e as Error).message}`,
+        "Lower --concurrency or the agent counts, or the context size, and try again.",
+        { cause: e },
+      );
+    }
+    const sequences: LlamaContextSequence[] = [];
+    for (let i = 0; i < options.sequences; i++) sequences.push(context.getSequence());
+    const scheduler = new FairScheduler(options.sequences, options.roleCaps);
+    return new LlamaModelBackend(llama, model, context, sequences, modelId, options.threads, scheduler);
+  }
+
+  countTokens(text: string): number {
+    return this.model.tokenize(text, false, "trimLeadingSpace").length;
+  }
+
+  async generate(request: BackendRequest): Promise<BackendResult> {
+    const { LlamaChat } = await import("node-llama-cpp");
+    const grammar = request.grammarSchema ? await this.grammarFor(request.grammarSchema) : undefined;
+    const lease = await this.scheduler.acquire(request.role, request.signal);
+    const sequence = this.sequences[lease.slot];
+    if (!sequence) throw new Error(`no sequence at slot ${lease.slot}`);
+    const chat = new LlamaChat({ contextSequence: sequence, autoDisposeSequence: false });
+    const before = sequence.tokenMeter.getState();
+    try {
+      const history: ChatHistoryItem[] = [
+        { type: "system", text: request.prompt.system },
+        { type: "user", text: request.prompt.user },
+        { type: "model", response: [] },
+      ];
+      const res = await chat.generateResponse(history, {
+        maxTokens: request.maxTokens,
+        grammar,
+        temperature: request.temperature,
+        seed: request.seed,
+        signal: request.signal,
+      });
+      const used = sequence.tokenMeter.diff(before);
+      return {
+        text: res.response,
+        inputTokens: used.usedInputTokens,
+        outputTokens: used.usedOutputTokens,
+        stopReason: mapStopReason(res.metadata.stopReason),
+      };
+    } finally {
+      chat.dispose({ disposeSequence: false });
+      try {
+        await sequence.clearHistory();
+      } finally {
+        lease.release();
+      }
+    }
+  }
+
+  private grammarFor(schema: Record<string, unknown>): Promise<LlamaGrammar> {
+    const key = JSON.stringify(schema);
+    let grammar = this.grammars.get(key);
+    if (!grammar) {
+      // biome-ignore lint/suspicious/noExplicitAny: the schema was produced by zodToGrammarSchema for this grammar compiler
+      grammar = this.llama.createGrammarForJsonSchema(schema as any) as Promise<LlamaGrammar>;
+      this.grammars.set(key, grammar);
+      // Per-document schemas (evidence-ID enums) would otherwise grow this without bound.
+      if (this.grammars.size > 256) {
+        const first = this.grammars.keys().next().value;
+        if (first !== undefined) this.grammars.delete(first);
+      }
+    }
+    return grammar;
+  }
+
+  async dispose(): Promise<void> {
+    await this.context.dispose();
+    await this.model.dispose();
+  }
+}
+
+function mapStopReason(reason: string): StopReason {
+  switch (reason) {
+    case "eogToken":
+    case "maxTokens":
+    case "abort":
+    case "stopGenerationTrigger":
+      return reason;
+    default:
+      return "other";
+  }
+}

@@ -1,0 +1,203 @@
+import { createHash } from "node:crypto";
+import type { z } from "zod";
+import type { EventSink } from "../progress/events.ts";
+import { zodToGrammarSchema } from "./jsonSchema.ts";
+import type { Role } from "./roles.ts";
+import type { BackendForRole, BackendResult, ChatPrompt } from "./types.ts";
+
+/** A finished model call as stored for resume and accounting. */
+export interface CallRecord {
+  runId: string;
+  callKey: string;
+  role: Role;
+  modelId: string;
+  inputTokens: number;
+  outputTokens: number;
+  ms: number;
+  stopReason: string;
+}
+
+/**
+ * Where finished calls are remembered. The memo makes a resumed node reuse the calls it had already
+ * finished before a crash, so only calls that were in flight are ever repeated.
+ */
+export interface CallStore {
+  getMemo(runId: string, memoKey: string): BackendResult | undefined;
+  putMemo(runId: string, memoKey: string, result: BackendResult, record: CallRecord): void;
+}
+
+export interface LlmRequest {
+  /** The run (graph thread) this call belongs to: the memo is per run. */
+  runId: string;
+  role: Role;
+  /** Stable name of this call within the run (file, node, item, round), used for the memo and ledger. */
+  callKey: string;
+  prompt: ChatPrompt;
+  maxTokens: number;
+  signal?: AbortSignal;
+}
+
+export interface ObjectRequest extends LlmRequest {
+  /** Attempts before giving up (each later attempt samples with a different fixed seed). */
+  maxAttempts?: number;
+}
+
+export interface TextResult {
+  text: string;
+  outputTokens: number;
+  stopReason: string;
+}
+
+export type ObjectResult<T> =
+  | { ok: true; value: T; attempts: number }
+  | { ok: false; problems: string[]; attempts: number; lastText: string };
+
+export interface LlmCounters {
+  /** Model calls actually made in this process. */
+  calls: number;
+  /** Calls answered from the memo (finished before an interruption). */
+  memoHits: number;
+  inputTokens: number;
+  outputTokens: number;
+}
+
+export interface LlmServiceOptions {
+  backendFor: BackendForRole;
+  store?: CallStore;
+  events?: EventSink;
+  /** Temperature of the first attempt; 0 (greedy) gives reproducible output. */
+  temperature?: number;
+}
+
+/**
+ * The model API every node uses: text and schema-constrained object generation with abort,
+ * maxTokens, token accounting, a resume memo and bounded retries.
+ */
+export class LlmService {
+  readonly counters: LlmCounters = { calls: 0, memoHits: 0, inputTokens: 0, outputTokens: 0 };
+  private readonly options: LlmServiceOptions;
+
+  constructor(options: LlmServiceOptions) {
+    this.options = options;
+  }
+
+  countTokens(role: Role, text: string): number {
+    return this.options.backendFor(role).countTokens(text);
+  }
+
+  contextTokens(role: Role): number {
+    return this.options.backendFor(role).contextTokens;
+  }
+
+  async generateText(request: LlmRequest): Promise<TextResult> {
+    const result = await this.call(request, undefined, this.options.temperature ?? 0, undefined);
+    return { text: result.text, outputTokens: result.outputTokens, stopReason: result.stopReason };
+  }
+
+  /**
+   * Generates JSON constrained by the schema's grammar, parses it and validates it with the same
+   * schema. Grammars do not guarantee a valid object (truncation, out-of-range numbers), so a
+   * failed parse is retried with a new seed, up to `maxAttempts`.
+   */
+  async generateObject<S extends z.ZodType>(schema: S, request: ObjectRequest): Promise<ObjectResult<z.infer<S>>> {
+    const grammarSchema = zodToGrammarSchema(schema);
+    const maxAttempts = Math.max(1, request.maxAttempts ?? 3);
+    let problems: string[] = [];
+    let lastText = "";
+    for (let attempt = 0; attempt < maxAttempts; attempt++) {
+      const temperature = attempt === 0 ? (this.options.temperature ?? 0) : 0.7;
+      const seed = attempt === 0 ? undefined : attempt;
+      const result = await this.call(
+        { ...request, callKey: `${request.callKey}#a${attempt}` },
+        grammarSchema,
+        temperature,
+        seed,
+      );
+      lastText = result.text;
+      if (result.stopReason === "maxTokens") {
+        problems = [`output was cut off at maxTokens (${request.maxTokens})`];
+        continue;
+      }
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(result.text);
+      } catch (e) {
+        problems = [`not valid JSON: ${(e as Error).message}`];
+        continue;
+      }
+      const checked = schema.safeParse(parsed);
+      if (checked.success) return { ok: true, value: checked.data, attempts: attempt + 1 };
+      problems = checked.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`);
+    }
+    return { ok: false, problems, attempts: maxAttempts, lastText };
+  }
+
+  private async call(
+    request: LlmRequest,
+    grammarSchema: ReturnType<typeof zodToGrammarSchema> | undefined,
+    temperature: number,
+    seed: number | undefined,
+  ): Promise<BackendResult> {
+    const { store, events } = this.options;
+    const runId = request.runId;
+    const backend = this.options.backendFor(request.role);
+    const memoKey = hashKey([
+      request.callKey,
+      backend.modelId,
+      request.prompt.system,
+      request.prompt.user,
+      JSON.stringify(grammarSchema ?? null),
+      String(request.maxTokens),
+      String(temperature),
+      String(seed ?? ""),
+    ]);
+    const cached = store?.getMemo(runId, memoKey);
+    if (cached) {
+      this.counters.memoHits++;
+      events?.({ type: "llm_call_finished", role: request.role, outputTokens: 0, ms: 0, memo: true });
+      return cached;
+    }
+    events?.({ type: "llm_call_started", role: request.role });
+    const started = performance.now();
+    let result: BackendResult;
+    try {
+      result = await backend.generate({
+        role: request.role,
+        prompt: request.prompt,
+        grammarSchema,
+        maxTokens: request.maxTokens,
+        temperature,
+        seed,
+        signal: request.signal,
+      });
+    } catch (e) {
+      events?.({ type: "llm_call_finished", role: request.role, outputTokens: 0, ms: performance.now() - started, memo: false });
+      throw e;
+    }
+    const ms = performance.now() - started;
+    this.counters.calls++;
+    this.counters.inputTokens += result.inputTokens;
+    this.counters.outputTokens += result.outputTokens;
+    events?.({ type: "llm_call_finished", role: request.role, outputTokens: result.outputTokens, ms, memo: false });
+    // An aborted generation is partial: never memoize it.
+    if (result.stopReason !== "abort") {
+      store?.putMemo(runId, memoKey, result, {
+        runId,
+        callKey: request.callKey,
+        role: request.role,
+        modelId: backend.modelId,
+        inputTokens: result.inputTokens,
+        outputTokens: result.outputTokens,
+        ms: Math.round(ms),
+        stopReason: result.stopReason,
+      });
+    }
+    return result;
+  }
+}
+
+function hashKey(parts: readonly string[]): string {
+  const h = createHash("sha256");
+  for (const p of parts) h.update(p).update("\u0000");
+  return h.digest("hex");
+}

@@ -1,0 +1,46 @@
+import type { GrammarSchema } from "./jsonSchema.ts";
+import type { Role } from "./roles.ts";
+
+export type StopReason = "eogToken" | "maxTokens" | "abort" | "stopGenerationTrigger" | "other";
+
+/** One chat-style prompt: a system message and a user message. */
+export interface ChatPrompt {
+  system: string;
+  user: string;
+}
+
+/** What a backend is asked to generate. */
+export interface BackendRequest {
+  role: Role;
+  prompt: ChatPrompt;
+  /** When set, decoding is constrained by a grammar compiled from this schema. */
+  grammarSchema?: GrammarSchema;
+  maxTokens: number;
+  /** 0 means greedy (deterministic). */
+  temperature: number;
+  seed?: number;
+  signal?: AbortSignal;
+}
+
+export interface BackendResult {
+  text: string;
+  inputTokens: number;
+  outputTokens: number;
+  stopReason: StopReason;
+}
+
+/**
+ * A loaded model that generates for one or more roles. Implementations own their concurrency:
+ * `generate` waits for a free sequence instead of failing when all are busy.
+ */
+export interface ModelBackend {
+  /** Stable identity of the weights (file name and size), recorded with every call. */
+  readonly modelId: string;
+  /** Tokens one sequence can hold (prompt plus generation). */
+  readonly contextTokens: number;
+  generate(request: BackendRequest): Promise<BackendResult>;
+  countTokens(text: string): number;
+}
+
+/** Picks the backend that serves each role. */
+export type BackendForRole = (role: Role) => ModelBackend;

@@ -1,0 +1,20 @@
+import type { Role } from "../model/roles.ts";
+
+/** Progress events, emitted by the pipeline and rendered by a reporter (TTY, plain lines or JSON). */
+export type PipelineEvent =
+  | { type: "run_started"; runId: string; input: string; out: string; model: string; resumed: boolean }
+  | { type: "files_discovered"; found: number; toProcess: number; skipped: number }
+  | { type: "file_skipped"; path: string; reason: string }
+  | { type: "node_started"; path: string; node: string }
+  | { type: "node_finished"; path: string; node: string }
+  | { type: "file_finished"; path: string; status: "processed" | "quarantined" | "skipped"; patterns: number; reason?: string }
+  | { type: "llm_call_started"; role: Role }
+  | { type: "llm_call_finished"; role: Role; outputTokens: number; ms: number; memo: boolean }
+  | { type: "model_loading"; model: string }
+  | { type: "model_loaded"; model: string; sequences: number; contextSize: number; threads: number; ms: number }
+  | { type: "download_progress"; model: string; downloadedBytes: number; totalBytes: number }
+  | { type: "message"; level: "info" | "warn"; text: string };
+
+export type EventSink = (event: PipelineEvent) => void;
+
+export const noopSink: EventSink = () => {};

@@ -1,0 +1,45 @@
+/** A research result a writer may cite by ID. */
+export interface ResearchHitSource {
+  provider: string;
+  title: string;
+  citation: string;
+  relPath?: string;
+  startLine?: number;
+  endLine?: number;
+  url?: string;
+  excerpt: string;
+}
+
+export interface ResearchQuery {
+  runId: string;
+  name: string;
+  summary: string;
+  category: string;
+  /** The file the pattern came from (its own units are already evidence, so they are excluded). */
+  docId: string;
+  limit: number;
+  signal?: AbortSignal;
+}
+
+/**
+ * A source of research material. Providers are combinable; each returns ranked hits. The only
+ * thing a provider may send off the machine is the short query built from the pattern's name.
+ */
+export interface ResearchProvider {
+  readonly name: string;
+  search(query: ResearchQuery): Promise<ResearchHitSource[]>;
+}
+
+const STOP = new Set(["the", "a", "an", "of", "in", "on", "for", "to", "and", "or", "with", "use", "using", "pattern", "idiom", "rust"]);
+
+/** Words of a pattern name worth searching for. */
+export function queryTerms(name: string): string[] {
+  return [
+    ...new Set(
+      name
+        .toLowerCase()
+        .split(/[^a-z0-9_]+/)
+        .filter((w) => w.length > 1 && !STOP.has(w)),
+    ),
+  ].slice(0, 8);
+}

@@ -1,0 +1,266 @@
+import fs from "node:fs";
+import path from "node:path";
+import Database from "better-sqlite3";
+import { UserError, fsErrorToUserError } from "../errors.ts";
+import type { SourceDocument } from "../input/types.ts";
+import type { CallRecord, CallStore } from "../model/LlmService.ts";
+import type { BackendResult } from "../model/types.ts";
+
+export type RunStatus = "running" | "interrupted" | "done" | "failed";
+export type FileStatus = "pending" | "processed" | "quarantined" | "skipped";
+
+export interface RunRow {
+  id: string;
+  input: string;
+  out: string;
+  model: string;
+  settings: string;
+  status: RunStatus;
+  startedAt: string;
+  endedAt: string | null;
+  pid: number | null;
+  summary: string | null;
+}
+
+export interface RunFileRow {
+  relPath: string;
+  docId: string | null;
+  status: FileStatus;
+  node: string | null;
+  reason: string | null;
+  patterns: number;
+}
+
+export interface CallRow {
+  callKey: string;
+  role: string;
+  inputTokens: number;
+  outputTokens: number;
+  ms: number;
+  createdAt: string;
+}
+
+export interface ResearchHit {
+  docId: string;
+  relPath: string;
+  unitId: string;
+  title: string;
+  startLine: number;
+  endLine: number;
+  text: string;
+  rank: number;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS documents (id TEXT PRIMARY KEY, json TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS blobs (hash TEXT PRIMARY KEY, json TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+  id TEXT PRIMARY KEY, input TEXT NOT NULL, out TEXT NOT NULL, model TEXT NOT NULL, settings TEXT NOT NULL,
+  status TEXT NOT NULL, started_at TEXT NOT NULL, ended_at TEXT, pid INTEGER, summary TEXT
+);
+CREATE INDEX IF NOT EXISTS runs_by_target ON runs (input, out, started_at);
+CREATE TABLE IF NOT EXISTS run_files (
+  run_id TEXT NOT NULL, rel_path TEXT NOT NULL, doc_id TEXT, status TEXT NOT NULL, node TEXT, reason TEXT,
+  patterns INTEGER NOT NULL DEFAULT 0, updated_at TEXT NOT NULL, PRIMARY KEY (run_id, rel_path)
+);
+CREATE TABLE IF NOT EXISTS llm_calls (
+  run_id TEXT NOT NULL, memo_key TEXT NOT NULL, call_key TEXT NOT NULL, role TEXT NOT NULL, model TEXT NOT NULL,
+  input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL, ms INTEGER NOT NULL, stop_reason TEXT NOT NULL,
+  result TEXT NOT NULL, created_at TEXT NOT NULL, PRIMARY KEY (run_id, memo_key)
+);
+CREATE TABLE IF NOT EXISTS run_docs (run_id TEXT NOT NULL, doc_id TEXT NOT NULL, rel_path TEXT NOT NULL, PRIMARY KEY (run_id, doc_id));
+CREATE VIRTUAL TABLE IF NOT EXISTS unit_fts USING fts5 (doc_id UNINDEXED, unit_id UNINDEXED, title, text, tokenize = 'porter unicode61');
+CREATE TABLE IF NOT EXISTS indexed_docs (doc_id TEXT PRIMARY KEY);
+`;
+
+/**
+ * The run database: LangGraph's checkpoints (SqliteSaver shares this connection) plus the
+ * pipeline's own tables — parsed documents and other large texts stored by hash (graph state keeps
+ * only their IDs), runs, per-file progress, the LLM-call ledger/memo and a full-text index of the
+ * input units for local research.
+ */
+export class RunDatabase implements CallStore {
+  readonly db: Database.Database;
+  readonly file: string;
+
+  private constructor(db: Database.Database, file: string) {
+    this.db = db;
+    this.file = file;
+  }
+
+  static open(file: string): RunDatabase {
+    try {
+      if (file !== ":memory:") fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+      const db = new Database(file, { timeout: 10_000 });
+      db.pragma("journal_mode = WAL");
+      // NORMAL in WAL mode: a committed transaction survives a process crash (SIGKILL); only power loss can drop the newest.
+      db.pragma("synchronous = NORMAL");
+      db.exec(SCHEMA);
+      return new RunDatabase(db, file);
+    } catch (e) {
+      const fsErr = fsErrorToUserError(e, `the checkpoint database ${file}`);
+      if (fsErr) throw fsErr;
+      throw new UserError("DB_ERROR", `Cannot open the checkpoint database ${file}: ${(e as Error).message}`, "Pass another --db PATH, or move the damaged file aside and start again.", { cause: e });
+    }
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+
+  // ---- documents and blobs -------------------------------------------------------------------
+
+  putDocument(doc: SourceDocument): void {
+    this.db.prepare("INSERT OR IGNORE INTO documents (id, json) VALUES (?, ?)").run(doc.id, JSON.stringify(doc));
+  }
+
+  getDocument(id: string): SourceDocument {
+    const row = this.db.prepare("SELECT json FROM documents WHERE id = ?").get(id) as { json: string } | undefined;
+    if (!row) throw new Error(`document ${id} is not in the run database`);
+    return JSON.parse(row.json) as SourceDocument;
+  }
+
+  putBlob(hash: string, value: unknown): void {
+    this.db.prepare("INSERT OR IGNORE INTO blobs (hash, json) VALUES (?, ?)").run(hash, JSON.stringify(value));
+  }
+
+  getBlob<T>(hash: string): T {
+    const row = this.db.prepare("SELECT json FROM blobs WHERE hash = ?").get(hash) as { json: string } | undefined;
+    if (!row) throw new Error(`blob ${hash} is not in the run database`);
+    return JSON.parse(row.json) as T;
+  }
+
+  // ---- full-text index of input units ----------------------------------------------------------
+
+  /** Indexes a document's units once (content-addressed) and records that the run includes it. */
+  indexDocument(runId: string, doc: SourceDocument): void {
+    const tx = this.db.transaction(() => {
+      this.db.prepare("INSERT OR IGNORE INTO run_docs (run_id, doc_id, rel_path) VALUES (?, ?, ?)").run(runId, doc.id, doc.relPath);
+      const done = this.db.prepare("SELECT 1 FROM indexed_docs WHERE doc_id = ?").get(doc.id);
+      if (done) return;
+      const insert = this.db.prepare("INSERT INTO unit_fts (doc_id, unit_id, title, text) VALUES (?, ?, ?, ?)");
+      for (const u of doc.units) insert.run(doc.id, u.id, u.title, u.text);
+      this.db.prepare("INSERT INTO indexed_docs (doc_id) VALUES (?)").run(doc.id);
+    });
+    tx();
+  }
+
+  /** Ranked units of this run's documents matching an FTS5 query. */
+  searchUnits(runId: string, ftsQuery: string, limit: number): ResearchHit[] {
+    const rows = this.db
+      .prepare(
+        `SELECT f.doc_id AS docId, f.unit_id AS unitId, f.title AS title, f.text AS text, bm25(unit_fts) AS rank, r.rel_path AS relPath
+         FROM unit_fts f JOIN run_docs r ON r.doc_id = f.doc_id AND r.run_id = ?
+         WHERE unit_fts MATCH ? ORDER BY rank, r.rel_path, f.unit_id LIMIT ?`,
+      )
+      .all(runId, ftsQuery, limit) as Omit<ResearchHit, "startLine" | "endLine">[];
+    return rows.map((r) => {
+      const unit = this.getDocument(r.docId).units.find((u) => u.id === r.unitId);
+      return { ...r, startLine: unit?.startLine ?? 1, endLine: unit?.endLine ?? 1 };
+    });
+  }
+
+  // ---- runs ------------------------------------------------------------------------------------
+
+  createRun(row: Omit<RunRow, "endedAt" | "summary" | "status">): void {
+    this.db
+      .prepare("INSERT INTO runs (id, input, out, model, settings, status, started_at, pid) VALUES (?, ?, ?, ?, ?, 'running', ?, ?)")
+      .run(row.id, row.input, row.out, row.model, row.settings, row.startedAt, row.pid);
+  }
+
+  getRun(id: string): RunRow | undefined {
+    const row = this.db.prepare("SELECT * FROM runs WHERE id = ?").get(id) as Record<string, unknown> | undefined;
+    return row ? toRunRow(row) : undefined;
+  }
+
+  listRuns(): RunRow[] {
+    return (this.db.prepare("SELECT * FROM runs ORDER BY started_at DESC, id DESC").all() as Record<string, unknown>[]).map(toRunRow);
+  }
+
+  /** The newest run for this input and output that did not finish. */
+  latestUnfinished(input: string, out: string): RunRow | undefined {
+    const row = this.db
+      .prepare("SELECT * FROM runs WHERE input = ? AND out = ? AND status != 'done' ORDER BY started_at DESC, id DESC LIMIT 1")
+      .get(input, out) as Record<string, unknown> | undefined;
+    return row ? toRunRow(row) : undefined;
+  }
+
+  setRunStatus(id: string, status: RunStatus, fields: { endedAt?: string | null; pid?: number | null; summary?: string | null } = {}): void {
+    this.db
+      .prepare("UPDATE runs SET status = ?, ended_at = COALESCE(?, ended_at), pid = ?, summary = COALESCE(?, summary) WHERE id = ?")
+      .run(status, fields.endedAt ?? null, fields.pid ?? null, fields.summary ?? null, id);
+  }
+
+  // ---- per-file progress -----------------------------------------------------------------------
+
+  upsertFile(runId: string, relPath: string, fields: Partial<RunFileRow>): void {
+    const now = new Date().toISOString();
+    this.db
+      .prepare(
+        `INSERT INTO run_files (run_id, rel_path, doc_id, status, node, reason, patterns, updated_at)
+         VALUES (@runId, @relPath, @docId, COALESCE(@status, 'pending'), @node, @reason, COALESCE(@patterns, 0), @now)
+         ON CONFLICT (run_id, rel_path) DO UPDATE SET
+           doc_id = COALESCE(@docId, doc_id), status = COALESCE(@status, status), node = COALESCE(@node, node),
+           reason = COALESCE(@reason, reason), patterns = COALESCE(@patterns, patterns), updated_at = @now`,
+      )
+      .run({
+        runId,
+        relPath,
+        docId: fields.docId ?? null,
+        status: fields.status ?? null,
+        node: fields.node ?? null,
+        reason: fields.reason ?? null,
+        patterns: fields.patterns ?? null,
+        now,
+      });
+  }
+
+  listFiles(runId: string): RunFileRow[] {
+    return this.db
+      .prepare("SELECT rel_path AS relPath, doc_id AS docId, status, node, reason, patterns FROM run_files WHERE run_id = ? ORDER BY rel_path")
+      .all(runId) as RunFileRow[];
+  }
+
+  // ---- LLM-call ledger and memo (CallStore) ----------------------------------------------------
+
+  getMemo(runId: string, memoKey: string): BackendResult | undefined {
+    const row = this.db.prepare("SELECT result FROM llm_calls WHERE run_id = ? AND memo_key = ?").get(runId, memoKey) as { result: string } | undefined;
+    return row ? (JSON.parse(row.result) as BackendResult) : undefined;
+  }
+
+  putMemo(runId: string, memoKey: string, result: BackendResult, record: CallRecord): void {
+    this.db
+      .prepare(
+        `INSERT OR REPLACE INTO llm_calls (run_id, memo_key, call_key, role, model, input_tokens, output_tokens, ms, stop_reason, result, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(runId, memoKey, record.callKey, record.role, record.modelId, record.inputTokens, record.outputTokens, record.ms, record.stopReason, JSON.stringify(result), new Date().toISOString());
+  }
+
+  listCalls(runId: string): CallRow[] {
+    return this.db
+      .prepare("SELECT call_key AS callKey, role, input_tokens AS inputTokens, output_tokens AS outputTokens, ms, created_at AS createdAt FROM llm_calls WHERE run_id = ? ORDER BY created_at, call_key")
+      .all(runId) as CallRow[];
+  }
+
+  callTotals(runId: string): { calls: number; inputTokens: number; outputTokens: number } {
+    return this.db
+      .prepare("SELECT COUNT(*) AS calls, COALESCE(SUM(input_tokens), 0) AS inputTokens, COALESCE(SUM(output_tokens), 0) AS outputTokens FROM llm_calls WHERE run_id = ?")
+      .get(runId) as { calls: number; inputTokens: number; outputTokens: number };
+  }
+}
+
+function toRunRow(r: Record<string, unknown>): RunRow {
+  return {
+    id: String(r.id),
+    input: String(r.input),
+    out: String(r.out),
+    model: String(r.model),
+    settings: String(r.settings),
+    status: r.status as RunStatus,
+    startedAt: String(r.started_at),
+    endedAt: (r.ended_at as string | null) ?? null,
+    pid: (r.pid as number | null) ?? null,
+    summary: (r.summary as string | null) ?? null,
+  };
+}
