@@ -10,9 +10,9 @@ import { SqliteSaver } from "@langchain/langgraph-checkpoint-sqlite";
 import { buildPipelineGraph } from "../graphs/pipelineGraph.ts";
 import type { PipelineSettings } from "../nodes/deps.ts";
 import type { GraphOptions } from "../src/cli/parseGraphArgs.ts";
-import { type RunSummary, buildSummary, formatSummary, resumeCommand } from "../src/cli/summary.ts";
+import { buildSummary, formatSummary, type RunSummary, resumeCommand } from "../src/cli/summary.ts";
 import type { Env } from "../src/config/env.ts";
-import { UserError, fsErrorToUserError, isUserError } from "../src/errors.ts";
+import { fsErrorToUserError, isUserError, UserError } from "../src/errors.ts";
 import { LlamaModelBackend, openLlama } from "../src/model/LlamaBackend.ts";
 import { DEFAULT_MODEL, resolveModel } from "../src/model/resolveModel.ts";
 import { DEFAULT_AGENT_COUNTS, ROLES } from "../src/model/roles.ts";
@@ -85,7 +85,11 @@ export async function runGraphCommand(options: GraphOptions, io: CommandIo): Pro
     if (options.resume) {
       run = db.latestUnfinished(input, out);
       if (!run)
-        throw new UserError("NO_RUN_TO_RESUME", `There is no unfinished run for --input ${input} and --out ${out} in ${dbPath}.`, "Run the same command without --resume to start one.");
+        throw new UserError(
+          "NO_RUN_TO_RESUME",
+          `There is no unfinished run for --input ${input} and --out ${out} in ${dbPath}.`,
+          "Run the same command without --resume to start one.",
+        );
       recorded = JSON.parse(run.settings).options as RecordedOptions;
       if (options.model && options.model !== recorded.model)
         throw new UserError(
@@ -121,7 +125,14 @@ export async function runGraphCommand(options: GraphOptions, io: CommandIo): Pro
     cleanups.push(() => llama.dispose());
     const backend = await LlamaModelBackend.load(llama, { modelPath, sequences: concurrency, contextSize: recorded.contextSize, threads, roleCaps });
     cleanups.push(() => backend.dispose());
-    reporter.handle({ type: "model_loaded", model: path.basename(modelPath), sequences: concurrency, contextSize: backend.contextTokens, threads, ms: Date.now() - loadStart });
+    reporter.handle({
+      type: "model_loaded",
+      model: path.basename(modelPath),
+      sequences: concurrency,
+      contextSize: backend.contextTokens,
+      threads,
+      ms: Date.now() - loadStart,
+    });
     if (abort.signal.aborted) throw abort.signal.reason;
 
     const prompts = PromptLibrary.load();
@@ -133,7 +144,15 @@ export async function runGraphCommand(options: GraphOptions, io: CommandIo): Pro
     const resumed = run !== undefined;
     if (!run) {
       const id = newRunId();
-      db.createRun({ id, input, out, model: backend.modelId, settings: JSON.stringify({ hash, options: recorded }), startedAt: new Date().toISOString(), pid: process.pid });
+      db.createRun({
+        id,
+        input,
+        out,
+        model: backend.modelId,
+        settings: JSON.stringify({ hash, options: recorded }),
+        startedAt: new Date().toISOString(),
+        pid: process.pid,
+      });
       run = db.getRun(id);
     } else {
       db.setRunStatus(run.id, "running", { pid: process.pid });
@@ -147,7 +166,9 @@ export async function runGraphCommand(options: GraphOptions, io: CommandIo): Pro
     const config = { configurable: { thread_id: runId }, signal: abort.signal, recursionLimit: 500, durability: "sync" as const };
     const existing = await graph.getState({ configurable: { thread_id: runId } });
     const hasCheckpoint = existing.config?.configurable?.checkpoint_id !== undefined;
-    const graphInput = hasCheckpoint ? null : { inputDir: input, outDir: out, exclude: [dbPath, `${dbPath}-wal`, `${dbPath}-shm`, out], maxFileBytes: recorded.maxFileBytes };
+    const graphInput = hasCheckpoint
+      ? null
+      : { inputDir: input, outDir: out, exclude: [dbPath, `${dbPath}-wal`, `${dbPath}-shm`, out], maxFileBytes: recorded.maxFileBytes };
 
     let status: RunSummary["status"] = "done";
     let error: UserError | undefined;
@@ -193,7 +214,15 @@ export async function runGraphCommand(options: GraphOptions, io: CommandIo): Pro
       out: path.resolve(options.out),
       ...(err ? { error: { code: err.code, message: err.message, hint: err.hint ?? null } } : {}),
     };
-    const code = interrupted ? 130 : err?.code === "USAGE" || err?.code === "INPUT_NOT_FOUND" || err?.code === "INPUT_NOT_DIRECTORY" || err?.code === "OUTPUT_INSIDE_INPUT" || err?.code === "NO_RUN_TO_RESUME" ? 2 : 1;
+    const code = interrupted
+      ? 130
+      : err?.code === "USAGE" ||
+          err?.code === "INPUT_NOT_FOUND" ||
+          err?.code === "INPUT_NOT_DIRECTORY" ||
+          err?.code === "OUTPUT_INSIDE_INPUT" ||
+          err?.code === "NO_RUN_TO_RESUME"
+        ? 2
+        : 1;
     return finish(summary, code);
   } finally {
     unsubscribe();
@@ -224,11 +253,20 @@ class InterruptedError extends Error {
 
 function checkDirectories(input: string, out: string): void {
   const st = fs.statSync(input, { throwIfNoEntry: false });
-  if (!st) throw new UserError("INPUT_NOT_FOUND", `The input directory ${input} does not exist.`, "Pass --input with a directory of .md, .txt or .json research files.");
+  if (!st)
+    throw new UserError(
+      "INPUT_NOT_FOUND",
+      `The input directory ${input} does not exist.`,
+      "Pass --input with a directory of .md, .txt or .json research files.",
+    );
   if (!st.isDirectory()) throw new UserError("INPUT_NOT_DIRECTORY", `--input ${input} is a file, not a directory.`, "Pass the directory that contains it.");
   const rel = path.relative(out, input);
   if (out === input || (!rel.startsWith("..") && !path.isAbsolute(rel)))
-    throw new UserError("OUTPUT_INSIDE_INPUT", `--out ${out} would contain the input directory ${input}.`, "Choose an --out directory outside the input, for example ./kb.");
+    throw new UserError(
+      "OUTPUT_INSIDE_INPUT",
+      `--out ${out} would contain the input directory ${input}.`,
+      "Choose an --out directory outside the input, for example ./kb.",
+    );
 }
 
 function findActiveRun(db: RunDatabase, out: string): RunRow | undefined {
@@ -265,5 +303,10 @@ export function toUserError(e: unknown): UserError {
     if (fsErr) return fsErr;
   }
   const msg = e instanceof Error ? e.message : String(e);
-  return new UserError("MODEL_GENERATION_FAILED", `The run stopped on an unexpected error: ${msg}`, "Finished work is saved: fix the cause and resume with --resume. If it repeats, report it with this message.", { cause: e });
+  return new UserError(
+    "MODEL_GENERATION_FAILED",
+    `The run stopped on an unexpected error: ${msg}`,
+    "Finished work is saved: fix the cause and resume with --resume. If it repeats, report it with this message.",
+    { cause: e },
+  );
 }

@@ -4,7 +4,7 @@
  */
 import { createHash } from "node:crypto";
 import { DEFAULT_SETTINGS, type NodeDeps, type PipelineSettings } from "../nodes/deps.ts";
-import { KnowledgeBase, KB_SCHEMA_VERSION } from "../src/kb/KnowledgeBase.ts";
+import { KB_SCHEMA_VERSION, KnowledgeBase } from "../src/kb/KnowledgeBase.ts";
 import { LlmService } from "../src/model/LlmService.ts";
 import type { BackendForRole } from "../src/model/types.ts";
 import type { EventSink } from "../src/progress/events.ts";

@@ -1,4 +1,4 @@
-import { type BaseCheckpointSaver, END, type LangGraphRunnableConfig, START, Send, StateGraph } from "@langchain/langgraph";
+import { type BaseCheckpointSaver, END, type LangGraphRunnableConfig, Send, START, StateGraph } from "@langchain/langgraph";
 import type { NodeDeps } from "../nodes/deps.ts";
 import { makeDiscover } from "../nodes/discover.ts";
 import { makeFinalize } from "../nodes/finalize.ts";

@@ -1,7 +1,7 @@
 import type { LangGraphRunnableConfig } from "@langchain/langgraph";
 import type { PipelineStateType } from "../graphs/state.ts";
-import { loadDocument, scanInput } from "../src/input/scanInput.ts";
 import type { SkippedFile } from "../src/input/scanInput.ts";
+import { loadDocument, scanInput } from "../src/input/scanInput.ts";
 import { type NodeDeps, runContext } from "./deps.ts";
 import type { FileTask } from "./types.ts";
 

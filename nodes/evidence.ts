@@ -3,7 +3,8 @@ import type { ResearchSource } from "./types.ts";
 
 /** How one unit is shown to a model: its ID, title and text (long texts shortened). */
 export function renderUnit(unit: SourceUnit, maxChars: number): string {
-  const head = unit.kind === "code" ? `[${unit.id}] code${unit.lang ? ` (${unit.lang})` : ""}, lines ${unit.startLine}-${unit.endLine}` : `[${unit.id}] ${unit.title}`;
+  const head =
+    unit.kind === "code" ? `[${unit.id}] code${unit.lang ? ` (${unit.lang})` : ""}, lines ${unit.startLine}-${unit.endLine}` : `[${unit.id}] ${unit.title}`;
   const body = unit.text.length > maxChars ? `${unit.text.slice(0, maxChars)}\n…(shortened)` : unit.text;
   return `${head}\n${body}`;
 }

@@ -1,8 +1,8 @@
 import type { LangGraphRunnableConfig } from "@langchain/langgraph";
 import type { FileStateType, FileStateUpdate } from "../graphs/state.ts";
 import type { SourceUnit } from "../src/input/types.ts";
-import { CATEGORY_IDS } from "../src/kb/taxonomy.ts";
 import { slugify } from "../src/kb/slug.ts";
+import { CATEGORY_IDS } from "../src/kb/taxonomy.ts";
 import { type NodeDeps, runContext } from "./deps.ts";
 import { renderUnit } from "./evidence.ts";
 import { instrument } from "./instrument.ts";

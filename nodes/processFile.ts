@@ -23,8 +23,19 @@ export function makeProcessFile(deps: Pick<NodeDeps, "db" | "events">, fileGraph
       const final = await fileGraph.invoke({ relPath: task.relPath, docId: task.docId, outDir: task.outDir }, config);
       const outcome = final.outcome;
       if (!outcome) throw new Error(`file ${task.relPath} finished without an outcome`);
-      deps.db.upsertFile(runId, task.relPath, { status: outcome.status, patterns: outcome.published.length, node: "done", ...(outcome.reason ? { reason: outcome.reason } : {}) });
-      deps.events({ type: "file_finished", path: task.relPath, status: outcome.status, patterns: outcome.published.length, ...(outcome.reason ? { reason: outcome.reason } : {}) });
+      deps.db.upsertFile(runId, task.relPath, {
+        status: outcome.status,
+        patterns: outcome.published.length,
+        node: "done",
+        ...(outcome.reason ? { reason: outcome.reason } : {}),
+      });
+      deps.events({
+        type: "file_finished",
+        path: task.relPath,
+        status: outcome.status,
+        patterns: outcome.published.length,
+        ...(outcome.reason ? { reason: outcome.reason } : {}),
+      });
       return { results: [outcome] };
     } finally {
       release();

@@ -30,7 +30,13 @@ export function makeResearcher(deps: NodeDeps) {
   });
 }
 
-async function researchPattern(deps: NodeDeps, runId: string, state: FileStateType, pattern: PatternItem, signal: AbortSignal | undefined): Promise<ResearchPack> {
+async function researchPattern(
+  deps: NodeDeps,
+  runId: string,
+  state: FileStateType,
+  pattern: PatternItem,
+  signal: AbortSignal | undefined,
+): Promise<ResearchPack> {
   const sources: ResearchSource[] = [];
   for (const provider of deps.research) {
     const hits = await provider.search({
@@ -43,7 +49,7 @@ async function researchPattern(deps: NodeDeps, runId: string, state: FileStateTy
       signal,
     });
     const prefix = PREFIX[provider.name] ?? "X";
-    hits.forEach((h, i) => sources.push({ id: `${prefix}${i + 1}`, ...h }));
+    for (const [i, h] of hits.entries()) sources.push({ id: `${prefix}${i + 1}`, ...h });
   }
   if (sources.length === 0) return { sources, relevant: [], note: "" };
   const result = await deps.llm.generateObject(researcherSchema(sources.map((s) => s.id)), {

@@ -9,10 +9,7 @@ export function routeAfterExtractor(state: Pick<FileStateType, "patterns">): "re
  * After validation: failed drafts go back to the writer while repair rounds remain; otherwise
  * the synthesizer publishes what passed and quarantines the rest.
  */
-export function routeAfterValidator(
-  state: Pick<FileStateType, "patterns" | "verdicts" | "round">,
-  maxRepairRounds: number,
-): "writer" | "synthesizer" {
+export function routeAfterValidator(state: Pick<FileStateType, "patterns" | "verdicts" | "round">, maxRepairRounds: number): "writer" | "synthesizer" {
   const failed = state.patterns.some((p) => state.verdicts[p.key]?.ok === false);
   // round counts writer passes: the first draft is round 1, so repairs done = round - 1.
   return failed && state.round - 1 < maxRepairRounds ? "writer" : "synthesizer";

@@ -24,7 +24,11 @@ export function makeValidator(deps: NodeDeps) {
       current.map(async (pattern) => {
         const ref = state.drafts[pattern.key];
         if (!ref || ref.ref === null) {
-          verdicts[pattern.key] = { ok: false, round: state.round, problems: [`the writer produced no valid entry: ${(ref?.problems ?? ["unknown"]).join("; ")}`] };
+          verdicts[pattern.key] = {
+            ok: false,
+            round: state.round,
+            problems: [`the writer produced no valid entry: ${(ref?.problems ?? ["unknown"]).join("; ")}`],
+          };
           return;
         }
         const draft = deps.db.getBlob<Draft>(ref.ref);
@@ -45,7 +49,11 @@ export function makeValidator(deps: NodeDeps) {
                 evidence: evidenceUnits(doc, pattern.evidence)
                   .map((u) => renderUnit(u, 1500))
                   .join("\n\n"),
-                draft: JSON.stringify({ summary: draft.summary, whenToUse: draft.whenToUse, whenNotToUse: draft.whenNotToUse, pitfalls: draft.pitfalls }, null, 1),
+                draft: JSON.stringify(
+                  { summary: draft.summary, whenToUse: draft.whenToUse, whenNotToUse: draft.whenNotToUse, pitfalls: draft.pitfalls },
+                  null,
+                  1,
+                ),
               }),
             },
             maxTokens: deps.settings.maxTokens.validator,

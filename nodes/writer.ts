@@ -35,33 +35,37 @@ export function makeWriter(deps: NodeDeps) {
         const codeIds = exampleCandidates(doc, pattern.evidence);
         const verdict = state.verdicts[pattern.key];
         const feedback =
-          verdict && !verdict.ok
-            ? `\nYour previous entry was rejected. Fix these problems:\n${verdict.problems.map((p) => `- ${p}`).join("\n")}\n`
-            : "";
+          verdict && !verdict.ok ? `\nYour previous entry was rejected. Fix these problems:\n${verdict.problems.map((p) => `- ${p}`).join("\n")}\n` : "";
         const evidence = evidenceUnits(doc, pattern.evidence)
           .map((u) => renderUnit(u, EVIDENCE_MAX_CHARS))
           .join("\n\n");
-        const result = await deps.llm.generateObject(writerSchema(codeIds, sources.map((s) => s.id)), {
-          runId,
-          role: "writer",
-          callKey: `${state.relPath}|writer|${pattern.key}|r${round}`,
-          prompt: {
-            system: deps.prompts.render("writer.system", {}),
-            user: deps.prompts.render("writer.user", {
-              name: pattern.name,
-              category: categoryTitle(pattern.category),
-              summary: pattern.summary,
-              path: state.relPath,
-              evidence,
-              sources: renderSources(sources),
-              codeIds: codeIds.length > 0 ? codeIds.join(", ") : "(none)",
-              feedback,
-            }),
+        const result = await deps.llm.generateObject(
+          writerSchema(
+            codeIds,
+            sources.map((s) => s.id),
+          ),
+          {
+            runId,
+            role: "writer",
+            callKey: `${state.relPath}|writer|${pattern.key}|r${round}`,
+            prompt: {
+              system: deps.prompts.render("writer.system", {}),
+              user: deps.prompts.render("writer.user", {
+                name: pattern.name,
+                category: categoryTitle(pattern.category),
+                summary: pattern.summary,
+                path: state.relPath,
+                evidence,
+                sources: renderSources(sources),
+                codeIds: codeIds.length > 0 ? codeIds.join(", ") : "(none)",
+                feedback,
+              }),
+            },
+            maxTokens: deps.settings.maxTokens.writer,
+            maxAttempts: deps.settings.maxAttempts,
+            signal,
           },
-          maxTokens: deps.settings.maxTokens.writer,
-          maxAttempts: deps.settings.maxAttempts,
-          signal,
-        });
+        );
         if (!result.ok) {
           drafts[pattern.key] = { ref: null, round, problems: result.problems.slice(0, 5) };
           return;

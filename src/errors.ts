@@ -47,8 +47,18 @@ export function isAbortError(e: unknown): boolean {
 export function fsErrorToUserError(e: unknown, what: string): UserError | undefined {
   const code = (e as NodeJS.ErrnoException | undefined)?.code;
   if (code === "ENOSPC" || code === "EDQUOT")
-    return new UserError("DISK_FULL", `No space left on the device while writing ${what}.`, "Free some disk space, then resume with the same command plus --resume; finished work is kept.", { cause: e });
+    return new UserError(
+      "DISK_FULL",
+      `No space left on the device while writing ${what}.`,
+      "Free some disk space, then resume with the same command plus --resume; finished work is kept.",
+      { cause: e },
+    );
   if (code === "EROFS" || code === "EACCES" || code === "EPERM")
-    return new UserError("OUTPUT_NOT_WRITABLE", `Cannot write ${what} (${code}).`, "Choose a writable --out directory (or fix its permissions), then resume with --resume; finished work is kept.", { cause: e });
+    return new UserError(
+      "OUTPUT_NOT_WRITABLE",
+      `Cannot write ${what} (${code}).`,
+      "Choose a writable --out directory (or fix its permissions), then resume with --resume; finished work is kept.",
+      { cause: e },
+    );
   return undefined;
 }

@@ -42,7 +42,9 @@ export function buildSummary(input: SummaryInput): RunSummary {
     runId: input.runId,
     files: { found: rows.length, processed: count("processed"), skipped: count("skipped"), quarantined: count("quarantined"), pending: count("pending") },
     skipped: rows.filter((r) => r.status === "skipped").map((r) => ({ path: r.relPath, reason: r.reason ?? "" })),
-    quarantinedFiles: rows.filter((r) => r.status === "quarantined").map((r) => ({ path: r.relPath, reason: r.reason ?? "every draft failed validation (see quarantine.md)" })),
+    quarantinedFiles: rows
+      .filter((r) => r.status === "quarantined")
+      .map((r) => ({ path: r.relPath, reason: r.reason ?? "every draft failed validation (see quarantine.md)" })),
     patterns: input.kbEntries,
     llm: { calls: input.counters.calls, tokens: input.counters.outputTokens, inputTokens: input.counters.inputTokens, memoHits: input.counters.memoHits },
     wallMs: input.wallMs,
@@ -72,7 +74,9 @@ export function formatSummary(s: RunSummary): string {
     if (s.error.hint) lines.push(s.error.hint);
   }
   const f = s.files;
-  lines.push(`files: ${f.found} found, ${f.processed} processed, ${f.skipped} skipped, ${f.quarantined} quarantined${f.pending ? `, ${f.pending} not finished` : ""}`);
+  lines.push(
+    `files: ${f.found} found, ${f.processed} processed, ${f.skipped} skipped, ${f.quarantined} quarantined${f.pending ? `, ${f.pending} not finished` : ""}`,
+  );
   for (const k of s.skipped.slice(0, 20)) lines.push(`  skipped ${k.path}: ${k.reason}`);
   if (s.skipped.length > 20) lines.push(`  … and ${s.skipped.length - 20} more skipped`);
   for (const q of s.quarantinedFiles.slice(0, 20)) lines.push(`  quarantined ${q.path}: ${q.reason}`);

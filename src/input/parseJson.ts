@@ -1,4 +1,4 @@
-import { type Node as JsonNode, type ParseError, getNodeValue, parseTree, printParseErrorCode } from "jsonc-parser";
+import { getNodeValue, type Node as JsonNode, type ParseError, parseTree, printParseErrorCode } from "jsonc-parser";
 import { splitLong } from "./parseMarkdown.ts";
 import type { SourceUnit } from "./types.ts";
 
@@ -67,29 +67,29 @@ function collectRecords(node: JsonNode, out: { node: JsonNode; name: string | un
     return;
   }
   const props = (node.children ?? []).filter((p) => p.type === "property" && p.children?.length === 2);
-  const valueOf = (p: JsonNode) => p.children?.[1];
+  const valueNode = (p: JsonNode) => p.children?.[1];
   const keyOf = (p: JsonNode) => String(p.children?.[0]?.value ?? "");
   const arrayProps = props.filter((p) => {
-    const v = valueOf(p);
+    const v = valueNode(p);
     return v?.type === "array" && (v.children ?? []).some((c) => c.type === "object");
   });
   if (arrayProps.length > 0 && depth < 4) {
     for (const p of arrayProps) {
-      const v = valueOf(p);
+      const v = valueNode(p);
       if (v) collectRecords(v, out, depth + 1);
     }
     return;
   }
-  const objectProps = props.filter((p) => valueOf(p)?.type === "object");
+  const objectProps = props.filter((p) => valueNode(p)?.type === "object");
   if (props.length >= 2 && objectProps.length >= (props.length * 2) / 3) {
     for (const p of objectProps) {
-      const v = valueOf(p);
+      const v = valueNode(p);
       if (v) out.push({ node: v, name: keyOf(p) });
     }
     return;
   }
   if (objectProps.length === 1 && props.length <= 3 && depth < 4) {
-    const v = valueOf(objectProps[0] as JsonNode);
+    const v = valueNode(objectProps[0] as JsonNode);
     if (v) {
       collectRecords(v, out, depth + 1);
       return;

@@ -26,7 +26,7 @@ export function parseMarkdown(text: string): ParsedMarkdown {
   collectCode(tree, codes);
 
   const codeIds = new Map<Code, string>();
-  codes.forEach((c, i) => codeIds.set(c, `C${i + 1}`));
+  for (const [i, c] of codes.entries()) codeIds.set(c, `C${i + 1}`);
 
   const title = plainText(headings.find((h) => h.depth === 1) ?? headings[0]);
 
@@ -125,7 +125,11 @@ function lineOf(node: { position?: { start: { line: number }; end: { line: numbe
 export function plainText(node: Nodes | undefined): string | undefined {
   if (!node) return undefined;
   if ("value" in node && typeof node.value === "string") return node.value;
-  if ("children" in node) return node.children.map((c) => plainText(c as Nodes) ?? "").join("").trim();
+  if ("children" in node)
+    return node.children
+      .map((c) => plainText(c as Nodes) ?? "")
+      .join("")
+      .trim();
   return "";
 }
 
@@ -172,5 +176,8 @@ export function splitLines(lines: readonly Line[], max = MAX_UNIT_CHARS): Line[]
 
 /** Splits plain text whose lines all stand for one span (a JSON record) into parts. */
 export function splitLong(text: string, startLine: number, endLine: number, max = MAX_UNIT_CHARS): Line[] {
-  return splitLines(text.split("\n").map((t) => ({ text: t, startLine, endLine })), max);
+  return splitLines(
+    text.split("\n").map((t) => ({ text: t, startLine, endLine })),
+    max,
+  );
 }

@@ -87,7 +87,8 @@ export async function scanInput(inputDir: string, options: ScanOptions = {}): Pr
           real = await fs.realpath(full);
         } catch (e) {
           const code = (e as NodeJS.ErrnoException).code;
-          if (formatOf(entry.name) || code === "ELOOP") skipped.push({ relPath: rel, reason: code === "ELOOP" ? "symbolic link loop" : "broken symbolic link" });
+          if (formatOf(entry.name) || code === "ELOOP")
+            skipped.push({ relPath: rel, reason: code === "ELOOP" ? "symbolic link loop" : "broken symbolic link" });
           continue;
         }
         if (!inside(real)) {
@@ -126,7 +127,10 @@ export async function scanInput(inputDir: string, options: ScanOptions = {}): Pr
         continue;
       }
       if (st.size > maxBytes) {
-        skipped.push({ relPath: rel, reason: `too large (${(st.size / 1048576).toFixed(1)} MiB > ${(maxBytes / 1048576).toFixed(1)} MiB limit; raise it with --max-file-mb)` });
+        skipped.push({
+          relPath: rel,
+          reason: `too large (${(st.size / 1048576).toFixed(1)} MiB > ${(maxBytes / 1048576).toFixed(1)} MiB limit; raise it with --max-file-mb)`,
+        });
         continue;
       }
       files.push({ relPath: rel, absPath: real, size: st.size, format });
@@ -164,9 +168,15 @@ export async function loadDocument(file: FoundFile, maxBytes = DEFAULT_MAX_FILE_
     const parsed = parseJson(text);
     if (!parsed.ok) return { ok: false, reason: parsed.reason };
     if (parsed.units.length === 0) return { ok: false, reason: "JSON holds no records" };
-    return { ok: true, doc: { id, relPath: file.relPath, format: "json", title: parsed.title ?? fallbackTitle, lineCount, units: parsed.units, notes: decoded.notes } };
+    return {
+      ok: true,
+      doc: { id, relPath: file.relPath, format: "json", title: parsed.title ?? fallbackTitle, lineCount, units: parsed.units, notes: decoded.notes },
+    };
   }
   const parsed = parseMarkdown(text);
   if (parsed.units.length === 0) return { ok: false, reason: "no text content" };
-  return { ok: true, doc: { id, relPath: file.relPath, format: file.format, title: parsed.title ?? fallbackTitle, lineCount, units: parsed.units, notes: decoded.notes } };
+  return {
+    ok: true,
+    doc: { id, relPath: file.relPath, format: file.format, title: parsed.title ?? fallbackTitle, lineCount, units: parsed.units, notes: decoded.notes },
+  };
 }

@@ -1,7 +1,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import Database from "better-sqlite3";
-import { UserError, fsErrorToUserError } from "../errors.ts";
+import { fsErrorToUserError, UserError } from "../errors.ts";
 import { removeStaleTemps, writeFileAtomic } from "../util/atomicWrite.ts";
 import { mergeEntry, renderCategoryPage, renderEntryPage, renderIndex, renderQuarantine } from "./render.ts";
 import { CATEGORIES } from "./taxonomy.ts";
@@ -47,7 +47,9 @@ export class KnowledgeBase {
     } catch (e) {
       const fsErr = fsErrorToUserError(e, `the output directory ${dir}`);
       if (fsErr) throw fsErr;
-      throw new UserError("OUTPUT_NOT_WRITABLE", `Cannot open the knowledge base in ${dir}: ${(e as Error).message}`, "Choose another --out directory.", { cause: e });
+      throw new UserError("OUTPUT_NOT_WRITABLE", `Cannot open the knowledge base in ${dir}: ${(e as Error).message}`, "Choose another --out directory.", {
+        cause: e,
+      });
     }
   }
 
@@ -77,7 +79,9 @@ export class KnowledgeBase {
 
   /** Forgets files that are no longer in the input (their entries go unless another file backs them). */
   removeFilesNotIn(relPaths: ReadonlySet<string>): string[] {
-    const known = (this.db.prepare("SELECT DISTINCT rel_path AS p FROM contributions UNION SELECT DISTINCT rel_path FROM quarantine").all() as { p: string }[]).map((r) => r.p);
+    const known = (
+      this.db.prepare("SELECT DISTINCT rel_path AS p FROM contributions UNION SELECT DISTINCT rel_path FROM quarantine").all() as { p: string }[]
+    ).map((r) => r.p);
     const gone = known.filter((p) => !relPaths.has(p));
     for (const p of gone) this.replaceFile(p, [], []);
     return gone;
@@ -95,7 +99,9 @@ export class KnowledgeBase {
   }
 
   quarantined(): QuarantineRecord[] {
-    return (this.db.prepare("SELECT json FROM quarantine ORDER BY rel_path, pattern_key").all() as { json: string }[]).map((r) => JSON.parse(r.json) as QuarantineRecord);
+    return (this.db.prepare("SELECT json FROM quarantine ORDER BY rel_path, pattern_key").all() as { json: string }[]).map(
+      (r) => JSON.parse(r.json) as QuarantineRecord,
+    );
   }
 
   /** Writes index.md, category pages, kb.json and quarantine.md, and removes pages of entries that are gone. */

@@ -2,7 +2,7 @@
  * Deterministic rendering of the knowledge base: the same entries always give the same bytes
  * (stable order, no timestamps), so re-runs produce minimal diffs.
  */
-import { categoryTitle, CATEGORIES } from "./taxonomy.ts";
+import { CATEGORIES, categoryTitle } from "./taxonomy.ts";
 import type { Contribution, Entry, QuarantineRecord } from "./types.ts";
 
 const byString = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
@@ -38,12 +38,16 @@ export function mergeEntry(contributions: readonly Contribution[]): Entry {
     whenNotToUse: uniq(sorted.flatMap((c) => c.whenNotToUse)).slice(0, 6),
     pitfalls: uniq(sorted.flatMap((c) => c.pitfalls)).slice(0, 6),
     example: sorted.find((c) => c.example)?.example ?? null,
-    sources: [...sources.entries()].sort((a, b) => byString(a[0], b[0])).map(([relPath, evidence]) => ({
-      relPath,
-      evidence: [...evidence].sort((a, b) => a.startLine - b.startLine || byString(a.unitId, b.unitId)),
-    })),
+    sources: [...sources.entries()]
+      .sort((a, b) => byString(a[0], b[0]))
+      .map(([relPath, evidence]) => ({
+        relPath,
+        evidence: [...evidence].sort((a, b) => a.startLine - b.startLine || byString(a.unitId, b.unitId)),
+      })),
     research: [...research.values()].sort((a, b) => byString(a.citation, b.citation)),
-    aliases: uniq(sorted.map((c) => c.name)).filter((n) => n !== primary.name).sort(byString),
+    aliases: uniq(sorted.map((c) => c.name))
+      .filter((n) => n !== primary.name)
+      .sort(byString),
   };
 }
 
@@ -109,7 +113,9 @@ export function renderEntryPage(entry: Entry): string {
 
 export function renderIndex(entries: readonly Entry[], quarantined: number): string {
   const out: string[] = ["# Rust patterns knowledge base", ""];
-  out.push(`${entries.length} ${entries.length === 1 ? "entry" : "entries"} from ${new Set(entries.flatMap((e) => e.sources.map((s) => s.relPath))).size} source files.`);
+  out.push(
+    `${entries.length} ${entries.length === 1 ? "entry" : "entries"} from ${new Set(entries.flatMap((e) => e.sources.map((s) => s.relPath))).size} source files.`,
+  );
   if (quarantined > 0) out.push(`${quarantined} drafts failed validation: see [quarantine.md](quarantine.md).`);
   out.push("");
   for (const cat of CATEGORIES) {
@@ -123,7 +129,12 @@ export function renderIndex(entries: readonly Entry[], quarantined: number): str
 }
 
 export function renderCategoryPage(categoryId: string, entries: readonly Entry[]): string {
-  const out: string[] = [`# ${categoryTitle(categoryId)}`, "", `${entries.length} ${entries.length === 1 ? "entry" : "entries"}. [All categories](../index.md)`, ""];
+  const out: string[] = [
+    `# ${categoryTitle(categoryId)}`,
+    "",
+    `${entries.length} ${entries.length === 1 ? "entry" : "entries"}. [All categories](../index.md)`,
+    "",
+  ];
   for (const e of entries) {
     out.push(`## [${inline(e.name)}](../patterns/${e.slug}.md)`, "", paragraph(e.summary), "");
     out.push(`Sources: ${e.sources.map((s) => `\`${s.relPath}\``).join(", ")}`, "");

@@ -3,8 +3,9 @@
  * loading happen in `openLlama` / `LlamaModelBackend.load`, called by the CLI after the input and
  * model have been checked.
  */
-import path from "node:path";
+
 import fs from "node:fs";
+import path from "node:path";
 import type { ChatHistoryItem, Llama, LlamaContext, LlamaContextSequence, LlamaGrammar, LlamaModel } from "node-llama-cpp";
 import { UserError } from "../errors.ts";
 import { FairScheduler } from "./FairScheduler.ts";

@@ -48,9 +48,7 @@ export interface TextResult {
   stopReason: string;
 }
 
-export type ObjectResult<T> =
-  | { ok: true; value: T; attempts: number }
-  | { ok: false; problems: string[]; attempts: number; lastText: string };
+export type ObjectResult<T> = { ok: true; value: T; attempts: number } | { ok: false; problems: string[]; attempts: number; lastText: string };
 
 export interface LlmCounters {
   /** Model calls actually made in this process. */
@@ -107,12 +105,7 @@ export class LlmService {
     for (let attempt = 0; attempt < maxAttempts; attempt++) {
       const temperature = attempt === 0 ? (this.options.temperature ?? 0) : 0.7;
       const seed = attempt === 0 ? undefined : attempt;
-      const result = await this.call(
-        { ...request, callKey: `${request.callKey}#a${attempt}` },
-        grammarSchema,
-        temperature,
-        seed,
-      );
+      const result = await this.call({ ...request, callKey: `${request.callKey}#a${attempt}` }, grammarSchema, temperature, seed);
       lastText = result.text;
       if (result.stopReason === "maxTokens") {
         problems = [`output was cut off at maxTokens (${request.maxTokens})`];

@@ -1,4 +1,4 @@
-import { ROLES, type Role, emptyRoleCounts } from "../model/roles.ts";
+import { emptyRoleCounts, ROLES, type Role } from "../model/roles.ts";
 import type { PipelineEvent } from "./events.ts";
 
 export interface ReporterOptions {
@@ -154,11 +154,19 @@ export class Reporter {
     const now = this.o.now();
     if (this.o.json && now - this.lastJsonTick >= 2000) {
       this.lastJsonTick = now;
-      this.json({ type: "progress", files: { done: this.counts.done, total: this.counts.total }, active: this.counts.active, tokensPerSecond: Math.round(this.tokensPerSecond()), elapsedMs: now - this.started });
+      this.json({
+        type: "progress",
+        files: { done: this.counts.done, total: this.counts.total },
+        active: this.counts.active,
+        tokensPerSecond: Math.round(this.tokensPerSecond()),
+        elapsedMs: now - this.started,
+      });
     }
     if (!this.o.live && now - this.lastPlain >= 15_000) {
       this.lastPlain = now;
-      this.o.err.write(`… ${this.counts.done}/${this.counts.total} files, ${this.activeText()}, ${this.rate()}, elapsed ${fmtMs(now - this.started)}, ${this.eta()}\n`);
+      this.o.err.write(
+        `… ${this.counts.done}/${this.counts.total} files, ${this.activeText()}, ${this.rate()}, elapsed ${fmtMs(now - this.started)}, ${this.eta()}\n`,
+      );
     }
   }
 

@@ -22,7 +22,11 @@ export class PromptLibrary {
   private constructor(templates: Map<string, string>) {
     this.templates = templates;
     const h = createHash("sha256");
-    for (const name of [...templates.keys()].sort()) h.update(name).update("\0").update(templates.get(name) ?? "").update("\0");
+    for (const name of [...templates.keys()].sort())
+      h.update(name)
+        .update("\0")
+        .update(templates.get(name) ?? "")
+        .update("\0");
     this.hash = h.digest("hex").slice(0, 16);
   }
 

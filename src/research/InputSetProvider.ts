@@ -1,5 +1,5 @@
 import type { RunDatabase } from "../store/RunDatabase.ts";
-import { type ResearchHitSource, type ResearchProvider, type ResearchQuery, queryTerms } from "./types.ts";
+import { queryTerms, type ResearchHitSource, type ResearchProvider, type ResearchQuery } from "./types.ts";
 
 const EXCERPT_CHARS = 360;
 

@@ -1,7 +1,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import Database from "better-sqlite3";
-import { UserError, fsErrorToUserError } from "../errors.ts";
+import { fsErrorToUserError, UserError } from "../errors.ts";
 import type { SourceDocument } from "../input/types.ts";
 import type { CallRecord, CallStore } from "../model/LlmService.ts";
 import type { BackendResult } from "../model/types.ts";
@@ -100,7 +100,12 @@ export class RunDatabase implements CallStore {
     } catch (e) {
       const fsErr = fsErrorToUserError(e, `the checkpoint database ${file}`);
       if (fsErr) throw fsErr;
-      throw new UserError("DB_ERROR", `Cannot open the checkpoint database ${file}: ${(e as Error).message}`, "Pass another --db PATH, or move the damaged file aside and start again.", { cause: e });
+      throw new UserError(
+        "DB_ERROR",
+        `Cannot open the checkpoint database ${file}: ${(e as Error).message}`,
+        "Pass another --db PATH, or move the damaged file aside and start again.",
+        { cause: e },
+      );
     }
   }
 
@@ -234,18 +239,34 @@ export class RunDatabase implements CallStore {
         `INSERT OR REPLACE INTO llm_calls (run_id, memo_key, call_key, role, model, input_tokens, output_tokens, ms, stop_reason, result, created_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
-      .run(runId, memoKey, record.callKey, record.role, record.modelId, record.inputTokens, record.outputTokens, record.ms, record.stopReason, JSON.stringify(result), new Date().toISOString());
+      .run(
+        runId,
+        memoKey,
+        record.callKey,
+        record.role,
+        record.modelId,
+        record.inputTokens,
+        record.outputTokens,
+        record.ms,
+        record.stopReason,
+        JSON.stringify(result),
+        new Date().toISOString(),
+      );
   }
 
   listCalls(runId: string): CallRow[] {
     return this.db
-      .prepare("SELECT call_key AS callKey, role, input_tokens AS inputTokens, output_tokens AS outputTokens, ms, created_at AS createdAt FROM llm_calls WHERE run_id = ? ORDER BY created_at, call_key")
+      .prepare(
+        "SELECT call_key AS callKey, role, input_tokens AS inputTokens, output_tokens AS outputTokens, ms, created_at AS createdAt FROM llm_calls WHERE run_id = ? ORDER BY created_at, call_key",
+      )
       .all(runId) as CallRow[];
   }
 
   callTotals(runId: string): { calls: number; inputTokens: number; outputTokens: number } {
     return this.db
-      .prepare("SELECT COUNT(*) AS calls, COALESCE(SUM(input_tokens), 0) AS inputTokens, COALESCE(SUM(output_tokens), 0) AS outputTokens FROM llm_calls WHERE run_id = ?")
+      .prepare(
+        "SELECT COUNT(*) AS calls, COALESCE(SUM(input_tokens), 0) AS inputTokens, COALESCE(SUM(output_tokens), 0) AS outputTokens FROM llm_calls WHERE run_id = ?",
+      )
       .get(runId) as { calls: number; inputTokens: number; outputTokens: number };
   }
 }

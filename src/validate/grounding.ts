@@ -86,5 +86,8 @@ export function checkGrounding(input: GroundingInput): string[] {
 }
 
 function normalise(s: string): string {
-  return s.toLowerCase().replace(/[^a-z0-9]+/g, " ").trim();
+  return s
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, " ")
+    .trim();
 }

@@ -1,0 +1,32 @@
+import { defineConfig } from "vitest/config";
+
+/**
+ * Two tiers, as in node-llama-cpp's own suite: "unit" needs no model and runs in parallel;
+ * "model" loads the tiny GGUFs from ../shared/models (and spawns the CLI), one file at a time so
+ * runs on a 2-core machine do not fight over the CPU.
+ */
+export default defineConfig({
+  test: {
+    globals: true,
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: "unit",
+          include: ["test/unit/**/*.test.ts"],
+          testTimeout: 20_000,
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: "model",
+          include: ["test/model/**/*.test.ts", "test/conformance/**/*.test.ts"],
+          fileParallelism: false,
+          testTimeout: 300_000,
+          hookTimeout: 120_000,
+        },
+      },
+    ],
+  },
+});
