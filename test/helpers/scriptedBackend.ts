@@ -1,0 +1,74 @@
+import type { BackendRequest, BackendResult, ModelBackend } from "../../src/model/types.ts";
+
+export type Script = (request: BackendRequest, callIndex: number) => string | Partial<BackendResult> | Promise<string | Partial<BackendResult>>;
+
+/**
+ * A scripted stand-in for a loaded model, for tests about graph logic: it answers each request
+ * with what the script returns, records every request (so tests can assert on prompts), and can
+ * be slowed down to exercise concurrency.
+ */
+export class ScriptedBackend implements ModelBackend {
+  readonly modelId: string;
+  readonly contextTokens: number;
+  readonly requests: BackendRequest[] = [];
+  private readonly script: Script;
+  private readonly delayMs: number;
+
+  constructor(script: Script, options: { modelId?: string; contextTokens?: number; delayMs?: number } = {}) {
+    this.script = script;
+    this.modelId = options.modelId ?? "scripted@0";
+    this.contextTokens = options.contextTokens ?? 8192;
+    this.delayMs = options.delayMs ?? 0;
+  }
+
+  get calls(): number {
+    return this.requests.length;
+  }
+
+  callsFor(role: BackendRequest["role"]): BackendRequest[] {
+    return this.requests.filter((r) => r.role === role);
+  }
+
+  countTokens(text: string): number {
+    return Math.ceil(text.length / 4);
+  }
+
+  async generate(request: BackendRequest): Promise<BackendResult> {
+    const index = this.requests.length;
+    this.requests.push(request);
+    if (this.delayMs > 0) await sleep(this.delayMs, request.signal);
+    const answer = await this.script(request, index);
+    const result = typeof answer === "string" ? { text: answer } : answer;
+    const text = result.text ?? "";
+    return {
+      text,
+      inputTokens: result.inputTokens ?? this.countTokens(request.prompt.system + request.prompt.user),
+      outputTokens: result.outputTokens ?? this.countTokens(text),
+      stopReason: result.stopReason ?? "eogToken",
+    };
+  }
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(resolve, ms);
+    signal?.addEventListener(
+      "abort",
+      () => {
+        clearTimeout(t);
+        reject(signal.reason ?? new Error("aborted"));
+      },
+      { once: true },
+    );
+  });
+}
+
+/** Path of a tiny test model in ../shared/models, resolved from the repository root. */
+export function sharedModel(name: string): string {
+  return new URL(`../../../shared/models/${name}`, import.meta.url).pathname;
+}
+
+/** Path of the shared corpus. */
+export function sharedCorpus(...parts: string[]): string {
+  return new URL(`../../../shared/corpus/${parts.join("/")}`, import.meta.url).pathname;
+}
