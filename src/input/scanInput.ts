@@ -67,6 +67,10 @@ export async function scanInput(inputDir: string, options: ScanOptions = {}): Pr
   const inside = (p: string) => p === root || p.startsWith(root + path.sep);
   const excluded = (p: string) => exclude.some((x) => p === x || p.startsWith(x + path.sep));
 
+  // Links are handled after every real entry, so a real file or directory is always read under
+  // its own name and a link to it is the one reported as the duplicate.
+  const pendingLinks: { full: string; rel: string; name: string }[] = [];
+
   async function walk(dirReal: string, relDir: string): Promise<void> {
     let entries: import("node:fs").Dirent[];
     try {
@@ -79,65 +83,74 @@ export async function scanInput(inputDir: string, options: ScanOptions = {}): Pr
     for (const entry of entries) {
       const rel = relDir ? `${relDir}/${entry.name}` : entry.name;
       const full = path.join(dirReal, entry.name);
-      let real = full;
-      let isDir = entry.isDirectory();
-      let isFile = entry.isFile();
-      if (entry.isSymbolicLink()) {
-        try {
-          real = await fs.realpath(full);
-        } catch (e) {
-          const code = (e as NodeJS.ErrnoException).code;
-          if (formatOf(entry.name) || code === "ELOOP")
-            skipped.push({ relPath: rel, reason: code === "ELOOP" ? "symbolic link loop" : "broken symbolic link" });
-          continue;
-        }
-        if (!inside(real)) {
-          skipped.push({ relPath: rel, reason: "link points outside the input directory (not followed)" });
-          continue;
-        }
-        const st = await fs.stat(real).catch(() => undefined);
-        isDir = st?.isDirectory() ?? false;
-        isFile = st?.isFile() ?? false;
-      }
-      if (excluded(real)) continue;
-      if (isDir) {
-        if (SKIP_DIRS.has(entry.name)) continue;
-        if (visitedDirs.has(real)) {
-          if (entry.isSymbolicLink()) skipped.push({ relPath: rel, reason: "link to a directory already read (loop or duplicate), not followed" });
-          continue;
-        }
-        visitedDirs.add(real);
-        await walk(real, rel);
-        continue;
-      }
-      const format = formatOf(entry.name);
-      if (!format || !isFile) {
-        if (format && !isFile) skipped.push({ relPath: rel, reason: "not a regular file" });
-        else ignored++;
-        continue;
-      }
-      if (seenFiles.has(real)) {
-        skipped.push({ relPath: rel, reason: "link to a file already read" });
-        continue;
-      }
-      seenFiles.add(real);
-      const st = await fs.stat(real).catch((e: NodeJS.ErrnoException) => e);
-      if (st instanceof Error) {
-        skipped.push({ relPath: rel, reason: `cannot read file (${st.code ?? "error"})` });
-        continue;
-      }
-      if (st.size > maxBytes) {
-        skipped.push({
-          relPath: rel,
-          reason: `too large (${(st.size / 1048576).toFixed(1)} MiB > ${(maxBytes / 1048576).toFixed(1)} MiB limit; raise it with --max-file-mb)`,
-        });
-        continue;
-      }
-      files.push({ relPath: rel, absPath: real, size: st.size, format });
+      if (entry.isSymbolicLink()) pendingLinks.push({ full, rel, name: entry.name });
+      else await visit(full, full, rel, entry.name, entry.isDirectory(), entry.isFile(), false);
     }
   }
 
+  async function visitLink(link: { full: string; rel: string; name: string }): Promise<void> {
+    let real: string;
+    try {
+      real = await fs.realpath(link.full);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (formatOf(link.name) || code === "ELOOP")
+        skipped.push({ relPath: link.rel, reason: code === "ELOOP" ? "symbolic link loop" : "broken symbolic link" });
+      return;
+    }
+    if (!inside(real)) {
+      skipped.push({ relPath: link.rel, reason: "link points outside the input directory (not followed)" });
+      return;
+    }
+    const st = await fs.stat(real).catch(() => undefined);
+    await visit(link.full, real, link.rel, link.name, st?.isDirectory() ?? false, st?.isFile() ?? false, true);
+  }
+
+  async function visit(full: string, real: string, rel: string, name: string, isDir: boolean, isFile: boolean, viaLink: boolean): Promise<void> {
+    if (excluded(real) || excluded(full)) return;
+    if (isDir) {
+      if (SKIP_DIRS.has(name)) return;
+      if (visitedDirs.has(real)) {
+        if (viaLink) skipped.push({ relPath: rel, reason: "link to a directory already read (loop or duplicate), not followed" });
+        return;
+      }
+      visitedDirs.add(real);
+      await walk(real, rel);
+      return;
+    }
+    const format = formatOf(name);
+    if (!format || !isFile) {
+      if (format && !isFile) skipped.push({ relPath: rel, reason: "not a regular file" });
+      else ignored++;
+      return;
+    }
+    if (seenFiles.has(real)) {
+      skipped.push({ relPath: rel, reason: "link to a file already read" });
+      return;
+    }
+    seenFiles.add(real);
+    const st = await fs.stat(real).catch((e: NodeJS.ErrnoException) => e);
+    if (st instanceof Error) {
+      skipped.push({ relPath: rel, reason: `cannot read file (${st.code ?? "error"})` });
+      return;
+    }
+    if (st.size > maxBytes) {
+      skipped.push({
+        relPath: rel,
+        reason: `too large (${(st.size / 1048576).toFixed(1)} MiB > ${(maxBytes / 1048576).toFixed(1)} MiB limit; raise it with --max-file-mb)`,
+      });
+      return;
+    }
+    files.push({ relPath: rel, absPath: real, size: st.size, format });
+  }
+
   await walk(root, "");
+  while (pendingLinks.length > 0) {
+    const link = pendingLinks.shift();
+    if (link) await visitLink(link);
+  }
+  files.sort((a, b) => (a.relPath < b.relPath ? -1 : a.relPath > b.relPath ? 1 : 0));
+  skipped.sort((a, b) => (a.relPath < b.relPath ? -1 : a.relPath > b.relPath ? 1 : 0));
   return { root, files, skipped, ignored };
 }
 

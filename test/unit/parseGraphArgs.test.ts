@@ -1,0 +1,78 @@
+import { describe, expect, it } from "vitest";
+import { DEFAULT_DB, DEFAULT_OUT, parseGraphArgs } from "../../src/cli/parseGraphArgs.ts";
+
+describe("parseGraphArgs", () => {
+  it("requires --input", () => {
+    expect(parseGraphArgs([])).toEqual({ kind: "error", message: "--input DIR is required" });
+  });
+
+  it("fills documented defaults", () => {
+    const r = parseGraphArgs(["--input", "notes"]);
+    expect(r.kind).toBe("run");
+    if (r.kind !== "run") return;
+    expect(r.options).toMatchObject({ input: "notes", out: DEFAULT_OUT, db: DEFAULT_DB, resume: false, json: false, llmReview: true, maxFileMb: 8 });
+    expect(r.options.concurrency).toBeUndefined();
+    expect(r.options.model).toBeUndefined();
+  });
+
+  it("parses every option", () => {
+    const r = parseGraphArgs([
+      "--input",
+      "a b",
+      "--out",
+      "o",
+      "--model",
+      "hf:x/y:Q4_K_M",
+      "--db",
+      "d.sqlite",
+      "--resume",
+      "--concurrency",
+      "3",
+      "--threads",
+      "2",
+      "--json",
+      "--no-llm-review",
+      "--context-size",
+      "1024",
+      "--max-file-mb",
+      "2",
+    ]);
+    expect(r).toEqual({
+      kind: "run",
+      options: {
+        input: "a b",
+        out: "o",
+        model: "hf:x/y:Q4_K_M",
+        db: "d.sqlite",
+        resume: true,
+        concurrency: 3,
+        threads: 2,
+        json: true,
+        llmReview: false,
+        maxFileMb: 2,
+        contextSize: 1024,
+        modelsDir: undefined,
+      },
+    });
+  });
+
+  it("accepts directory names that start with a dash via --input=", () => {
+    const r = parseGraphArgs(["--input=-notes"]);
+    expect(r.kind === "run" && r.options.input).toBe("-notes");
+  });
+
+  it.each([
+    [["--input", "x", "--concurrency", "0"], "--concurrency must be a positive integer"],
+    [["--input", "x", "--threads", "two"], "--threads must be a positive integer"],
+    [["--input", "x", "--bogus"], "Unknown option"],
+    [["--input", "x", "stray"], "positional"],
+  ])("rejects %j", (argv, message) => {
+    const r = parseGraphArgs(argv);
+    expect(r.kind).toBe("error");
+    if (r.kind === "error") expect(r.message).toContain(message);
+  });
+
+  it("returns help for -h", () => {
+    expect(parseGraphArgs(["-h"])).toEqual({ kind: "help" });
+  });
+});
