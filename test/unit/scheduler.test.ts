@@ -45,7 +45,9 @@ describe("FairScheduler", () => {
     const s = new FairScheduler(4, { synthesizer: 1 });
     const a = await s.acquire("synthesizer");
     let second = false;
-    void s.acquire("synthesizer").then(() => (second = true));
+    void s.acquire("synthesizer").then(() => {
+      second = true;
+    });
     await tick();
     expect(second).toBe(false);
     expect(s.stats().free).toBe(3);
