@@ -109,6 +109,7 @@ export async function runGraphCommand(options: GraphOptions, io: CommandIo): Pro
     // The model is resolved before any work: offline with no model file, nothing is processed.
     const modelPath = await resolveModel(recorded.model, {
       modelsDir: options.modelsDir ?? io.env.modelsDir,
+      offline: io.env.offline,
       signal: abort.signal,
       onProgress: (p) => reporter.handle({ type: "download_progress", model: recorded.model, downloadedBytes: p.downloadedBytes, totalBytes: p.totalBytes }),
     });

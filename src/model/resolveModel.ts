@@ -37,6 +37,8 @@ export interface ResolveModelOptions {
   probeTimeoutMs?: number;
   /** Stop a download that makes no progress for this long. */
   stallTimeoutMs?: number;
+  /** Never touch the network (RUST_KB_OFFLINE=1): a missing model fails at once. */
+  offline?: boolean;
   /** Test hook: checks that the download host answers. */
   probe?: (url: string, timeoutMs: number) => Promise<boolean>;
 }
@@ -67,7 +69,7 @@ export async function resolveModel(spec: string, options: ResolveModelOptions = 
   }
   const host = spec.startsWith("http") ? new URL(spec).origin : "https://huggingface.co";
   const probe = options.probe ?? defaultProbe;
-  const reachable = await probe(host, options.probeTimeoutMs ?? 8000);
+  const reachable = options.offline ? false : await probe(host, options.probeTimeoutMs ?? 8000);
   if (!reachable) throw offlineError(spec, directory, host);
   fs.mkdirSync(directory, { recursive: true });
   const stall = new AbortController();
