@@ -44,6 +44,7 @@ export function createServices(options: ServiceOptions): Services {
     },
     events: options.events,
     settings,
+    modelIdFor: (role) => options.backendFor(role).modelId,
   };
   return {
     deps,

@@ -1,6 +1,7 @@
 import type { SourceDocument } from "../src/input/types.ts";
+import { extractCrossRefs } from "../src/kb/crossrefs.ts";
 import type { Contribution } from "../src/kb/types.ts";
-import { unitById } from "./evidence.ts";
+import { evidenceUnits, unitById } from "./evidence.ts";
 import type { Draft, PatternItem, ResearchPack } from "./types.ts";
 
 /** Turns a draft into the knowledge-base contribution it would publish (code and citations resolved from IDs). */
@@ -36,5 +37,7 @@ export function buildContribution(relPath: string, doc: SourceDocument, pattern:
       .map((id) => pack.sources.find((s) => s.id === id))
       .filter((s) => s !== undefined)
       .map((s) => ({ id: s.id, provider: s.provider, title: s.title, citation: s.citation, ...(s.url ? { url: s.url } : {}) })),
+    // Lints and guideline IDs named by the cited units (and the code blocks inside cited sections).
+    crossRefs: extractCrossRefs(evidenceUnits(doc, pattern.evidence)),
   };
 }

@@ -1,6 +1,7 @@
 import type { LangGraphRunnableConfig } from "@langchain/langgraph";
 import type { KnowledgeBase } from "../src/kb/KnowledgeBase.ts";
 import type { LlmService } from "../src/model/LlmService.ts";
+import type { Role } from "../src/model/roles.ts";
 import type { EventSink } from "../src/progress/events.ts";
 import type { PromptLibrary } from "../src/prompts/PromptLibrary.ts";
 import type { ResearchProvider } from "../src/research/types.ts";
@@ -20,6 +21,10 @@ export interface PipelineSettings {
   maxTokens: { extractor: number; researcher: number; writer: number; validator: number };
   /** Attempts for each structured generation. */
   maxAttempts: number;
+  /** Candidate pairs of entries the synthesizer model may judge per run (the best by name similarity). */
+  maxMergePairs?: number;
+  /** Generation limit of one synthesizer pair judgment. */
+  synthesizerMaxTokens?: number;
 }
 
 export const DEFAULT_SETTINGS: PipelineSettings = {
@@ -29,6 +34,8 @@ export const DEFAULT_SETTINGS: PipelineSettings = {
   llmReview: true,
   maxTokens: { extractor: 900, researcher: 160, writer: 900, validator: 240 },
   maxAttempts: 3,
+  maxMergePairs: 40,
+  synthesizerMaxTokens: 120,
 };
 
 /** Everything a node needs, injected (tests pass fakes; nothing is created at import time). */
@@ -40,6 +47,8 @@ export interface NodeDeps {
   kb: (outDir: string) => KnowledgeBase;
   events: EventSink;
   settings: PipelineSettings;
+  /** Identity of the model that serves a role (the synthesizer's pair judgments are cached per model). */
+  modelIdFor?: (role: Role) => string;
 }
 
 /** Per-run values the nodes read from the graph config. */

@@ -1,14 +1,100 @@
+import type { LangGraphRunnableConfig } from "@langchain/langgraph";
 import type { PipelineStateType } from "../graphs/state.ts";
-import type { NodeDeps } from "./deps.ts";
+import { DEFAULT_MAX_MERGE_PAIRS, type KnowledgeBase, type PendingPair } from "../src/kb/KnowledgeBase.ts";
+import type { MatchDraft } from "../src/kb/resolve.ts";
+import { categoryTitle } from "../src/kb/taxonomy.ts";
+import type { PromptLibrary } from "../src/prompts/PromptLibrary.ts";
+import { type NodeDeps, runContext } from "./deps.ts";
+import { synthesizerSchema } from "./schemas.ts";
+
+const PROMPTS = ["synthesizer.system", "synthesizer.user"] as const;
 
 /**
- * finalize (the synthesizer's last step for the whole run): drops what came only from files no
- * longer in the input, then writes index.md, the category pages, kb.json and quarantine.md.
+ * Who judges candidate pairs: the synthesizer's model and the text of its prompts. Judgments are
+ * cached in the knowledge base under this identity, so a re-run with the same model and prompts
+ * does not ask again, and a different model or prompt asks afresh.
  */
-export function makeFinalize(deps: Pick<NodeDeps, "kb">) {
-  return async (state: PipelineStateType): Promise<Partial<PipelineStateType>> => {
+export function judgeIdentity(deps: Pick<NodeDeps, "prompts" | "modelIdFor">): string {
+  const model = deps.modelIdFor?.("synthesizer") ?? "unknown-model";
+  return `${model}|${promptFingerprint(deps.prompts)}`;
+}
+
+/** The templates themselves (each placeholder rendered as itself), hashed by the caller's key. */
+function promptFingerprint(prompts: PromptLibrary): string {
+  return PROMPTS.map((name) => prompts.render(name, Object.fromEntries(prompts.placeholders(name).map((p) => [p, `{{${p}}}`]))))
+    .join("\u0000")
+    .split("")
+    .reduce((h, ch) => (Math.imul(h, 31) + ch.charCodeAt(0)) >>> 0, 7)
+    .toString(16);
+}
+
+/**
+ * Asks the synthesizer model about every candidate pair not judged before (bounded by
+ * settings.maxMergePairs, cached in the knowledge base). An unusable answer is cached as
+ * "different", so a re-run does not ask again either.
+ */
+export async function judgePendingPairs(
+  deps: Pick<NodeDeps, "llm" | "prompts" | "settings" | "modelIdFor">,
+  kb: KnowledgeBase,
+  runId: string,
+  signal: AbortSignal | undefined,
+): Promise<{ asked: number; judge: string }> {
+  const judge = judgeIdentity(deps);
+  const pending = kb.pendingPairs(judge, deps.settings.maxMergePairs ?? DEFAULT_MAX_MERGE_PAIRS);
+  const show = (d: MatchDraft) => ({ name: d.name, category: categoryTitle(d.category), summary: d.summary });
+  await Promise.all(
+    pending.map(async (p: PendingPair) => {
+      const a = show(p.pair.a);
+      const b = show(p.pair.b);
+      const result = await deps.llm.generateObject(synthesizerSchema, {
+        runId,
+        role: "synthesizer",
+        callKey: `synthesizer|pair|${p.key}`,
+        prompt: {
+          system: deps.prompts.render("synthesizer.system", {}),
+          user: deps.prompts.render("synthesizer.user", {
+            nameA: a.name,
+            categoryA: a.category,
+            summaryA: a.summary,
+            nameB: b.name,
+            categoryB: b.category,
+            summaryB: b.summary,
+          }),
+        },
+        maxTokens: deps.settings.synthesizerMaxTokens ?? 120,
+        maxAttempts: deps.settings.maxAttempts,
+        signal,
+      });
+      kb.putJudgment(
+        judge,
+        p,
+        result.ok
+          ? { same: result.value.verdict === "same", reason: result.value.reason.trim() }
+          : { same: false, reason: `no usable answer from the model (${result.problems[0] ?? "unknown"})` },
+      );
+    }),
+  );
+  return { asked: pending.length, judge };
+}
+
+/**
+ * finalize (the synthesizer's step for the whole run): drops what came only from files no longer
+ * in the input, has the synthesizer model judge the candidate pairs of entries that names and
+ * aliases did not settle, then matches every draft into entries and writes index.md, the category
+ * and entry pages, kb.json with its schema and quarantine.md. It runs once, after every file, so
+ * the pages are the same whatever order files finished in.
+ */
+export function makeFinalize(deps: Pick<NodeDeps, "kb" | "llm" | "prompts" | "settings" | "modelIdFor">) {
+  return async (state: PipelineStateType, config: LangGraphRunnableConfig): Promise<Partial<PipelineStateType>> => {
+    const { runId, signal } = runContext(config);
     const kb = deps.kb(state.outDir);
     kb.removeFilesNotIn(new Set(state.files.map((f) => f.relPath)));
-    return { kb: kb.finalize() };
+    const { judge } = await judgePendingPairs(deps, kb, runId, signal);
+    const result = kb.finalize({
+      judge,
+      maxPairs: deps.settings.maxMergePairs ?? DEFAULT_MAX_MERGE_PAIRS,
+      run: { runId, inputDir: state.inputDir, files: state.files },
+    });
+    return { kb: { entries: result.entries, quarantined: result.quarantined } };
   };
 }

@@ -59,3 +59,10 @@ export const reviewSchema = z.object({
   problems: z.array(z.string().min(5).max(160)).max(3),
 });
 export type ReviewOutput = z.infer<typeof reviewSchema>;
+
+/** The synthesizer's judgment of one candidate pair of entries. */
+export const synthesizerSchema = z.object({
+  verdict: z.enum(["same", "different"]),
+  reason: z.string().min(5).max(160),
+});
+export type SynthesizerOutput = z.infer<typeof synthesizerSchema>;

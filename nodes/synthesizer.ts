@@ -7,9 +7,11 @@ import { instrument } from "./instrument.ts";
 import type { Draft, FileOutcome, ResearchPack } from "./types.ts";
 
 /**
- * synthesizer: merges the file's validated drafts into the knowledge base (pages of the same
- * pattern from different files merge into one entry) and quarantines drafts that still fail after
- * the repair rounds, with the validator's reasons.
+ * synthesizer (per file): records the file's validated drafts in the knowledge-base store, with
+ * their cross-references and how they were validated, and quarantines drafts that still fail after
+ * the repair rounds, with the validator's reasons. One transaction per file replaces what the file
+ * contributed before, so files finishing concurrently never mix. Matching drafts into entries and
+ * writing pages happen once, in finalize, so the pages do not depend on the order files finish in.
  */
 export function makeSynthesizer(deps: NodeDeps) {
   return instrument("synthesizer", deps, async (state: FileStateType, _config: LangGraphRunnableConfig): Promise<FileStateUpdate> => {
@@ -24,7 +26,8 @@ export function makeSynthesizer(deps: NodeDeps) {
           const draft = deps.db.getBlob<Draft>(ref.ref);
           const packRef = state.research[pattern.key];
           const pack: ResearchPack = packRef ? deps.db.getBlob<ResearchPack>(packRef) : { sources: [], relevant: [], note: "" };
-          contributions.push(buildContribution(state.relPath, doc, pattern, draft, pack));
+          const contribution = buildContribution(state.relPath, doc, pattern, draft, pack);
+          contributions.push({ ...contribution, validation: { review: deps.settings.llmReview ? "passed" : "off", round: verdict.round } });
         } else {
           quarantined.push({ relPath: state.relPath, patternKey: pattern.key, name: pattern.name, problems: verdict?.problems ?? ["never validated"] });
         }

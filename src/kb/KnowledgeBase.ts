@@ -1,19 +1,110 @@
+import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import Database from "better-sqlite3";
+import { z } from "zod";
 import { fsErrorToUserError, UserError } from "../errors.ts";
 import { removeStaleTemps, writeFileAtomic } from "../util/atomicWrite.ts";
-import { mergeEntry, renderCategoryPage, renderEntryPage, renderIndex, renderQuarantine } from "./render.ts";
-import { CATEGORIES } from "./taxonomy.ts";
+import { ALIAS_TABLE, type AliasIndex, buildAliasIndex } from "./aliases.ts";
+import { assignIds, buildEntry, linkRelated, type PreviousAssignment } from "./entries.ts";
+import { renderCategoryPage, renderEntryPage, renderIndex, renderQuarantine } from "./render.ts";
+import { type CandidatePair, candidatePairs, type Judgment, type MatchDraft, type Overrides, resolveDrafts } from "./resolve.ts";
+import { KB_JSON_VERSION, type KbJson, kbJsonSchemaText } from "./schema.ts";
+import { nameKey } from "./slug.ts";
+import { CATEGORIES, categoryTitle } from "./taxonomy.ts";
 import type { Contribution, Entry, QuarantineRecord } from "./types.ts";
+import { draftIdOf } from "./types.ts";
 
-export const KB_SCHEMA_VERSION = 1;
+/** Version of what the store and the pages hold (part of the run settings hash). */
+export const KB_SCHEMA_VERSION = 2;
+/** User-edited decisions that beat the matcher, in the knowledge-base directory. */
+export const OVERRIDES_FILE = "kb-overrides.json";
+/** Candidate pairs the synthesizer model is asked about per run, at most (the best by name similarity). */
+export const DEFAULT_MAX_MERGE_PAIRS = 40;
+
+const byString = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+const OverridesSchema = z
+  .object({
+    merge: z.array(z.tuple([z.string(), z.string()])).default([]),
+    separate: z.array(z.tuple([z.string(), z.string()])).default([]),
+    aliases: z.record(z.string(), z.string()).default({}),
+  })
+  .strict();
+
+/** A candidate pair whose judgment is not cached yet, with the key to cache it under. */
+export interface PendingPair {
+  key: string;
+  pair: CandidatePair;
+}
+
+export interface FinalizeOptions {
+  /** Identity of the pair judge (model and prompt hash); default: the one the last finalize used. */
+  judge?: string;
+  /** Candidate pairs considered (default DEFAULT_MAX_MERGE_PAIRS). */
+  maxPairs?: number;
+  /** The run that finalizes: recorded so `npm run eval` can tell whether the KB is reusable. */
+  run?: { runId: string; inputDir: string; files: readonly { relPath: string; docId: string }[] };
+}
+
+export interface FinalizeResult {
+  entries: number;
+  quarantined: number;
+  /** Output files (relative paths) whose bytes changed. */
+  written: string[];
+  /** IDs of entries that are new or whose content changed. */
+  changedEntries: string[];
+  /** Draft IDs named in the overrides file that do not exist. */
+  unknownOverrideIds: string[];
+}
+
+export interface SearchHit {
+  id: string;
+  slug: string;
+  name: string;
+  category: string;
+  snippet: string;
+}
+
+/** What the last finalize recorded about the run that wrote the knowledge base. */
+export interface KbRunInfo {
+  runId: string;
+  inputDir: string;
+  inputFingerprint: string;
+  judge: string;
+}
+
+/** Hash of an input set (paths and content hashes), to tell whether a knowledge base was built from it. */
+export function inputFingerprint(files: readonly { relPath: string; docId: string }[]): string {
+  const h = createHash("sha256");
+  for (const f of [...files].sort((a, b) => byString(a.relPath, b.relPath))) h.update(`${f.relPath}\u0000${f.docId}\n`);
+  return h.digest("hex").slice(0, 32);
+}
+
+/** Cache key of a pair judgment: the judge and what it was shown about both drafts (order-free). */
+export function pairKey(judge: string, pair: CandidatePair): string {
+  const fmt = (d: MatchDraft) => `${d.name}\n${d.category}\n${d.summary}`;
+  const [x, y] = [fmt(pair.a), fmt(pair.b)].sort(byString);
+  return createHash("sha256").update(`${judge}\u0000${x}\u0000${y}`).digest("hex").slice(0, 32);
+}
+
+function toMatchDraft(c: Contribution): MatchDraft {
+  return { draftId: draftIdOf(c), relPath: c.relPath, name: c.name, category: c.category, summary: c.summary, crossRefs: c.crossRefs };
+}
+
+/** Rows written before a field existed get its empty value. */
+function normalizeContribution(raw: Contribution): Contribution {
+  return { ...raw, crossRefs: raw.crossRefs ?? { clippy: [], guidelines: [] } };
+}
 
 /**
  * The knowledge base in an output directory. Validated drafts ("contributions") are kept in
- * `<out>/.kb/kb.sqlite`; every page is rendered from all contributions of its slug, so pages do
- * not depend on the order files finished in, and the output directory alone holds all it needs to
- * grow in later runs. Pages are written atomically (temp file + rename).
+ * `<out>/.kb/kb.sqlite`, one transaction per file, so concurrent files never see half a file.
+ * Pages are rendered only by `finalize`, from all contributions at once (matching, IDs, related
+ * links), so they do not depend on the order files finished in; unchanged pages are not rewritten.
+ * The store also keeps the synthesizer model's pair judgments (re-runs do not ask again), the last
+ * assignment of drafts to entries (IDs and slugs survive re-runs), and a full-text index of the
+ * entries for `npm run kb -- search`.
  */
 export class KnowledgeBase {
   readonly outDir: string;
@@ -42,6 +133,17 @@ export class KnowledgeBase {
         CREATE TABLE IF NOT EXISTS quarantine (
           rel_path TEXT NOT NULL, pattern_key TEXT NOT NULL, json TEXT NOT NULL, PRIMARY KEY (rel_path, pattern_key)
         );
+        CREATE TABLE IF NOT EXISTS judgments (
+          key TEXT PRIMARY KEY, judge TEXT NOT NULL, a TEXT NOT NULL, b TEXT NOT NULL, same INTEGER NOT NULL, reason TEXT NOT NULL
+        );
+        CREATE TABLE IF NOT EXISTS entries (id TEXT PRIMARY KEY, slug TEXT NOT NULL UNIQUE, hash TEXT NOT NULL, json TEXT NOT NULL);
+        CREATE TABLE IF NOT EXISTS draft_entries (
+          draft_id TEXT PRIMARY KEY, entry_id TEXT NOT NULL, reason TEXT NOT NULL, with_draft TEXT, detail TEXT
+        );
+        CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        CREATE VIRTUAL TABLE IF NOT EXISTS entry_fts USING fts5 (
+          id UNINDEXED, slug UNINDEXED, name, aliases, tags, refs, body, tokenize = 'porter unicode61'
+        );
       `);
       return new KnowledgeBase(dir, db);
     } catch (e) {
@@ -53,16 +155,27 @@ export class KnowledgeBase {
     }
   }
 
+  /** Opens a knowledge base a run has written (for `npm run kb` and `npm run eval`); never creates one. */
+  static openExisting(outDir: string): KnowledgeBase {
+    const dir = path.resolve(outDir);
+    if (!fs.existsSync(path.join(dir, ".kb", "kb.sqlite")))
+      throw new UserError(
+        "USAGE",
+        `There is no knowledge base in ${dir}.`,
+        "Build one with `npm run graph -- --input DIR --out DIR`, or pass the --out directory of an existing one.",
+      );
+    return KnowledgeBase.open(dir);
+  }
+
   close(): void {
     if (this.db.open) this.db.close();
   }
 
   /**
    * Replaces everything one source file contributed (a re-processed file drops what it no longer
-   * says) and re-renders the pages of every slug that changed. Returns those slugs.
+   * says), in one transaction. Pages change only at `finalize`. Returns the drafts' slugs.
    */
   replaceFile(relPath: string, contributions: readonly Contribution[], quarantined: readonly QuarantineRecord[]): string[] {
-    const before = (this.db.prepare("SELECT DISTINCT slug FROM contributions WHERE rel_path = ?").all(relPath) as { slug: string }[]).map((r) => r.slug);
     const tx = this.db.transaction(() => {
       this.db.prepare("DELETE FROM contributions WHERE rel_path = ?").run(relPath);
       this.db.prepare("DELETE FROM quarantine WHERE rel_path = ?").run(relPath);
@@ -71,10 +184,8 @@ export class KnowledgeBase {
       const q = this.db.prepare("INSERT OR REPLACE INTO quarantine (rel_path, pattern_key, json) VALUES (?, ?, ?)");
       for (const r of quarantined) q.run(r.relPath, r.patternKey, JSON.stringify(r));
     });
-    tx();
-    const affected = [...new Set([...before, ...contributions.map((c) => c.slug)])].sort();
-    for (const slug of affected) this.renderSlug(slug);
-    return affected;
+    tx.immediate();
+    return [...new Set(contributions.map((c) => c.slug))].sort();
   }
 
   /** Forgets files that are no longer in the input (their entries go unless another file backs them). */
@@ -82,20 +193,16 @@ export class KnowledgeBase {
     const known = (
       this.db.prepare("SELECT DISTINCT rel_path AS p FROM contributions UNION SELECT DISTINCT rel_path FROM quarantine").all() as { p: string }[]
     ).map((r) => r.p);
-    const gone = known.filter((p) => !relPaths.has(p));
+    const gone = known.filter((p) => !relPaths.has(p)).sort();
     for (const p of gone) this.replaceFile(p, [], []);
     return gone;
   }
 
-  entries(): Entry[] {
-    const rows = this.db.prepare("SELECT slug, json FROM contributions ORDER BY slug, rel_path, pattern_key").all() as { slug: string; json: string }[];
-    const bySlug = new Map<string, Contribution[]>();
-    for (const r of rows) {
-      const list = bySlug.get(r.slug) ?? [];
-      list.push(JSON.parse(r.json) as Contribution);
-      bySlug.set(r.slug, list);
-    }
-    return [...bySlug.values()].map(mergeEntry).sort((a, b) => (a.slug < b.slug ? -1 : a.slug > b.slug ? 1 : 0));
+  /** Every stored draft, in draft-ID order. */
+  contributions(): Contribution[] {
+    return (this.db.prepare("SELECT json FROM contributions").all() as { json: string }[])
+      .map((r) => normalizeContribution(JSON.parse(r.json) as Contribution))
+      .sort((a, b) => byString(draftIdOf(a), draftIdOf(b)) || byString(a.patternKey, b.patternKey));
   }
 
   quarantined(): QuarantineRecord[] {
@@ -104,41 +211,248 @@ export class KnowledgeBase {
     );
   }
 
-  /** Writes index.md, category pages, kb.json and quarantine.md, and removes pages of entries that are gone. */
-  finalize(): { entries: number; quarantined: number } {
-    const entries = this.entries();
-    const quarantined = this.quarantined();
-    const slugs = new Set(entries.map((e) => e.slug));
-    const pagesDir = path.join(this.outDir, "patterns");
-    for (const f of safeList(pagesDir)) if (f.endsWith(".md") && !slugs.has(f.slice(0, -3))) fs.rmSync(path.join(pagesDir, f), { force: true });
-    for (const e of entries) writeFileAtomic(path.join(pagesDir, `${e.slug}.md`), renderEntryPage(e));
-    const catDir = path.join(this.outDir, "categories");
-    const used = new Set(entries.map((e) => e.category));
-    for (const f of safeList(catDir)) if (f.endsWith(".md") && !used.has(f.slice(0, -3) as Entry["category"])) fs.rmSync(path.join(catDir, f), { force: true });
-    for (const cat of CATEGORIES) {
-      const list = entries.filter((e) => e.category === cat.id);
-      if (list.length > 0) writeFileAtomic(path.join(catDir, `${cat.id}.md`), renderCategoryPage(cat.id, list));
-    }
-    writeFileAtomic(path.join(this.outDir, "index.md"), renderIndex(entries, quarantined.length));
-    writeFileAtomic(path.join(this.outDir, "quarantine.md"), renderQuarantine(quarantined));
-    writeFileAtomic(path.join(this.outDir, "kb.json"), `${JSON.stringify({ schemaVersion: KB_SCHEMA_VERSION, entries, quarantined }, null, 2)}\n`);
-    return { entries: entries.length, quarantined: quarantined.length };
+  /** The entries as of the last finalize, in slug order. */
+  entries(): Entry[] {
+    return (this.db.prepare("SELECT json FROM entries").all() as { json: string }[])
+      .map((r) => JSON.parse(r.json) as Entry)
+      .sort((a, b) => byString(a.slug, b.slug));
   }
 
-  private renderSlug(slug: string): void {
-    const rows = this.db.prepare("SELECT json FROM contributions WHERE slug = ?").all(slug) as { json: string }[];
-    const file = path.join(this.outDir, "patterns", `${slug}.md`);
-    if (rows.length === 0) {
-      fs.rmSync(file, { force: true });
-      return;
+  /** The overrides file of this knowledge base (empty when there is none). */
+  overrides(): Overrides {
+    const file = path.join(this.outDir, OVERRIDES_FILE);
+    let text: string;
+    try {
+      text = fs.readFileSync(file, "utf8");
+    } catch {
+      return { merge: [], separate: [], aliases: {} };
     }
-    writeFileAtomic(file, renderEntryPage(mergeEntry(rows.map((r) => JSON.parse(r.json) as Contribution))));
+    let raw: unknown;
+    try {
+      raw = JSON.parse(text);
+    } catch (e) {
+      throw new UserError("CONFIG_INVALID", `${file} is not valid JSON: ${(e as Error).message}`, "Fix the file or delete it (see docs/KNOWLEDGE-BASE.md).");
+    }
+    const parsed = OverridesSchema.safeParse(raw);
+    if (!parsed.success)
+      throw new UserError(
+        "CONFIG_INVALID",
+        `${file} is not a valid overrides file: ${parsed.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("; ")}`,
+        'Expected {"merge": [["draftA", "draftB"]], "separate": [["draftA", "draftB"]], "aliases": {"alias": "Canonical name"}} (see docs/KNOWLEDGE-BASE.md).',
+      );
+    return parsed.data;
+  }
+
+  /** Writes the overrides file (sorted, deterministic). */
+  writeOverrides(o: Overrides): void {
+    const pairs = (xs: [string, string][]) =>
+      [...new Map(xs.map(([a, b]): [string, [string, string]] => (byString(a, b) <= 0 ? [`${a}\n${b}`, [a, b]] : [`${b}\n${a}`, [b, a]]))).values()].sort(
+        (p, q) => byString(p.join("\n"), q.join("\n")),
+      );
+    const aliases = Object.fromEntries(Object.entries(o.aliases).sort((a, b) => byString(a[0], b[0])));
+    writeFileAtomic(path.join(this.outDir, OVERRIDES_FILE), `${JSON.stringify({ merge: pairs(o.merge), separate: pairs(o.separate), aliases }, null, 2)}\n`);
+  }
+
+  private aliasIndex(overrides: Overrides): AliasIndex {
+    try {
+      return buildAliasIndex(ALIAS_TABLE, overrides.aliases);
+    } catch (e) {
+      throw new UserError("CONFIG_INVALID", `${OVERRIDES_FILE}: ${(e as Error).message}`, "Give each alias one canonical name.");
+    }
+  }
+
+  /** Candidate pairs (best first, at most maxPairs) whose judgment by `judge` is not cached yet. */
+  pendingPairs(judge: string, maxPairs: number = DEFAULT_MAX_MERGE_PAIRS): PendingPair[] {
+    const overrides = this.overrides();
+    const drafts = this.contributions().map(toMatchDraft);
+    const has = this.db.prepare("SELECT 1 FROM judgments WHERE key = ?");
+    return candidatePairs(drafts, overrides, this.aliasIndex(overrides), maxPairs)
+      .map((pair) => ({ key: pairKey(judge, pair), pair }))
+      .filter((p) => !has.get(p.key));
+  }
+
+  putJudgment(judge: string, pending: PendingPair, judgment: Judgment): void {
+    this.db
+      .prepare("INSERT OR REPLACE INTO judgments (key, judge, a, b, same, reason) VALUES (?, ?, ?, ?, ?, ?)")
+      .run(pending.key, judge, pending.pair.a.draftId, pending.pair.b.draftId, judgment.same ? 1 : 0, judgment.reason);
+  }
+
+  /** Number of cached pair judgments (all judges). */
+  judgmentCount(): number {
+    return (this.db.prepare("SELECT COUNT(*) AS n FROM judgments").get() as { n: number }).n;
+  }
+
+  meta(key: string): string | undefined {
+    return (this.db.prepare("SELECT value FROM meta WHERE key = ?").get(key) as { value: string } | undefined)?.value;
+  }
+
+  /** The run that last finalized this knowledge base, if any. */
+  lastRun(): KbRunInfo | undefined {
+    const v = this.meta("lastRun");
+    return v ? (JSON.parse(v) as KbRunInfo) : undefined;
+  }
+
+  /**
+   * Matches all drafts into entries (names and aliases, cached model judgments, overrides),
+   * renders every page, kb.json and its schema, and refreshes the entry index. Deterministic: the
+   * same drafts, overrides, judgments and previous assignment always give the same bytes.
+   */
+  finalize(options: FinalizeOptions = {}): FinalizeResult {
+    const judge = options.judge ?? this.meta("judge") ?? "";
+    const maxPairs = options.maxPairs ?? DEFAULT_MAX_MERGE_PAIRS;
+    const overrides = this.overrides();
+    const aliases = this.aliasIndex(overrides);
+    const contributions = this.contributions();
+    const byDraft = new Map(contributions.map((c) => [draftIdOf(c), c]));
+    const lookup = this.db.prepare("SELECT same, reason FROM judgments WHERE key = ?");
+    const resolution = resolveDrafts(
+      contributions.map(toMatchDraft),
+      overrides,
+      aliases,
+      (pair) => {
+        const row = lookup.get(pairKey(judge, pair)) as { same: number; reason: string } | undefined;
+        return row ? { same: row.same === 1, reason: row.reason } : undefined;
+      },
+      maxPairs,
+    );
+    const previous = this.previousAssignment();
+    const groups = resolution.groups.map((records) => ({
+      records,
+      contributions: records.map((r) => byDraft.get(r.draftId)).filter((c): c is Contribution => c !== undefined),
+    }));
+    const ids = assignIds(groups, previous, aliases);
+    const built = groups
+      .map((g, i) => buildEntry({ id: ids[i]?.id ?? "", slug: ids[i]?.slug ?? "", records: g.records, contributions: g.contributions }, aliases))
+      .sort((a, b) => byString(a.slug, b.slug));
+    const entries = linkRelated(built);
+    const quarantined = this.quarantined();
+
+    const written: string[] = [];
+    const write = (rel: string, content: string) => {
+      if (writeFileAtomic(path.join(this.outDir, rel), content)) written.push(rel);
+    };
+    const slugs = new Set(entries.map((e) => e.slug));
+    const pagesDir = path.join(this.outDir, "patterns");
+    for (const f of safeList(pagesDir))
+      if (f.endsWith(".md") && !slugs.has(f.slice(0, -3))) {
+        fs.rmSync(path.join(pagesDir, f), { force: true });
+        written.push(`patterns/${f}`);
+      }
+    for (const e of entries) write(`patterns/${e.slug}.md`, renderEntryPage(e));
+    const catDir = path.join(this.outDir, "categories");
+    const used = new Set<string>(entries.map((e) => e.category));
+    for (const f of safeList(catDir))
+      if (f.endsWith(".md") && !used.has(f.slice(0, -3))) {
+        fs.rmSync(path.join(catDir, f), { force: true });
+        written.push(`categories/${f}`);
+      }
+    for (const cat of CATEGORIES) {
+      const list = entries.filter((e) => e.category === cat.id);
+      if (list.length > 0) write(`categories/${cat.id}.md`, renderCategoryPage(cat.id, list));
+    }
+    write("index.md", renderIndex(entries, quarantined.length));
+    write("quarantine.md", renderQuarantine(quarantined));
+    const kbJson: KbJson = {
+      $schema: "kb.schema.json",
+      schemaVersion: KB_JSON_VERSION,
+      categories: CATEGORIES.filter((c) => used.has(c.id)).map((c) => ({ id: c.id, title: c.title, count: entries.filter((e) => e.category === c.id).length })),
+      entries,
+      quarantined,
+    };
+    write("kb.json", `${JSON.stringify(kbJson, null, 2)}\n`);
+    write("kb.schema.json", kbJsonSchemaText());
+
+    const oldHashes = new Map((this.db.prepare("SELECT id, hash FROM entries").all() as { id: string; hash: string }[]).map((r) => [r.id, r.hash]));
+    const changedEntries: string[] = [];
+    const tx = this.db.transaction(() => {
+      this.db.prepare("DELETE FROM entries").run();
+      this.db.prepare("DELETE FROM draft_entries").run();
+      this.db.prepare("DELETE FROM entry_fts").run();
+      const insEntry = this.db.prepare("INSERT INTO entries (id, slug, hash, json) VALUES (?, ?, ?, ?)");
+      const insDraft = this.db.prepare("INSERT INTO draft_entries (draft_id, entry_id, reason, with_draft, detail) VALUES (?, ?, ?, ?, ?)");
+      const insFts = this.db.prepare("INSERT INTO entry_fts (id, slug, name, aliases, tags, refs, body) VALUES (?, ?, ?, ?, ?, ?, ?)");
+      for (const e of entries) {
+        const json = JSON.stringify(e);
+        const hash = createHash("sha256").update(json).digest("hex").slice(0, 32);
+        if (oldHashes.get(e.id) !== hash) changedEntries.push(e.id);
+        insEntry.run(e.id, e.slug, hash, json);
+        for (const m of e.merges) insDraft.run(m.draftId, e.id, m.reason, m.with ?? null, m.detail ?? null);
+        insFts.run(
+          e.id,
+          e.slug,
+          e.name,
+          e.aliases.join("\n"),
+          e.tags.join(" "),
+          [...e.crossRefs.clippy, ...e.crossRefs.guidelines, categoryTitle(e.category)].join("\n"),
+          [e.summary, ...e.whenToUse, ...e.whenNotToUse, ...e.pitfalls, e.example?.code ?? ""].join("\n"),
+        );
+      }
+      const setMeta = this.db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)");
+      setMeta.run("judge", judge);
+      if (options.run) {
+        const info: KbRunInfo = {
+          runId: options.run.runId,
+          inputDir: options.run.inputDir,
+          inputFingerprint: inputFingerprint(options.run.files),
+          judge,
+        };
+        setMeta.run("lastRun", JSON.stringify(info));
+      }
+    });
+    tx.immediate();
+    return {
+      entries: entries.length,
+      quarantined: quarantined.length,
+      written: written.sort(byString),
+      changedEntries: changedEntries.sort(byString),
+      unknownOverrideIds: resolution.unknownOverrideIds,
+    };
+  }
+
+  private previousAssignment(): PreviousAssignment {
+    const drafts = this.db.prepare("SELECT draft_id, entry_id FROM draft_entries").all() as { draft_id: string; entry_id: string }[];
+    const slugs = this.db.prepare("SELECT id, slug FROM entries").all() as { id: string; slug: string }[];
+    return { entryOfDraft: new Map(drafts.map((r) => [r.draft_id, r.entry_id])), slugOfEntry: new Map(slugs.map((r) => [r.id, r.slug])) };
+  }
+
+  /**
+   * Full-text search over the entries (names and aliases weigh most, then tags and
+   * cross-references, then the text). Every word of the query must match (prefixes count);
+   * when nothing does, any word may.
+   */
+  search(query: string, limit = 10): SearchHit[] {
+    const words = query.match(/[\p{L}\p{N}_]+/gu) ?? [];
+    if (words.length === 0) return [];
+    const terms = words.map((w) => `"${w.replace(/"/g, '""')}"*`);
+    const run = (match: string) =>
+      this.db
+        .prepare(
+          `SELECT e.id AS id, e.slug AS slug, e.json AS json, snippet(entry_fts, 6, '[', ']', '…', 12) AS snippet
+           FROM entry_fts JOIN entries e ON e.id = entry_fts.id
+           WHERE entry_fts MATCH ? ORDER BY bm25(entry_fts, 0, 0, 10, 6, 3, 3, 1), e.slug LIMIT ?`,
+        )
+        .all(match, limit) as { id: string; slug: string; json: string; snippet: string }[];
+    let rows = run(terms.join(" AND "));
+    if (rows.length === 0 && terms.length > 1) rows = run(terms.join(" OR "));
+    return rows.map((r) => {
+      const e = JSON.parse(r.json) as Entry;
+      return { id: r.id, slug: r.slug, name: e.name, category: e.category, snippet: r.snippet.replace(/\s+/g, " ").trim() };
+    });
+  }
+
+  /** The entry with this slug or ID, else the one whose name or alias has this normalised name. */
+  findEntry(ref: string): Entry | undefined {
+    const row = this.db.prepare("SELECT json FROM entries WHERE slug = ? OR id = ?").get(ref, ref) as { json: string } | undefined;
+    if (row) return JSON.parse(row.json) as Entry;
+    const key = nameKey(ref);
+    if (key === "") return undefined;
+    return this.entries().find((e) => nameKey(e.name) === key || e.aliases.some((a) => nameKey(a) === key) || e.merges.some((m) => m.draftId === ref));
   }
 }
 
 function safeList(dir: string): string[] {
   try {
-    return fs.readdirSync(dir);
+    return fs.readdirSync(dir).sort();
   } catch {
     return [];
   }

@@ -2,53 +2,37 @@
  * Deterministic rendering of the knowledge base: the same entries always give the same bytes
  * (stable order, no timestamps), so re-runs produce minimal diffs.
  */
+import { type AliasIndex, buildAliasIndex } from "./aliases.ts";
+import { clippyLintUrl, guidelineUrl } from "./crossrefs.ts";
+import { assignIds, buildEntry, exampleVerification, NO_PREVIOUS } from "./entries.ts";
 import { CATEGORIES, categoryTitle } from "./taxonomy.ts";
-import type { Contribution, Entry, QuarantineRecord } from "./types.ts";
+import type { Contribution, Entry, MergeRecord, QuarantineRecord } from "./types.ts";
+import { draftIdOf } from "./types.ts";
 
 const byString = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
-/** Merges all contributions of one slug; order-independent. */
-export function mergeEntry(contributions: readonly Contribution[]): Entry {
-  const sorted = [...contributions].sort((a, b) => byString(a.relPath, b.relPath) || byString(a.patternKey, b.patternKey));
-  const primary = sorted[0];
-  if (!primary) throw new Error("mergeEntry needs at least one contribution");
-  const uniq = (xs: string[]) => {
-    const seen = new Set<string>();
-    return xs.filter((x) => {
-      const k = x.trim().toLowerCase();
-      if (seen.has(k)) return false;
-      seen.add(k);
-      return true;
-    });
-  };
-  const research = new Map<string, Contribution["research"][number]>();
-  for (const c of sorted) for (const r of c.research) if (!research.has(r.citation)) research.set(r.citation, r);
-  const sources = new Map<string, Contribution["evidence"]>();
-  for (const c of sorted) {
-    const list = sources.get(c.relPath) ?? [];
-    for (const e of c.evidence) if (!list.some((x) => x.unitId === e.unitId)) list.push(e);
-    sources.set(c.relPath, list);
-  }
-  return {
-    slug: primary.slug,
-    name: primary.name,
-    category: primary.category,
-    summary: primary.summary,
-    whenToUse: uniq(sorted.flatMap((c) => c.whenToUse)).slice(0, 8),
-    whenNotToUse: uniq(sorted.flatMap((c) => c.whenNotToUse)).slice(0, 6),
-    pitfalls: uniq(sorted.flatMap((c) => c.pitfalls)).slice(0, 6),
-    example: sorted.find((c) => c.example)?.example ?? null,
-    sources: [...sources.entries()]
-      .sort((a, b) => byString(a[0], b[0]))
-      .map(([relPath, evidence]) => ({
-        relPath,
-        evidence: [...evidence].sort((a, b) => a.startLine - b.startLine || byString(a.unitId, b.unitId)),
-      })),
-    research: [...research.values()].sort((a, b) => byString(a.citation, b.citation)),
-    aliases: uniq(sorted.map((c) => c.name))
-      .filter((n) => n !== primary.name)
-      .sort(byString),
-  };
+let defaultAliases: AliasIndex | undefined;
+
+function builtInAliases(): AliasIndex {
+  if (!defaultAliases) defaultAliases = buildAliasIndex();
+  return defaultAliases;
+}
+
+/**
+ * Merges contributions that are known to be one pattern into an entry (no matching, no related
+ * links): what one draft would publish, for the validator's page check.
+ */
+export function mergeEntry(contributions: readonly Contribution[], aliases: AliasIndex = builtInAliases()): Entry {
+  const sorted = [...contributions].sort((a, b) => byString(draftIdOf(a), draftIdOf(b)));
+  const records: MergeRecord[] = sorted.map((c, i) => ({
+    draftId: draftIdOf(c),
+    relPath: c.relPath,
+    name: c.name,
+    reason: i === 0 ? "founder" : "same-name",
+    ...(i === 0 ? {} : { with: draftIdOf(sorted[0] as Contribution) }),
+  }));
+  const [ids] = assignIds([{ records, contributions: sorted }], NO_PREVIOUS, aliases);
+  return buildEntry({ id: ids?.id ?? "kb-00000000", slug: ids?.slug ?? "pattern", records, contributions: sorted }, aliases);
 }
 
 /** Model text is data: it may not open headings, HTML or fences in our pages. */
@@ -79,16 +63,30 @@ function lines(a: number, b: number): string {
   return a === b ? `line ${a}` : `lines ${a}-${b}`;
 }
 
+const MERGE_REASON: Record<MergeRecord["reason"], string> = {
+  founder: "first draft",
+  "same-name": "same name as",
+  alias: "alias of",
+  model: "judged the same pattern as (synthesizer model)",
+  override: "merged by override with",
+};
+
 export function renderEntryPage(entry: Entry): string {
   const out: string[] = [];
   out.push(`# ${inline(entry.name)}`, "");
-  out.push(`Category: [${categoryTitle(entry.category)}](../categories/${entry.category}.md)`);
-  if (entry.aliases.length > 0) out.push(`Also called: ${entry.aliases.map(inline).join(", ")}`);
+  out.push(`- ID: \`${entry.id}\``);
+  out.push(`- Category: [${categoryTitle(entry.category)}](../categories/${entry.category}.md)`);
+  if (entry.tags.length > 0) out.push(`- Tags: ${entry.tags.map((t) => `\`${t}\``).join(", ")}`);
+  if (entry.aliases.length > 0) out.push(`- Also called: ${entry.aliases.map(inline).join("; ")}`);
   out.push("", paragraph(entry.summary), "");
   out.push("## Example", "");
   if (entry.example) {
     const ex = entry.example;
-    out.push(`From \`${ex.relPath}\` ${lines(ex.startLine, ex.endLine)} (${ex.unitId}), quoted verbatim:`, "");
+    const verification = exampleVerification(ex);
+    out.push(
+      `From \`${ex.relPath}\` ${lines(ex.startLine, ex.endLine)} (${ex.unitId}), quoted verbatim.${verification ? ` Verification: ${inline(verification)}.` : ""}`,
+      "",
+    );
     out.push(fence(ex.code, ex.lang || "rust"), "");
   } else {
     out.push("No code example in the sources.", "");
@@ -98,29 +96,54 @@ export function renderEntryPage(entry: Entry): string {
   out.push("## Pitfalls", "");
   if (entry.pitfalls.length > 0) out.push(...entry.pitfalls.map((x) => `- ${inline(x)}`));
   else out.push("None recorded.");
+  out.push("", "## Related", "");
+  if (entry.related.length > 0) for (const r of entry.related) out.push(`- [${inline(r.name)}](${r.slug}.md) — ${r.why.map(inline).join("; ")}`);
+  else out.push("None recorded.");
+  out.push("", "## Cross-references", "");
+  const refs = [
+    ...entry.crossRefs.clippy.map((l) => `- Clippy lint [\`${l}\`](${clippyLintUrl(l)})`),
+    ...entry.crossRefs.guidelines.map((g) => `- Rust API Guidelines [${g}](${guidelineUrl(g)})`),
+  ];
+  if (refs.length > 0) out.push(...refs);
+  else out.push("None named in the sources.");
   out.push("", "## Sources", "");
   for (const s of entry.sources) {
     const where = s.evidence.map((e) => `${e.unitId} ${lines(e.startLine, e.endLine)}`).join("; ");
-    out.push(`- \`${s.relPath}\` (${where})`);
+    out.push(`- \`${s.relPath}\`${where ? ` (${where})` : ""} — ${inline(s.verification)}`);
   }
   for (const r of entry.research) {
     const label = r.url ? `[${inline(r.title)}](${r.url})` : `${inline(r.title)}`;
     out.push(`- ${label} — ${r.provider}: \`${r.citation}\``);
   }
+  out.push("", "## Merge record", "");
+  for (const m of entry.merges) {
+    const how = m.reason === "founder" ? MERGE_REASON.founder : `${MERGE_REASON[m.reason]} \`${m.with ?? "?"}\``;
+    out.push(`- \`${m.draftId}\` “${inline(m.name)}”: ${how}${m.detail ? ` — ${inline(m.detail)}` : ""}`);
+  }
   out.push("");
   return out.join("\n");
 }
 
+function sourceFiles(entries: readonly Entry[]): number {
+  return new Set(entries.flatMap((e) => e.sources.map((s) => s.relPath))).size;
+}
+
 export function renderIndex(entries: readonly Entry[], quarantined: number): string {
   const out: string[] = ["# Rust patterns knowledge base", ""];
+  const used = CATEGORIES.filter((c) => entries.some((e) => e.category === c.id));
   out.push(
-    `${entries.length} ${entries.length === 1 ? "entry" : "entries"} from ${new Set(entries.flatMap((e) => e.sources.map((s) => s.relPath))).size} source files.`,
+    `${entries.length} ${entries.length === 1 ? "entry" : "entries"} in ${used.length} ${used.length === 1 ? "category" : "categories"}, from ${sourceFiles(entries)} source ${sourceFiles(entries) === 1 ? "file" : "files"}.`,
+    'Search from the terminal: `npm run kb -- search "QUERY"`; the same content as data: [kb.json](kb.json) ([schema](kb.schema.json)).',
   );
-  if (quarantined > 0) out.push(`${quarantined} drafts failed validation: see [quarantine.md](quarantine.md).`);
+  if (quarantined > 0) out.push(`${quarantined} ${quarantined === 1 ? "draft" : "drafts"} failed validation: see [quarantine.md](quarantine.md).`);
   out.push("");
-  for (const cat of CATEGORIES) {
+  if (used.length > 0) {
+    out.push("| Category | Entries |", "|---|---:|");
+    for (const cat of used) out.push(`| [${cat.title}](categories/${cat.id}.md) | ${entries.filter((e) => e.category === cat.id).length} |`);
+    out.push("");
+  }
+  for (const cat of used) {
     const list = entries.filter((e) => e.category === cat.id);
-    if (list.length === 0) continue;
     out.push(`## [${cat.title}](categories/${cat.id}.md) (${list.length})`, "");
     for (const e of list) out.push(`- [${inline(e.name)}](patterns/${e.slug}.md) — ${firstSentence(e.summary)}`);
     out.push("");
@@ -137,6 +160,7 @@ export function renderCategoryPage(categoryId: string, entries: readonly Entry[]
   ];
   for (const e of entries) {
     out.push(`## [${inline(e.name)}](../patterns/${e.slug}.md)`, "", paragraph(e.summary), "");
+    if (e.tags.length > 0) out.push(`Tags: ${e.tags.map((t) => `\`${t}\``).join(", ")}`, "");
     out.push(`Sources: ${e.sources.map((s) => `\`${s.relPath}\``).join(", ")}`, "");
   }
   return out.join("\n");
@@ -155,6 +179,7 @@ export function renderQuarantine(records: readonly QuarantineRecord[]): string {
 
 function firstSentence(text: string): string {
   const flat = inline(text);
-  const m = /^(.{20,200}?[.!?])(\s|$)/.exec(flat);
+  // A sentence ends at . ! or ? followed by a capital letter or the end ("the ? operator" does not end one).
+  const m = /^(.{20,200}?[.!?])(\s+(?=[A-Z])|$)/.exec(flat);
   return m?.[1] ?? (flat.length > 200 ? `${flat.slice(0, 199)}…` : flat);
 }

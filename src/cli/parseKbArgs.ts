@@ -1,0 +1,105 @@
+import { parseArgs } from "node:util";
+import { DEFAULT_OUT } from "./parseGraphArgs.ts";
+
+export type KbCommand =
+  | { kind: "search"; query: string; limit: number }
+  | { kind: "show"; ref: string }
+  | { kind: "list"; category: string | undefined }
+  | { kind: "merge"; a: string; b: string }
+  | { kind: "separate"; a: string; b: string }
+  | { kind: "rebuild" };
+
+export interface KbOptions {
+  command: KbCommand;
+  out: string;
+  json: boolean;
+}
+
+export type KbParseResult = { kind: "run"; options: KbOptions } | { kind: "help" } | { kind: "error"; message: string };
+
+export const KB_HELP = `Usage: npm run kb -- COMMAND [options]
+
+Queries and curates the knowledge base that \`npm run graph\` wrote.
+
+Commands:
+  search QUERY...      full-text search over the entries (names and aliases rank first)
+  show REF             print one entry: its slug, ID, name or alias, or a draft ID
+  list                 every entry, by category (--category ID for one)
+  merge A B            record that A and B are one pattern (draft IDs, or entry slugs)
+  separate A B         record that drafts A and B are different patterns (undoes a merge)
+  rebuild              re-match and re-render the pages from the store: applies
+                       kb-overrides.json without a model (cached judgments only)
+
+merge and separate edit <out>/kb-overrides.json; the next run (or rebuild) applies it.
+
+Options:
+  --out DIR            knowledge-base directory (default ${DEFAULT_OUT})
+  --limit N            search results (default 10)
+  --category ID        list: only this category
+  --json               machine-readable output on stdout
+  -h, --help           show this help
+
+Exit codes: 0 done, 1 nothing found or failed, 2 usage error.`;
+
+/** Pure: argv in, a command or a usage error out (tests call this directly). */
+export function parseKbArgs(argv: readonly string[]): KbParseResult {
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs({
+      args: [...argv],
+      allowPositionals: true,
+      strict: true,
+      options: {
+        out: { type: "string" },
+        limit: { type: "string" },
+        category: { type: "string" },
+        json: { type: "boolean" },
+        help: { type: "boolean", short: "h" },
+      },
+    });
+  } catch (e) {
+    return { kind: "error", message: (e as Error).message };
+  }
+  const v = parsed.values as Record<string, string | boolean | undefined>;
+  if (v.help) return { kind: "help" };
+  const [name, ...rest] = parsed.positionals;
+  if (!name) return { kind: "error", message: "a command is required: search, show, list, merge, separate or rebuild" };
+  if (v.out === "") return { kind: "error", message: "--out needs a value" };
+  const out = (v.out as string | undefined) ?? DEFAULT_OUT;
+  const json = v.json === true;
+  const done = (command: KbCommand): KbParseResult => ({ kind: "run", options: { command, out, json } });
+  if (v.limit !== undefined && name !== "search") return { kind: "error", message: "--limit applies to search only" };
+  if (v.category !== undefined && name !== "list") return { kind: "error", message: "--category applies to list only" };
+  switch (name) {
+    case "search": {
+      const query = rest.join(" ").trim();
+      if (query === "") return { kind: "error", message: 'search needs a query, e.g. npm run kb -- search "error handling"' };
+      let limit = 10;
+      if (v.limit !== undefined) {
+        const n = Number(v.limit);
+        if (!Number.isInteger(n) || n < 1 || n > 1000) return { kind: "error", message: `--limit must be an integer from 1 to 1000, got "${v.limit}"` };
+        limit = n;
+      }
+      return done({ kind: "search", query, limit });
+    }
+    case "show": {
+      if (rest.length !== 1 || !rest[0]) return { kind: "error", message: "show needs exactly one slug, ID or name (quote names with spaces)" };
+      return done({ kind: "show", ref: rest[0] });
+    }
+    case "list":
+      if (rest.length > 0) return { kind: "error", message: `list takes no arguments, got "${rest.join(" ")}"` };
+      return done({ kind: "list", category: v.category as string | undefined });
+    case "merge":
+    case "separate": {
+      const [a, b] = rest;
+      if (rest.length !== 2 || !a || !b) return { kind: "error", message: `${name} needs two draft IDs or slugs` };
+      if (a === b) return { kind: "error", message: `${name} needs two different references` };
+      return done({ kind: name, a, b });
+    }
+    case "rebuild":
+      if (rest.length > 0) return { kind: "error", message: `rebuild takes no arguments, got "${rest.join(" ")}"` };
+      return done({ kind: "rebuild" });
+    default:
+      return { kind: "error", message: `unknown command "${name}": use search, show, list, merge, separate or rebuild` };
+  }
+}

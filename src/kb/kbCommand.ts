@@ -1,0 +1,120 @@
+/**
+ * `npm run kb`: search, show and list entries; record merge/separate overrides; rebuild the pages
+ * from the store. The knowledge base is opened only when a command runs (nothing at import).
+ */
+import type { KbOptions } from "../cli/parseKbArgs.ts";
+import { isUserError } from "../errors.ts";
+import { KnowledgeBase, OVERRIDES_FILE } from "./KnowledgeBase.ts";
+import { renderEntryPage } from "./render.ts";
+import { CATEGORIES } from "./taxonomy.ts";
+import { draftIdOf } from "./types.ts";
+
+export interface KbIo {
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream;
+}
+
+export function runKbCommand(options: KbOptions, io: KbIo): number {
+  let kb: KnowledgeBase | undefined;
+  try {
+    kb = KnowledgeBase.openExisting(options.out);
+    return execute(kb, options, io);
+  } catch (e) {
+    if (isUserError(e)) {
+      io.stderr.write(`error: ${e.message}\n${e.hint ? `${e.hint}\n` : ""}`);
+      return e.code === "USAGE" ? 2 : 1;
+    }
+    throw e;
+  } finally {
+    kb?.close();
+  }
+}
+
+function execute(kb: KnowledgeBase, options: KbOptions, io: KbIo): number {
+  const { command, json } = options;
+  const out = (s: string) => io.stdout.write(`${s}\n`);
+  switch (command.kind) {
+    case "search": {
+      const hits = kb.search(command.query, command.limit);
+      if (json) out(JSON.stringify({ type: "search", query: command.query, hits }));
+      else if (hits.length === 0) io.stderr.write(`No entry matches "${command.query}".\n`);
+      else for (const h of hits) out(`${h.slug}  ${h.name}  (${h.category})\n    ${h.snippet}`);
+      return hits.length > 0 ? 0 : 1;
+    }
+    case "show": {
+      const entry = kb.findEntry(command.ref);
+      if (!entry) {
+        const near = kb.search(command.ref, 5);
+        io.stderr.write(`No entry "${command.ref}" in ${kb.outDir}.${near.length > 0 ? ` Did you mean: ${near.map((h) => h.slug).join(", ")}?` : ""}\n`);
+        return 1;
+      }
+      out(json ? JSON.stringify(entry) : renderEntryPage(entry).trimEnd());
+      return 0;
+    }
+    case "list": {
+      const entries = kb.entries().filter((e) => command.category === undefined || e.category === command.category);
+      if (command.category !== undefined && !CATEGORIES.some((c) => c.id === command.category)) {
+        io.stderr.write(`error: unknown category "${command.category}"; one of: ${CATEGORIES.map((c) => c.id).join(", ")}\n`);
+        return 2;
+      }
+      if (json) {
+        out(JSON.stringify({ type: "list", entries: entries.map((e) => ({ id: e.id, slug: e.slug, name: e.name, category: e.category })) }));
+        return 0;
+      }
+      for (const cat of CATEGORIES) {
+        const list = entries.filter((e) => e.category === cat.id);
+        if (list.length === 0) continue;
+        out(`${cat.title} (${list.length})`);
+        for (const e of list) out(`  ${e.slug}  ${e.name}`);
+      }
+      if (entries.length === 0) io.stderr.write("No entries.\n");
+      return 0;
+    }
+    case "merge":
+    case "separate": {
+      const a = draftRef(kb, command.a);
+      const b = draftRef(kb, command.b);
+      for (const [ref, id] of [
+        [command.a, a],
+        [command.b, b],
+      ] as const) {
+        if (!id) {
+          io.stderr.write(`error: "${ref}" is neither a draft ID (see the merge record of \`npm run kb -- show SLUG\`) nor an entry slug.\n`);
+          return 2;
+        }
+      }
+      if (!a || !b) return 2;
+      if (a === b) {
+        io.stderr.write(`error: both references name the draft ${a}.\n`);
+        return 2;
+      }
+      const o = kb.overrides();
+      const same = ([x, y]: [string, string]) => (x === a && y === b) || (x === b && y === a);
+      if (command.kind === "merge") o.merge = [...o.merge.filter((p) => !same(p)), [a, b]];
+      else o.separate = [...o.separate.filter((p) => !same(p)), [a, b]];
+      // The newer decision wins over an opposite older one.
+      if (command.kind === "merge") o.separate = o.separate.filter((p) => !same(p));
+      else o.merge = o.merge.filter((p) => !same(p));
+      kb.writeOverrides(o);
+      const msg = `Recorded in ${OVERRIDES_FILE}: ${command.kind} ${a} and ${b}. Apply it now with \`npm run kb -- rebuild --out ${options.out}\`, or with the next run.`;
+      if (json) out(JSON.stringify({ type: command.kind, a, b }));
+      else io.stderr.write(`${msg}\n`);
+      return 0;
+    }
+    case "rebuild": {
+      const r = kb.finalize();
+      if (json) out(JSON.stringify({ type: "rebuild", ...r }));
+      else {
+        io.stderr.write(`Rebuilt ${kb.outDir}: ${r.entries} entries, ${r.changedEntries.length} changed, ${r.written.length} files written.\n`);
+        if (r.unknownOverrideIds.length > 0) io.stderr.write(`Overrides name drafts that do not exist: ${r.unknownOverrideIds.join(", ")}\n`);
+      }
+      return 0;
+    }
+  }
+}
+
+/** A draft ID as given, else the founder draft of the entry with this slug, ID or name. */
+function draftRef(kb: KnowledgeBase, ref: string): string | undefined {
+  if (kb.contributions().some((c) => draftIdOf(c) === ref)) return ref;
+  return kb.findEntry(ref)?.merges[0]?.draftId;
+}
