@@ -28,6 +28,12 @@ export interface ResearchQuery {
 export interface ResearchProvider {
   readonly name: string;
   search(query: ResearchQuery): Promise<ResearchHitSource[]>;
+  /**
+   * Everything that decides this query's results (the query text, result count, filters, index
+   * version), as a string. Providers that return one get their answers cached by
+   * `CachedProvider`; those that return undefined (or lack the method) are asked every time.
+   */
+  cacheKey?(query: ResearchQuery): string | undefined;
 }
 
 const STOP = new Set(["the", "a", "an", "of", "in", "on", "for", "to", "and", "or", "with", "use", "using", "pattern", "idiom", "rust"]);
