@@ -1,0 +1,25 @@
+import type Database from "better-sqlite3";
+import type { CodeVerdict } from "./rustCheck.ts";
+
+/**
+ * Verdicts of the Rust code checker by key (a hash of the code, its language tag, the checker
+ * version and the rustc version), in the run database, so a resumed or repeated run compiles
+ * nothing twice. Takes the better-sqlite3 handle (`db.db`) and owns only its table.
+ */
+export class CodeCheckCache {
+  private readonly db: Database.Database;
+
+  constructor(db: Database.Database) {
+    this.db = db;
+    this.db.exec("CREATE TABLE IF NOT EXISTS code_checks (key TEXT PRIMARY KEY, json TEXT NOT NULL, created_at TEXT NOT NULL)");
+  }
+
+  get(key: string): CodeVerdict | undefined {
+    const row = this.db.prepare("SELECT json FROM code_checks WHERE key = ?").get(key) as { json: string } | undefined;
+    return row ? (JSON.parse(row.json) as CodeVerdict) : undefined;
+  }
+
+  put(key: string, verdict: CodeVerdict): void {
+    this.db.prepare("INSERT OR REPLACE INTO code_checks (key, json, created_at) VALUES (?, ?, ?)").run(key, JSON.stringify(verdict), new Date().toISOString());
+  }
+}

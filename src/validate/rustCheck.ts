@@ -1,0 +1,419 @@
+/**
+ * Checks a Rust code block the way a careful reader would: does it parse (tree-sitter's Rust
+ * grammar), and, where rustc is installed, does it compile (type and borrow checks, no codegen)
+ * in a throw-away directory under the system temp dir, with a time limit. Fragments (statements
+ * without a function around them) are wrapped in one, as rustdoc does. The verdict:
+ *
+ * - `compiles`: rustc accepted it (as is, or wrapped in a function);
+ * - `parses-only`: it parses, but the compile check could not be completed for a reason that is
+ *   not the code's fault: a fragment that uses names it does not define, or a block marked
+ *   `ignore` / `compile_fail`;
+ * - `fails`: it does not parse, or rustc rejected it; `detail` has the first error;
+ * - `not-checkable`: not Rust, needs an external crate or a nightly feature, rustc absent or too slow.
+ */
+import { execFile } from "node:child_process";
+import { createHash } from "node:crypto";
+import fs from "node:fs";
+import { createRequire } from "node:module";
+import os from "node:os";
+import path from "node:path";
+import type { Language, Node, Parser } from "web-tree-sitter";
+import type { CodeCheckCache } from "./CodeCheckCache.ts";
+
+/** Bump when classification changes, so cached verdicts are recomputed. */
+export const CHECKER_VERSION = 1;
+
+export type CodeCheckStatus = "compiles" | "parses-only" | "fails" | "not-checkable";
+
+export interface CodeVerdict {
+  status: CodeCheckStatus;
+  /** tree-sitter parsed the block (as is or wrapped in a function); false for a syntax error or a non-Rust block. */
+  parses: boolean;
+  /** One line: the first error, why it could not be checked, or how it was compiled. */
+  detail: string;
+  /** "rustc 1.95.0 (…)" when compiled, "tree-sitter" otherwise. */
+  checker: string;
+  /** Compiled inside a generated function. */
+  wrapped: boolean;
+}
+
+export interface RustCheckerOptions {
+  /** rustc executable (default "rustc" on PATH); false: parse only. */
+  rustc?: string | false;
+  /** Time limit per compile (default 20 s). */
+  timeoutMs?: number;
+  edition?: "2015" | "2018" | "2021" | "2024";
+  /** Where temporary crates go (default os.tmpdir()). */
+  tmpRoot?: string;
+  /** Directories no check may run in (the input and output directories). */
+  forbiddenDirs?: readonly string[];
+  /** Compiles at once (default 1: the machine is shared with the model). */
+  concurrency?: number;
+  cache?: CodeCheckCache;
+}
+
+/** Language tags that are Rust, and rustdoc's attributes that may follow them. */
+const RUST_TAGS = new Set(["rust", "rs"]);
+const RUSTDOC_ATTRS = /^(ignore|no_run|should_panic|compile_fail|test_harness|allow_fail|standalone_crate|edition\d{4}|E\d{4}|ignore-.*)$/;
+
+/** Top-level nodes that are items (compile as they are in a library crate). */
+const ITEMS = new Set([
+  "function_item",
+  "function_signature_item",
+  "struct_item",
+  "enum_item",
+  "union_item",
+  "impl_item",
+  "trait_item",
+  "use_declaration",
+  "mod_item",
+  "const_item",
+  "static_item",
+  "type_item",
+  "macro_definition",
+  "extern_crate_declaration",
+  "foreign_mod_item",
+  "attribute_item",
+  "inner_attribute_item",
+  "line_comment",
+  "block_comment",
+  "associated_type",
+]);
+
+/** rustc errors that mean "this fragment uses a name it does not define", not "this code is wrong". */
+const MISSING_CONTEXT = new Set(["E0425", "E0412", "E0433", "E0422", "E0423", "E0424", "E0531", "E0532", "E0405", "E0282", "E0283", "E0261", "E0404"]);
+const FN_NAME = "__rust_kb_check";
+
+interface Diagnostic {
+  code: string | undefined;
+  message: string;
+  line: number | undefined;
+  notes: string;
+}
+
+export class RustChecker {
+  private readonly options: RustCheckerOptions;
+  private parser: Promise<Parser> | undefined;
+  private rustcVersion: Promise<string | undefined> | undefined;
+  private readonly inflight = new Map<string, Promise<CodeVerdict>>();
+  private running = 0;
+  private readonly queue: (() => void)[] = [];
+
+  constructor(options: RustCheckerOptions = {}) {
+    this.options = options;
+  }
+
+  /** rustc's version line, or undefined when rustc is off or absent. */
+  async rustc(): Promise<string | undefined> {
+    if (this.options.rustc === false) return undefined;
+    this.rustcVersion ??= new Promise((resolve) => {
+      execFile(this.options.rustc || "rustc", ["--version"], { timeout: 10_000 }, (err, stdout) => resolve(err ? undefined : stdout.trim() || undefined));
+    });
+    return this.rustcVersion;
+  }
+
+  async check(code: string, lang = "rust"): Promise<CodeVerdict> {
+    const rustc = await this.rustc();
+    const key = createHash("sha256")
+      .update(JSON.stringify([CHECKER_VERSION, rustc ?? "none", this.options.edition ?? "2021", lang, code]))
+      .digest("hex");
+    const cached = this.options.cache?.get(key);
+    if (cached) return cached;
+    let p = this.inflight.get(key);
+    if (!p) {
+      p = this.checkUncached(code, lang, rustc).finally(() => this.inflight.delete(key));
+      this.inflight.set(key, p);
+    }
+    const verdict = await p;
+    this.options.cache?.put(key, verdict);
+    return verdict;
+  }
+
+  private async checkUncached(code: string, lang: string, rustc: string | undefined): Promise<CodeVerdict> {
+    const tags = lang
+      .toLowerCase()
+      .split(/[\s,]+/)
+      .filter((t) => t !== "");
+    const other = tags.find((t) => !RUST_TAGS.has(t) && !RUSTDOC_ATTRS.test(t));
+    if (other) return { status: "not-checkable", parses: false, detail: `the block is marked \`${other}\`, not Rust`, checker: "tree-sitter", wrapped: false };
+
+    const source = unhideRustdocLines(code);
+    const parser = await this.loadParser();
+    const shape = analyse(parser, source);
+    if (!shape.parses) return { status: "fails", parses: false, detail: `does not parse as Rust: ${shape.error}`, checker: "tree-sitter", wrapped: false };
+
+    const marked = tags.find((t) => t === "ignore" || t === "compile_fail" || t.startsWith("ignore-"));
+    if (marked) return { status: "parses-only", parses: true, detail: `marked \`${marked}\`: parsed, not compiled`, checker: "tree-sitter", wrapped: false };
+    if (!rustc) {
+      const why = this.options.rustc === false ? "compile check is off" : "rustc is not installed here";
+      return { status: "not-checkable", parses: true, detail: `parses; ${why}`, checker: "tree-sitter", wrapped: false };
+    }
+    const tmpRoot = path.resolve(this.options.tmpRoot ?? os.tmpdir());
+    const forbidden = (this.options.forbiddenDirs ?? []).find((d) => isInside(tmpRoot, path.resolve(d)));
+    if (forbidden)
+      return {
+        status: "not-checkable",
+        parses: true,
+        detail: `parses; not compiled: the temp dir ${tmpRoot} is inside ${forbidden}`,
+        checker: "tree-sitter",
+        wrapped: false,
+      };
+
+    const attempts: { wrapped: boolean; text: string; offset: number }[] = [];
+    if (shape.itemsOnly) attempts.push({ wrapped: false, text: source, offset: 0 });
+    if (!shape.itemsOnly || shape.hasMacroStatements) attempts.push(wrap(source, shape));
+    let best: CodeVerdict | undefined;
+    for (const a of attempts) {
+      const v = await this.limit(() => this.compile(a.text, a.offset, a.wrapped, rustc, tmpRoot));
+      if (!best || rank(v) > rank(best)) best = v;
+      if (best.status === "compiles") break;
+    }
+    return best ?? { status: "not-checkable", parses: true, detail: "nothing to compile", checker: "tree-sitter", wrapped: false };
+  }
+
+  private async compile(text: string, offset: number, wrapped: boolean, rustcVersion: string, tmpRoot: string): Promise<CodeVerdict> {
+    const dir = fs.mkdtempSync(path.join(tmpRoot, "rust-kb-check-"));
+    const timeoutMs = this.options.timeoutMs ?? 20_000;
+    try {
+      fs.writeFileSync(path.join(dir, "snippet.rs"), text);
+      const args = [
+        "--edition",
+        this.options.edition ?? "2021",
+        "--crate-type",
+        "lib",
+        "--crate-name",
+        "snippet",
+        "--emit=metadata",
+        "--cap-lints",
+        "allow",
+        "--error-format=json",
+        "-o",
+        path.join(dir, "snippet.rmeta"),
+        "snippet.rs",
+      ];
+      const result = await new Promise<{ code: number | null; timedOut: boolean; stderr: string; spawnError?: Error }>((resolve) => {
+        execFile(
+          this.options.rustc || "rustc",
+          args,
+          { cwd: dir, timeout: timeoutMs, killSignal: "SIGKILL", maxBuffer: 8 * 1024 * 1024 },
+          (err, _stdout, stderr) => {
+            const e = err as (NodeJS.ErrnoException & { killed?: boolean; code?: number | string }) | null;
+            if (e && typeof e.code === "string") resolve({ code: null, timedOut: false, stderr, spawnError: e });
+            else resolve({ code: e ? ((e.code as number | undefined) ?? null) : 0, timedOut: e?.killed === true, stderr });
+          },
+        );
+      });
+      const base = { parses: true as const, checker: rustcVersion, wrapped };
+      if (result.spawnError)
+        return { ...base, status: "not-checkable", detail: `parses; rustc could not run (${result.spawnError.message})`, checker: "tree-sitter" };
+      if (result.timedOut) return { ...base, status: "not-checkable", detail: `parses; rustc took longer than ${Math.round(timeoutMs / 1000)} s` };
+      if (result.code === 0) return { ...base, status: "compiles", detail: wrapped ? "compiles (wrapped in a function)" : "compiles" };
+      return classify(parseDiagnostics(result.stderr, offset), base);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  private async loadParser(): Promise<Parser> {
+    this.parser ??= (async () => {
+      const { Parser: P, Language: L } = await import("web-tree-sitter");
+      await P.init();
+      const wasm = createRequire(import.meta.url).resolve("tree-sitter-rust/tree-sitter-rust.wasm");
+      const language: Language = await L.load(wasm);
+      const parser = new P();
+      parser.setLanguage(language);
+      return parser;
+    })();
+    return this.parser;
+  }
+
+  private async limit<T>(fn: () => Promise<T>): Promise<T> {
+    const max = Math.max(1, this.options.concurrency ?? 1);
+    if (this.running >= max) await new Promise<void>((r) => this.queue.push(r));
+    this.running++;
+    try {
+      return await fn();
+    } finally {
+      this.running--;
+      this.queue.shift()?.();
+    }
+  }
+}
+
+interface Shape {
+  parses: boolean;
+  error: string;
+  /** Every top-level node is an item (or a macro call that may be one). */
+  itemsOnly: boolean;
+  hasMacroStatements: boolean;
+  usesTry: boolean;
+  usesAwait: boolean;
+  /** Wrapped in a function, the block ends in an expression (its value). */
+  trailing: string | undefined;
+}
+
+function analyse(parser: Parser, source: string): Shape {
+  const raw = parser.parse(source);
+  const wrappedText = `fn ${FN_NAME}() {\n${source}\n}`;
+  const wrapped = parser.parse(wrappedText);
+  try {
+    if (!raw || !wrapped)
+      return {
+        parses: false,
+        error: "the parser gave no tree",
+        itemsOnly: false,
+        hasMacroStatements: false,
+        usesTry: false,
+        usesAwait: false,
+        trailing: undefined,
+      };
+    const rawOk = !raw.rootNode.hasError;
+    const wrappedOk = !wrapped.rootNode.hasError;
+    if (!rawOk && !wrappedOk)
+      return {
+        parses: false,
+        error: firstError(raw.rootNode),
+        itemsOnly: false,
+        hasMacroStatements: false,
+        usesTry: false,
+        usesAwait: false,
+        trailing: undefined,
+      };
+    const top = rawOk ? raw.rootNode.namedChildren.filter((n): n is Node => n !== null) : [];
+    const isMacroStatement = (n: Node) =>
+      n.type === "macro_invocation" || (n.type === "expression_statement" && n.namedChildren[0]?.type === "macro_invocation");
+    const itemsOnly = rawOk && top.every((n) => ITEMS.has(n.type) || isMacroStatement(n));
+    const body = wrapped.rootNode.namedChildren[0]?.childForFieldName("body");
+    const stmts = body?.namedChildren.filter((n): n is Node => n !== null && !n.type.endsWith("comment")) ?? [];
+    const last = stmts[stmts.length - 1];
+    const trailing =
+      last && !last.type.endsWith("_statement") && last.type !== "let_declaration" && !ITEMS.has(last.type) && !last.type.endsWith("_item")
+        ? last.text
+        : undefined;
+    return {
+      parses: true,
+      error: "",
+      itemsOnly,
+      hasMacroStatements: top.some(isMacroStatement),
+      usesTry: body ? ownDescendants(body, "try_expression") : false,
+      usesAwait: body ? ownDescendants(body, "await_expression") : false,
+      trailing,
+    };
+  } finally {
+    raw?.delete();
+    wrapped?.delete();
+  }
+}
+
+/** Whether `type` occurs in this function body itself (not inside a nested fn, closure or async block). */
+function ownDescendants(body: Node, type: string): boolean {
+  for (const n of body.descendantsOfType(type)) {
+    let p = n?.parent ?? null;
+    let own = true;
+    while (p && p.id !== body.id) {
+      if (p.type === "function_item" || p.type === "closure_expression" || p.type === "async_block") {
+        own = false;
+        break;
+      }
+      p = p.parent;
+    }
+    if (own) return true;
+  }
+  return false;
+}
+
+function firstError(root: Node): string {
+  const stack: Node[] = [root];
+  while (stack.length > 0) {
+    const n = stack.shift() as Node;
+    if (n.isMissing) return `line ${n.startPosition.row + 1}, column ${n.startPosition.column + 1}: missing \`${n.type}\``;
+    if (n.isError) {
+      const text = n.text.replace(/\s+/g, " ").trim();
+      return `line ${n.startPosition.row + 1}, column ${n.startPosition.column + 1}: unexpected \`${text.length > 40 ? `${text.slice(0, 40)}…` : text}\``;
+    }
+    for (const c of n.children) if (c?.hasError || c?.isMissing || c?.isError) stack.push(c);
+  }
+  return "syntax error";
+}
+
+/** The obvious reading of a fragment: the body of a function (async if it awaits, returning Result if it uses `?`). */
+function wrap(source: string, shape: Shape): { wrapped: true; text: string; offset: number } {
+  const asyncKw = shape.usesAwait ? "async " : "";
+  if (shape.usesTry) {
+    const ret = "-> Result<(), Box<dyn std::error::Error>>";
+    if (shape.trailing?.startsWith("Ok")) return { wrapped: true, text: `${asyncKw}fn ${FN_NAME}() ${ret} {\n${source}\n}\n`, offset: 1 };
+    if (shape.trailing) return { wrapped: true, text: `${asyncKw}fn ${FN_NAME}() ${ret} {\nlet _ = {\n${source}\n};\nOk(())\n}\n`, offset: 2 };
+    return { wrapped: true, text: `${asyncKw}fn ${FN_NAME}() ${ret} {\n${source}\nOk(())\n}\n`, offset: 1 };
+  }
+  if (shape.trailing) return { wrapped: true, text: `${asyncKw}fn ${FN_NAME}() {\nlet _ = {\n${source}\n};\n}\n`, offset: 2 };
+  return { wrapped: true, text: `${asyncKw}fn ${FN_NAME}() {\n${source}\n}\n`, offset: 1 };
+}
+
+/** rustdoc hides lines starting with `# ` (or a lone `#`) but compiles them; `##` stands for a literal `#`. */
+export function unhideRustdocLines(code: string): string {
+  return code
+    .split("\n")
+    .map((l) => {
+      const m = /^(\s*)#(?: (.*))?$/.exec(l);
+      if (m && !/^\s*#\s*!?\[/.test(l)) return `${m[1] ?? ""}${m[2] ?? ""}`;
+      return l.replace(/^(\s*)##/, "$1#");
+    })
+    .join("\n");
+}
+
+function parseDiagnostics(stderr: string, offset: number): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  for (const line of stderr.split("\n")) {
+    if (!line.startsWith("{")) continue;
+    let d: {
+      level?: string;
+      message?: string;
+      code?: { code?: string } | null;
+      spans?: { is_primary?: boolean; line_start?: number; label?: string | null }[];
+      children?: { message?: string }[];
+    };
+    try {
+      d = JSON.parse(line);
+    } catch {
+      continue;
+    }
+    if (d.level !== "error" || !d.message || /^aborting due to/.test(d.message)) continue;
+    const primary = d.spans?.find((s) => s.is_primary);
+    const line0 = primary?.line_start;
+    out.push({
+      code: d.code?.code ?? undefined,
+      message: d.message,
+      line: line0 !== undefined && line0 - offset >= 1 ? line0 - offset : undefined,
+      notes: [primary?.label ?? "", ...(d.children ?? []).map((c) => c.message ?? "")].join(" "),
+    });
+  }
+  return out;
+}
+
+const EXTERNAL =
+  /unlinked crate|missing a crate named|can't find crate|use of undeclared crate|could not find `[^`]+` in the crate root|you might be missing crate/i;
+
+function classify(diags: Diagnostic[], base: { parses: true; checker: string; wrapped: boolean }): CodeVerdict {
+  const fmt = (d: Diagnostic) => `error${d.code ? `[${d.code}]` : ""}: ${d.message}${d.line !== undefined ? ` (line ${d.line})` : ""}`;
+  if (diags.length === 0) return { ...base, status: "fails", detail: "rustc failed without a diagnostic" };
+  const external = diags.find((d) => (d.code === "E0432" || d.code === "E0433" || d.code === "E0463") && EXTERNAL.test(`${d.message} ${d.notes}`));
+  if (external) {
+    const name = /`([A-Za-z_][A-Za-z0-9_]*)/.exec(external.message)?.[1];
+    return { ...base, status: "not-checkable", detail: `needs the external crate${name ? ` \`${name}\`` : ""} (${fmt(external)})` };
+  }
+  const unstable = diags.find((d) => d.code === "E0554" || d.code === "E0658");
+  if (unstable) return { ...base, status: "not-checkable", detail: `needs nightly Rust (${fmt(unstable)})` };
+  const real = diags.find((d) => !d.code || !MISSING_CONTEXT.has(d.code));
+  if (real) return { ...base, status: "fails", detail: fmt(real) };
+  const first = diags[0] as Diagnostic;
+  return { ...base, status: "parses-only", detail: `a fragment: it uses names it does not define (${fmt(first)})` };
+}
+
+function rank(v: CodeVerdict): number {
+  return { compiles: 3, "parses-only": 2, "not-checkable": 1, fails: 0 }[v.status];
+}
+
+function isInside(child: string, parent: string): boolean {
+  const rel = path.relative(parent, child);
+  return rel === "" || (!rel.startsWith("..") && !path.isAbsolute(rel));
+}
