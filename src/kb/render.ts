@@ -83,11 +83,9 @@ export function renderEntryPage(entry: Entry): string {
   if (entry.example) {
     const ex = entry.example;
     const verification = exampleVerification(ex);
-    out.push(
-      `From \`${ex.relPath}\` ${lines(ex.startLine, ex.endLine)} (${ex.unitId}), quoted verbatim.${verification ? ` Verification: ${inline(verification)}.` : ""}`,
-      "",
-    );
+    out.push(`From \`${ex.relPath}\` ${lines(ex.startLine, ex.endLine)} (${ex.unitId}), quoted verbatim:`, "");
     out.push(fence(ex.code, ex.lang || "rust"), "");
+    if (verification) out.push(`Verification: ${inline(verification)}.`, "");
   } else {
     out.push("No code example in the sources.", "");
   }
