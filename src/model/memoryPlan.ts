@@ -38,7 +38,10 @@ export interface ModelMemoryProfile {
   weightsBytes: number;
   /** KV cache per sequence per context token, bytes (all full-attention layers, K and V). */
   kvBytesPerToken: number;
-  /** KV cache per sequence that does not grow with the context (sliding-window layers), bytes. */
+  /**
+   * Per-sequence memory that does not grow with the context, bytes: the KV cache of sliding-window
+   * layers (capped at the window) and per-sequence output buffers (logits: vocabulary x 4 bytes).
+   */
   kvBytesPerSequenceFixed: number;
   /** Compute and output buffers of one context, bytes, at `profiledContextSize`. */
   overheadBytes: number;
@@ -279,6 +282,48 @@ export function formatFitArithmetic(result: FitResult): string[] {
   }[result.outcome];
   lines.push(`total ${models}${reserve} = ${formatBytes(result.totalBytes)} ${cmp} budget ${formatBytes(result.budgetBytes)}: ${verdict}`);
   return lines;
+}
+
+/** The hyper-parameters the KV cache depends on (a catalog entry's `shape`). */
+export interface KvShape {
+  layers: number;
+  kvHeads: number;
+  headDim: number;
+  vocab: number;
+  /** Sliding-window attention: window size, and every `slidingWindowPattern`-th layer is a global one. */
+  slidingWindow?: number;
+  slidingWindowPattern?: number;
+}
+
+/** llama.cpp's default micro-batch: the compute buffers are sized for this many tokens. */
+export const DEFAULT_UBATCH = 512;
+
+/**
+ * A profile from a model's shape alone, for models not downloaded yet. KV: each attention layer
+ * keeps K and V of `kvHeads x headDim` values per token in F16 (2 bytes), so per token
+ * `layers x kvHeads x headDim x 2 x 2` bytes; sliding-window layers keep only `window` tokens per
+ * sequence. Overhead: estimated as the output logits of one micro-batch (`vocab x 512 x 4` bytes,
+ * usually the largest compute buffer) plus the sliding-window layers' batch slack; the other
+ * compute buffers are not included, so the GGUF-based profile is the one to trust.
+ */
+export function profileFromShape(label: string, weightsBytes: number, shape: KvShape, trainContextSize?: number): ModelMemoryProfile {
+  const perLayerToken = shape.kvHeads * shape.headDim * 2 * 2;
+  const pattern = shape.slidingWindow ? (shape.slidingWindowPattern ?? 1) : 0;
+  const globalLayers = pattern > 0 ? Math.floor(shape.layers / pattern) : shape.layers;
+  const localLayers = shape.layers - globalLayers;
+  const window = shape.slidingWindow ?? 0;
+  const notes = ["weights = the catalog's file size; overhead = output logits of one 512-token batch (other compute buffers not included)"];
+  if (localLayers > 0) notes.push(`${localLayers} of ${shape.layers} layers use a ${window}-token sliding window`);
+  return {
+    label,
+    weightsBytes,
+    kvBytesPerToken: globalLayers * perLayerToken,
+    kvBytesPerSequenceFixed: localLayers * perLayerToken * window,
+    overheadBytes: shape.vocab * DEFAULT_UBATCH * 4 + localLayers * perLayerToken * DEFAULT_UBATCH,
+    trainContextSize,
+    source: "shape",
+    notes,
+  };
 }
 
 export interface ReadProfileOptions {

@@ -257,8 +257,12 @@ export async function downloadModelFile(spec: string, options: DownloadModelFile
   const signal = options.signal ? AbortSignal.any([options.signal, stall.signal]) : stall.signal;
   try {
     await downloader.download({ signal });
+    // A cancelled download can return normally: the signal says whether it finished.
+    if (signal.aborted) throw signal.reason;
   } catch (e) {
-    if (options.signal?.aborted) throw e;
+    // node-llama-cpp starts the cancel without waiting for it: wait, so the resume data is on disk.
+    await downloader.cancel({ deleteTempFile: false }).catch(() => undefined);
+    if (options.signal?.aborted) throw options.signal.reason ?? e;
     throw downloadError(spec, stall.signal.aborted ? stall.signal.reason : e, directory, partialBytes(stagedPath));
   } finally {
     clearTimeout(timer);
