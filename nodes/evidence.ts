@@ -16,11 +16,15 @@ export function evidenceUnits(doc: SourceDocument, ids: readonly string[]): Sour
   return doc.units.filter((u) => wanted.has(u.id));
 }
 
-/** Code blocks the writer may pick as the example: cited ones first, else every block of the file (bounded). */
-export function exampleCandidates(doc: SourceDocument, evidence: readonly string[]): string[] {
+/**
+ * Code blocks the writer may pick as the example. When the cited evidence holds code, one of those
+ * blocks must be chosen (an entry about code the extractor pointed at shows it); otherwise any
+ * block of the file may be chosen, or none.
+ */
+export function exampleCandidates(doc: SourceDocument, evidence: readonly string[]): { ids: string[]; required: boolean } {
   const near = evidenceUnits(doc, evidence).filter((u) => u.kind === "code");
   const list = near.length > 0 ? near : doc.units.filter((u) => u.kind === "code");
-  return list.slice(0, 12).map((u) => u.id);
+  return { ids: list.slice(0, 12).map((u) => u.id), required: near.length > 0 };
 }
 
 export function renderSources(sources: readonly ResearchSource[]): string {

@@ -41,14 +41,15 @@ export function researcherSchema(sourceIds: readonly string[]) {
 }
 export type ResearcherOutput = z.infer<ReturnType<typeof researcherSchema>>;
 
-export function writerSchema(codeIds: readonly string[], sourceIds: readonly string[]) {
+/** `exampleRequired`: the cited evidence holds code, so "none" is not offered. */
+export function writerSchema(codeIds: readonly string[], sourceIds: readonly string[], exampleRequired = false) {
   const line = z.string().min(10).max(200);
   return z.object({
     summary: z.string().min(30).max(600),
     whenToUse: z.array(line).min(1).max(4),
     whenNotToUse: z.array(line).min(1).max(3),
     pitfalls: z.array(line).max(3),
-    example: idEnum([...codeIds, "none"]),
+    example: idEnum(exampleRequired && codeIds.length > 0 ? codeIds : [...codeIds, "none"]),
     sources: sourceIds.length > 0 ? z.array(idEnum(sourceIds)).max(Math.min(5, sourceIds.length)) : z.array(z.string()).max(0),
   });
 }

@@ -32,40 +32,44 @@ export function makeWriter(deps: NodeDeps) {
         const packRef = state.research[pattern.key];
         const pack: ResearchPack = packRef ? deps.db.getBlob<ResearchPack>(packRef) : { sources: [], relevant: [], note: "" };
         const sources = pack.sources.filter((s) => pack.relevant.includes(s.id));
-        const codeIds = exampleCandidates(doc, pattern.evidence);
+        const candidates = exampleCandidates(doc, pattern.evidence);
         const verdict = state.verdicts[pattern.key];
         const feedback =
           verdict && !verdict.ok ? `\nYour previous entry was rejected. Fix these problems:\n${verdict.problems.map((p) => `- ${p}`).join("\n")}\n` : "";
         const evidence = evidenceUnits(doc, pattern.evidence)
           .map((u) => renderUnit(u, EVIDENCE_MAX_CHARS))
           .join("\n\n");
-        const result = await deps.llm.generateObject(
-          writerSchema(
-            codeIds,
-            sources.map((s) => s.id),
-          ),
-          {
-            runId,
-            role: "writer",
-            callKey: `${state.relPath}|writer|${pattern.key}|r${round}`,
-            prompt: {
-              system: deps.prompts.render("writer.system", {}),
-              user: deps.prompts.render("writer.user", {
-                name: pattern.name,
-                category: categoryTitle(pattern.category),
-                summary: pattern.summary,
-                path: state.relPath,
-                evidence,
-                sources: renderSources(sources),
-                codeIds: codeIds.length > 0 ? codeIds.join(", ") : "(none)",
-                feedback,
-              }),
-            },
-            maxTokens: deps.settings.maxTokens.writer,
-            maxAttempts: deps.settings.maxAttempts,
-            signal,
-          },
+        const schema = writerSchema(
+          candidates.ids,
+          sources.map((s) => s.id),
+          candidates.required,
         );
+        const result = await deps.llm.generateObject(schema, {
+          runId,
+          role: "writer",
+          callKey: `${state.relPath}|writer|${pattern.key}|r${round}`,
+          prompt: {
+            system: deps.prompts.render("writer.system", {}),
+            user: deps.prompts.render("writer.user", {
+              name: pattern.name,
+              category: categoryTitle(pattern.category),
+              summary: pattern.summary,
+              path: state.relPath,
+              evidence,
+              sources: renderSources(sources),
+              codeIds:
+                candidates.ids.length === 0
+                  ? '(none): answer "none"'
+                  : candidates.required
+                    ? candidates.ids.join(", ")
+                    : `${candidates.ids.join(", ")} (or "none")`,
+              feedback,
+            }),
+          },
+          maxTokens: deps.settings.maxTokens.writer,
+          maxAttempts: deps.settings.maxAttempts,
+          signal,
+        });
         if (!result.ok) {
           drafts[pattern.key] = { ref: null, round, problems: result.problems.slice(0, 5) };
           return;
