@@ -421,7 +421,8 @@ export class KnowledgeBase {
    * when nothing does, any word may.
    */
   search(query: string, limit = 10): SearchHit[] {
-    const words = query.match(/[\p{L}\p{N}_]+/gu) ?? [];
+    // Words joined by - or :: stay one phrase ("C-BUILDER", "mem::take"); quoting makes FTS5 syntax plain text.
+    const words = query.match(/[\p{L}\p{N}_]+(?:(?:-|::)[\p{L}\p{N}_]+)*/gu) ?? [];
     if (words.length === 0) return [];
     const terms = words.map((w) => `"${w.replace(/"/g, '""')}"*`);
     const run = (match: string) =>
