@@ -202,12 +202,20 @@ export async function downloadModelFile(spec: string, options: DownloadModelFile
     );
   const { resolveModelFile, createModelDownloader } = await import("node-llama-cpp");
   const directory = path.resolve(options.directory);
+  const present = (file: string): DownloadModelFileResult => ({
+    path: file,
+    fileName: path.basename(file),
+    bytes: fs.statSync(file).size,
+    alreadyPresent: true,
+    resumedFromBytes: 0,
+  });
   try {
-    const existing = await resolveModelFile(spec, { directory, download: false, cli: false });
-    return { path: existing, fileName: path.basename(existing), bytes: fs.statSync(existing).size, alreadyPresent: true, resumedFromBytes: 0 };
+    return present(await resolveModelFile(spec, { directory, download: false, cli: false }));
   } catch {
-    // not downloaded yet
+    // not downloaded yet, or a plain URL: node-llama-cpp learns a URL's file name from the server.
   }
+  const urlFile = /^https?:\/\//i.test(spec) ? path.join(directory, decodeURIComponent(path.basename(new URL(spec).pathname))) : undefined;
+  if (urlFile?.toLowerCase().endsWith(".gguf") && fs.statSync(urlFile, { throwIfNoEntry: false })?.isFile()) return present(urlFile);
   const host = modelHost(spec);
   const probe = options.probe ?? probeHost;
   if (options.offline || !(await probe(host, options.probeTimeoutMs ?? 8000))) throw unreachableError(spec, host, directory, options.offline === true);
@@ -249,6 +257,11 @@ export async function downloadModelFile(spec: string, options: DownloadModelFile
   const fileName = downloader.entrypointFilename;
   const stagedPath = downloader.entrypointFilePath;
   const finalPath = path.join(directory, fileName);
+  if (fs.existsSync(finalPath)) {
+    // Never overwrite a file under the final name: report it as present (the caller verifies it).
+    await downloader.cancel({ deleteTempFile: false });
+    return present(finalPath);
+  }
   const totalBytes = downloader.totalSize;
   const resumedFromBytes = downloader.downloadedSize;
   options.onStart?.({ fileName, totalBytes, resumedFromBytes });
