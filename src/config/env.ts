@@ -19,6 +19,8 @@ export interface Env {
   noColor: boolean;
   /** `RUST_KB_DOCS_DIR`: overrides where the rustup documentation is looked for. */
   rustDocsDir: string | undefined;
+  /** `RUST_KB_STUDIO_DB`: run database used by the LangGraph Studio entry (default checkpoints/studio.sqlite). */
+  studioDb: string | undefined;
   /** `RUST_KB_OFFLINE=1`: never download anything (a missing model is an error at once). */
   offline: boolean;
   /** `HOME`: used to locate rustup's toolchains. */
@@ -46,6 +48,7 @@ export function readEnv(source: NodeJS.ProcessEnv = process.env): Env {
     threads: positiveInt("RUST_KB_THREADS", source.RUST_KB_THREADS),
     noColor: nonEmpty(source.NO_COLOR) !== undefined,
     rustDocsDir: nonEmpty(source.RUST_KB_DOCS_DIR),
+    studioDb: nonEmpty(source.RUST_KB_STUDIO_DB),
     offline: ["1", "true", "yes"].includes((source.RUST_KB_OFFLINE ?? "").trim().toLowerCase()),
     home: source.HOME ?? os.homedir(),
   };

@@ -1,0 +1,68 @@
+/**
+ * The graph LangGraph Studio / the LangGraph dev server loads (langgraph.json points here). It is a
+ * factory, so importing this module does nothing: the model and the run database are opened on
+ * the first request and shared by later ones. The dev server supplies its own checkpointer.
+ *
+ * Input to a run: {"inputDir": "/abs/path/notes", "outDir": "/abs/path/kb"}.
+ */
+import path from "node:path";
+import { buildPipelineGraph, type PipelineGraph } from "../graphs/pipelineGraph.ts";
+import { readEnv } from "../src/config/env.ts";
+import { LlamaModelBackend, openLlama } from "../src/model/LlamaBackend.ts";
+import { DEFAULT_MODEL, resolveModel } from "../src/model/resolveModel.ts";
+import { DEFAULT_AGENT_COUNTS, ROLES } from "../src/model/roles.ts";
+import { machineThreads } from "../src/model/threads.ts";
+import { RunDatabase } from "../src/store/RunDatabase.ts";
+import { DEFAULT_CONTEXT_SIZE } from "./runGraph.ts";
+import { createServices } from "./services.ts";
+
+let pending: Promise<PipelineGraph> | undefined;
+
+/**
+ * The dev server starts its API process with `--import …/langgraph-api/dist/preload.mjs`, which
+ * parses the last command-line argument as JSON. node-llama-cpp checks its native binary by
+ * forking a child with the same execArgv, and in that child the preload throws, so the check fails
+ * ("NoBinaryFoundError"). Dropping that one flag from execArgv lets the check's child start plain.
+ */
+export function withoutDevServerPreload(execArgv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < execArgv.length; i++) {
+    const arg = execArgv[i] ?? "";
+    const next = execArgv[i + 1] ?? "";
+    if (arg === "--import" && /langgraph-api\/dist\/preload\.mjs$/.test(next)) {
+      i++;
+      continue;
+    }
+    if (/^--import=.*langgraph-api\/dist\/preload\.mjs$/.test(arg)) continue;
+    out.push(arg);
+  }
+  return out;
+}
+
+async function build(): Promise<PipelineGraph> {
+  process.execArgv = withoutDevServerPreload(process.execArgv);
+  const env = readEnv();
+  const modelPath = await resolveModel(env.model ?? DEFAULT_MODEL.uri, { modelsDir: env.modelsDir, offline: env.offline });
+  const threads = env.threads ?? machineThreads();
+  const total = ROLES.reduce((a, r) => a + DEFAULT_AGENT_COUNTS[r], 0);
+  const llama = await openLlama({ maxThreads: threads });
+  const backend = await LlamaModelBackend.load(llama, {
+    modelPath,
+    sequences: total,
+    contextSize: DEFAULT_CONTEXT_SIZE,
+    threads,
+    roleCaps: DEFAULT_AGENT_COUNTS,
+  });
+  const db = RunDatabase.open(path.resolve(env.studioDb ?? "checkpoints/studio.sqlite"));
+  const services = createServices({ db, backendFor: () => backend, events: () => {} });
+  return buildPipelineGraph(services.deps, { concurrency: total });
+}
+
+/** Graph factory for the LangGraph dev server. */
+export async function graph(): Promise<PipelineGraph> {
+  pending ??= build().catch((e) => {
+    pending = undefined;
+    throw e;
+  });
+  return pending;
+}

@@ -1,0 +1,52 @@
+/**
+ * `npm run studio [-- --port N] [--model PATH]`: starts the LangGraph dev server on 127.0.0.1 with
+ * analytics off, serving the pipeline graph (langgraph.json). The API works offline; the Studio web
+ * UI is a hosted page that needs internet in your browser.
+ */
+import { spawn } from "node:child_process";
+import path from "node:path";
+import { parseArgs } from "node:util";
+import { fileURLToPath } from "node:url";
+
+const HELP = `Usage: npm run studio -- [--port N] [--model PATH|URI] [--threads N] [--no-reload]
+
+Starts the LangGraph dev server on 127.0.0.1 (default port 2124; 2024 is often taken) with the
+pipeline graph "rust_kb". Open the hosted Studio at
+  https://smith.langchain.com/studio/?baseUrl=http://127.0.0.1:PORT
+(needs internet in the browser), or call the API directly (works offline).`;
+
+const { values } = parseArgs({
+  options: {
+    port: { type: "string" },
+    model: { type: "string" },
+    threads: { type: "string" },
+    "no-reload": { type: "boolean" },
+    help: { type: "boolean", short: "h" },
+  },
+  strict: true,
+});
+if (values.help) {
+  process.stdout.write(`${HELP}\n`);
+  process.exit(0);
+}
+const port = values.port ?? "2124";
+if (!/^\d+$/.test(port)) {
+  process.stderr.write(`error: --port must be a number, got "${port}"\n`);
+  process.exit(2);
+}
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const bin = path.join(repo, "node_modules", ".bin", "langgraphjs");
+const args = ["dev", "--host", "127.0.0.1", "--port", port, "--no-browser", "--config", path.join(repo, "langgraph.json")];
+if (values["no-reload"]) args.push("--no-reload");
+const child = spawn(bin, args, {
+  cwd: repo,
+  stdio: "inherit",
+  env: {
+    ...process.env,
+    LANGGRAPH_CLI_NO_ANALYTICS: "1",
+    ...(values.model ? { RUST_KB_MODEL: values.model } : {}),
+    ...(values.threads ? { RUST_KB_THREADS: values.threads } : {}),
+  },
+});
+for (const sig of ["SIGINT", "SIGTERM"] as const) process.on(sig, () => child.kill(sig));
+child.on("exit", (code, signal) => process.exit(code ?? (signal ? 130 : 1)));
