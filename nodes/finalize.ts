@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import type { LangGraphRunnableConfig } from "@langchain/langgraph";
 import type { PipelineStateType } from "../graphs/state.ts";
 import { DEFAULT_MAX_MERGE_PAIRS, type KnowledgeBase, type PendingPair } from "../src/kb/KnowledgeBase.ts";
@@ -19,13 +20,11 @@ export function judgeIdentity(deps: Pick<NodeDeps, "prompts" | "modelIdFor">): s
   return `${model}|${promptFingerprint(deps.prompts)}`;
 }
 
-/** The templates themselves (each placeholder rendered as itself), hashed by the caller's key. */
+/** Hash of the templates themselves (each placeholder rendered as itself). */
 function promptFingerprint(prompts: PromptLibrary): string {
-  return PROMPTS.map((name) => prompts.render(name, Object.fromEntries(prompts.placeholders(name).map((p) => [p, `{{${p}}}`]))))
-    .join("\u0000")
-    .split("")
-    .reduce((h, ch) => (Math.imul(h, 31) + ch.charCodeAt(0)) >>> 0, 7)
-    .toString(16);
+  const h = createHash("sha256");
+  for (const name of PROMPTS) h.update(prompts.render(name, Object.fromEntries(prompts.placeholders(name).map((p) => [p, `{{${p}}}`])))).update("\u0000");
+  return h.digest("hex").slice(0, 16);
 }
 
 /**
