@@ -10,6 +10,7 @@ import type { BackendForRole } from "../src/model/types.ts";
 import type { EventSink } from "../src/progress/events.ts";
 import { PromptLibrary } from "../src/prompts/PromptLibrary.ts";
 import { InputSetProvider } from "../src/research/InputSetProvider.ts";
+import type { ResearchProvider } from "../src/research/types.ts";
 import type { RunDatabase } from "../src/store/RunDatabase.ts";
 
 export interface ServiceOptions {
@@ -18,6 +19,10 @@ export interface ServiceOptions {
   events: EventSink;
   settings?: Partial<PipelineSettings>;
   prompts?: PromptLibrary;
+  /** Research providers (src/research/openResearch.ts); default: the run's own input only. */
+  research?: ResearchProvider[];
+  /** The example code check (src/validate/rustCheck.ts); default: none. */
+  codeCheck?: NodeDeps["codeCheck"];
 }
 
 export interface Services {
@@ -33,7 +38,7 @@ export function createServices(options: ServiceOptions): Services {
     llm: new LlmService({ backendFor: options.backendFor, store: options.db, events: options.events }),
     db: options.db,
     prompts: options.prompts ?? PromptLibrary.load(),
-    research: [new InputSetProvider(options.db)],
+    research: options.research ?? [new InputSetProvider(options.db)],
     kb: (outDir) => {
       let kb = kbs.get(outDir);
       if (!kb) {
@@ -45,6 +50,7 @@ export function createServices(options: ServiceOptions): Services {
     events: options.events,
     settings,
     modelIdFor: (role) => options.backendFor(role).modelId,
+    ...(options.codeCheck ? { codeCheck: options.codeCheck } : {}),
   };
   return {
     deps,

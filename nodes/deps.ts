@@ -1,5 +1,6 @@
 import type { LangGraphRunnableConfig } from "@langchain/langgraph";
 import type { KnowledgeBase } from "../src/kb/KnowledgeBase.ts";
+import type { CodeVerification } from "../src/kb/types.ts";
 import type { LlmService } from "../src/model/LlmService.ts";
 import type { Role } from "../src/model/roles.ts";
 import type { EventSink } from "../src/progress/events.ts";
@@ -49,6 +50,8 @@ export interface NodeDeps {
   settings: PipelineSettings;
   /** Identity of the model that serves a role (the synthesizer's pair judgments are cached per model). */
   modelIdFor?: (role: Role) => string;
+  /** Checks an example's code (src/validate/rustCheck.ts RustChecker); absent: examples are not checked. */
+  codeCheck?: { check(code: string, lang: string): Promise<CodeVerification> };
 }
 
 /** Per-run values the nodes read from the graph config. */

@@ -27,7 +27,8 @@ export function makeSynthesizer(deps: NodeDeps) {
           const packRef = state.research[pattern.key];
           const pack: ResearchPack = packRef ? deps.db.getBlob<ResearchPack>(packRef) : { sources: [], relevant: [], note: "" };
           const contribution = buildContribution(state.relPath, doc, pattern, draft, pack);
-          contributions.push({ ...contribution, validation: { review: deps.settings.llmReview ? "passed" : "off", round: verdict.round } });
+          const example = contribution.example && verdict.verification ? { ...contribution.example, verification: verdict.verification } : contribution.example;
+          contributions.push({ ...contribution, example, validation: { review: deps.settings.llmReview ? "passed" : "off", round: verdict.round } });
         } else {
           quarantined.push({ relPath: state.relPath, patternKey: pattern.key, name: pattern.name, problems: verdict?.problems ?? ["never validated"] });
         }

@@ -1,4 +1,5 @@
 import type { CategoryId } from "../src/kb/taxonomy.ts";
+import type { CodeVerification } from "../src/kb/types.ts";
 
 /** A file the parent graph sends through the per-file subgraph. */
 export interface FileTask {
@@ -64,6 +65,8 @@ export interface Verdict {
   ok: boolean;
   problems: string[];
   round: number;
+  /** The Rust code check's verdict on the draft's example (recorded on the published example). */
+  verification?: CodeVerification;
 }
 
 export interface QuarantinedDraft {

@@ -1,5 +1,6 @@
 import type { LangGraphRunnableConfig } from "@langchain/langgraph";
 import type { FileStateType, FileStateUpdate } from "../graphs/state.ts";
+import type { CodeVerification } from "../src/kb/types.ts";
 import { checkGrounding } from "../src/validate/grounding.ts";
 import { buildContribution } from "./contribution.ts";
 import { type NodeDeps, runContext } from "./deps.ts";
@@ -10,9 +11,12 @@ import type { Draft, ResearchPack, Verdict } from "./types.ts";
 
 /**
  * validator: deterministic checks first (evidence and example IDs exist, code is the source's
- * code verbatim, required sections present, links and citations only to what research returned);
- * a draft that passes them is then reviewed by the validator model when review is on. The verdict
- * lists specific problems, which go back to the writer as feedback.
+ * code verbatim, required sections present, links and citations only to what research returned,
+ * the example parses as Rust and, where rustc is installed, whether it compiles); a draft that
+ * passes them is then reviewed by the validator model when review is on. The verdict lists
+ * specific problems, which go back to the writer as feedback, and carries the code check's verdict
+ * so the page can show it. An example that does not parse is a problem; one that only fails to
+ * compile because it is a fragment or needs an external crate is labelled, not rejected.
  */
 export function makeValidator(deps: NodeDeps) {
   return instrument("validator", deps, async (state: FileStateType, config: LangGraphRunnableConfig): Promise<FileStateUpdate> => {
@@ -37,6 +41,9 @@ export function makeValidator(deps: NodeDeps) {
         const allowed = pack.sources.filter((s) => pack.relevant.includes(s.id));
         const contribution = buildContribution(state.relPath, doc, pattern, draft, pack);
         const problems = checkGrounding({ draft, doc, evidence: pattern.evidence, allowedSources: allowed, contribution, patternName: pattern.name });
+        const verification =
+          contribution.example && deps.codeCheck ? await deps.codeCheck.check(contribution.example.code, contribution.example.lang) : undefined;
+        if (verification && contribution.example) problems.push(...codeProblems(contribution.example.unitId, verification));
         if (problems.length === 0 && deps.settings.llmReview) {
           const review = await deps.llm.generateObject(reviewSchema, {
             runId,
@@ -66,9 +73,15 @@ export function makeValidator(deps: NodeDeps) {
             problems.push(...(reasons.length > 0 ? reasons : ["reviewer: the entry is not supported by the evidence"]));
           }
         }
-        verdicts[pattern.key] = { ok: problems.length === 0, problems, round: state.round };
+        verdicts[pattern.key] = { ok: problems.length === 0, problems, round: state.round, ...(verification ? { verification } : {}) };
       }),
     );
     return { verdicts };
   });
+}
+
+/** A syntax error sends the draft back; a compile verdict is recorded on the page instead. */
+export function codeProblems(unitId: string, v: CodeVerification): string[] {
+  if (v.status === "fails" && !v.parses) return [`example ${unitId} ${v.detail}; choose another listed code block that is valid Rust`];
+  return [];
 }

@@ -1,4 +1,5 @@
 import type { UserError } from "../errors.ts";
+import type { ExampleRef } from "../kb/types.ts";
 import type { LlmCounters } from "../model/LlmService.ts";
 import type { RunDatabase } from "../store/RunDatabase.ts";
 
@@ -19,6 +20,38 @@ export interface RunSummary {
   resume: string | null;
   out: string;
   error?: { code: string; message: string; hint: string | null };
+  /** Code-check verdicts of the published drafts' examples, and the drafts in quarantine (whole knowledge base). */
+  verification?: VerificationCounts;
+}
+
+export interface VerificationCounts {
+  /** Examples rustc compiled. */
+  verified: number;
+  /** Examples that parse but could not be compiled on their own (fragments, marked ignore). */
+  parseOnly: number;
+  /** Examples rustc rejected (published with the error on the page). */
+  failed: number;
+  /** Examples not checkable: not Rust, external crates, nightly, no rustc. */
+  notCheckable: number;
+  /** Examples published without a verdict (checks off, or written before checks existed). */
+  unchecked: number;
+  /** Drafts quarantined after the repair rounds. */
+  quarantined: number;
+}
+
+/** Counts the verdicts on the published drafts' examples. */
+export function countVerification(published: readonly { example: ExampleRef | null }[], quarantined: number): VerificationCounts {
+  const c: VerificationCounts = { verified: 0, parseOnly: 0, failed: 0, notCheckable: 0, unchecked: 0, quarantined };
+  for (const { example } of published) {
+    if (!example) continue;
+    const s = example.verification?.status;
+    if (s === "compiles") c.verified++;
+    else if (s === "parses-only") c.parseOnly++;
+    else if (s === "fails") c.failed++;
+    else if (s === "not-checkable") c.notCheckable++;
+    else c.unchecked++;
+  }
+  return c;
 }
 
 export interface SummaryInput {
@@ -31,6 +64,7 @@ export interface SummaryInput {
   resume: string | null;
   out: string;
   error?: UserError;
+  verification?: VerificationCounts;
 }
 
 export function buildSummary(input: SummaryInput): RunSummary {
@@ -51,6 +85,7 @@ export function buildSummary(input: SummaryInput): RunSummary {
     resume: input.resume,
     out: input.out,
     ...(input.error ? { error: { code: input.error.code, message: input.error.message, hint: input.error.hint ?? null } } : {}),
+    ...(input.verification ? { verification: input.verification } : {}),
   };
 }
 
@@ -81,6 +116,11 @@ export function formatSummary(s: RunSummary): string {
   if (s.skipped.length > 20) lines.push(`  … and ${s.skipped.length - 20} more skipped`);
   for (const q of s.quarantinedFiles.slice(0, 20)) lines.push(`  quarantined ${q.path}: ${q.reason}`);
   lines.push(`patterns in the knowledge base: ${s.patterns} (${s.out})`);
+  const v = s.verification;
+  if (v)
+    lines.push(
+      `examples: ${v.verified} compile, ${v.parseOnly} parse only, ${v.failed} fail to compile, ${v.notCheckable} not checkable${v.unchecked ? `, ${v.unchecked} unchecked` : ""}; ${v.quarantined} ${v.quarantined === 1 ? "draft" : "drafts"} quarantined`,
+    );
   lines.push(`LLM: ${s.llm.calls} calls, ${s.llm.tokens} tokens generated${s.llm.memoHits ? `, ${s.llm.memoHits} reused from before the interruption` : ""}`);
   lines.push(`wall time: ${(s.wallMs / 1000).toFixed(1)} s`);
   if (s.resume) lines.push(`resume with: ${s.resume}`);

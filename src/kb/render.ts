@@ -85,7 +85,7 @@ export function renderEntryPage(entry: Entry): string {
     const verification = exampleVerification(ex);
     out.push(`From \`${ex.relPath}\` ${lines(ex.startLine, ex.endLine)} (${ex.unitId}), quoted verbatim:`, "");
     out.push(fence(ex.code, ex.lang || "rust"), "");
-    if (verification) out.push(`Verification: ${inline(verification)}.`, "");
+    if (verification) out.push(`Verification: ${inline(verification)}${ex.verification?.detail ? ` — ${inline(ex.verification.detail)}` : ""}.`, "");
   } else {
     out.push("No code example in the sources.", "");
   }

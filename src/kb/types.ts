@@ -11,6 +11,26 @@ export interface ExampleRef {
   endLine: number;
   lang: string;
   code: string;
+  /** What the Rust code check said about this code (absent when it was not checked). */
+  verification?: CodeVerification;
+}
+
+/**
+ * The Rust code check's verdict on an example (src/validate/rustCheck.ts): compiles (rustc
+ * accepted it, as is or wrapped in a function), parses-only (parses; a fragment using names it does
+ * not define, or marked ignore/compile_fail), fails (a syntax error, or rustc's first error), or
+ * not-checkable (not Rust, needs an external crate or nightly, rustc absent or too slow).
+ */
+export interface CodeVerification {
+  status: "compiles" | "parses-only" | "fails" | "not-checkable";
+  /** tree-sitter's Rust grammar parsed it (as is or wrapped in a function). */
+  parses: boolean;
+  /** One line: how it compiled, the first error, or why it could not be checked. */
+  detail: string;
+  /** "rustc 1.95.0 (…)" when rustc ran, "tree-sitter" otherwise. */
+  checker: string;
+  /** Compiled inside a generated function. */
+  wrapped: boolean;
 }
 
 export interface EvidenceRef {

@@ -27,10 +27,14 @@ export interface GroundingInput {
   patternName: string;
 }
 
-const URL = /\bhttps?:\/\/[^\s)>\]]+|\bwww\.[^\s)>\]]+/gi;
+const URL = /\b(?:https?|file):\/\/[^\s)>\]]+|\bwww\.[^\s)>\]]+/gi;
 const MD_LINK = /\[[^\]]*\]\([^)]*\)/g;
 const FENCE = /```|~~~/;
 const INLINE_CODE = /`([^`\n]+)`/g;
+/** A Rust path such as `Vec::with_capacity` or `std::sync::Arc`. */
+const API_PATH = /\b[A-Za-z_][A-Za-z0-9_]*(?:::[A-Za-z_][A-Za-z0-9_]*)+/g;
+/** Path roots every reader knows; they need not appear in the material. */
+const KNOWN_ROOTS = new Set(["std", "core", "alloc", "crate", "self", "super", "Self"]);
 const REQUIRED_HEADINGS = ["## Example", "## When to use", "## When not to use", "## Pitfalls", "## Sources"];
 
 export function checkGrounding(input: GroundingInput): string[] {
@@ -54,6 +58,7 @@ export function checkGrounding(input: GroundingInput): string[] {
   if (draft.whenNotToUse.filter((s) => s.trim().length >= 10).length === 0) problems.push("whenNotToUse is empty: give at least one situation");
 
   const sourceText = [doc.units.map((u) => u.text).join("\n"), ...allowedSources.map((s) => s.excerpt)].join("\n");
+  const sourceWords = new Set((sourceText.match(/[A-Za-z_][A-Za-z0-9_]*/g) ?? []).map((w) => w.toLowerCase()));
   const allowedUrls = new Set(allowedSources.map((s) => s.url).filter((u): u is string => u !== undefined));
   const fields: [string, string][] = [
     ["summary", draft.summary],
@@ -71,6 +76,12 @@ export function checkGrounding(input: GroundingInput): string[] {
       const code = (m[1] ?? "").trim();
       // Short identifiers are names, not quoted code; longer spans must exist in the material.
       if (code.length > 24 && !sourceText.includes(code)) problems.push(`${field} quotes code that is not in the source: \`${code.slice(0, 60)}\``);
+      // Small models invent APIs (`Vec::with_capcity`): every part of a named path must occur in the source or the
+      // research (ignoring case, so the `vec` module of `std::vec::Vec` counts as shown by `Vec`).
+      for (const p of code.match(API_PATH) ?? []) {
+        const unknown = p.split("::").filter((seg) => !KNOWN_ROOTS.has(seg) && !sourceWords.has(seg.toLowerCase()));
+        if (unknown.length > 0) problems.push(`${field} names \`${p}\`, which neither the source nor the research shows: name only APIs they show`);
+      }
     }
   }
 

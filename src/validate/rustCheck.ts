@@ -18,24 +18,15 @@ import { createRequire } from "node:module";
 import os from "node:os";
 import path from "node:path";
 import type { Language, Node, Parser } from "web-tree-sitter";
+import type { CodeVerification } from "../kb/types.ts";
 import type { CodeCheckCache } from "./CodeCheckCache.ts";
 
 /** Bump when classification changes, so cached verdicts are recomputed. */
 export const CHECKER_VERSION = 1;
 
-export type CodeCheckStatus = "compiles" | "parses-only" | "fails" | "not-checkable";
-
-export interface CodeVerdict {
-  status: CodeCheckStatus;
-  /** tree-sitter parsed the block (as is or wrapped in a function); false for a syntax error or a non-Rust block. */
-  parses: boolean;
-  /** One line: the first error, why it could not be checked, or how it was compiled. */
-  detail: string;
-  /** "rustc 1.95.0 (…)" when compiled, "tree-sitter" otherwise. */
-  checker: string;
-  /** Compiled inside a generated function. */
-  wrapped: boolean;
-}
+/** The verdict, as recorded on the example in the knowledge base (see CodeVerification). */
+export type CodeVerdict = CodeVerification;
+export type CodeCheckStatus = CodeVerification["status"];
 
 export interface RustCheckerOptions {
   /** rustc executable (default "rustc" on PATH); false: parse only. */
@@ -207,7 +198,8 @@ export class RustChecker {
       if (result.spawnError)
         return { ...base, status: "not-checkable", detail: `parses; rustc could not run (${result.spawnError.message})`, checker: "tree-sitter" };
       if (result.timedOut) return { ...base, status: "not-checkable", detail: `parses; rustc took longer than ${Math.round(timeoutMs / 1000)} s` };
-      if (result.code === 0) return { ...base, status: "compiles", detail: wrapped ? "compiles (wrapped in a function)" : "compiles" };
+      const short = /^rustc \S+/.exec(rustcVersion)?.[0] ?? "rustc";
+      if (result.code === 0) return { ...base, status: "compiles", detail: wrapped ? `${short}, wrapped in a function` : short };
       return classify(parseDiagnostics(result.stderr, offset), base);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });

@@ -66,7 +66,9 @@ describe("rustc compile check", () => {
   });
 
   it.skipIf(!hasRustc)("wraps a statement fragment in a function, and one using ? in a function returning Result (skipped: rustc is not on PATH)", async () => {
-    expect(await checker.check(FRAGMENT, "rust")).toMatchObject({ status: "compiles", wrapped: true, detail: "compiles (wrapped in a function)" });
+    const v = await checker.check(FRAGMENT, "rust");
+    expect(v).toMatchObject({ status: "compiles", wrapped: true });
+    expect(v.detail).toMatch(/^rustc \d+\.\d+\.\d+\S*, wrapped in a function$/);
     expect(await checker.check(TRY_FRAGMENT, "")).toMatchObject({ status: "compiles", wrapped: true });
   });
 
