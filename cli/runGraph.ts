@@ -10,7 +10,7 @@ import { SqliteSaver } from "@langchain/langgraph-checkpoint-sqlite";
 import { buildPipelineGraph } from "../graphs/pipelineGraph.ts";
 import type { PipelineSettings } from "../nodes/deps.ts";
 import type { GraphOptions } from "../src/cli/parseGraphArgs.ts";
-import { buildSummary, formatSummary, type RunSummary, resumeCommand } from "../src/cli/summary.ts";
+import { buildSummary, countVerification, formatSummary, type RunSummary, resumeCommand } from "../src/cli/summary.ts";
 import type { Env } from "../src/config/env.ts";
 import { fsErrorToUserError, isUserError, UserError } from "../src/errors.ts";
 import { LlamaModelBackend, openLlama } from "../src/model/LlamaBackend.ts";
@@ -19,7 +19,10 @@ import { DEFAULT_AGENT_COUNTS, ROLES } from "../src/model/roles.ts";
 import { machineThreads } from "../src/model/threads.ts";
 import { Reporter } from "../src/progress/Reporter.ts";
 import { PromptLibrary } from "../src/prompts/PromptLibrary.ts";
+import { defaultDocsIndexPath, openResearch } from "../src/research/openResearch.ts";
 import { RunDatabase, type RunRow } from "../src/store/RunDatabase.ts";
+import { CodeCheckCache } from "../src/validate/CodeCheckCache.ts";
+import { RustChecker } from "../src/validate/rustCheck.ts";
 import { createServices, settingsHash } from "./services.ts";
 
 export interface CommandIo {
@@ -138,7 +141,28 @@ export async function runGraphCommand(options: GraphOptions, io: CommandIo): Pro
 
     const prompts = PromptLibrary.load();
     const settings: Partial<PipelineSettings> = { llmReview: recorded.llmReview };
-    const services = createServices({ db, backendFor: () => backend, events: (e) => reporter.handle(e), settings, prompts });
+    const research = await openResearch({
+      names: options.research,
+      libraries: options.libraries,
+      docsIndex: options.docsIndex ?? defaultDocsIndexPath(dbPath),
+      tavily: { includeDomains: options.tavilyIncludeDomains, excludeDomains: options.tavilyExcludeDomains },
+      env: io.env,
+      db,
+      forbiddenDirs: [input, out],
+      events: (e) => reporter.handle(e),
+      signal: abort.signal,
+    });
+    cleanups.push(() => research.close());
+    const codeCheck = new RustChecker({ cache: new CodeCheckCache(db.db), forbiddenDirs: [input, out] });
+    const services = createServices({
+      db,
+      backendFor: () => backend,
+      events: (e) => reporter.handle(e),
+      settings,
+      prompts,
+      research: research.providers,
+      codeCheck,
+    });
     cleanups.push(() => services.close());
     const hash = settingsHash(backend.modelId, prompts, services.deps.settings);
 
@@ -189,6 +213,7 @@ export async function runGraphCommand(options: GraphOptions, io: CommandIo): Pro
       runId,
       db,
       kbEntries: services.deps.kb(out).entries().length,
+      verification: countVerification(services.deps.kb(out).contributions(), services.deps.kb(out).quarantined().length),
       counters: services.deps.llm.counters,
       wallMs: Date.now() - started,
       resume: status === "done" ? null : resumeCommand(options.input, options.out, options.db),

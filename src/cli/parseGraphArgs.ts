@@ -15,6 +15,15 @@ export interface GraphOptions {
   maxFileMb: number;
   contextSize: number | undefined;
   modelsDir: string | undefined;
+  /** `--research`: providers to use; undefined = input,docs (+ tavily when TAVILY_API_KEY is set). */
+  research?: ("input" | "docs" | "tavily")[];
+  /** `--library DIR` (repeatable): more documentation folders for the docs index. */
+  libraries?: string[];
+  /** `--docs-index PATH`; undefined = docs-index.sqlite next to --db. */
+  docsIndex?: string;
+  /** `--tavily-include-domains` / `--tavily-exclude-domains`. */
+  tavilyIncludeDomains?: string[];
+  tavilyExcludeDomains?: string[];
 }
 
 export type ParseResult = { kind: "run"; options: GraphOptions } | { kind: "help" } | { kind: "error"; message: string };
@@ -42,6 +51,13 @@ Options:
   --context-size N     tokens per sequence (default 4096, capped by the model)
   --no-llm-review      validator runs its deterministic checks only
   --max-file-mb N      skip files larger than this (default 8)
+  --research LIST      research providers, comma-separated: input, docs, tavily (default
+                       input,docs, plus tavily when $TAVILY_API_KEY is set)
+  --library DIR        add a folder of .md/.txt/.html documentation to the docs index
+                       (repeatable; the Rust docs from rustup are found on their own)
+  --docs-index PATH    docs index file (default docs-index.sqlite next to --db)
+  --tavily-include-domains LIST, --tavily-exclude-domains LIST
+                       restrict web results by domain (comma-separated)
   --json               progress events and a final summary as JSON lines on stdout
   -h, --help           show this help
 
@@ -75,6 +91,11 @@ export function parseGraphArgs(argv: readonly string[]): ParseResult {
         "context-size": { type: "string" },
         "no-llm-review": { type: "boolean" },
         "max-file-mb": { type: "string" },
+        research: { type: "string" },
+        library: { type: "string", multiple: true },
+        "docs-index": { type: "string" },
+        "tavily-include-domains": { type: "string" },
+        "tavily-exclude-domains": { type: "string" },
         json: { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
@@ -82,7 +103,7 @@ export function parseGraphArgs(argv: readonly string[]): ParseResult {
   } catch (e) {
     return { kind: "error", message: (e as Error).message };
   }
-  const v = parsed.values as Record<string, string | boolean | undefined>;
+  const v = parsed.values as Record<string, string | boolean | string[] | undefined>;
   if (v.help) return { kind: "help" };
   const input = v.input as string | undefined;
   if (!input) return { kind: "error", message: "--input DIR is required" };
@@ -92,9 +113,25 @@ export function parseGraphArgs(argv: readonly string[]): ParseResult {
     if (typeof r === "string") return { kind: "error", message: r };
     ints[name] = r;
   }
-  for (const name of ["out", "model", "db", "models-dir"]) {
+  for (const name of ["out", "model", "db", "models-dir", "docs-index"]) {
     if (v[name] === "") return { kind: "error", message: `--${name} needs a value` };
   }
+  const list = (name: string) =>
+    typeof v[name] === "string"
+      ? (v[name] as string)
+          .split(",")
+          .map((x) => x.trim())
+          .filter((x) => x !== "")
+      : undefined;
+  const research = list("research");
+  if (research !== undefined) {
+    const bad = research.find((r) => !["input", "docs", "tavily"].includes(r));
+    if (bad !== undefined || research.length === 0)
+      return { kind: "error", message: `--research takes a comma-separated list of input, docs, tavily; got "${v.research as string}"` };
+  }
+  const libraries = v.library as string[] | undefined;
+  if (libraries?.some((l) => l === "")) return { kind: "error", message: "--library needs a directory" };
+  const researchNames = research as GraphOptions["research"];
   return {
     kind: "run",
     options: {
@@ -110,6 +147,11 @@ export function parseGraphArgs(argv: readonly string[]): ParseResult {
       maxFileMb: ints["max-file-mb"] ?? 8,
       contextSize: ints["context-size"],
       modelsDir: v["models-dir"] as string | undefined,
+      ...(researchNames ? { research: [...new Set(researchNames)] } : {}),
+      ...(libraries?.length ? { libraries } : {}),
+      ...(typeof v["docs-index"] === "string" ? { docsIndex: v["docs-index"] } : {}),
+      ...(list("tavily-include-domains") ? { tavilyIncludeDomains: list("tavily-include-domains") } : {}),
+      ...(list("tavily-exclude-domains") ? { tavilyExcludeDomains: list("tavily-exclude-domains") } : {}),
     },
   };
 }

@@ -1,0 +1,151 @@
+/**
+ * Builds the research providers a run asked for, in the order their source IDs are assigned
+ * (input L…, docs D…, tavily W…): the docs index is found or built first (with progress
+ * messages), network providers go behind the search cache, and every provider but the run's own
+ * input is wrapped so a failure turns it off with one message instead of failing the run.
+ */
+import path from "node:path";
+import { UserError } from "../errors.ts";
+import type { EventSink } from "../progress/events.ts";
+import type { RunDatabase } from "../store/RunDatabase.ts";
+import { CachedProvider } from "./CachedProvider.ts";
+import { InputSetProvider } from "./InputSetProvider.ts";
+import { LocalDocsIndex } from "./LocalDocsIndex.ts";
+import { LocalDocsProvider } from "./LocalDocsProvider.ts";
+import { ResilientProvider } from "./ResilientProvider.ts";
+import { type DocsRoot, findRustDocsDir, libraryRoot, rustDocRoots } from "./rustDocs.ts";
+import { SearchCache } from "./SearchCache.ts";
+import { TavilyProvider } from "./TavilyProvider.ts";
+import type { ResearchProvider } from "./types.ts";
+
+export const RESEARCH_PROVIDERS = ["input", "docs", "tavily"] as const;
+export type ResearchProviderName = (typeof RESEARCH_PROVIDERS)[number];
+
+export interface ResearchOptions {
+  /** Providers asked for; undefined: input and docs, plus tavily when an API key is set. */
+  names?: readonly ResearchProviderName[];
+  /** `--library DIR` folders added to the docs index. */
+  libraries?: readonly string[];
+  /** Docs index file (default `docs-index.sqlite` next to the run database). */
+  docsIndex?: string;
+  tavily?: { includeDomains?: readonly string[]; excludeDomains?: readonly string[]; maxResults?: number };
+  /** From src/config/env.ts. */
+  env: { tavilyApiKey?: string | undefined; tavilyBaseUrl?: string | undefined; rustDocsDir?: string | undefined; home: string };
+  db: RunDatabase;
+  /** Directories the docs index may not be written into (input and output). */
+  forbiddenDirs: readonly string[];
+  events: EventSink;
+  signal?: AbortSignal;
+}
+
+export interface ResearchSetup {
+  providers: ResearchProvider[];
+  /** What each provider is, in a line each (for the log). */
+  notes: string[];
+  close(): void;
+}
+
+/** The providers used when `--research` is not given. */
+export function defaultResearchNames(tavilyApiKey: string | undefined): ResearchProviderName[] {
+  return tavilyApiKey ? ["input", "docs", "tavily"] : ["input", "docs"];
+}
+
+export function defaultDocsIndexPath(dbPath: string): string {
+  return path.join(path.dirname(path.resolve(dbPath)), "docs-index.sqlite");
+}
+
+export async function openResearch(options: ResearchOptions): Promise<ResearchSetup> {
+  const say = (text: string, level: "info" | "warn" = "info") => options.events({ type: "message", level, text });
+  const wanted = RESEARCH_PROVIDERS.filter((n) => (options.names ?? defaultResearchNames(options.env.tavilyApiKey)).includes(n));
+  const cache = new SearchCache(options.db.db);
+  const notes: string[] = [];
+  const closers: (() => void)[] = [];
+  const built: { name: ResearchProviderName; provider: ResearchProvider }[] = [];
+
+  if (wanted.includes("input")) {
+    // The run's own input index is local and cheap to ask again: not cached.
+    built.push({ name: "input", provider: new InputSetProvider(options.db) });
+    notes.push("input: the other files of this run (SQLite FTS5)");
+  }
+
+  if (wanted.includes("docs")) {
+    const roots: DocsRoot[] = [];
+    const found = findRustDocsDir({ override: options.env.rustDocsDir, home: options.env.home });
+    if (found) roots.push(...rustDocRoots(found.dir));
+    else
+      say(
+        options.env.rustDocsDir
+          ? `RUST_KB_DOCS_DIR=${options.env.rustDocsDir} is not a directory: the Rust documentation is not searched.`
+          : "The Rust documentation was not found (rustup component add rust-docs installs it): only --library folders are searched.",
+        "warn",
+      );
+    for (const dir of options.libraries ?? []) roots.push(libraryRoot(dir));
+    if (roots.length === 0) {
+      say("docs research is off: no documentation to index.", "warn");
+    } else {
+      const file = path.resolve(options.docsIndex ?? defaultDocsIndexPath(options.db.file === ":memory:" ? "checkpoints/runs.sqlite" : options.db.file));
+      for (const dir of options.forbiddenDirs) {
+        const rel = path.relative(path.resolve(dir), file);
+        if (rel === "" || (!rel.startsWith("..") && !path.isAbsolute(rel)))
+          throw new UserError(
+            "USAGE",
+            `The docs index ${file} would be written inside ${dir}.`,
+            "Pass --docs-index PATH outside the input and output directories (the default is next to the checkpoint database).",
+          );
+      }
+      const index = LocalDocsIndex.open(file);
+      closers.push(() => index.close());
+      const started = Date.now();
+      let lastSaid = 0;
+      const reports = await index.update(roots, {
+        signal: options.signal,
+        onProgress: (p) => {
+          if (p.phase === "index" && p.done === 0) say(`docs index: indexing ${p.collection} (${p.total} files)…`);
+          else if (p.phase === "index" && Date.now() - lastSaid > 5000) {
+            lastSaid = Date.now();
+            say(`docs index: ${p.collection} ${p.done}/${p.total} files`);
+          } else if (p.phase === "wait") say(`docs index: waiting for another process that is building ${p.collection}…`);
+        },
+      });
+      const rebuilt = reports.filter((r) => r.rebuilt);
+      const sections = reports.reduce((a, r) => a + r.sections, 0);
+      say(
+        rebuilt.length > 0
+          ? `docs index: built ${rebuilt.map((r) => r.collection).join(", ")} in ${((Date.now() - started) / 1000).toFixed(1)} s (${sections} sections in ${file})`
+          : `docs index: up to date (${sections} sections from ${reports.length} collections in ${file})`,
+      );
+      built.push({ name: "docs", provider: new CachedProvider(new LocalDocsProvider(index, roots), cache) });
+      notes.push(`docs: ${reports.map((r) => `${r.collection} (${r.files} pages)`).join(", ")}`);
+    }
+  }
+
+  if (wanted.includes("tavily")) {
+    if (!options.env.tavilyApiKey) {
+      say("--research tavily needs TAVILY_API_KEY: web research is off for this run.", "warn");
+    } else {
+      const tavily = new TavilyProvider({
+        apiKey: options.env.tavilyApiKey,
+        ...(options.env.tavilyBaseUrl ? { baseUrl: options.env.tavilyBaseUrl } : {}),
+        ...(options.tavily?.includeDomains ? { includeDomains: options.tavily.includeDomains } : {}),
+        ...(options.tavily?.excludeDomains ? { excludeDomains: options.tavily.excludeDomains } : {}),
+        ...(options.tavily?.maxResults ? { maxResults: options.tavily.maxResults } : {}),
+      });
+      built.push({ name: "tavily", provider: new CachedProvider(tavily, cache) });
+      notes.push(
+        `tavily: web search${options.env.tavilyBaseUrl ? ` at ${options.env.tavilyBaseUrl}` : ""} (only short queries built from pattern names are sent)`,
+      );
+    }
+  }
+
+  const names = built.map((b) => b.name);
+  const providers = built.map(({ name, provider }) =>
+    name === "input" ? provider : new ResilientProvider(provider, { onWarn: (text) => say(text, "warn"), others: names }),
+  );
+  return {
+    providers,
+    notes,
+    close: () => {
+      for (const c of closers) c();
+    },
+  };
+}
