@@ -378,10 +378,11 @@ export async function readModelMemoryProfile(ggufPath: string, options: ReadProf
   }
   return {
     label: options.label ?? path.basename(ggufPath),
+    // Rounded up: the estimates are differences of differences, and a plan should err on the safe side.
     weightsBytes: weights.cpuRam + weights.gpuVram,
-    kvBytesPerToken,
-    kvBytesPerSequenceFixed: fixed,
-    overheadBytes: Math.max(0, a1 - perSeqFull),
+    kvBytesPerToken: Math.ceil(kvBytesPerToken),
+    kvBytesPerSequenceFixed: Math.ceil(fixed),
+    overheadBytes: Math.ceil(Math.max(0, a1 - perSeqFull)),
     profiledContextSize: c,
     trainContextSize: train,
     source: "gguf",
