@@ -28,7 +28,8 @@ function percent(x: number): string {
 }
 
 function cell(text: string): string {
-  return text.replace(/\|/g, "\\|").replace(/\s+/g, " ").trim();
+  // Model-written names may hold stray backticks or pipes: neither may break the table.
+  return text.replace(/`/g, "").replace(/\|/g, "\\|").replace(/\s+/g, " ").trim();
 }
 
 export function renderEvalReport(scores: EvalScores, ctx: ReportContext): string {
