@@ -138,7 +138,7 @@ function benchFor(
   const m = matchBench(results, entry.shape.id, entry.quantization, agents);
   if (m.exact || m.below || m.above) return { bench: m };
   return {
-    missing: `no bench result for shape ${entry.shape.id} ${entry.quantization} in ${benchDir} (run the benchmark for this shape, e.g. \`npm run bench -- --synthetic ${entry.shape.id}\`, where the bench supports it)`,
+    missing: `no bench result for shape ${entry.shape.id} ${entry.quantization} in ${benchDir} (a benchmark run of this shape writes one: docs/MODELS.md, "Bench results")`,
   };
 }
 
