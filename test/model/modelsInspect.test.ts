@@ -8,9 +8,10 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SYNTHETIC_SHAPES, syntheticParameterCount, writeSyntheticGguf } from "../../src/gguf/writeSyntheticGguf.ts";
-import { kvBytesPerSequence, profileFromShape } from "../../src/model/memoryPlan.ts";
+import { kvBytesPerSequence, maxSequencesThatFit, profileFromShape } from "../../src/model/memoryPlan.ts";
 import { loadCatalog } from "../../src/models/catalog.ts";
 import { formatInspect, inspectModel, resolveInspectTarget } from "../../src/models/inspect.ts";
+import { formatPlan, planModels } from "../../src/models/plan.ts";
 import { REPO, startCli } from "../helpers/cli.ts";
 
 const MODELS = path.join(REPO, "../shared/models");
@@ -110,5 +111,31 @@ describe("inspect on a synthetic-shape model (SmolLM2-135M shape, random Q8_0 we
     expect(report.summary.layers).toBe(30);
     expect([report.agents, report.contextSize]).toEqual([8, 2048]);
     expect(report.machine).toHaveProperty("gpu");
+  });
+});
+
+describe("plan from a GGUF file", () => {
+  it("profiles the file and takes agents away when 30 do not fit 32 MiB at the model's whole 2048-token context", async () => {
+    const file = path.join(MODELS, "stories260K.gguf");
+    const r = await planModels([{ target: file, agents: undefined }], {
+      catalog: loadCatalog(),
+      directory: tmp,
+      agents: 30,
+      contextSize: 2048,
+      minContextSize: 2048,
+      budgetBytes: 32 * 1024 * 1024,
+      budgetSource: "test",
+      reserveBytes: 0,
+      benchDir: path.join(tmp, "no-bench"),
+    });
+    const m = r.models[0];
+    expect(m?.file).toBe(file);
+    expect(m?.profile.source).toBe("gguf");
+    expect(m?.fit.outcome).toBe("shrunk-sequences");
+    const expected = maxSequencesThatFit(m!.profile, 2048, 32 * 1024 * 1024);
+    expect(expected).toBeGreaterThan(10);
+    expect(expected).toBeLessThan(30);
+    expect(m?.fit.models[0]?.sequences).toBe(expected);
+    expect(formatPlan(r)).toContain(`fits only with the context at its floor (2048 tokens) and fewer sequences (stories260K.gguf 30 -> ${expected})`);
   });
 });
