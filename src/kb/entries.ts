@@ -24,25 +24,16 @@ export interface PreviousAssignment {
 
 export const NO_PREVIOUS: PreviousAssignment = { entryOfDraft: new Map(), slugOfEntry: new Map() };
 
-/**
- * The example's verification status in words, when the validator recorded one (the
- * `verification` field of ExampleRef: a string, or an object with a `status`).
- */
+/** The example's verification status (`compiles`, `parses-only`, `fails`, `not-checkable`), when the validator checked it. */
 export function exampleVerification(ex: ExampleRef | null | undefined): string | undefined {
-  const v = (ex as { verification?: unknown } | null | undefined)?.verification;
-  if (typeof v === "string") return v;
-  if (v && typeof v === "object" && typeof (v as { status?: unknown }).status === "string") return (v as { status: string }).status;
-  return undefined;
+  return ex?.verification?.status;
 }
 
-/** Higher is better: compiled > parsed > not checked > failed. */
+const VERIFICATION_RANK: Record<string, number> = { compiles: 3, "parses-only": 2, "not-checkable": 1, fails: 0 };
+
+/** Higher is better: compiles > parses only > not checkable or not checked > fails. */
 function verificationRank(ex: ExampleRef): number {
-  const s = (exampleVerification(ex) ?? "").toLowerCase();
-  if (s === "") return 1;
-  if (/fail|error|invalid/.test(s)) return 0;
-  if (/compil|verified|pass/.test(s)) return 3;
-  if (/pars/.test(s)) return 2;
-  return 1;
+  return VERIFICATION_RANK[ex.verification?.status ?? ""] ?? 1;
 }
 
 const RUST_LANGS = new Set(["rust", "rs", "", "no_run", "ignore", "should_panic", "compile_fail", "edition2018", "edition2021"]);

@@ -10,16 +10,25 @@ export const KB_JSON_VERSION = 2;
 
 const CategoryIdSchema = z.enum(CATEGORY_IDS);
 
+const CodeVerificationSchema = z.object({
+  status: z.enum(["compiles", "parses-only", "fails", "not-checkable"]),
+  parses: z.boolean(),
+  detail: z.string(),
+  checker: z.string(),
+  wrapped: z.boolean(),
+});
+
 const ExampleRefSchema = z
-  .looseObject({
+  .object({
     unitId: z.string(),
     relPath: z.string(),
     startLine: z.number().int(),
     endLine: z.number().int(),
     lang: z.string(),
     code: z.string(),
+    verification: CodeVerificationSchema.optional().describe("The Rust code check's verdict (absent when not checked)"),
   })
-  .describe("Code quoted verbatim from a source unit; may carry the validator's verification");
+  .describe("Code quoted verbatim from a source unit");
 
 const EvidenceRefSchema = z.object({ unitId: z.string(), title: z.string(), startLine: z.number().int(), endLine: z.number().int() });
 
@@ -89,7 +98,7 @@ export interface KbJson {
 
 // Compile-time check that the zod schema and the interfaces in types.ts describe the same data.
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
-const entryShapesAgree: Same<Omit<z.infer<typeof EntrySchema>, "example">, Omit<Entry, "example">> = true;
+const entryShapesAgree: Same<z.infer<typeof EntrySchema>, Entry> = true;
 const quarantineShapesAgree: Same<z.infer<typeof KbJsonSchema>["quarantined"][number], QuarantineRecord> = true;
 void entryShapesAgree;
 void quarantineShapesAgree;

@@ -74,7 +74,7 @@ describe("scoring against labels", () => {
     expect(s.verification).toEqual({
       sources: 9,
       review: { "model review passed": 9 },
-      examples: { "no example": 6, "not compile-checked": 3 },
+      examples: { compiles: 1, "no example": 6, "not compile-checked": 2 },
       entriesWithExample: 3,
       quarantinedDrafts: 0,
     });

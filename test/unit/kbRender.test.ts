@@ -93,6 +93,31 @@ describe("deterministic rendering", () => {
   });
 });
 
+describe("the best example", () => {
+  it("prefers a compiling example, then one that parses, over one that fails, whatever the file order", () => {
+    const base = { name: "Newtype", category: "type-safety" as const, summary: "Wrap a type in a tuple struct." };
+    const drafts = [
+      { ...base, relPath: "a.md", code: "struct A(u8);\nfn f() {}\nfn g() {}", verified: "fails" as const },
+      { ...base, relPath: "b.md", code: "struct B(u8);\nfn f() {}\nfn g() {}", verified: "parses-only" as const },
+      { ...base, relPath: "c.md", code: "struct C(u8);" },
+    ];
+    fillKb(kb, drafts);
+    kb.finalize({ judge: "none" });
+    expect(kb.entries()[0]?.example?.relPath).toBe("b.md");
+    fillKb(kb, [{ ...base, relPath: "d.md", code: "struct D(u8);", verified: "compiles" as const }]);
+    kb.finalize({ judge: "none" });
+    const entry = kb.entries()[0];
+    expect(entry?.example?.relPath).toBe("d.md");
+    expect(fs.readFileSync(path.join(kb.outDir, "patterns", "newtype.md"), "utf8")).toContain("Verification: compiles — checked: compiles.");
+    expect(entry?.sources.map((s) => s.verification.split("; ").at(-1))).toEqual([
+      "example fails",
+      "example parses-only",
+      "example not compile-checked",
+      "example compiles",
+    ]);
+  });
+});
+
 describe("incremental update", () => {
   it("rewrites only the changed entry's page (plus the index and lists that quote it) and keeps every ID", () => {
     fillKb(kb, DRAFTS);
