@@ -11,16 +11,22 @@ import { buildPipelineGraph } from "../graphs/pipelineGraph.ts";
 import type { PipelineSettings } from "../nodes/deps.ts";
 import type { GraphOptions } from "../src/cli/parseGraphArgs.ts";
 import { buildSummary, countVerification, formatSummary, type RunSummary, resumeCommand } from "../src/cli/summary.ts";
+import { type AgentsConfig, applyOverrides, loadAgentsConfig } from "../src/config/agentsConfig.ts";
 import type { Env } from "../src/config/env.ts";
 import { fsErrorToUserError, isUserError, UserError } from "../src/errors.ts";
-import { LlamaModelBackend, openLlama } from "../src/model/LlamaBackend.ts";
+import { openLlama } from "../src/model/LlamaBackend.ts";
+import { freeMemoryFor, openPool, planPool } from "../src/model/ModelPool.ts";
 import { DEFAULT_MODEL, resolveModel } from "../src/model/resolveModel.ts";
-import { DEFAULT_AGENT_COUNTS, ROLES } from "../src/model/roles.ts";
+import { ROLES } from "../src/model/roles.ts";
 import { machineThreads } from "../src/model/threads.ts";
 import { Reporter } from "../src/progress/Reporter.ts";
 import { PromptLibrary } from "../src/prompts/PromptLibrary.ts";
 import { defaultDocsIndexPath, openResearch } from "../src/research/openResearch.ts";
+import type { LedgerSettings } from "../src/store/Ledger.ts";
+import { OutputLock } from "../src/store/OutputLock.ts";
 import { RunDatabase, type RunRow } from "../src/store/RunDatabase.ts";
+import { parseFaults, withModelFault } from "../src/testing/faults.ts";
+import { setWriteFault } from "../src/util/atomicWrite.ts";
 import { CodeCheckCache } from "../src/validate/CodeCheckCache.ts";
 import { RustChecker } from "../src/validate/rustCheck.ts";
 import { createServices, settingsHash } from "./services.ts";
@@ -37,10 +43,12 @@ export interface CommandIo {
 
 export const DEFAULT_CONTEXT_SIZE = 4096;
 
-/** What a run remembers so `--resume` continues it with the same model and settings. */
+/** What a run remembers so `--resume` continues it with the same models and settings. */
 interface RecordedOptions {
+  /** The run's default model (roles whose config source is null). */
   model: string;
-  contextSize: number;
+  /** The agents configuration after command-line overrides. */
+  agents: AgentsConfig;
   llmReview: boolean;
   maxFileBytes: number;
 }
@@ -50,6 +58,7 @@ export async function runGraphCommand(options: GraphOptions, io: CommandIo): Pro
   const reporter = new Reporter({ err: io.stderr, out: io.stdout, json: options.json });
   let db: RunDatabase | undefined;
   let run: RunRow | undefined;
+  let runId: string | undefined;
   let summary: RunSummary | undefined;
   const cleanups: (() => Promise<void> | void)[] = [];
   const abort = new AbortController();
@@ -59,13 +68,14 @@ export async function runGraphCommand(options: GraphOptions, io: CommandIo): Pro
   const unsubscribe = io.onSignal((signal) => {
     if (interrupted) {
       io.stderr.write(`\nSecond ${signal}: exiting now. Finished work is saved; resume with --resume.\n`);
-      if (db && run) db.setRunStatus(run.id, "interrupted", { endedAt: new Date().toISOString(), pid: null });
+      if (db && runId) db.setRunStatus(runId, "interrupted", { endedAt: new Date().toISOString(), pid: null });
       io.exitNow(130);
     }
     interrupted = signal;
     reporter.say(`\n${signal} received: stopping. Calls in flight are dropped; every finished step is saved. (Press Ctrl-C again to exit at once.)`);
     abort.abort(new InterruptedError(signal));
   });
+  const resumeHint = () => resumeCommand(options.input, options.out, options.db);
 
   try {
     const input = path.resolve(options.input);
@@ -75,24 +85,18 @@ export async function runGraphCommand(options: GraphOptions, io: CommandIo): Pro
     db = RunDatabase.open(dbPath);
     const openDb = db;
     cleanups.push(() => openDb.close());
-
-    const active = findActiveRun(db, out);
-    if (active)
-      throw new UserError(
-        "RUN_LOCKED",
-        `Run ${active.id} (pid ${active.pid}) is writing to ${out} right now.`,
-        "Wait for it to finish, stop it (Ctrl-C in its terminal), or choose another --out.",
-      );
+    markDeadRuns(db);
 
     let recorded: RecordedOptions;
-    if (options.resume) {
-      run = db.latestUnfinished(input, out);
+    if (options.resume || options.runId) {
+      run = options.runId ? db.getRun(options.runId) : db.latestUnfinished(input, out);
       if (!run)
         throw new UserError(
           "NO_RUN_TO_RESUME",
-          `There is no unfinished run for --input ${input} and --out ${out} in ${dbPath}.`,
-          "Run the same command without --resume to start one.",
+          options.runId ? `There is no run ${options.runId} in ${dbPath}.` : `There is no unfinished run for --input ${input} and --out ${out} in ${dbPath}.`,
+          options.runId ? "List the runs with `npm run runs -- list`." : "Run the same command without --resume to start one.",
         );
+      if (run.status === "done") throw new UserError("NO_RUN_TO_RESUME", `Run ${run.id} already finished.`, "Start a new run without --resume.");
       recorded = JSON.parse(run.settings).options as RecordedOptions;
       if (options.model && options.model !== recorded.model)
         throw new UserError(
@@ -100,44 +104,65 @@ export async function runGraphCommand(options: GraphOptions, io: CommandIo): Pro
           `Run ${run.id} was started with --model ${recorded.model}; resuming it with another model would redo its work.`,
           "Resume without --model (it reuses the run's model), or start a new run without --resume.",
         );
+      runId = run.id;
     } else {
+      const base = loadAgentsConfig(options.agentsConfig ? path.resolve(options.agentsConfig) : undefined);
       recorded = {
         model: options.model ?? io.env.model ?? DEFAULT_MODEL.uri,
-        contextSize: options.contextSize ?? DEFAULT_CONTEXT_SIZE,
+        agents: applyOverrides(base, {
+          agents: options.agents,
+          roleModels: options.roleModels,
+          contextSize: options.contextSize,
+          memoryBudget: options.memoryBudget,
+        }),
         llmReview: options.llmReview,
         maxFileBytes: options.maxFileMb * 1024 * 1024,
       };
+      runId = newRunId();
     }
 
-    // The model is resolved before any work: offline with no model file, nothing is processed.
-    const modelPath = await resolveModel(recorded.model, {
-      modelsDir: options.modelsDir ?? io.env.modelsDir,
-      offline: io.env.offline,
-      signal: abort.signal,
-      onProgress: (p) => reporter.handle({ type: "download_progress", model: recorded.model, downloadedBytes: p.downloadedBytes, totalBytes: p.totalBytes }),
-    });
-    reporter.start();
+    // One writer per output directory; taking the lock also proves the directory is writable.
+    const lock = OutputLock.acquire(out, { runId, db: dbPath });
+    cleanups.push(() => lock.release());
 
-    const totalAgents = ROLES.reduce((a, r) => a + DEFAULT_AGENT_COUNTS[r], 0);
-    const concurrency = Math.min(options.concurrency ?? totalAgents, totalAgents);
+    // Models are resolved before any work: offline with no model file, nothing is processed.
+    const resolveSource = (source: string | null) =>
+      resolveModel(source ?? recorded.model, {
+        modelsDir: options.modelsDir ?? io.env.modelsDir,
+        offline: io.env.offline,
+        signal: abort.signal,
+        onProgress: (p) =>
+          reporter.handle({ type: "download_progress", model: source ?? recorded.model, downloadedBytes: p.downloadedBytes, totalBytes: p.totalBytes }),
+      });
     const threads = options.threads ?? io.env.threads ?? machineThreads();
-    const roleCaps = Object.fromEntries(ROLES.map((r) => [r, Math.min(DEFAULT_AGENT_COUNTS[r], concurrency)]));
-
-    reporter.handle({ type: "model_loading", model: path.basename(modelPath) });
-    const loadStart = Date.now();
     const llama = await openLlama({ maxThreads: threads });
     cleanups.push(() => llama.dispose());
-    const backend = await LlamaModelBackend.load(llama, { modelPath, sequences: concurrency, contextSize: recorded.contextSize, threads, roleCaps });
-    cleanups.push(() => backend.dispose());
-    reporter.handle({
-      type: "model_loaded",
-      model: path.basename(modelPath),
-      sequences: concurrency,
-      contextSize: backend.contextTokens,
+    const plan = await planPool(recorded.agents, {
+      resolveSource,
+      concurrency: options.concurrency,
       threads,
-      ms: Date.now() - loadStart,
+      freeMemory: () => freeMemoryFor(llama),
     });
+    if (plan.fit.outcome !== "fits")
+      reporter.handle({ type: "message", level: "warn", text: `memory budget (${plan.budgetSource}): ${plan.arithmetic.join("; ")}` });
+    reporter.start();
+    for (const m of plan.models) reporter.handle({ type: "model_loading", model: path.basename(m.path) });
+    const loadStart = Date.now();
+    const pool = await openPool(llama, plan);
+    cleanups.push(() => pool.dispose());
+    for (const [i, m] of plan.models.entries())
+      reporter.handle({
+        type: "model_loaded",
+        model: `${path.basename(m.path)} (${m.roles.join(", ")})`,
+        sequences: m.sequences,
+        contextSize: pool.backends[i]?.contextTokens ?? m.contextSize,
+        threads: m.threads,
+        ms: Date.now() - loadStart,
+      });
     if (abort.signal.aborted) throw abort.signal.reason;
+    const faults = parseFaults(io.env.testFaults);
+    const backendFor = faults.model ? withModelFault(pool.backendFor, faults.model) : pool.backendFor;
+    if (faults.write) setWriteFault(faults.write);
 
     const prompts = PromptLibrary.load();
     const settings: Partial<PipelineSettings> = { llmReview: recorded.llmReview };
@@ -156,7 +181,7 @@ export async function runGraphCommand(options: GraphOptions, io: CommandIo): Pro
     const codeCheck = new RustChecker({ cache: new CodeCheckCache(db.db), forbiddenDirs: [input, out] });
     const services = createServices({
       db,
-      backendFor: () => backend,
+      backendFor,
       events: (e) => reporter.handle(e),
       settings,
       prompts,
@@ -164,36 +189,45 @@ export async function runGraphCommand(options: GraphOptions, io: CommandIo): Pro
       codeCheck,
     });
     cleanups.push(() => services.close());
-    const hash = settingsHash(backend.modelId, prompts, services.deps.settings);
+    const modelIds = ROLES.map((r) => `${r}=${pool.backendFor(r).modelId}`).join(",");
+    const ledgerSettings: LedgerSettings = {
+      settingsHash: settingsHash(modelIds, prompts, services.deps.settings),
+      modelId: modelIds,
+      promptsHash: prompts.hash,
+    };
 
     const resumed = run !== undefined;
     if (!run) {
-      const id = newRunId();
       db.createRun({
-        id,
+        id: runId,
         input,
         out,
-        model: backend.modelId,
-        settings: JSON.stringify({ hash, options: recorded }),
+        model: [...new Set(pool.backends.map((b) => b.modelId))].join(", "),
+        settings: JSON.stringify({ hash: ledgerSettings.settingsHash, options: recorded }),
         startedAt: new Date().toISOString(),
         pid: process.pid,
       });
-      run = db.getRun(id);
+      run = db.getRun(runId);
     } else {
-      db.setRunStatus(run.id, "running", { pid: process.pid });
+      db.setRunStatus(runId, "running", { pid: process.pid });
     }
-    if (!run) throw new Error("run row missing after insert");
-    const runId = run.id;
-    reporter.handle({ type: "run_started", runId, input, out, model: backend.modelId, resumed });
+    reporter.handle({ type: "run_started", runId, input, out, model: run?.model ?? "", resumed });
 
     const checkpointer = new SqliteSaver(db.db);
-    const graph = buildPipelineGraph(services.deps, { concurrency, checkpointer });
+    const graph = buildPipelineGraph(services.deps, { concurrency: plan.concurrency, checkpointer });
     const config = { configurable: { thread_id: runId }, signal: abort.signal, recursionLimit: 500, durability: "sync" as const };
     const existing = await graph.getState({ configurable: { thread_id: runId } });
     const hasCheckpoint = existing.config?.configurable?.checkpoint_id !== undefined;
     const graphInput = hasCheckpoint
       ? null
-      : { inputDir: input, outDir: out, exclude: [dbPath, `${dbPath}-wal`, `${dbPath}-shm`, out], maxFileBytes: recorded.maxFileBytes };
+      : {
+          inputDir: input,
+          outDir: out,
+          exclude: [dbPath, `${dbPath}-wal`, `${dbPath}-shm`, out],
+          maxFileBytes: recorded.maxFileBytes,
+          settings: ledgerSettings,
+          force: options.force === true,
+        };
 
     let status: RunSummary["status"] = "done";
     let error: UserError | undefined;
@@ -208,15 +242,16 @@ export async function runGraphCommand(options: GraphOptions, io: CommandIo): Pro
       }
     }
     db.setRunStatus(runId, status, { endedAt: status === "done" ? new Date().toISOString() : null, pid: null });
+    const kb = services.deps.kb(out);
     summary = buildSummary({
       status,
       runId,
       db,
-      kbEntries: services.deps.kb(out).entries().length,
-      verification: countVerification(services.deps.kb(out).contributions(), services.deps.kb(out).quarantined().length),
+      kbEntries: kb.entries().length,
+      verification: countVerification(kb.contributions(), kb.quarantined().length),
       counters: services.deps.llm.counters,
       wallMs: Date.now() - started,
-      resume: status === "done" ? null : resumeCommand(options.input, options.out, options.db),
+      resume: status === "done" ? null : resumeHint(),
       out,
       error,
     });
@@ -225,34 +260,28 @@ export async function runGraphCommand(options: GraphOptions, io: CommandIo): Pro
   } catch (e) {
     const err = interrupted ? undefined : toUserError(e);
     const status: RunSummary["status"] = interrupted ? "interrupted" : "failed";
-    if (db && run) db.setRunStatus(run.id, status, { pid: null });
+    const known = db && runId ? db.getRun(runId) : undefined;
+    if (db && known) db.setRunStatus(known.id, status, { pid: null });
     summary = {
       type: "summary",
       status,
-      runId: run?.id ?? null,
-      files: { found: 0, processed: 0, skipped: 0, quarantined: 0, pending: 0 },
+      runId: known?.id ?? null,
+      files: { found: 0, processed: 0, skipped: 0, quarantined: 0, unchanged: 0, pending: 0 },
       skipped: [],
       quarantinedFiles: [],
       patterns: 0,
       llm: { calls: 0, tokens: 0, inputTokens: 0, memoHits: 0 },
       wallMs: Date.now() - started,
-      resume: run ? resumeCommand(options.input, options.out, options.db) : null,
+      resume: known ? resumeHint() : null,
       out: path.resolve(options.out),
       ...(err ? { error: { code: err.code, message: err.message, hint: err.hint ?? null } } : {}),
     };
-    const code = interrupted
-      ? 130
-      : err?.code === "USAGE" ||
-          err?.code === "INPUT_NOT_FOUND" ||
-          err?.code === "INPUT_NOT_DIRECTORY" ||
-          err?.code === "OUTPUT_INSIDE_INPUT" ||
-          err?.code === "NO_RUN_TO_RESUME"
-        ? 2
-        : 1;
-    return finish(summary, code);
+    const usage = ["USAGE", "INPUT_NOT_FOUND", "INPUT_NOT_DIRECTORY", "OUTPUT_INSIDE_INPUT", "NO_RUN_TO_RESUME", "CONFIG_INVALID"];
+    return finish(summary, interrupted ? 130 : err && usage.includes(err.code) ? 2 : 1);
   } finally {
     unsubscribe();
     reporter.stop();
+    setWriteFault(undefined);
     for (const c of cleanups.reverse()) {
       try {
         await c();
@@ -295,15 +324,12 @@ function checkDirectories(input: string, out: string): void {
     );
 }
 
-function findActiveRun(db: RunDatabase, out: string): RunRow | undefined {
+/** Runs whose process died without updating their row (SIGKILL, power loss) are interrupted, not running. */
+function markDeadRuns(db: RunDatabase): void {
   for (const r of db.listRuns()) {
-    if (r.out !== out || r.status !== "running" || r.pid === null) continue;
-    if (r.pid === process.pid) continue;
-    if (isAlive(r.pid)) return r;
-    // The process died without updating its row (SIGKILL, power loss): the run is resumable.
-    db.setRunStatus(r.id, "interrupted", { pid: null });
+    if (r.status !== "running" || r.pid === null || r.pid === process.pid) continue;
+    if (!isAlive(r.pid)) db.setRunStatus(r.id, "interrupted", { pid: null });
   }
-  return undefined;
 }
 
 function isAlive(pid: number): boolean {

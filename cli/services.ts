@@ -11,6 +11,7 @@ import type { EventSink } from "../src/progress/events.ts";
 import { PromptLibrary } from "../src/prompts/PromptLibrary.ts";
 import { InputSetProvider } from "../src/research/InputSetProvider.ts";
 import type { ResearchProvider } from "../src/research/types.ts";
+import { Ledger } from "../src/store/Ledger.ts";
 import type { RunDatabase } from "../src/store/RunDatabase.ts";
 
 export interface ServiceOptions {
@@ -27,12 +28,13 @@ export interface ServiceOptions {
 
 export interface Services {
   deps: NodeDeps;
-  /** Closes every knowledge base opened during the run. */
+  /** Closes every knowledge base and ledger opened during the run. */
   close(): void;
 }
 
 export function createServices(options: ServiceOptions): Services {
   const kbs = new Map<string, KnowledgeBase>();
+  const ledgers = new Map<string, Ledger>();
   const settings: PipelineSettings = { ...DEFAULT_SETTINGS, ...options.settings, maxTokens: { ...DEFAULT_SETTINGS.maxTokens, ...options.settings?.maxTokens } };
   const deps: NodeDeps = {
     llm: new LlmService({ backendFor: options.backendFor, store: options.db, events: options.events }),
@@ -47,6 +49,14 @@ export function createServices(options: ServiceOptions): Services {
       }
       return kb;
     },
+    ledger: (outDir) => {
+      let ledger = ledgers.get(outDir);
+      if (!ledger) {
+        ledger = Ledger.open(outDir);
+        ledgers.set(outDir, ledger);
+      }
+      return ledger;
+    },
     events: options.events,
     settings,
     modelIdFor: (role) => options.backendFor(role).modelId,
@@ -57,6 +67,8 @@ export function createServices(options: ServiceOptions): Services {
     close: () => {
       for (const kb of kbs.values()) kb.close();
       kbs.clear();
+      for (const l of ledgers.values()) l.close();
+      ledgers.clear();
     },
   };
 }

@@ -15,7 +15,7 @@ export interface PipelineGraphOptions {
 /** Fans every discovered file out to the per-file subgraph (Send), then finalizes the knowledge base. */
 export function fanOutFiles(state: PipelineStateType): Send[] | "finalize" {
   if (state.files.length === 0) return "finalize";
-  return state.files.map((f) => new Send("processFile", { relPath: f.relPath, docId: f.docId, outDir: state.outDir }));
+  return state.files.map((f) => new Send("processFile", { relPath: f.relPath, docId: f.docId, outDir: state.outDir, settings: state.settings }));
 }
 
 export function buildPipelineGraph(deps: NodeDeps, options: PipelineGraphOptions) {

@@ -1,6 +1,7 @@
 import { Annotation } from "@langchain/langgraph";
 import type { DraftRef, FileOutcome, FileTask, PatternItem, Verdict } from "../nodes/types.ts";
 import type { SkippedFile } from "../src/input/scanInput.ts";
+import type { LedgerSettings } from "../src/store/Ledger.ts";
 
 const replace = <T>(_old: T, next: T): T => next;
 const merge = <T>(old: Record<string, T>, next: Record<string, T>): Record<string, T> => ({ ...old, ...next });
@@ -43,8 +44,14 @@ export const PipelineState = Annotation.Root({
   maxFileBytes: Annotation<number>({ reducer: replace, default: () => 8 * 1024 * 1024 }),
   /** Supported files found under the input directory. */
   found: Annotation<number>({ reducer: replace, default: () => 0 }),
-  /** Files to run through the subgraph. */
+  /** Files to run through the subgraph (new or changed since the knowledge base last saw them). */
   files: Annotation<FileTask[]>({ reducer: replace, default: () => [] }),
+  /** Files whose content and settings match the ledger: kept in the knowledge base, not re-processed. */
+  unchanged: Annotation<FileTask[]>({ reducer: replace, default: () => [] }),
+  /** Settings this run's output depends on (compared with the ledger). */
+  settings: Annotation<LedgerSettings | null>({ reducer: replace, default: () => null }),
+  /** Re-process every file whatever the ledger says. */
+  force: Annotation<boolean>({ reducer: replace, default: () => false }),
   /** Files not processed, with the reason. */
   skipped: Annotation<SkippedFile[]>({ reducer: replace, default: () => [] }),
   /** One outcome per processed file (appended as files finish). */

@@ -6,6 +6,7 @@ import type { Role } from "../src/model/roles.ts";
 import type { EventSink } from "../src/progress/events.ts";
 import type { PromptLibrary } from "../src/prompts/PromptLibrary.ts";
 import type { ResearchProvider } from "../src/research/types.ts";
+import type { Ledger } from "../src/store/Ledger.ts";
 import type { RunDatabase } from "../src/store/RunDatabase.ts";
 
 /** Settings that change what the nodes produce (part of the run's settings hash). */
@@ -46,6 +47,8 @@ export interface NodeDeps {
   prompts: PromptLibrary;
   research: ResearchProvider[];
   kb: (outDir: string) => KnowledgeBase;
+  /** The incremental-run ledger of an output directory. */
+  ledger: (outDir: string) => Ledger;
   events: EventSink;
   settings: PipelineSettings;
   /** Identity of the model that serves a role (the synthesizer's pair judgments are cached per model). */

@@ -11,12 +11,16 @@ import type { FileTask } from "./types.ts";
  * reported with the reason and skipped. The list it returns is checkpointed, so a resumed run
  * works on exactly the same files.
  */
-export function makeDiscover(deps: Pick<NodeDeps, "db" | "events">) {
+export function makeDiscover(deps: Pick<NodeDeps, "db" | "events" | "ledger">) {
   return async (state: PipelineStateType, config: LangGraphRunnableConfig): Promise<Partial<PipelineStateType>> => {
     const { runId } = runContext(config);
     const scan = await scanInput(state.inputDir, { exclude: state.exclude, maxFileBytes: state.maxFileBytes });
     const skipped: SkippedFile[] = [...scan.skipped];
     const files: FileTask[] = [];
+    const unchanged: FileTask[] = [];
+    const changedSettings = new Map<string, number>();
+    let changedContent = 0;
+    const ledger = state.settings ? deps.ledger(state.outDir) : undefined;
     const firstPathOf = new Map<string, string>();
     for (const s of scan.skipped) {
       deps.db.upsertFile(runId, s.relPath, { status: "skipped", reason: s.reason, node: "discover" });
@@ -37,11 +41,29 @@ export function makeDiscover(deps: Pick<NodeDeps, "db" | "events">) {
       firstPathOf.set(loaded.doc.id, file.relPath);
       deps.db.putDocument(loaded.doc);
       deps.db.indexDocument(runId, loaded.doc);
+      const task = { relPath: file.relPath, docId: loaded.doc.id };
+      const change = ledger && state.settings && !state.force ? ledger.classify(file.relPath, loaded.doc.id, state.settings) : { kind: "new" as const };
+      if (change.kind === "unchanged") {
+        deps.db.upsertFile(runId, file.relPath, { docId: loaded.doc.id, status: "unchanged", node: "discover", reason: "unchanged since the last run" });
+        unchanged.push(task);
+        continue;
+      }
+      if (change.kind === "settings") for (const w of change.what) changedSettings.set(w, (changedSettings.get(w) ?? 0) + 1);
+      if (change.kind === "content") changedContent++;
       deps.db.upsertFile(runId, file.relPath, { docId: loaded.doc.id, status: "pending", node: "discover" });
-      files.push({ relPath: file.relPath, docId: loaded.doc.id });
+      files.push(task);
     }
     const found = scan.files.length + scan.skipped.length;
+    if (unchanged.length > 0)
+      deps.events({
+        type: "message",
+        level: "info",
+        text: `${unchanged.length} files unchanged since the last run: kept as they are (--force re-processes them)`,
+      });
+    if (changedContent > 0) deps.events({ type: "message", level: "info", text: `${changedContent} files changed since the last run: re-processing them` });
+    for (const [what, n] of changedSettings)
+      deps.events({ type: "message", level: "info", text: `${what} since ${n} files were processed: re-processing them` });
     deps.events({ type: "files_discovered", found, toProcess: files.length, skipped: skipped.length });
-    return { found, files, skipped };
+    return { found, files, unchanged, skipped };
   };
 }

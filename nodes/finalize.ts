@@ -83,16 +83,22 @@ export async function judgePendingPairs(
  * and entry pages, kb.json with its schema and quarantine.md. It runs once, after every file, so
  * the pages are the same whatever order files finished in.
  */
-export function makeFinalize(deps: Pick<NodeDeps, "kb" | "llm" | "prompts" | "settings" | "modelIdFor">) {
-  return async (state: PipelineStateType, config: LangGraphRunnableConfig): Promise<Partial<PipelineStateType>> => {
+export function makeFinalize(deps: Pick<NodeDeps, "kb" | "llm" | "prompts" | "settings" | "modelIdFor"> & Partial<Pick<NodeDeps, "ledger">>) {
+  return async (
+    state: Pick<PipelineStateType, "inputDir" | "outDir" | "files"> & Partial<PipelineStateType>,
+    config: LangGraphRunnableConfig,
+  ): Promise<Partial<PipelineStateType>> => {
     const { runId, signal } = runContext(config);
     const kb = deps.kb(state.outDir);
-    kb.removeFilesNotIn(new Set(state.files.map((f) => f.relPath)));
+    // Files processed now and files the ledger found unchanged stay; everything else (deleted, or now skipped) goes.
+    const current = [...state.files, ...(state.unchanged ?? [])];
+    kb.removeFilesNotIn(new Set(current.map((f) => f.relPath)));
+    deps.ledger?.(state.outDir).removeNotIn(new Set(current.map((f) => f.relPath)));
     const { judge } = await judgePendingPairs(deps, kb, runId, signal);
     const result = kb.finalize({
       judge,
       maxPairs: deps.settings.maxMergePairs ?? DEFAULT_MAX_MERGE_PAIRS,
-      run: { runId, inputDir: state.inputDir, files: state.files },
+      run: { runId, inputDir: state.inputDir, files: current },
     });
     return { kb: { entries: result.entries, quarantined: result.quarantined } };
   };

@@ -1,8 +1,12 @@
 import type { LangGraphRunnableConfig } from "@langchain/langgraph";
 import type { FileStateType, PipelineStateType } from "../graphs/state.ts";
+import type { LedgerSettings } from "../src/store/Ledger.ts";
 import { Semaphore } from "../src/util/Semaphore.ts";
 import { type NodeDeps, runContext } from "./deps.ts";
 import type { FileTask } from "./types.ts";
+
+/** What the parent graph sends for each file. */
+export type FileTaskInput = FileTask & { outDir: string; settings: LedgerSettings | null };
 
 interface FileGraphLike {
   invoke(input: Partial<FileStateType>, config: LangGraphRunnableConfig): Promise<FileStateType>;
@@ -14,15 +18,17 @@ interface FileGraphLike {
  * subgraph is invoked with this node's config, so it checkpoints under this task and a resumed
  * run continues it at the node that was interrupted.
  */
-export function makeProcessFile(deps: Pick<NodeDeps, "db" | "events">, fileGraph: FileGraphLike, concurrency: number) {
+export function makeProcessFile(deps: Pick<NodeDeps, "db" | "events" | "ledger">, fileGraph: FileGraphLike, concurrency: number) {
   const slots = new Semaphore(concurrency);
-  return async (task: FileTask & { outDir: string }, config: LangGraphRunnableConfig): Promise<Partial<PipelineStateType>> => {
+  return async (task: FileTaskInput, config: LangGraphRunnableConfig): Promise<Partial<PipelineStateType>> => {
     const { runId, signal } = runContext(config);
     const release = await slots.acquire(signal);
     try {
       const final = await fileGraph.invoke({ relPath: task.relPath, docId: task.docId, outDir: task.outDir }, config);
       const outcome = final.outcome;
       if (!outcome) throw new Error(`file ${task.relPath} finished without an outcome`);
+      // The knowledge base now holds this file's contribution: record what produced it.
+      if (task.settings) deps.ledger(task.outDir).record({ relPath: task.relPath, docId: task.docId, ...task.settings, status: outcome.status, runId });
       deps.db.upsertFile(runId, task.relPath, {
         status: outcome.status,
         patterns: outcome.published.length,

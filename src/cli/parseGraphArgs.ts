@@ -24,6 +24,18 @@ export interface GraphOptions {
   /** `--tavily-include-domains` / `--tavily-exclude-domains`. */
   tavilyIncludeDomains?: string[];
   tavilyExcludeDomains?: string[];
+  /** `--agents extractor=4,writer=2`: per-role agent counts over the config file's. */
+  agents?: string;
+  /** `--role-model role=PATH|URI` (repeatable): a role runs on a model of its own. */
+  roleModels?: string[];
+  /** `--agents-config FILE`: another agents config (default config/agents.json). */
+  agentsConfig?: string;
+  /** `--memory-budget SIZE`: instead of a share of free memory. */
+  memoryBudget?: string;
+  /** `--force`: re-process every file even when the ledger says it is unchanged. */
+  force?: boolean;
+  /** Resume this run (by ID) rather than the newest unfinished one (`npm run runs -- resume ID`). */
+  runId?: string;
 }
 
 export type ParseResult = { kind: "run"; options: GraphOptions } | { kind: "help" } | { kind: "error"; message: string };
@@ -45,8 +57,15 @@ Options:
                        node-llama-cpp's ~/.node-llama-cpp/models)
   --db PATH            checkpoint database (default ${DEFAULT_DB})
   --resume             continue the last unfinished run for this --input and --out
-  --concurrency N      LLM calls in flight (and files in progress) at once; default the
-                       total agent count (30). 1 gives reproducible output.
+  --force              re-process every file (by default files whose content, model and
+                       prompts are unchanged since the last run are kept as they are)
+  --concurrency N      caps LLM calls in flight: every role's agents and every model's
+                       sequences at N, and files in progress at N (default: the total agent
+                       count, 30). 1 gives reproducible output.
+  --agents LIST        agents per role over config/agents.json, e.g. extractor=4,writer=2
+  --role-model R=M     run role R on model M (a path or hf: URI), e.g. synthesizer=big.gguf
+  --agents-config FILE another agents config file (default config/agents.json)
+  --memory-budget SIZE memory the models may use, e.g. 6GB (default 80% of free memory)
   --threads N          CPU threads for generation (default: $RUST_KB_THREADS, else the core count)
   --context-size N     tokens per sequence (default 4096, capped by the model)
   --no-llm-review      validator runs its deterministic checks only
@@ -86,6 +105,11 @@ export function parseGraphArgs(argv: readonly string[]): ParseResult {
         "models-dir": { type: "string" },
         db: { type: "string" },
         resume: { type: "boolean" },
+        force: { type: "boolean" },
+        agents: { type: "string" },
+        "role-model": { type: "string", multiple: true },
+        "agents-config": { type: "string" },
+        "memory-budget": { type: "string" },
         concurrency: { type: "string" },
         threads: { type: "string" },
         "context-size": { type: "string" },
@@ -147,6 +171,11 @@ export function parseGraphArgs(argv: readonly string[]): ParseResult {
       maxFileMb: ints["max-file-mb"] ?? 8,
       contextSize: ints["context-size"],
       modelsDir: v["models-dir"] as string | undefined,
+      ...(v.force === true ? { force: true } : {}),
+      ...(typeof v.agents === "string" ? { agents: v.agents } : {}),
+      ...((v["role-model"] as string[] | undefined)?.length ? { roleModels: v["role-model"] as unknown as string[] } : {}),
+      ...(typeof v["agents-config"] === "string" ? { agentsConfig: v["agents-config"] } : {}),
+      ...(typeof v["memory-budget"] === "string" ? { memoryBudget: v["memory-budget"] } : {}),
       ...(researchNames ? { research: [...new Set(researchNames)] } : {}),
       ...(libraries?.length ? { libraries } : {}),
       ...(typeof v["docs-index"] === "string" ? { docsIndex: v["docs-index"] } : {}),

@@ -8,7 +8,8 @@ export interface RunSummary {
   type: "summary";
   status: "done" | "interrupted" | "failed";
   runId: string | null;
-  files: { found: number; processed: number; skipped: number; quarantined: number; pending: number };
+  /** found = processed + skipped + quarantined + unchanged + pending. `unchanged`: kept from an earlier run (ledger). */
+  files: { found: number; processed: number; skipped: number; quarantined: number; unchanged: number; pending: number };
   skipped: { path: string; reason: string }[];
   quarantinedFiles: { path: string; reason: string }[];
   /** Entries in the knowledge base after this invocation. */
@@ -74,7 +75,14 @@ export function buildSummary(input: SummaryInput): RunSummary {
     type: "summary",
     status: input.status,
     runId: input.runId,
-    files: { found: rows.length, processed: count("processed"), skipped: count("skipped"), quarantined: count("quarantined"), pending: count("pending") },
+    files: {
+      found: rows.length,
+      processed: count("processed"),
+      skipped: count("skipped"),
+      quarantined: count("quarantined"),
+      unchanged: count("unchanged"),
+      pending: count("pending"),
+    },
     skipped: rows.filter((r) => r.status === "skipped").map((r) => ({ path: r.relPath, reason: r.reason ?? "" })),
     quarantinedFiles: rows
       .filter((r) => r.status === "quarantined")
@@ -110,7 +118,7 @@ export function formatSummary(s: RunSummary): string {
   }
   const f = s.files;
   lines.push(
-    `files: ${f.found} found, ${f.processed} processed, ${f.skipped} skipped, ${f.quarantined} quarantined${f.pending ? `, ${f.pending} not finished` : ""}`,
+    `files: ${f.found} found, ${f.processed} processed, ${f.skipped} skipped, ${f.quarantined} quarantined${f.unchanged ? `, ${f.unchanged} unchanged since the last run` : ""}${f.pending ? `, ${f.pending} not finished` : ""}`,
   );
   for (const k of s.skipped.slice(0, 20)) lines.push(`  skipped ${k.path}: ${k.reason}`);
   if (s.skipped.length > 20) lines.push(`  … and ${s.skipped.length - 20} more skipped`);

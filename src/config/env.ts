@@ -21,6 +21,8 @@ export interface Env {
   rustDocsDir: string | undefined;
   /** `RUST_KB_STUDIO_DB`: run database used by the LangGraph Studio entry (default checkpoints/studio.sqlite). */
   studioDb: string | undefined;
+  /** `RUST_KB_TEST_FAULTS`: fault injection for the durability tests (src/testing/faults.ts); never set in normal use. */
+  testFaults: string | undefined;
   /** `RUST_KB_OFFLINE=1`: never download anything (a missing model is an error at once). */
   offline: boolean;
   /** `HOME`: used to locate rustup's toolchains. */
@@ -49,6 +51,7 @@ export function readEnv(source: NodeJS.ProcessEnv = process.env): Env {
     noColor: nonEmpty(source.NO_COLOR) !== undefined,
     rustDocsDir: nonEmpty(source.RUST_KB_DOCS_DIR),
     studioDb: nonEmpty(source.RUST_KB_STUDIO_DB),
+    testFaults: nonEmpty(source.RUST_KB_TEST_FAULTS),
     offline: ["1", "true", "yes"].includes((source.RUST_KB_OFFLINE ?? "").trim().toLowerCase()),
     home: source.HOME ?? os.homedir(),
   };

@@ -7,7 +7,7 @@ import type { CallRecord, CallStore } from "../model/LlmService.ts";
 import type { BackendResult } from "../model/types.ts";
 
 export type RunStatus = "running" | "interrupted" | "done" | "failed";
-export type FileStatus = "pending" | "processed" | "quarantined" | "skipped";
+export type FileStatus = "pending" | "processed" | "quarantined" | "skipped" | "unchanged";
 
 export interface RunRow {
   id: string;

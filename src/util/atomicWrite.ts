@@ -2,6 +2,13 @@ import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 
+let fault: { code: string; after: number; writes: number } | undefined;
+
+/** Test-only (src/testing/faults.ts): make writes after the first `after` fail with errno `code`. */
+export function setWriteFault(spec: { code: string; after: number } | undefined): void {
+  fault = spec ? { ...spec, writes: 0 } : undefined;
+}
+
 /** Prefix of temporary files; readers and the output listing ignore these. */
 export const TEMP_PREFIX = ".tmp-";
 
@@ -15,6 +22,11 @@ export function writeFileAtomic(file: string, content: string): boolean {
     if (fs.readFileSync(file, "utf8") === content) return false;
   } catch {
     // missing or unreadable: write it
+  }
+  if (fault && ++fault.writes > fault.after) {
+    const e = new Error(`${fault.code}: injected write failure, write '${file}'`) as NodeJS.ErrnoException;
+    e.code = fault.code;
+    throw e;
   }
   const dir = path.dirname(file);
   fs.mkdirSync(dir, { recursive: true });

@@ -133,7 +133,7 @@ describe("run summary", () => {
       type: "summary",
       status: "done",
       runId: "r",
-      files: { found: 1, processed: 1, skipped: 0, quarantined: 0, pending: 0 },
+      files: { found: 1, processed: 1, skipped: 0, quarantined: 0, unchanged: 0, pending: 0 },
       skipped: [],
       quarantinedFiles: [],
       patterns: 5,

@@ -1,0 +1,136 @@
+/**
+ * Agents as configuration: which model each role runs on and how many agents (parallel
+ * sequences) it gets. The file is data (config/agents.json), validated here with zod; a run can
+ * override any part from the command line.
+ */
+import fs from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { z } from "zod";
+import { UserError } from "../errors.ts";
+import { ROLES, type Role } from "../model/roles.ts";
+
+export const DEFAULT_AGENTS_CONFIG = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../config/agents.json");
+
+const byteSize = z.string().regex(/^\s*\d+(\.\d+)?\s*([kmgt]i?b?|b)?\s*$/i, 'a size such as "256MB" or "24GB"');
+
+const modelSpec = z
+  .object({
+    /** GGUF path or hf:/https: URI; null = the run's --model (else RUST_KB_MODEL, else the default model). */
+    source: z.string().min(1).nullable().default(null),
+    /** Tokens per sequence. */
+    contextSize: z.number().int().min(256).max(1_048_576).default(4096),
+  })
+  .strict();
+
+const roleSpec = z
+  .object({
+    /** Key in `models`. */
+    model: z.string().min(1),
+    /** Agents (parallel sequences) this role may use at once. */
+    agents: z.number().int().min(1).max(512),
+  })
+  .strict();
+
+export const agentsConfigSchema = z
+  .object({
+    $comment: z.string().optional(),
+    $schema: z.string().optional(),
+    models: z.record(z.string().regex(/^[A-Za-z0-9_.-]+$/, "model keys are letters, digits, _ . -"), modelSpec),
+    roles: z.object(Object.fromEntries(ROLES.map((r) => [r, roleSpec])) as Record<Role, typeof roleSpec>).strict(),
+    memory: z
+      .object({
+        /** "auto" = `share` of the memory free when the run starts, else a size. */
+        budget: z.union([z.literal("auto"), byteSize]).default("auto"),
+        share: z.number().min(0.05).max(1).default(0.8),
+        /** Kept free for the process itself (runtime, graph, buffers outside llama.cpp). */
+        reserve: byteSize.default("256MB"),
+        minContextSize: z.number().int().min(256).default(2048),
+        minSequences: z.number().int().min(1).default(1),
+      })
+      .strict()
+      .default({ budget: "auto", share: 0.8, reserve: "256MB", minContextSize: 2048, minSequences: 1 }),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    for (const role of ROLES) {
+      const m = c.roles[role].model;
+      if (!(m in c.models))
+        ctx.addIssue({ code: "custom", path: ["roles", role, "model"], message: `no model "${m}" in "models" (have: ${Object.keys(c.models).join(", ")})` });
+    }
+  });
+
+export type AgentsConfig = z.infer<typeof agentsConfigSchema>;
+
+/** Reads and validates an agents config file; errors name the field and say what is expected. */
+export function loadAgentsConfig(file: string = DEFAULT_AGENTS_CONFIG): AgentsConfig {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(fs.readFileSync(file, "utf8"));
+  } catch (e) {
+    throw new UserError(
+      "CONFIG_INVALID",
+      `Cannot read the agents config ${file}: ${(e as Error).message}`,
+      "Fix the file (JSON) or pass another with --agents-config.",
+    );
+  }
+  return parseAgentsConfig(raw, file);
+}
+
+export function parseAgentsConfig(raw: unknown, where = "agents config"): AgentsConfig {
+  const r = agentsConfigSchema.safeParse(raw);
+  if (!r.success) {
+    const problems = r.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`);
+    throw new UserError("CONFIG_INVALID", `${where} is not valid:\n  ${problems.join("\n  ")}`, "See docs/AGENTS.md for the format.");
+  }
+  return r.data;
+}
+
+export interface AgentsOverrides {
+  /** `--agents extractor=4,writer=2` */
+  agents?: string;
+  /** `--role-model synthesizer=PATH|URI` (repeatable): the role gets a model of its own. */
+  roleModels?: string[];
+  /** `--context-size N`: tokens per sequence for every model. */
+  contextSize?: number;
+  /** `--memory-budget SIZE` */
+  memoryBudget?: string;
+}
+
+/** Applies command-line overrides; the result is validated again. */
+export function applyOverrides(config: AgentsConfig, o: AgentsOverrides): AgentsConfig {
+  const next = structuredClone(config) as AgentsConfig;
+  if (o.agents) {
+    for (const part of o.agents
+      .split(",")
+      .map((s) => s.trim())
+      .filter(Boolean)) {
+      const m = /^([a-z]+)=(\d+)$/.exec(part);
+      const role = m?.[1] as Role | undefined;
+      if (!m || !role || !ROLES.includes(role))
+        throw new UserError("USAGE", `--agents takes role=count pairs (roles: ${ROLES.join(", ")}), got "${part}"`, "Example: --agents extractor=4,writer=2");
+      next.roles[role].agents = Number(m[2]);
+    }
+  }
+  for (const spec of o.roleModels ?? []) {
+    const i = spec.indexOf("=");
+    const role = spec.slice(0, i) as Role;
+    const source = spec.slice(i + 1);
+    if (i <= 0 || !ROLES.includes(role) || source === "")
+      throw new UserError(
+        "USAGE",
+        `--role-model takes role=PATH|URI, got "${spec}"`,
+        "Example: --role-model synthesizer=~/models/qwen2.5-1.5b-instruct-q4_k_m.gguf",
+      );
+    const key = `${role}-model`;
+    const base = next.models[next.roles[role].model];
+    next.models[key] = { source, contextSize: base?.contextSize ?? 4096 };
+    next.roles[role].model = key;
+  }
+  if (o.contextSize !== undefined) for (const m of Object.values(next.models)) m.contextSize = o.contextSize;
+  if (o.memoryBudget !== undefined) next.memory.budget = o.memoryBudget;
+  // Models no role uses any more are dropped.
+  const used = new Set(ROLES.map((r) => next.roles[r].model));
+  for (const key of Object.keys(next.models)) if (!used.has(key)) delete next.models[key];
+  return parseAgentsConfig(next, "the agents config with command-line overrides");
+}

@@ -1,0 +1,188 @@
+/**
+ * The engine's model side: every distinct model file loaded once, one context per model whose
+ * sequence count covers the agents that use it, admitted by a memory budget before anything is
+ * loaded, with the machine's threads divided between the models.
+ */
+import os from "node:os";
+import path from "node:path";
+import type { Llama } from "node-llama-cpp";
+import type { AgentsConfig } from "../config/agentsConfig.ts";
+import { UserError } from "../errors.ts";
+import { LlamaModelBackend } from "./LlamaBackend.ts";
+import { type FitResult, type ModelMemoryProfile, fitToBudget, formatBytes, formatFitArithmetic, parseByteSize, readModelMemoryProfile } from "./memoryPlan.ts";
+import { ROLES, type Role } from "./roles.ts";
+import { divideThreads } from "./threads.ts";
+import type { ModelBackend } from "./types.ts";
+
+export interface PoolModelPlan {
+  /** Config keys that name this file. */
+  keys: string[];
+  path: string;
+  label: string;
+  roles: Role[];
+  /** Max concurrent calls per role on this model (agent counts, capped by --concurrency). */
+  roleCaps: Partial<Record<Role, number>>;
+  requestedSequences: number;
+  /** Sequences after admission. */
+  sequences: number;
+  /** Tokens per sequence after admission (capped by the model's training context when loaded). */
+  contextSize: number;
+  threads: number;
+}
+
+export interface PoolPlan {
+  models: PoolModelPlan[];
+  fit: FitResult;
+  /** The admission arithmetic, one line per model and a total line. */
+  arithmetic: string[];
+  threads: number;
+  budgetBytes: number;
+  /** How the budget was chosen ("80% of 21.3 GiB free RAM", "--memory-budget 6GB"). */
+  budgetSource: string;
+  /** Total calls in flight allowed (files in flight follow it). */
+  concurrency: number;
+}
+
+export interface PlanOptions {
+  /** Resolves a model source (null = the run's default model) to a local file path. */
+  resolveSource: (source: string | null) => Promise<string>;
+  /** --concurrency: caps every role's agents and every model's sequences. */
+  concurrency?: number;
+  threads: number;
+  /** Memory that can be used now (bytes); default: free RAM, or free VRAM when models go to a discrete GPU. */
+  freeMemory?: () => Promise<{ bytes: number; what: string }>;
+  readProfile?: (file: string, contextSize: number, sequences: number) => Promise<ModelMemoryProfile>;
+}
+
+/**
+ * Decides what to load before loading anything: which files, how many sequences each, at what
+ * context, with how many threads. When the configuration does not fit the memory budget it shrinks
+ * the context per sequence, then the sequences, down to the configured floors; beyond that it
+ * refuses with the arithmetic and what to change.
+ */
+export async function planPool(config: AgentsConfig, options: PlanOptions): Promise<PoolPlan> {
+  const totalAgents = ROLES.reduce((a, r) => a + config.roles[r].agents, 0);
+  const concurrency = Math.max(1, Math.min(options.concurrency ?? totalAgents, totalAgents));
+  const byPath = new Map<string, { keys: string[]; roles: Role[]; contextSize: number }>();
+  const pathOfKey = new Map<string, string>();
+  for (const [key, spec] of Object.entries(config.models)) {
+    const file = path.resolve(await options.resolveSource(spec.source));
+    pathOfKey.set(key, file);
+    const g = byPath.get(file) ?? { keys: [], roles: [], contextSize: 0 };
+    g.keys.push(key);
+    g.contextSize = Math.max(g.contextSize, spec.contextSize);
+    byPath.set(file, g);
+  }
+  for (const role of ROLES) {
+    const file = pathOfKey.get(config.roles[role].model);
+    if (file) byPath.get(file)?.roles.push(role);
+  }
+  const groups = [...byPath.entries()].filter(([, g]) => g.roles.length > 0);
+  const contextSize = Math.max(...groups.map(([, g]) => g.contextSize));
+  const caps = groups.map(
+    ([, g]) => Object.fromEntries(g.roles.map((r) => [r, Math.min(config.roles[r].agents, concurrency)])) as Partial<Record<Role, number>>,
+  );
+  const requested = caps.map((c) =>
+    Math.min(
+      concurrency,
+      Object.values(c).reduce((a, b) => a + (b ?? 0), 0),
+    ),
+  );
+  const read = options.readProfile ?? ((file: string, ctx: number, seqs: number) => readModelMemoryProfile(file, { contextSize: ctx, sequences: seqs }));
+  const profiles = await Promise.all(groups.map(([file], i) => read(file, contextSize, requested[i] ?? 1)));
+
+  let budgetBytes: number;
+  let budgetSource: string;
+  if (config.memory.budget === "auto") {
+    const free = options.freeMemory ? await options.freeMemory() : { bytes: os.freemem(), what: "free RAM" };
+    budgetBytes = Math.floor(free.bytes * config.memory.share);
+    budgetSource = `${Math.round(config.memory.share * 100)}% of ${formatBytes(free.bytes)} ${free.what}`;
+  } else {
+    const parsed = parseByteSize(config.memory.budget);
+    if (parsed === undefined) throw new UserError("CONFIG_INVALID", `memory budget "${config.memory.budget}" is not a size`, 'Use a size such as "6GB".');
+    budgetBytes = parsed;
+    budgetSource = `budget ${config.memory.budget}`;
+  }
+  const fit = fitToBudget(
+    profiles.map((profile, i) => ({ profile, sequences: requested[i] ?? 1 })),
+    {
+      budgetBytes,
+      contextSize,
+      reserveBytes: parseByteSize(config.memory.reserve) ?? 0,
+      minContextSize: config.memory.minContextSize,
+      minSequences: config.memory.minSequences,
+    },
+  );
+  const arithmetic = formatFitArithmetic(fit);
+  if (!fit.fits) {
+    throw new UserError(
+      "MEMORY_BUDGET",
+      `The agents configuration does not fit the memory budget (${budgetSource}):\n  ${arithmetic.join("\n  ")}`,
+      "Use fewer agents (--agents extractor=4,... or --concurrency N), a smaller --context-size, a smaller or more quantized model, or raise --memory-budget if you know the memory is there.",
+    );
+  }
+  const sequences = fit.models.map((m) => m.sequences);
+  const threads = divideThreads(options.threads, sequences);
+  const models: PoolModelPlan[] = groups.map(([file, g], i) => ({
+    keys: g.keys,
+    path: file,
+    label: profiles[i]?.label ?? path.basename(file),
+    roles: g.roles,
+    roleCaps: caps[i] ?? {},
+    requestedSequences: requested[i] ?? 1,
+    sequences: sequences[i] ?? 1,
+    contextSize: fit.models[i]?.contextSize ?? contextSize,
+    threads: threads[i] ?? 1,
+  }));
+  return { models, fit, arithmetic, threads: options.threads, budgetBytes, budgetSource, concurrency };
+}
+
+/** Free memory for the budget: VRAM when a discrete GPU will hold the models, else RAM. */
+export async function freeMemoryFor(llama: Llama): Promise<{ bytes: number; what: string }> {
+  if (llama.gpu !== false) {
+    const vram = await llama.getVramState();
+    if (vram.unifiedSize === 0 && vram.free > 0) return { bytes: vram.free, what: `free VRAM (${llama.gpu})` };
+  }
+  return { bytes: os.freemem(), what: "free RAM" };
+}
+
+export interface ModelPool {
+  plan: PoolPlan;
+  backends: LlamaModelBackend[];
+  backendFor(role: Role): ModelBackend;
+  dispose(): Promise<void>;
+}
+
+/** Loads every planned model once and maps each role to its model's backend. */
+export async function openPool(llama: Llama, plan: PoolPlan): Promise<ModelPool> {
+  const backends: LlamaModelBackend[] = [];
+  const byRole = new Map<Role, LlamaModelBackend>();
+  try {
+    for (const m of plan.models) {
+      const backend = await LlamaModelBackend.load(llama, {
+        modelPath: m.path,
+        sequences: m.sequences,
+        contextSize: m.contextSize,
+        threads: m.threads,
+        roleCaps: m.roleCaps,
+      });
+      backends.push(backend);
+      for (const r of m.roles) byRole.set(r, backend);
+    }
+  } catch (e) {
+    for (const b of backends) await b.dispose().catch(() => {});
+    throw e;
+  }
+  return {
+    plan,
+    backends,
+    backendFor: (role) => {
+      const b = byRole.get(role);
+      if (!b) throw new Error(`no model serves role ${role}`);
+      return b;
+    },
+    dispose: async () => {
+      for (const b of backends) await b.dispose();
+    },
+  };
+}

@@ -1,0 +1,57 @@
+/**
+ * Fault injection for the durability tests (RUST_KB_TEST_FAULTS, read in src/config/env.ts).
+ * Never set in normal use. Format: `;`-separated items
+ *   model:after=N          the (N+1)th and later model calls throw mid-generation
+ *   write:CODE:after=N     the (N+1)th and later knowledge-base page writes fail with errno CODE (ENOSPC, EROFS)
+ */
+import type { Role } from "../model/roles.ts";
+import type { BackendForRole, ModelBackend } from "../model/types.ts";
+
+export interface Faults {
+  model?: { after: number };
+  write?: { code: string; after: number };
+}
+
+export function parseFaults(spec: string | undefined): Faults {
+  const faults: Faults = {};
+  for (const item of (spec ?? "")
+    .split(";")
+    .map((s) => s.trim())
+    .filter(Boolean)) {
+    const m = /^model:after=(\d+)$/.exec(item);
+    if (m) {
+      faults.model = { after: Number(m[1]) };
+      continue;
+    }
+    const w = /^write:([A-Z]+):after=(\d+)$/.exec(item);
+    if (w) {
+      faults.write = { code: w[1] ?? "EIO", after: Number(w[2]) };
+      continue;
+    }
+    throw new Error(`RUST_KB_TEST_FAULTS: cannot read "${item}"`);
+  }
+  return faults;
+}
+
+/** Wraps every role's backend so calls after the first `after` throw, as a crashing model would. */
+export function withModelFault(backendFor: BackendForRole, fault: { after: number }): BackendForRole {
+  let calls = 0;
+  const wrapped = new Map<ModelBackend, ModelBackend>();
+  return (role: Role) => {
+    const inner = backendFor(role);
+    let w = wrapped.get(inner);
+    if (!w) {
+      w = {
+        modelId: inner.modelId,
+        contextTokens: inner.contextTokens,
+        countTokens: (t) => inner.countTokens(t),
+        generate: async (req) => {
+          if (++calls > fault.after) throw new Error("llama.cpp failed during generation (injected by RUST_KB_TEST_FAULTS)");
+          return inner.generate(req);
+        },
+      };
+      wrapped.set(inner, w);
+    }
+    return w;
+  };
+}
