@@ -9,7 +9,7 @@ import type { Llama } from "node-llama-cpp";
 import type { AgentsConfig } from "../config/agentsConfig.ts";
 import { UserError } from "../errors.ts";
 import { LlamaModelBackend } from "./LlamaBackend.ts";
-import { type FitResult, type ModelMemoryProfile, fitToBudget, formatBytes, formatFitArithmetic, parseByteSize, readModelMemoryProfile } from "./memoryPlan.ts";
+import { type FitResult, fitToBudget, formatBytes, formatFitArithmetic, type ModelMemoryProfile, parseByteSize, readModelMemoryProfile } from "./memoryPlan.ts";
 import { ROLES, type Role } from "./roles.ts";
 import { divideThreads } from "./threads.ts";
 import type { ModelBackend } from "./types.ts";

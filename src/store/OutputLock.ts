@@ -1,7 +1,7 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { UserError, fsErrorToUserError } from "../errors.ts";
+import { fsErrorToUserError, UserError } from "../errors.ts";
 
 export interface LockInfo {
   runId: string;
