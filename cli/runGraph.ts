@@ -242,6 +242,8 @@ export async function runGraphCommand(options: GraphOptions, io: CommandIo): Pro
       }
     }
     db.setRunStatus(runId, status, { endedAt: status === "done" ? new Date().toISOString() : null, pid: null });
+    // A finished run needs no step history: keep its final state, per-file progress and call counts.
+    if (status === "done" && !options.keepHistory) db.compactRun(runId);
     const kb = services.deps.kb(out);
     summary = buildSummary({
       status,

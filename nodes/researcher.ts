@@ -22,7 +22,7 @@ export function makeResearcher(deps: NodeDeps) {
       state.patterns.map(async (pattern) => {
         const pack = await researchPattern(deps, runId, state, pattern, signal);
         const hash = createHash("sha256").update(JSON.stringify(pack)).digest("hex").slice(0, 32);
-        deps.db.putBlob(hash, pack);
+        deps.db.putBlob(hash, pack, runId);
         research[pattern.key] = hash;
       }),
     );

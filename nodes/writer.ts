@@ -83,7 +83,7 @@ export function makeWriter(deps: NodeDeps) {
           sources: [...new Set(result.value.sources as string[])],
         };
         const hash = createHash("sha256").update(JSON.stringify(draft)).digest("hex").slice(0, 32);
-        deps.db.putBlob(hash, draft);
+        deps.db.putBlob(hash, draft, runId);
         drafts[pattern.key] = { ref: hash, round };
       }),
     );

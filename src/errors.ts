@@ -48,6 +48,21 @@ export function isAbortError(e: unknown): boolean {
 /** Maps low-level filesystem errors to user errors with advice; returns undefined if not one we know. */
 export function fsErrorToUserError(e: unknown, what: string): UserError | undefined {
   const code = (e as NodeJS.ErrnoException | undefined)?.code;
+  // better-sqlite3 reports SQLite's own codes for the same conditions.
+  if (code === "SQLITE_FULL" || code === "SQLITE_IOERR_WRITE")
+    return new UserError(
+      "DISK_FULL",
+      `No space left on the device while writing ${what}.`,
+      "Free some disk space, then resume with the same command plus --resume; finished work is kept.",
+      { cause: e },
+    );
+  if (code === "SQLITE_READONLY" || code === "SQLITE_CANTOPEN")
+    return new UserError(
+      "OUTPUT_NOT_WRITABLE",
+      `Cannot write ${what} (${code}).`,
+      "Choose a writable --out directory (or fix its permissions), then resume with --resume; finished work is kept.",
+      { cause: e },
+    );
   if (code === "ENOSPC" || code === "EDQUOT")
     return new UserError(
       "DISK_FULL",

@@ -32,6 +32,8 @@ export interface GraphOptions {
   agentsConfig?: string;
   /** `--memory-budget SIZE`: instead of a share of free memory. */
   memoryBudget?: string;
+  /** `--keep-history`: do not compact the run's checkpoints when it finishes. */
+  keepHistory?: boolean;
   /** `--force`: re-process every file even when the ledger says it is unchanged. */
   force?: boolean;
   /** Resume this run (by ID) rather than the newest unfinished one (`npm run runs -- resume ID`). */
@@ -57,6 +59,8 @@ Options:
                        node-llama-cpp's ~/.node-llama-cpp/models)
   --db PATH            checkpoint database (default ${DEFAULT_DB})
   --resume             continue the last unfinished run for this --input and --out
+  --keep-history       keep every checkpoint of a finished run (default: compacted to the
+                       final state; see npm run runs -- compact)
   --force              re-process every file (by default files whose content, model and
                        prompts are unchanged since the last run are kept as they are)
   --concurrency N      caps LLM calls in flight: every role's agents and every model's
@@ -106,6 +110,7 @@ export function parseGraphArgs(argv: readonly string[]): ParseResult {
         db: { type: "string" },
         resume: { type: "boolean" },
         force: { type: "boolean" },
+        "keep-history": { type: "boolean" },
         agents: { type: "string" },
         "role-model": { type: "string", multiple: true },
         "agents-config": { type: "string" },
@@ -172,6 +177,7 @@ export function parseGraphArgs(argv: readonly string[]): ParseResult {
       contextSize: ints["context-size"],
       modelsDir: v["models-dir"] as string | undefined,
       ...(v.force === true ? { force: true } : {}),
+      ...(v["keep-history"] === true ? { keepHistory: true } : {}),
       ...(typeof v.agents === "string" ? { agents: v.agents } : {}),
       ...((v["role-model"] as string[] | undefined)?.length ? { roleModels: v["role-model"] as unknown as string[] } : {}),
       ...(typeof v["agents-config"] === "string" ? { agentsConfig: v["agents-config"] } : {}),

@@ -54,6 +54,7 @@ export interface ResearchHit {
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS documents (id TEXT PRIMARY KEY, json TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS blobs (hash TEXT PRIMARY KEY, json TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS blob_runs (run_id TEXT NOT NULL, hash TEXT NOT NULL, PRIMARY KEY (run_id, hash));
 CREATE TABLE IF NOT EXISTS runs (
   id TEXT PRIMARY KEY, input TEXT NOT NULL, out TEXT NOT NULL, model TEXT NOT NULL, settings TEXT NOT NULL,
   status TEXT NOT NULL, started_at TEXT NOT NULL, ended_at TEXT, pid INTEGER, summary TEXT
@@ -92,6 +93,8 @@ export class RunDatabase implements CallStore {
     try {
       if (file !== ":memory:") fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
       const db = new Database(file, { timeout: 10_000 });
+      // Must precede the first table: lets compaction hand freed pages back to the file system.
+      db.pragma("auto_vacuum = INCREMENTAL");
       db.pragma("journal_mode = WAL");
       // NORMAL in WAL mode: a committed transaction survives a process crash (SIGKILL); only power loss can drop the newest.
       db.pragma("synchronous = NORMAL");
@@ -125,8 +128,10 @@ export class RunDatabase implements CallStore {
     return JSON.parse(row.json) as SourceDocument;
   }
 
-  putBlob(hash: string, value: unknown): void {
+  /** Stores a value by its hash and notes that `runId` uses it (deleting or compacting the run frees it). */
+  putBlob(hash: string, value: unknown, runId: string): void {
     this.db.prepare("INSERT OR IGNORE INTO blobs (hash, json) VALUES (?, ?)").run(hash, JSON.stringify(value));
+    this.db.prepare("INSERT OR IGNORE INTO blob_runs (run_id, hash) VALUES (?, ?)").run(runId, hash);
   }
 
   getBlob<T>(hash: string): T {
@@ -268,6 +273,69 @@ export class RunDatabase implements CallStore {
         "SELECT COUNT(*) AS calls, COALESCE(SUM(input_tokens), 0) AS inputTokens, COALESCE(SUM(output_tokens), 0) AS outputTokens FROM llm_calls WHERE run_id = ?",
       )
       .get(runId) as { calls: number; inputTokens: number; outputTokens: number };
+  }
+
+  // ---- maintenance: delete and compact -------------------------------------------------------
+
+  /** Bytes the database file uses now (pages x page size). */
+  sizeBytes(): number {
+    const pages = this.db.pragma("page_count", { simple: true }) as number;
+    const size = this.db.pragma("page_size", { simple: true }) as number;
+    return pages * size;
+  }
+
+  /**
+   * Drops a finished run's step history: every checkpoint but the run's final one, their pending
+   * writes, the text of its LLM calls (counts and timings stay), and its research packs and drafts.
+   * The run row, per-file progress and the final state stay; the knowledge base and its ledger live
+   * in the output directory and are not touched.
+   */
+  compactRun(runId: string): { before: number; after: number } {
+    const before = this.sizeBytes();
+    const tx = this.db.transaction(() => {
+      const last = this.db
+        .prepare("SELECT checkpoint_id AS id FROM checkpoints WHERE thread_id = ? AND checkpoint_ns = '' ORDER BY checkpoint_id DESC LIMIT 1")
+        .get(runId) as { id: string } | undefined;
+      if (last) {
+        this.db.prepare("DELETE FROM checkpoints WHERE thread_id = ? AND NOT (checkpoint_ns = '' AND checkpoint_id = ?)").run(runId, last.id);
+        this.db.prepare("DELETE FROM writes WHERE thread_id = ? AND NOT (checkpoint_ns = '' AND checkpoint_id = ?)").run(runId, last.id);
+      }
+      this.db.prepare("UPDATE llm_calls SET result = '' WHERE run_id = ?").run(runId);
+      this.dropRunBlobs(runId);
+    });
+    tx();
+    this.reclaim();
+    return { before, after: this.sizeBytes() };
+  }
+
+  /** Removes a run entirely: its checkpoints, ledger of calls, progress, and documents no other run uses. */
+  deleteRun(runId: string): void {
+    const tx = this.db.transaction(() => {
+      for (const table of ["checkpoints", "writes"]) this.db.prepare(`DELETE FROM ${table} WHERE thread_id = ?`).run(runId);
+      this.db.prepare("DELETE FROM llm_calls WHERE run_id = ?").run(runId);
+      this.db.prepare("DELETE FROM run_files WHERE run_id = ?").run(runId);
+      this.db.prepare("DELETE FROM run_docs WHERE run_id = ?").run(runId);
+      this.dropRunBlobs(runId);
+      this.db.prepare("DELETE FROM runs WHERE id = ?").run(runId);
+      const orphan = "doc_id NOT IN (SELECT doc_id FROM run_docs) AND doc_id NOT IN (SELECT doc_id FROM run_files WHERE doc_id IS NOT NULL)";
+      this.db.prepare(`DELETE FROM unit_fts WHERE ${orphan}`).run();
+      this.db.prepare(`DELETE FROM indexed_docs WHERE ${orphan}`).run();
+      this.db.prepare(`DELETE FROM documents WHERE ${orphan.replaceAll("doc_id NOT", "id NOT")}`).run();
+    });
+    tx();
+    this.reclaim();
+  }
+
+  private dropRunBlobs(runId: string): void {
+    this.db.prepare("DELETE FROM blob_runs WHERE run_id = ?").run(runId);
+    this.db.prepare("DELETE FROM blobs WHERE hash NOT IN (SELECT hash FROM blob_runs)").run();
+  }
+
+  /** Hands freed pages back to the file system (the WAL is checkpointed first so the file can shrink). */
+  private reclaim(): void {
+    this.db.pragma("wal_checkpoint(TRUNCATE)");
+    this.db.pragma("incremental_vacuum");
+    this.db.pragma("wal_checkpoint(TRUNCATE)");
   }
 }
 

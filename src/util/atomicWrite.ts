@@ -47,7 +47,11 @@ export function writeFileAtomic(file: string, content: string): boolean {
   return true;
 }
 
-/** Removes temporary files a killed process left behind (they were never visible under a real name). */
+/**
+ * Removes temporary files a killed process left behind (they were never visible under a real
+ * name). A temp file whose writer is still alive (its pid is in the name) is left alone, so a
+ * second reader opening the same output directory cannot break a write in progress.
+ */
 export function removeStaleTemps(dir: string): void {
   let entries: fs.Dirent[];
   try {
@@ -58,6 +62,17 @@ export function removeStaleTemps(dir: string): void {
   for (const e of entries) {
     const full = path.join(dir, e.name);
     if (e.isDirectory()) removeStaleTemps(full);
-    else if (e.name.startsWith(TEMP_PREFIX)) fs.rmSync(full, { force: true });
+    else if (e.name.startsWith(TEMP_PREFIX) && !writerAlive(e.name)) fs.rmSync(full, { force: true });
+  }
+}
+
+function writerAlive(tempName: string): boolean {
+  const pid = Number(/\.(\d+)\.[0-9a-f]{8}$/.exec(tempName)?.[1]);
+  if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
   }
 }

@@ -1,0 +1,162 @@
+/**
+ * What `npm run runs` shows: runs and their progress, read from the run database (and, for
+ * quarantine reasons, read-only from the run's knowledge base).
+ */
+import fs from "node:fs";
+import path from "node:path";
+import Database from "better-sqlite3";
+import { fmtMs } from "../progress/Reporter.ts";
+import type { RunDatabase, RunFileRow, RunRow } from "../store/RunDatabase.ts";
+
+export interface RunListItem {
+  id: string;
+  status: RunRow["status"];
+  input: string;
+  out: string;
+  model: string;
+  startedAt: string;
+  endedAt: string | null;
+  files: { total: number; finished: number };
+}
+
+export interface RunDetails extends RunListItem {
+  settingsHash: string;
+  pid: number | null;
+  files: { total: number; finished: number; byStatus: Record<string, number> };
+  fileRows: RunFileRow[];
+  quarantined: { relPath: string; name: string; problems: string[] }[];
+  totals: { calls: number; inputTokens: number; outputTokens: number; modelMs: number; wallMs: number | null };
+}
+
+const FINISHED = new Set(["processed", "quarantined", "skipped", "unchanged"]);
+
+export function listRuns(db: RunDatabase): RunListItem[] {
+  return db.listRuns().map((r) => {
+    const files = db.listFiles(r.id);
+    return {
+      id: r.id,
+      status: r.status,
+      input: r.input,
+      out: r.out,
+      model: r.model,
+      startedAt: r.startedAt,
+      endedAt: r.endedAt,
+      files: { total: files.length, finished: files.filter((f) => FINISHED.has(f.status)).length },
+    };
+  });
+}
+
+export function showRun(db: RunDatabase, id: string): RunDetails | undefined {
+  const r = db.getRun(id);
+  if (!r) return undefined;
+  const fileRows = db.listFiles(id);
+  const byStatus: Record<string, number> = {};
+  for (const f of fileRows) byStatus[f.status] = (byStatus[f.status] ?? 0) + 1;
+  const calls = db.callTotals(id);
+  const modelMs = (db.db.prepare("SELECT COALESCE(SUM(ms), 0) AS ms FROM llm_calls WHERE run_id = ?").get(id) as { ms: number }).ms;
+  let wallMs: number | null = null;
+  try {
+    wallMs = r.summary ? ((JSON.parse(r.summary) as { wallMs?: number }).wallMs ?? null) : null;
+  } catch {
+    wallMs = null;
+  }
+  return {
+    id: r.id,
+    status: r.status,
+    input: r.input,
+    out: r.out,
+    model: r.model,
+    startedAt: r.startedAt,
+    endedAt: r.endedAt,
+    pid: r.pid,
+    settingsHash: safeHash(r.settings),
+    files: { total: fileRows.length, finished: fileRows.filter((f) => FINISHED.has(f.status)).length, byStatus },
+    fileRows,
+    quarantined: readQuarantine(r.out, new Set(fileRows.map((f) => f.relPath))),
+    totals: { ...calls, modelMs, wallMs },
+  };
+}
+
+function safeHash(settings: string): string {
+  try {
+    return String((JSON.parse(settings) as { hash?: string }).hash ?? "");
+  } catch {
+    return "";
+  }
+}
+
+/** Quarantined drafts of this run's files, read-only from the knowledge base (absent KB: none). */
+function readQuarantine(out: string, files: ReadonlySet<string>): RunDetails["quarantined"] {
+  const file = path.join(out, ".kb", "kb.sqlite");
+  if (!fs.existsSync(file)) return [];
+  const kb = new Database(file, { readonly: true, fileMustExist: true });
+  try {
+    const rows = kb.prepare("SELECT json FROM quarantine ORDER BY rel_path, pattern_key").all() as { json: string }[];
+    return rows
+      .map((row) => JSON.parse(row.json) as { relPath: string; name: string; problems: string[] })
+      .filter((q) => files.has(q.relPath))
+      .map((q) => ({ relPath: q.relPath, name: q.name, problems: q.problems }));
+  } catch {
+    return [];
+  } finally {
+    kb.close();
+  }
+}
+
+export function formatRunList(items: readonly RunListItem[]): string {
+  if (items.length === 0) return "No runs in this database yet. Start one with: npm run graph -- --input DIR";
+  const rows = items.map((r) => [
+    r.id,
+    r.status,
+    `${r.files.finished}/${r.files.total}`,
+    r.startedAt.replace("T", " ").slice(0, 19),
+    r.endedAt ? r.endedAt.replace("T", " ").slice(0, 19) : "-",
+    `${r.input} -> ${r.out}`,
+    r.model,
+  ]);
+  return table(["run", "state", "files", "started (UTC)", "ended (UTC)", "input -> output", "model"], rows);
+}
+
+export function formatRunDetails(d: RunDetails): string {
+  const lines = [
+    `run      ${d.id}`,
+    `state    ${d.status}${d.pid ? ` (pid ${d.pid})` : ""}`,
+    `input    ${d.input}`,
+    `output   ${d.out}`,
+    `model    ${d.model}`,
+    `settings ${d.settingsHash}`,
+    `started  ${d.startedAt}`,
+    `ended    ${d.endedAt ?? "-"}`,
+    `files    ${d.files.finished}/${d.files.total} finished (${Object.entries(d.files.byStatus)
+      .map(([k, v]) => `${v} ${k}`)
+      .join(", ")})`,
+    `LLM      ${d.totals.calls} calls, ${d.totals.inputTokens} tokens in, ${d.totals.outputTokens} tokens out, ${fmtMs(d.totals.modelMs)} in model calls${d.totals.wallMs !== null ? `, wall ${fmtMs(d.totals.wallMs)}` : ""}`,
+    "",
+    table(
+      ["file", "status", "reached", "patterns", "note"],
+      d.fileRows.map((f) => [f.relPath, f.status, f.node ?? "-", String(f.patterns), f.reason ?? ""]),
+    ),
+  ];
+  if (d.quarantined.length > 0) {
+    lines.push("", "quarantined drafts:");
+    for (const q of d.quarantined) {
+      lines.push(`  ${q.name} (${q.relPath})`);
+      for (const p of q.problems) lines.push(`    - ${p}`);
+    }
+  }
+  if (d.status === "interrupted" || d.status === "failed") lines.push("", `resume with: npm run runs -- resume ${d.id}`);
+  return lines.join("\n");
+}
+
+function table(head: string[], rows: string[][]): string {
+  const widths = head.map((h, i) => Math.min(60, Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length))));
+  const fmt = (cells: string[]) =>
+    cells
+      .map((c, i) => {
+        const w = widths[i] ?? 10;
+        return c.length > w ? `${c.slice(0, w - 1)}…` : c.padEnd(w);
+      })
+      .join("  ")
+      .trimEnd();
+  return [fmt(head), fmt(head.map((_, i) => "-".repeat(widths[i] ?? 3))), ...rows.map(fmt)].join("\n");
+}
