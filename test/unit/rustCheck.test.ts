@@ -59,45 +59,45 @@ describe("tree-sitter parse check (no rustc)", () => {
 describe("rustc compile check", () => {
   const checker = new RustChecker({ timeoutMs: 30_000 });
 
-  it.skipIf(!hasRustc)("compiles valid items as a library (skipped: rustc is not on PATH)", async () => {
+  it.skipIf(!hasRustc)("compiles valid items as a library (needs rustc on PATH: skipped without it)", async () => {
     const v = await checker.check(VALID_ITEMS, "rust");
     expect(v).toMatchObject({ status: "compiles", parses: true, wrapped: false });
     expect(v.checker).toMatch(/^rustc \d+\.\d+/);
   });
 
-  it.skipIf(!hasRustc)("wraps a statement fragment in a function, and one using ? in a function returning Result (skipped: rustc is not on PATH)", async () => {
+  it.skipIf(!hasRustc)("wraps a statement fragment in a function, and one using ? in a function returning Result (needs rustc on PATH: skipped without it)", async () => {
     const v = await checker.check(FRAGMENT, "rust");
     expect(v).toMatchObject({ status: "compiles", wrapped: true });
     expect(v.detail).toMatch(/^rustc \d+\.\d+\.\d+\S*, wrapped in a function$/);
     expect(await checker.check(TRY_FRAGMENT, "")).toMatchObject({ status: "compiles", wrapped: true });
   });
 
-  it.skipIf(!hasRustc)("fails a borrow error with rustc's first error and its line in the block (skipped: rustc is not on PATH)", async () => {
+  it.skipIf(!hasRustc)("fails a borrow error with rustc's first error and its line in the block (needs rustc on PATH: skipped without it)", async () => {
     const v = await checker.check(BORROW_ERROR, "rust");
     expect(v).toMatchObject({ status: "fails", parses: true });
     expect(v.detail).toBe("error[E0382]: borrow of moved value: `v` (line 3)");
   });
 
-  it.skipIf(!hasRustc)("labels a fragment that uses names it does not define as parses-only (skipped: rustc is not on PATH)", async () => {
+  it.skipIf(!hasRustc)("labels a fragment that uses names it does not define as parses-only (needs rustc on PATH: skipped without it)", async () => {
     const v = await checker.check(NEEDS_CONTEXT, "rust");
     expect(v.status).toBe("parses-only");
     expect(v.detail).toMatch(/^a fragment: it uses names it does not define \(error\[E04\d\d\]: cannot find type `Meters`/);
   });
 
-  it.skipIf(!hasRustc)("labels code that needs an external crate as not checkable (skipped: rustc is not on PATH)", async () => {
+  it.skipIf(!hasRustc)("labels code that needs an external crate as not checkable (needs rustc on PATH: skipped without it)", async () => {
     const v = await checker.check(EXTERNAL, "rust");
     expect(v.status).toBe("not-checkable");
     expect(v.detail).toMatch(/^needs the external crate `serde`/);
   });
 
-  it.skipIf(!hasRustc)("never compiles inside the input or output directories (skipped: rustc is not on PATH)", async () => {
+  it.skipIf(!hasRustc)("never compiles inside the input or output directories (needs rustc on PATH: skipped without it)", async () => {
     const guarded = new RustChecker({ forbiddenDirs: [os.tmpdir()] });
     const v = await guarded.check(VALID_ITEMS, "rust");
     expect(v.status).toBe("not-checkable");
     expect(v.detail).toMatch(/temp dir .* is inside/);
   });
 
-  it.skipIf(!hasRustc)("leaves no temporary crate behind (skipped: rustc is not on PATH)", async () => {
+  it.skipIf(!hasRustc)("leaves no temporary crate behind (needs rustc on PATH: skipped without it)", async () => {
     const root = fs.mkdtempSync(path.join(os.tmpdir(), "rust-kb-tmproot-"));
     try {
       await new RustChecker({ tmpRoot: root }).check("pub fn tmp_check_unique() -> u8 { 7 }", "rust");
@@ -107,7 +107,7 @@ describe("rustc compile check", () => {
     }
   });
 
-  it.skipIf(!hasRustc)("gives up on a compile that runs past the time limit (skipped: rustc is not on PATH)", async () => {
+  it.skipIf(!hasRustc)("gives up on a compile that runs past the time limit (needs rustc on PATH: skipped without it)", async () => {
     // No rustc run finishes within 1 ms.
     const slow = new RustChecker({ timeoutMs: 1 });
     const v = await slow.check("pub fn f() -> u32 { 1 }", "rust");
