@@ -244,7 +244,7 @@ describe("validator with the Rust code check", () => {
     expect(page).toContain(docsSource.url);
   });
 
-  it.skipIf(!hasRustc)("shows a compiled example as compiles (skipped: rustc is not on PATH)", async () => {
+  it.skipIf(!hasRustc)("shows a compiled example as compiles (needs rustc on PATH: skipped without it)", async () => {
     const { contributions, out } = await runPipeline(new RustChecker());
     expect(contributions[0]?.example?.verification?.status).toBe("compiles");
     expect(fs.readFileSync(path.join(out, "patterns", "newtype.md"), "utf8")).toMatch(/Verification: compiles — rustc \d+\.\d+\.\d+\S*\.\n/);
