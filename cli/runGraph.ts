@@ -241,6 +241,12 @@ export async function runGraphCommand(options: GraphOptions, io: CommandIo): Pro
         error = toUserError(e);
       }
     }
+    if (status !== "done") {
+      // LangGraph leaves sibling tasks running when one fails: stop them before anything is closed.
+      if (!abort.signal.aborted) abort.abort(new InterruptedError("failure"));
+      await services.deps.tasks?.idle(15_000);
+      reporter.close();
+    }
     db.setRunStatus(runId, status, { endedAt: status === "done" ? new Date().toISOString() : null, pid: null });
     // A finished run needs no step history: keep its final state, per-file progress and call counts.
     if (status === "done" && !options.keepHistory) db.compactRun(runId);

@@ -13,6 +13,7 @@ import { InputSetProvider } from "../src/research/InputSetProvider.ts";
 import type { ResearchProvider } from "../src/research/types.ts";
 import { Ledger } from "../src/store/Ledger.ts";
 import type { RunDatabase } from "../src/store/RunDatabase.ts";
+import { TaskTracker } from "../src/util/TaskTracker.ts";
 
 export interface ServiceOptions {
   db: RunDatabase;
@@ -58,6 +59,7 @@ export function createServices(options: ServiceOptions): Services {
       return ledger;
     },
     events: options.events,
+    tasks: new TaskTracker(),
     settings,
     modelIdFor: (role) => options.backendFor(role).modelId,
     ...(options.codeCheck ? { codeCheck: options.codeCheck } : {}),

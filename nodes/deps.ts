@@ -8,6 +8,7 @@ import type { PromptLibrary } from "../src/prompts/PromptLibrary.ts";
 import type { ResearchProvider } from "../src/research/types.ts";
 import type { Ledger } from "../src/store/Ledger.ts";
 import type { RunDatabase } from "../src/store/RunDatabase.ts";
+import type { TaskTracker } from "../src/util/TaskTracker.ts";
 
 /** Settings that change what the nodes produce (part of the run's settings hash). */
 export interface PipelineSettings {
@@ -53,6 +54,8 @@ export interface NodeDeps {
   settings: PipelineSettings;
   /** Identity of the model that serves a role (the synthesizer's pair judgments are cached per model). */
   modelIdFor?: (role: Role) => string;
+  /** Tracks files in flight, so a failed run can wait for its other files to stop. */
+  tasks?: TaskTracker;
   /** Checks an example's code (src/validate/rustCheck.ts RustChecker); absent: examples are not checked. */
   codeCheck?: { check(code: string, lang: string): Promise<CodeVerification> };
 }

@@ -18,9 +18,12 @@ interface FileGraphLike {
  * subgraph is invoked with this node's config, so it checkpoints under this task and a resumed
  * run continues it at the node that was interrupted.
  */
-export function makeProcessFile(deps: Pick<NodeDeps, "db" | "events" | "ledger">, fileGraph: FileGraphLike, concurrency: number) {
+export function makeProcessFile(deps: Pick<NodeDeps, "db" | "events" | "ledger" | "tasks">, fileGraph: FileGraphLike, concurrency: number) {
   const slots = new Semaphore(concurrency);
-  return async (task: FileTaskInput, config: LangGraphRunnableConfig): Promise<Partial<PipelineStateType>> => {
+  return (task: FileTaskInput, config: LangGraphRunnableConfig): Promise<Partial<PipelineStateType>> =>
+    deps.tasks ? deps.tasks.run(() => processOne(task, config)) : processOne(task, config);
+
+  async function processOne(task: FileTaskInput, config: LangGraphRunnableConfig): Promise<Partial<PipelineStateType>> {
     const { runId, signal } = runContext(config);
     const release = await slots.acquire(signal);
     try {
@@ -46,5 +49,5 @@ export function makeProcessFile(deps: Pick<NodeDeps, "db" | "events" | "ledger">
     } finally {
       release();
     }
-  };
+  }
 }

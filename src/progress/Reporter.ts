@@ -56,6 +56,14 @@ export class Reporter {
     }
   }
 
+  private closed = false;
+
+  /** After the summary nothing more is reported (work still winding down stays quiet). */
+  close(): void {
+    this.stop();
+    this.closed = true;
+  }
+
   stop(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
@@ -82,6 +90,7 @@ export class Reporter {
   }
 
   handle(event: PipelineEvent): void {
+    if (this.closed) return;
     switch (event.type) {
       case "llm_call_started":
         this.counts.active[event.role]++;

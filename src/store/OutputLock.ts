@@ -27,7 +27,7 @@ export class OutputLock {
     const file = path.join(dir, "lock");
     const mine: LockInfo = { ...info, pid: process.pid, host: os.hostname(), startedAt: new Date().toISOString() };
     try {
-      fs.mkdirSync(dir, { recursive: true });
+      mkdirReportingCause(dir);
     } catch (e) {
       throw fsErrorToUserError(e, `the output directory ${outDir}`) ?? e;
     }
@@ -68,6 +68,22 @@ export class OutputLock {
   release(): void {
     const held = readLock(this.file);
     if (held && held.pid === this.info.pid && held.runId === this.info.runId) fs.rmSync(this.file, { force: true });
+  }
+}
+
+/**
+ * `mkdir -p` that reports why it failed: Node's recursive mkdir answers ENOENT on a read-only file
+ * system, so on ENOENT the deepest missing directory is created alone to surface EROFS/EACCES.
+ */
+function mkdirReportingCause(dir: string): void {
+  try {
+    fs.mkdirSync(dir, { recursive: true });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+    let missing = dir;
+    while (!fs.existsSync(path.dirname(missing)) && path.dirname(missing) !== missing) missing = path.dirname(missing);
+    fs.mkdirSync(missing);
+    throw e;
   }
 }
 
