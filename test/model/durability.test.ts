@@ -189,7 +189,6 @@ describe("failures that are not crashes", () => {
 
   const mnt = path.join(os.tmpdir(), `kb-tmpfs-${process.pid}`);
   const canMount = tryMount(["-t", "tmpfs", "-o", "size=96k", "tmpfs"], mnt);
-  afterAll(() => unmount(mnt));
 
   it.skipIf(!canMount)("a full disk (a real 96 KiB tmpfs as --out): clear message, exit 1, resumable once there is space", async () => {
     const input = makeInput("full");
@@ -223,6 +222,7 @@ describe("failures that are not crashes", () => {
   fs.mkdirSync(roSrc, { recursive: true });
   const canBind = tryMount(["--bind", roSrc], roMnt) && tryMount(["-o", "remount,bind,ro"], roMnt);
   afterAll(() => {
+    unmount(mnt);
     unmount(roMnt);
     fs.rmSync(roSrc, { recursive: true, force: true });
   });
