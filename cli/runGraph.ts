@@ -19,6 +19,7 @@ import { freeMemoryFor, openPool, planPool } from "../src/model/ModelPool.ts";
 import { DEFAULT_MODEL, resolveModel } from "../src/model/resolveModel.ts";
 import { ROLES } from "../src/model/roles.ts";
 import { machineThreads } from "../src/model/threads.ts";
+import type { PipelineEvent } from "../src/progress/events.ts";
 import { Reporter } from "../src/progress/Reporter.ts";
 import { PromptLibrary } from "../src/prompts/PromptLibrary.ts";
 import { defaultDocsIndexPath, openResearch } from "../src/research/openResearch.ts";
@@ -39,6 +40,8 @@ export interface CommandIo {
   onSignal: (handler: (signal: NodeJS.Signals) => void) => () => void;
   /** Exit immediately (second Ctrl-C). */
   exitNow: (code: number) => never;
+  /** Also receives every progress event (the benchmark measures model-busy time with it). */
+  onEvent?: (event: PipelineEvent) => void;
 }
 
 export const DEFAULT_CONTEXT_SIZE = 4096;
@@ -76,6 +79,10 @@ export async function runGraphCommand(options: GraphOptions, io: CommandIo): Pro
     abort.abort(new InterruptedError(signal));
   });
   const resumeHint = () => resumeCommand(options.input, options.out, options.db);
+  const emit = (e: PipelineEvent) => {
+    reporter.handle(e);
+    io.onEvent?.(e);
+  };
 
   try {
     const input = path.resolve(options.input);
@@ -131,8 +138,7 @@ export async function runGraphCommand(options: GraphOptions, io: CommandIo): Pro
         modelsDir: options.modelsDir ?? io.env.modelsDir,
         offline: io.env.offline,
         signal: abort.signal,
-        onProgress: (p) =>
-          reporter.handle({ type: "download_progress", model: source ?? recorded.model, downloadedBytes: p.downloadedBytes, totalBytes: p.totalBytes }),
+        onProgress: (p) => emit({ type: "download_progress", model: source ?? recorded.model, downloadedBytes: p.downloadedBytes, totalBytes: p.totalBytes }),
       });
     const threads = options.threads ?? io.env.threads ?? machineThreads();
     const llama = await openLlama({ maxThreads: threads });
@@ -143,15 +149,14 @@ export async function runGraphCommand(options: GraphOptions, io: CommandIo): Pro
       threads,
       freeMemory: () => freeMemoryFor(llama),
     });
-    if (plan.fit.outcome !== "fits")
-      reporter.handle({ type: "message", level: "warn", text: `memory budget (${plan.budgetSource}): ${plan.arithmetic.join("; ")}` });
+    if (plan.fit.outcome !== "fits") emit({ type: "message", level: "warn", text: `memory budget (${plan.budgetSource}): ${plan.arithmetic.join("; ")}` });
     reporter.start();
-    for (const m of plan.models) reporter.handle({ type: "model_loading", model: path.basename(m.path) });
+    for (const m of plan.models) emit({ type: "model_loading", model: path.basename(m.path) });
     const loadStart = Date.now();
     const pool = await openPool(llama, plan);
     cleanups.push(() => pool.dispose());
     for (const [i, m] of plan.models.entries())
-      reporter.handle({
+      emit({
         type: "model_loaded",
         model: `${path.basename(m.path)} (${m.roles.join(", ")})`,
         sequences: m.sequences,
@@ -174,7 +179,7 @@ export async function runGraphCommand(options: GraphOptions, io: CommandIo): Pro
       env: io.env,
       db,
       forbiddenDirs: [input, out],
-      events: (e) => reporter.handle(e),
+      events: emit,
       signal: abort.signal,
     });
     cleanups.push(() => research.close());
@@ -182,7 +187,7 @@ export async function runGraphCommand(options: GraphOptions, io: CommandIo): Pro
     const services = createServices({
       db,
       backendFor,
-      events: (e) => reporter.handle(e),
+      events: emit,
       settings,
       prompts,
       research: research.providers,
@@ -211,7 +216,7 @@ export async function runGraphCommand(options: GraphOptions, io: CommandIo): Pro
     } else {
       db.setRunStatus(runId, "running", { pid: process.pid });
     }
-    reporter.handle({ type: "run_started", runId, input, out, model: run?.model ?? "", resumed });
+    emit({ type: "run_started", runId, input, out, model: run?.model ?? "", resumed });
 
     const checkpointer = new SqliteSaver(db.db);
     const graph = buildPipelineGraph(services.deps, { concurrency: plan.concurrency, checkpointer });
