@@ -19,12 +19,18 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 BUILD_ROOT="$ROOT/bench/.build"
 SRC="$BUILD_ROOT/llama.cpp"
-OUT="$BUILD_ROOT/llama.cpp-build"
+# A non-default NLC_BENCH_CPU_VARIANT builds into its own folders (bench/.build/llama.cpp-build-<variant>,
+# bench/.build/bin-<variant>): the profile needs an AVX2-only (haswell) build because valgrind 3.19 cannot
+# run AVX-512 code.
+SUFFIX="${NLC_BENCH_CPU_VARIANT:+-$NLC_BENCH_CPU_VARIANT}"
+OUT="$BUILD_ROOT/llama.cpp-build$SUFFIX"
+BIN="$BUILD_ROOT/bin$SUFFIX"
 NLC="$ROOT/node_modules/node-llama-cpp/llama"
 BUNDLE="$NLC/gitRelease.bundle"
 JOBS="${NLC_BENCH_JOBS:-$(nproc)}"
 # llama-simple: a minimal C++ generate loop, used as the reference in the callgrind profile (docs/PROFILE.md).
 TARGETS=(llama-bench llama-batched-bench llama-quantize llama-server llama-parallel llama-simple)
+if [[ -n "${NLC_BENCH_TARGETS:-}" ]]; then read -r -a TARGETS <<< "$NLC_BENCH_TARGETS"; fi
 
 mkdir -p "$BUILD_ROOT"
 if [[ ! -f "$BUNDLE" ]]; then
@@ -91,9 +97,9 @@ cmake -S "$SRC" -B "$OUT" -G Ninja \
 start=$(date +%s)
 cmake --build "$OUT" -j "$JOBS" --target "${TARGETS[@]}"
 echo "built ${TARGETS[*]} in $(( $(date +%s) - start )) s"
-mkdir -p "$BUILD_ROOT/bin"
+mkdir -p "$BIN"
 for t in "${TARGETS[@]}"; do
-	ln -sf "$OUT/bin/$t" "$BUILD_ROOT/bin/$t"
+	if [[ -e "$OUT/bin/$t" ]]; then ln -sf "$OUT/bin/$t" "$BIN/$t"; fi
 done
-printf '{"commit":"%s","variant":"%s","builtAt":"%s"}\n' "$src_head" "$variant" "$(date -u +%FT%TZ)" > "$BUILD_ROOT/bin/build-info.json"
-echo "done: $BUILD_ROOT/bin"
+printf '{"commit":"%s","variant":"%s","builtAt":"%s"}\n' "$src_head" "$variant" "$(date -u +%FT%TZ)" > "$BIN/build-info.json"
+echo "done: $BIN"
