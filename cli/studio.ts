@@ -7,13 +7,13 @@
  */
 import path from "node:path";
 import { buildPipelineGraph, type PipelineGraph } from "../graphs/pipelineGraph.ts";
+import { loadAgentsConfig } from "../src/config/agentsConfig.ts";
 import { readEnv } from "../src/config/env.ts";
-import { LlamaModelBackend, openLlama } from "../src/model/LlamaBackend.ts";
+import { openLlama } from "../src/model/LlamaBackend.ts";
+import { freeMemoryFor, openPool, planPool } from "../src/model/ModelPool.ts";
 import { DEFAULT_MODEL, resolveModel } from "../src/model/resolveModel.ts";
-import { DEFAULT_AGENT_COUNTS, ROLES } from "../src/model/roles.ts";
 import { machineThreads } from "../src/model/threads.ts";
 import { RunDatabase } from "../src/store/RunDatabase.ts";
-import { DEFAULT_CONTEXT_SIZE } from "./runGraph.ts";
 import { createServices } from "./services.ts";
 
 let pending: Promise<PipelineGraph> | undefined;
@@ -42,20 +42,17 @@ export function withoutDevServerPreload(execArgv: readonly string[]): string[] {
 async function build(): Promise<PipelineGraph> {
   process.execArgv = withoutDevServerPreload(process.execArgv);
   const env = readEnv();
-  const modelPath = await resolveModel(env.model ?? DEFAULT_MODEL.uri, { modelsDir: env.modelsDir, offline: env.offline });
   const threads = env.threads ?? machineThreads();
-  const total = ROLES.reduce((a, r) => a + DEFAULT_AGENT_COUNTS[r], 0);
   const llama = await openLlama({ maxThreads: threads });
-  const backend = await LlamaModelBackend.load(llama, {
-    modelPath,
-    sequences: total,
-    contextSize: DEFAULT_CONTEXT_SIZE,
+  const plan = await planPool(loadAgentsConfig(), {
+    resolveSource: (source) => resolveModel(source ?? env.model ?? DEFAULT_MODEL.uri, { modelsDir: env.modelsDir, offline: env.offline }),
     threads,
-    roleCaps: DEFAULT_AGENT_COUNTS,
+    freeMemory: () => freeMemoryFor(llama),
   });
+  const pool = await openPool(llama, plan);
   const db = RunDatabase.open(path.resolve(env.studioDb ?? "checkpoints/studio.sqlite"));
-  const services = createServices({ db, backendFor: () => backend, events: () => {} });
-  return buildPipelineGraph(services.deps, { concurrency: total });
+  const services = createServices({ db, backendFor: pool.backendFor, events: () => {} });
+  return buildPipelineGraph(services.deps, { concurrency: plan.concurrency });
 }
 
 /** Graph factory for the LangGraph dev server. */

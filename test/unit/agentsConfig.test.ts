@@ -1,0 +1,128 @@
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { describe, expect, it } from "vitest";
+import { applyOverrides, loadAgentsConfig, parseAgentsConfig } from "../../src/config/agentsConfig.ts";
+import { planPool } from "../../src/model/ModelPool.ts";
+import type { ModelMemoryProfile } from "../../src/model/memoryPlan.ts";
+
+const MiB = 1024 * 1024;
+
+describe("agents config", () => {
+  it("ships the users' plan: 10 extractors, 8 researchers, 6 writers, 4 validators, 2 synthesizers on one model", () => {
+    const c = loadAgentsConfig();
+    expect(Object.fromEntries(Object.entries(c.roles).map(([r, s]) => [r, s.agents]))).toEqual({
+      extractor: 10,
+      researcher: 8,
+      writer: 6,
+      validator: 4,
+      synthesizer: 2,
+    });
+    expect(Object.keys(c.models)).toEqual(["default"]);
+    expect(c.memory).toMatchObject({ budget: "auto", share: 0.8, reserve: "256MB" });
+  });
+
+  it.each([
+    [{ roles: { extractor: { model: "nope", agents: 1 } } }, /roles\.extractor\.model: no model "nope"/],
+    [{ roles: { writer: { model: "default", agents: 0 } } }, /roles\.writer\.agents/],
+    [{ surprise: true }, /Unrecognized key/],
+    [{ memory: { budget: "lots" } }, /memory\.budget/],
+  ])("reports what is wrong with %j", (patch, message) => {
+    const base = JSON.parse(fs.readFileSync(path.resolve("config/agents.json"), "utf8"));
+    const merged = {
+      ...base,
+      ...patch,
+      roles: { ...base.roles, ...(patch as { roles?: object }).roles },
+      memory: { ...base.memory, ...(patch as { memory?: object }).memory },
+    };
+    expect(() => parseAgentsConfig(merged, "test config")).toThrow(message);
+  });
+
+  it("reports unreadable files with the path", () => {
+    const f = path.join(os.tmpdir(), `agents-${process.pid}.json`);
+    fs.writeFileSync(f, "{ nope");
+    expect(() => loadAgentsConfig(f)).toThrow(/Cannot read the agents config .*agents-\d+\.json/);
+    fs.rmSync(f);
+  });
+
+  it("applies command-line overrides and drops models no role uses", () => {
+    const c = applyOverrides(loadAgentsConfig(), {
+      agents: "extractor=4,writer=2",
+      roleModels: ["synthesizer=/models/big.gguf"],
+      contextSize: 2048,
+      memoryBudget: "6GB",
+    });
+    expect(c.roles.extractor.agents).toBe(4);
+    expect(c.roles.writer.agents).toBe(2);
+    expect(c.roles.synthesizer.model).toBe("synthesizer-model");
+    expect(c.models["synthesizer-model"]).toEqual({ source: "/models/big.gguf", contextSize: 2048 });
+    expect(c.models.default?.contextSize).toBe(2048);
+    expect(c.memory.budget).toBe("6GB");
+    expect(() => applyOverrides(c, { agents: "painter=3" })).toThrow(/--agents takes role=count/);
+    expect(() => applyOverrides(c, { roleModels: ["writer"] })).toThrow(/--role-model takes role=PATH/);
+  });
+});
+
+/** Hand-checkable profiles: weights W, KV per token k (no fixed part), overhead O. */
+function profile(label: string, weightsMiB: number, kvKiBPerToken: number, overheadMiB = 0): ModelMemoryProfile {
+  return {
+    label,
+    weightsBytes: weightsMiB * MiB,
+    kvBytesPerToken: kvKiBPerToken * 1024,
+    kvBytesPerSequenceFixed: 0,
+    overheadBytes: overheadMiB * MiB,
+    source: "manual",
+    trainContextSize: 32768,
+  };
+}
+
+describe("planPool (admission)", () => {
+  const resolveSource = async (s: string | null) => s ?? "/models/default.gguf";
+  const profiles: Record<string, ModelMemoryProfile> = {
+    "/models/default.gguf": profile("small", 400, 12),
+    "/models/big.gguf": profile("big", 1000, 28),
+  };
+  const readProfile = async (file: string) => profiles[file] ?? profile(file, 1, 1);
+  const budget = (bytes: number) => async () => ({ bytes, what: "free RAM" });
+
+  it("loads each file once with sequences for every agent that uses it, and divides the threads", async () => {
+    const config = applyOverrides(loadAgentsConfig(), { roleModels: ["synthesizer=/models/big.gguf"], memoryBudget: "64GB" });
+    const plan = await planPool(config, { resolveSource, readProfile, threads: 8 });
+    expect(plan.models.map((m) => [m.label, m.roles, m.sequences, m.threads])).toEqual([
+      ["small", ["extractor", "researcher", "writer", "validator"], 28, 7],
+      ["big", ["synthesizer"], 2, 1],
+    ]);
+    expect(plan.fit.outcome).toBe("fits");
+  });
+
+  it("two config keys naming one file share one load", async () => {
+    const config = applyOverrides(loadAgentsConfig(), { roleModels: ["writer=/models/default.gguf"], memoryBudget: "64GB" });
+    const plan = await planPool(config, { resolveSource, readProfile, threads: 2 });
+    expect(plan.models).toHaveLength(1);
+    expect(plan.models[0]?.sequences).toBe(30);
+  });
+
+  it("--concurrency caps every role and every model's sequences", async () => {
+    const plan = await planPool(applyOverrides(loadAgentsConfig(), { memoryBudget: "64GB" }), { resolveSource, readProfile, threads: 2, concurrency: 3 });
+    expect(plan.models[0]?.sequences).toBe(3);
+    expect(plan.models[0]?.roleCaps).toEqual({ extractor: 3, researcher: 3, writer: 3, validator: 3, synthesizer: 2 });
+    expect(plan.concurrency).toBe(3);
+  });
+
+  it("shrinks the context per sequence first when the budget is short", async () => {
+    // Budget 80% of 2500 MiB = 2000 MiB, less the 256 MiB reserve: 1744 MiB for the model.
+    // 400 MiB weights + 30 x 12 KiB x 4096 = 1840 MiB does not fit; 30 x 12 KiB x 3584 = 1260 MiB does
+    // (3840 would need 1350 MiB of KV, over the 1344 MiB left).
+    const plan = await planPool(loadAgentsConfig(), { resolveSource, readProfile, threads: 2, freeMemory: budget(2500 * MiB) });
+    expect(plan.fit.outcome).toBe("shrunk-context");
+    expect(plan.models[0]?.contextSize).toBe(3584);
+    expect(plan.models[0]?.sequences).toBe(30);
+  });
+
+  it("refuses before loading, with the arithmetic and what to change", async () => {
+    const run = planPool(loadAgentsConfig(), { resolveSource, readProfile, threads: 2, freeMemory: budget(800 * MiB) });
+    await expect(run).rejects.toThrow(/does not fit the memory budget \(80% of 800\.0 MiB free RAM\)/);
+    await expect(run).rejects.toThrow(/small: weights 400\.0 MiB \+ overhead 0 B \+ KV 24\.00 MiB x 1 = 424\.0 MiB/);
+    await expect(run).rejects.toMatchObject({ code: "MEMORY_BUDGET", hint: expect.stringMatching(/fewer agents/) });
+  });
+});
