@@ -128,6 +128,7 @@ export class LlamaModelBackend implements ModelBackend {
     const lease = await this.scheduler.acquire(request.role, request.signal);
     const sequence = this.sequences[lease.slot];
     if (!sequence) throw new Error(`no sequence at slot ${lease.slot}`);
+    request.onStart?.();
     const chat = new LlamaChat({ contextSequence: sequence, autoDisposeSequence: false });
     const before = sequence.tokenMeter.getState();
     try {

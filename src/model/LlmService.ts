@@ -150,11 +150,16 @@ export class LlmService {
       events?.({ type: "llm_call_finished", role: request.role, outputTokens: 0, ms: 0, memo: true });
       return cached;
     }
-    events?.({ type: "llm_call_started", role: request.role });
-    const started = performance.now();
+    let started = performance.now();
+    let running = false;
     let result: BackendResult;
     try {
       result = await backend.generate({
+        onStart: () => {
+          running = true;
+          started = performance.now();
+          events?.({ type: "llm_call_started", role: request.role });
+        },
         role: request.role,
         prompt: request.prompt,
         grammarSchema,
@@ -164,9 +169,10 @@ export class LlmService {
         signal: request.signal,
       });
     } catch (e) {
-      events?.({ type: "llm_call_finished", role: request.role, outputTokens: 0, ms: performance.now() - started, memo: false });
+      if (running) events?.({ type: "llm_call_finished", role: request.role, outputTokens: 0, ms: performance.now() - started, memo: false });
       throw e;
     }
+    if (!running) events?.({ type: "llm_call_started", role: request.role });
     const ms = performance.now() - started;
     this.counters.calls++;
     this.counters.inputTokens += result.inputTokens;

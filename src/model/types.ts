@@ -20,6 +20,8 @@ export interface BackendRequest {
   temperature: number;
   seed?: number;
   signal?: AbortSignal;
+  /** Called when the call gets its sequence and starts (after any wait for a free one). */
+  onStart?: () => void;
 }
 
 export interface BackendResult {

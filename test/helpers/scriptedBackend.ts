@@ -36,6 +36,7 @@ export class ScriptedBackend implements ModelBackend {
   async generate(request: BackendRequest): Promise<BackendResult> {
     const index = this.requests.length;
     this.requests.push(request);
+    request.onStart?.();
     if (this.delayMs > 0) await sleep(this.delayMs, request.signal);
     const answer = await this.script(request, index);
     const result = typeof answer === "string" ? { text: answer } : answer;
