@@ -44,8 +44,6 @@ export interface CommandIo {
   onEvent?: (event: PipelineEvent) => void;
 }
 
-export const DEFAULT_CONTEXT_SIZE = 4096;
-
 /** What a run remembers so `--resume` continues it with the same models and settings. */
 interface RecordedOptions {
   /** The run's default model (roles whose config source is null). */
@@ -92,7 +90,7 @@ export async function runGraphCommand(options: GraphOptions, io: CommandIo): Pro
     db = RunDatabase.open(dbPath);
     const openDb = db;
     cleanups.push(() => openDb.close());
-    markDeadRuns(db);
+    db.markDeadRuns();
 
     let recorded: RecordedOptions;
     if (options.resume || options.runId) {
@@ -335,23 +333,6 @@ function checkDirectories(input: string, out: string): void {
       `--out ${out} would contain the input directory ${input}.`,
       "Choose an --out directory outside the input, for example ./kb.",
     );
-}
-
-/** Runs whose process died without updating their row (SIGKILL, power loss) are interrupted, not running. */
-function markDeadRuns(db: RunDatabase): void {
-  for (const r of db.listRuns()) {
-    if (r.status !== "running" || r.pid === null || r.pid === process.pid) continue;
-    if (!isAlive(r.pid)) db.setRunStatus(r.id, "interrupted", { pid: null });
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
 }
 
 function newRunId(): string {

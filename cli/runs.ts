@@ -1,15 +1,11 @@
 #!/usr/bin/env node
 /** `npm run runs -- list | show ID | resume ID | delete ID | compact ID|--done` */
-import { setMaxListeners } from "node:events";
 import path from "node:path";
 import { parseRunsArgs, RUNS_HELP } from "../src/cli/parseRunsArgs.ts";
-import { readEnv } from "../src/config/env.ts";
 import { isUserError, UserError } from "../src/errors.ts";
 import { formatRunDetails, formatRunList, listRuns, showRun } from "../src/runs/runsReport.ts";
-import { OutputLock } from "../src/store/OutputLock.ts";
 import { RunDatabase } from "../src/store/RunDatabase.ts";
-
-setMaxListeners(1000);
+import { processIo, readEnvOrExit } from "./processIo.ts";
 
 async function main(): Promise<number> {
   const cmd = parseRunsArgs(process.argv.slice(2));
@@ -24,7 +20,7 @@ async function main(): Promise<number> {
   const db = RunDatabase.open(path.resolve(cmd.db));
   const print = (human: string, data: unknown) => process.stdout.write(cmd.json ? `${JSON.stringify(data)}\n` : `${human}\n`);
   try {
-    markDead(db);
+    db.markDeadRuns();
     switch (cmd.kind) {
       case "list": {
         const items = listRuns(db);
@@ -80,20 +76,7 @@ async function main(): Promise<number> {
             contextSize: undefined,
             modelsDir: undefined,
           },
-          {
-            stdout: process.stdout,
-            stderr: process.stderr,
-            env: readEnv(),
-            onSignal: (handler) => {
-              process.on("SIGINT", handler);
-              process.on("SIGTERM", handler);
-              return () => {
-                process.off("SIGINT", handler);
-                process.off("SIGTERM", handler);
-              };
-            },
-            exitNow: (code) => process.exit(code),
-          },
+          processIo(readEnvOrExit()),
         );
       }
     }
@@ -105,19 +88,6 @@ async function main(): Promise<number> {
     throw e;
   } finally {
     db.close();
-  }
-}
-
-/** A "running" run whose process is gone (and holds no lock) is shown as interrupted. */
-function markDead(db: RunDatabase): void {
-  for (const r of db.listRuns()) {
-    if (r.status !== "running" || r.pid === null) continue;
-    if (OutputLock.holder(r.out)?.runId === r.id) continue;
-    try {
-      process.kill(r.pid, 0);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "EPERM") db.setRunStatus(r.id, "interrupted", { pid: null });
-    }
   }
 }
 

@@ -5,8 +5,8 @@
  */
 import { spawn } from "node:child_process";
 import path from "node:path";
-import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
 
 const HELP = `Usage: npm run studio -- [--port N] [--model PATH|URI] [--threads N] [--no-reload]
 

@@ -2,6 +2,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fsErrorToUserError, UserError } from "../errors.ts";
+import { isProcessAlive } from "../util/processAlive.ts";
 
 export interface LockInfo {
   runId: string;
@@ -97,11 +98,5 @@ function readLock(file: string): LockInfo | undefined {
 
 function isHeld(lock: LockInfo): boolean {
   if (lock.host !== os.hostname()) return true; // another machine (shared disk): cannot check, assume alive
-  if (lock.pid === process.pid) return false;
-  try {
-    process.kill(lock.pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
+  return lock.pid !== process.pid && isProcessAlive(lock.pid);
 }

@@ -5,6 +5,7 @@ import { fsErrorToUserError, UserError } from "../errors.ts";
 import type { SourceDocument } from "../input/types.ts";
 import type { CallRecord, CallStore } from "../model/LlmService.ts";
 import type { BackendResult } from "../model/types.ts";
+import { isProcessAlive } from "../util/processAlive.ts";
 
 export type RunStatus = "running" | "interrupted" | "done" | "failed";
 export type FileStatus = "pending" | "processed" | "quarantined" | "skipped" | "unchanged";
@@ -199,6 +200,13 @@ export class RunDatabase implements CallStore {
     this.db
       .prepare("UPDATE runs SET status = ?, ended_at = COALESCE(?, ended_at), pid = ?, summary = COALESCE(?, summary) WHERE id = ?")
       .run(status, fields.endedAt ?? null, fields.pid ?? null, fields.summary ?? null, id);
+  }
+
+  /** Runs whose process died without updating their row (SIGKILL, power loss) become interrupted. */
+  markDeadRuns(): void {
+    for (const r of this.listRuns()) {
+      if (r.status === "running" && r.pid !== null && r.pid !== process.pid && !isProcessAlive(r.pid)) this.setRunStatus(r.id, "interrupted", { pid: null });
+    }
   }
 
   // ---- per-file progress -----------------------------------------------------------------------

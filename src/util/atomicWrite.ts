@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
+import { isProcessAlive } from "./processAlive.ts";
 
 let fault: { code: string; after: number; writes: number } | undefined;
 
@@ -68,11 +69,5 @@ export function removeStaleTemps(dir: string): void {
 
 function writerAlive(tempName: string): boolean {
   const pid = Number(/\.(\d+)\.[0-9a-f]{8}$/.exec(tempName)?.[1]);
-  if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
+  return pid !== process.pid && isProcessAlive(pid);
 }
