@@ -68,8 +68,9 @@ CREATE TABLE IF NOT EXISTS run_files (
 CREATE TABLE IF NOT EXISTS llm_calls (
   run_id TEXT NOT NULL, memo_key TEXT NOT NULL, call_key TEXT NOT NULL, role TEXT NOT NULL, model TEXT NOT NULL,
   input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL, ms INTEGER NOT NULL, stop_reason TEXT NOT NULL,
-  result TEXT NOT NULL, created_at TEXT NOT NULL, PRIMARY KEY (run_id, memo_key)
+  created_at TEXT NOT NULL, PRIMARY KEY (run_id, memo_key)
 );
+CREATE TABLE IF NOT EXISTS llm_memo (run_id TEXT NOT NULL, memo_key TEXT NOT NULL, result TEXT NOT NULL, PRIMARY KEY (run_id, memo_key));
 CREATE TABLE IF NOT EXISTS run_docs (run_id TEXT NOT NULL, doc_id TEXT NOT NULL, rel_path TEXT NOT NULL, PRIMARY KEY (run_id, doc_id));
 CREATE VIRTUAL TABLE IF NOT EXISTS unit_fts USING fts5 (doc_id UNINDEXED, unit_id UNINDEXED, title, text, tokenize = 'porter unicode61');
 CREATE TABLE IF NOT EXISTS indexed_docs (doc_id TEXT PRIMARY KEY);
@@ -242,29 +243,33 @@ export class RunDatabase implements CallStore {
   // ---- LLM-call ledger and memo (CallStore) ----------------------------------------------------
 
   getMemo(runId: string, memoKey: string): BackendResult | undefined {
-    const row = this.db.prepare("SELECT result FROM llm_calls WHERE run_id = ? AND memo_key = ?").get(runId, memoKey) as { result: string } | undefined;
+    const row = this.db.prepare("SELECT result FROM llm_memo WHERE run_id = ? AND memo_key = ?").get(runId, memoKey) as { result: string } | undefined;
     return row ? (JSON.parse(row.result) as BackendResult) : undefined;
   }
 
+  /** Records a finished call in the ledger and its result in the memo, in one transaction. */
   putMemo(runId: string, memoKey: string, result: BackendResult, record: CallRecord): void {
-    this.db
-      .prepare(
-        `INSERT OR REPLACE INTO llm_calls (run_id, memo_key, call_key, role, model, input_tokens, output_tokens, ms, stop_reason, result, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      )
-      .run(
-        runId,
-        memoKey,
-        record.callKey,
-        record.role,
-        record.modelId,
-        record.inputTokens,
-        record.outputTokens,
-        record.ms,
-        record.stopReason,
-        JSON.stringify(result),
-        new Date().toISOString(),
-      );
+    const tx = this.db.transaction(() => {
+      this.db
+        .prepare(
+          `INSERT OR REPLACE INTO llm_calls (run_id, memo_key, call_key, role, model, input_tokens, output_tokens, ms, stop_reason, created_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        )
+        .run(
+          runId,
+          memoKey,
+          record.callKey,
+          record.role,
+          record.modelId,
+          record.inputTokens,
+          record.outputTokens,
+          record.ms,
+          record.stopReason,
+          new Date().toISOString(),
+        );
+      this.db.prepare("INSERT OR REPLACE INTO llm_memo (run_id, memo_key, result) VALUES (?, ?, ?)").run(runId, memoKey, JSON.stringify(result));
+    });
+    tx();
   }
 
   listCalls(runId: string): CallRow[] {
@@ -308,8 +313,11 @@ export class RunDatabase implements CallStore {
         this.db.prepare("DELETE FROM checkpoints WHERE thread_id = ? AND NOT (checkpoint_ns = '' AND checkpoint_id = ?)").run(runId, last.id);
         this.db.prepare("DELETE FROM writes WHERE thread_id = ? AND NOT (checkpoint_ns = '' AND checkpoint_id = ?)").run(runId, last.id);
       }
-      this.db.prepare("UPDATE llm_calls SET result = '' WHERE run_id = ?").run(runId);
+      this.db.prepare("DELETE FROM llm_memo WHERE run_id = ?").run(runId);
       this.dropRunBlobs(runId);
+      // Parsed documents and their search index are only needed while a run works on them.
+      this.db.prepare("DELETE FROM run_docs WHERE run_id = ?").run(runId);
+      this.dropUnusedDocuments();
     });
     tx();
     this.reclaim();
@@ -321,17 +329,23 @@ export class RunDatabase implements CallStore {
     const tx = this.db.transaction(() => {
       for (const table of ["checkpoints", "writes"]) this.db.prepare(`DELETE FROM ${table} WHERE thread_id = ?`).run(runId);
       this.db.prepare("DELETE FROM llm_calls WHERE run_id = ?").run(runId);
+      this.db.prepare("DELETE FROM llm_memo WHERE run_id = ?").run(runId);
       this.db.prepare("DELETE FROM run_files WHERE run_id = ?").run(runId);
       this.db.prepare("DELETE FROM run_docs WHERE run_id = ?").run(runId);
       this.dropRunBlobs(runId);
       this.db.prepare("DELETE FROM runs WHERE id = ?").run(runId);
-      const orphan = "doc_id NOT IN (SELECT doc_id FROM run_docs) AND doc_id NOT IN (SELECT doc_id FROM run_files WHERE doc_id IS NOT NULL)";
-      this.db.prepare(`DELETE FROM unit_fts WHERE ${orphan}`).run();
-      this.db.prepare(`DELETE FROM indexed_docs WHERE ${orphan}`).run();
-      this.db.prepare(`DELETE FROM documents WHERE ${orphan.replaceAll("doc_id NOT", "id NOT")}`).run();
+      this.dropUnusedDocuments();
     });
     tx();
     this.reclaim();
+  }
+
+  /** Documents (and their index rows) no run is working on any more. */
+  private dropUnusedDocuments(): void {
+    const unused = "doc_id NOT IN (SELECT doc_id FROM run_docs)";
+    this.db.prepare(`DELETE FROM unit_fts WHERE ${unused}`).run();
+    this.db.prepare(`DELETE FROM indexed_docs WHERE ${unused}`).run();
+    this.db.prepare("DELETE FROM documents WHERE id NOT IN (SELECT doc_id FROM run_docs)").run();
   }
 
   private dropRunBlobs(runId: string): void {

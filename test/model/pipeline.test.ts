@@ -127,10 +127,30 @@ describe("npm run graph on a corpus slice with a tiny model", () => {
       expect(files).toHaveLength(SLICE.length + 1);
       expect(files.filter((f) => f.status !== "skipped").every((f) => f.node === "done")).toBe(true);
       expect((db.prepare("SELECT COUNT(*) AS n FROM llm_calls WHERE run_id = ?").get(s.runId) as { n: number }).n).toBe(s.llm.calls);
-      expect((db.prepare("SELECT COUNT(*) AS n FROM checkpoints WHERE thread_id = ?").get(s.runId) as { n: number }).n).toBeGreaterThan(0);
+      // A finished run is compacted: its final checkpoint stays, the step history and call texts go.
+      expect((db.prepare("SELECT COUNT(*) AS n FROM checkpoints WHERE thread_id = ?").get(s.runId) as { n: number }).n).toBe(1);
+      expect((db.prepare("SELECT COUNT(*) AS n FROM llm_memo WHERE run_id = ?").get(s.runId) as { n: number }).n).toBe(0);
+      expect((db.prepare("SELECT COUNT(*) AS n FROM blob_runs WHERE run_id = ?").get(s.runId) as { n: number }).n).toBe(0);
     } finally {
       db.close();
     }
+  });
+
+  it("npm run runs lists, shows and deletes the run", async () => {
+    const id = summaryOf(first).runId as string;
+    const list = await runCli("runs", ["list", "--db", dbA()]);
+    expect(list.code).toBe(0);
+    expect(list.stdout).toMatch(new RegExp(`${id}\\s+done\\s+${SLICE.length + 1}/${SLICE.length + 1}`));
+    const show = await runCli("runs", ["show", id, "--db", dbA(), "--json"]);
+    const details = JSON.parse(show.stdout);
+    expect(details).toMatchObject({ id, status: "done", input, out: outA(), files: { total: SLICE.length + 1, finished: SLICE.length + 1 } });
+    expect(details.fileRows.find((f: { relPath: string }) => f.relPath === "empty.md")).toMatchObject({ status: "skipped", reason: "empty file" });
+    expect(details.totals.calls).toBe(summaryOf(first).llm.calls);
+    const copy = path.join(tmp, "a-copy.sqlite");
+    fs.copyFileSync(dbA(), copy);
+    const del = await runCli("runs", ["delete", id, "--db", copy]);
+    expect(del.code, del.stderr).toBe(0);
+    expect((await runCli("runs", ["show", id, "--db", copy])).code).toBe(2);
   });
 
   it("writes byte-identical pages when run again with the same settings", async () => {
