@@ -8,8 +8,12 @@ function streams() {
   const out = new PassThrough();
   let e = "";
   let o = "";
-  err.on("data", (d) => (e += d));
-  out.on("data", (d) => (o += d));
+  err.on("data", (d) => {
+    e += d;
+  });
+  out.on("data", (d) => {
+    o += d;
+  });
   return { err, out, text: () => ({ err: e, out: o }) };
 }
 
