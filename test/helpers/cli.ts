@@ -83,7 +83,8 @@ export function runCli(name: string, args: string[], options: { env?: NodeJS.Pro
   return startCli(name, args, options).done;
 }
 
-/** The `--json` summary: the last line of stdout. */
+/** The `--json` summary: the last line of stdout (loosely typed: tests assert on its fields). */
+// biome-ignore lint/suspicious/noExplicitAny: the summary is checked field by field by the tests
 export function summaryOf(result: CliResult): Record<string, any> {
   const last = result.events[result.events.length - 1];
   if (!last || last.type !== "summary") throw new Error(`no summary line; stderr:\n${result.stderr}`);

@@ -40,7 +40,13 @@ describe("agents sharing one context", () => {
       seen.add(lease.slot);
       maxHeld = Math.max(maxHeld, held.size);
       const release = lease.release;
-      return { ...lease, release: () => (held.delete(lease.slot), release()) };
+      return {
+        ...lease,
+        release: () => {
+          held.delete(lease.slot);
+          release();
+        },
+      };
     };
     const llm = new LlmService({ backendFor: () => backend });
     const results = await Promise.all(

@@ -60,7 +60,9 @@ beforeAll(async () => {
     log += d;
     if (process.env.STUDIO_DEBUG) process.stderr.write(d);
   });
-  server.stderr?.on("data", (d) => (log += d));
+  server.stderr?.on("data", (d) => {
+    log += d;
+  });
   await waitOk(`http://127.0.0.1:${port}`, 90_000);
 }, 120_000);
 
@@ -89,7 +91,11 @@ describe("LangGraph dev server (Studio)", () => {
     fs.copyFileSync(sharedCorpus("rust-research", "rust-patterns/idioms/default.md"), path.join(input, "default.md"));
     const out = path.join(tmp, "kb");
     const thread = await client.threads.create();
-    const result = (await client.runs.wait(thread.thread_id, "rust_kb", { input: { inputDir: input, outDir: out } })) as Record<string, any>;
+    const result = (await client.runs.wait(thread.thread_id, "rust_kb", { input: { inputDir: input, outDir: out } })) as {
+      found: number;
+      results: unknown[];
+      kb: unknown;
+    };
     expect(result.found).toBe(1);
     expect(result.results).toHaveLength(1);
     expect(result.kb).not.toBeNull();

@@ -65,12 +65,15 @@ describe("rustc compile check", () => {
     expect(v.checker).toMatch(/^rustc \d+\.\d+/);
   });
 
-  it.skipIf(!hasRustc)("wraps a statement fragment in a function, and one using ? in a function returning Result (needs rustc on PATH: skipped without it)", async () => {
-    const v = await checker.check(FRAGMENT, "rust");
-    expect(v).toMatchObject({ status: "compiles", wrapped: true });
-    expect(v.detail).toMatch(/^rustc \d+\.\d+\.\d+\S*, wrapped in a function$/);
-    expect(await checker.check(TRY_FRAGMENT, "")).toMatchObject({ status: "compiles", wrapped: true });
-  });
+  it.skipIf(!hasRustc)(
+    "wraps a statement fragment in a function, and one using ? in a function returning Result (needs rustc on PATH: skipped without it)",
+    async () => {
+      const v = await checker.check(FRAGMENT, "rust");
+      expect(v).toMatchObject({ status: "compiles", wrapped: true });
+      expect(v.detail).toMatch(/^rustc \d+\.\d+\.\d+\S*, wrapped in a function$/);
+      expect(await checker.check(TRY_FRAGMENT, "")).toMatchObject({ status: "compiles", wrapped: true });
+    },
+  );
 
   it.skipIf(!hasRustc)("fails a borrow error with rustc's first error and its line in the block (needs rustc on PATH: skipped without it)", async () => {
     const v = await checker.check(BORROW_ERROR, "rust");

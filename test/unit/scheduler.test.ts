@@ -73,8 +73,13 @@ describe("Semaphore", () => {
     const sem = new Semaphore(1);
     const r1 = await sem.acquire();
     const got: number[] = [];
-    const w2 = sem.acquire().then((r) => (got.push(2), r));
-    const w3 = sem.acquire().then((r) => (got.push(3), r));
+    const take = (n: number) =>
+      sem.acquire().then((release) => {
+        got.push(n);
+        return release;
+      });
+    const w2 = take(2);
+    const w3 = take(3);
     r1();
     (await w2)();
     (await w3)();
