@@ -343,7 +343,9 @@ export class RunDatabase implements CallStore {
   /** Documents (and their index rows) no run is working on any more. */
   private dropUnusedDocuments(): void {
     const unused = "doc_id NOT IN (SELECT doc_id FROM run_docs)";
-    this.db.prepare(`DELETE FROM unit_fts WHERE ${unused}`).run();
+    const removed = this.db.prepare(`DELETE FROM unit_fts WHERE ${unused}`).run().changes;
+    // FTS5 keeps deleted rows as tombstones in its segments until they are merged.
+    if (removed > 0) this.db.prepare("INSERT INTO unit_fts (unit_fts) VALUES ('optimize')").run();
     this.db.prepare(`DELETE FROM indexed_docs WHERE ${unused}`).run();
     this.db.prepare("DELETE FROM documents WHERE id NOT IN (SELECT doc_id FROM run_docs)").run();
   }
