@@ -6,7 +6,6 @@ import { randomBytes } from "node:crypto";
 import { setMaxListeners } from "node:events";
 import fs from "node:fs";
 import path from "node:path";
-import { SqliteSaver } from "@langchain/langgraph-checkpoint-sqlite";
 import { buildPipelineGraph } from "../graphs/pipelineGraph.ts";
 import type { PipelineSettings } from "../nodes/deps.ts";
 import type { GraphOptions } from "../src/cli/parseGraphArgs.ts";
@@ -216,7 +215,7 @@ export async function runGraphCommand(options: GraphOptions, io: CommandIo): Pro
     }
     emit({ type: "run_started", runId, input, out, model: run?.model ?? "", resumed });
 
-    const checkpointer = new SqliteSaver(db.db);
+    const checkpointer = db.checkpointer();
     const graph = buildPipelineGraph(services.deps, { concurrency: plan.concurrency, checkpointer });
     const config = { configurable: { thread_id: runId }, signal: abort.signal, recursionLimit: 500, durability: "sync" as const };
     const existing = await graph.getState({ configurable: { thread_id: runId } });

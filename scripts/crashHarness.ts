@@ -244,22 +244,30 @@ export async function runCrashHarness(o: HarnessOptions): Promise<HarnessResult>
         proc.kill();
         const r = await proc.done;
         const killed = r.signal === "SIGKILL";
+        if (!killed && r.code !== 0) throw new Error(`a run exited ${r.code} before its kill:\n${r.stderr.slice(-2000)}`);
         result.kills.push({ point, afterMs, callsAtKill: callRows(db), killed: killed && reached });
         for (const p of tornPages(snapshotPages(out))) if (!result.tornPages.includes(p)) result.tornPages.push(p);
         // A kill before the run row existed leaves nothing to resume: the next start is a fresh run.
-        resume = fs.existsSync(db) && hasRun(db);
+        const status = runStatus(db);
+        resume = status !== undefined;
         log(
           `cycle ${cycle}: killed at ${point} after ${afterMs} ms (${killed ? "killed" : `exited ${r.code}`}), ${result.kills.at(-1)?.callsAtKill} calls saved`,
         );
+        if (status === "done") break;
       }
       const before = callRows(db);
-      const final = await startRun(o.repo, args(out, db, resume)).done;
-      if (final.code !== 0) throw new Error(`the finishing run exited ${final.code}:\n${final.stderr.slice(-2000)}`);
-      const summary = JSON.parse(final.stdout.trim().split("\n").at(-1) ?? "{}") as { llm?: { calls?: number } };
+      // The last kill can come too late (the run already finished): then there is nothing to finish.
+      let madeByFinisher = 0;
+      if (runStatus(db) !== "done") {
+        const final = await startRun(o.repo, args(out, db, resume)).done;
+        if (final.code !== 0) throw new Error(`the finishing run exited ${final.code}:\n${final.stderr.slice(-2000)}`);
+        const summary = JSON.parse(final.stdout.trim().split("\n").at(-1) ?? "{}") as { llm?: { calls?: number } };
+        madeByFinisher = summary.llm?.calls ?? -1;
+      }
       const after = callRows(db);
-      result.callsOk = after === referenceCalls && (summary.llm?.calls ?? -1) === referenceCalls - before;
+      result.callsOk = after === referenceCalls && madeByFinisher === referenceCalls - before;
       if (!result.callsOk)
-        result.error = `calls: ledger ${after} (reference ${referenceCalls}); finishing run made ${summary.llm?.calls}, ${referenceCalls - before} were missing`;
+        result.error = `calls: ledger ${after} (reference ${referenceCalls}); finishing run made ${madeByFinisher}, ${referenceCalls - before} were missing`;
       const pages = snapshotPages(out);
       result.identical = pages.size === refPages.size && [...refPages].every(([k, v]) => pages.get(k) === v);
       if (!result.identical) result.error = `${result.error ? `${result.error}; ` : ""}knowledge base differs from the uninterrupted run's`;
@@ -287,12 +295,13 @@ export async function runCrashHarness(o: HarnessOptions): Promise<HarnessResult>
   return { referenceCalls, referenceMs, cycles, byPoint };
 }
 
-function hasRun(db: string): boolean {
+function runStatus(db: string): string | undefined {
+  if (!fs.existsSync(db)) return undefined;
   const h = new Database(db, { readonly: true, fileMustExist: true });
   try {
-    return (h.prepare("SELECT COUNT(*) AS n FROM runs").get() as { n: number }).n > 0;
+    return (h.prepare("SELECT status FROM runs ORDER BY started_at DESC LIMIT 1").get() as { status: string } | undefined)?.status;
   } catch {
-    return false;
+    return undefined;
   } finally {
     h.close();
   }

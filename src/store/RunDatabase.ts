@@ -1,11 +1,14 @@
 import fs from "node:fs";
 import path from "node:path";
+import { deflateSync, inflateSync } from "node:zlib";
+import { SqliteSaver } from "@langchain/langgraph-checkpoint-sqlite";
 import Database from "better-sqlite3";
 import { fsErrorToUserError, UserError } from "../errors.ts";
 import type { SourceDocument } from "../input/types.ts";
 import type { CallRecord, CallStore } from "../model/LlmService.ts";
 import type { BackendResult } from "../model/types.ts";
 import { isProcessAlive } from "../util/processAlive.ts";
+import { CompressingSerializer } from "./compressingSerde.ts";
 
 export type RunStatus = "running" | "interrupted" | "done" | "failed";
 export type FileStatus = "pending" | "processed" | "quarantined" | "skipped" | "unchanged";
@@ -118,28 +121,33 @@ export class RunDatabase implements CallStore {
     if (this.db.open) this.db.close();
   }
 
+  /** LangGraph's SqliteSaver on this connection, storing large payloads deflated. */
+  checkpointer(): SqliteSaver {
+    return new SqliteSaver(this.db, new CompressingSerializer());
+  }
+
   // ---- documents and blobs -------------------------------------------------------------------
 
   putDocument(doc: SourceDocument): void {
-    this.db.prepare("INSERT OR IGNORE INTO documents (id, json) VALUES (?, ?)").run(doc.id, JSON.stringify(doc));
+    this.db.prepare("INSERT OR IGNORE INTO documents (id, json) VALUES (?, ?)").run(doc.id, pack(doc));
   }
 
   getDocument(id: string): SourceDocument {
-    const row = this.db.prepare("SELECT json FROM documents WHERE id = ?").get(id) as { json: string } | undefined;
+    const row = this.db.prepare("SELECT json FROM documents WHERE id = ?").get(id) as { json: Buffer | string } | undefined;
     if (!row) throw new Error(`document ${id} is not in the run database`);
-    return JSON.parse(row.json) as SourceDocument;
+    return unpack(row.json) as SourceDocument;
   }
 
   /** Stores a value by its hash and notes that `runId` uses it (deleting or compacting the run frees it). */
   putBlob(hash: string, value: unknown, runId: string): void {
-    this.db.prepare("INSERT OR IGNORE INTO blobs (hash, json) VALUES (?, ?)").run(hash, JSON.stringify(value));
+    this.db.prepare("INSERT OR IGNORE INTO blobs (hash, json) VALUES (?, ?)").run(hash, pack(value));
     this.db.prepare("INSERT OR IGNORE INTO blob_runs (run_id, hash) VALUES (?, ?)").run(runId, hash);
   }
 
   getBlob<T>(hash: string): T {
-    const row = this.db.prepare("SELECT json FROM blobs WHERE hash = ?").get(hash) as { json: string } | undefined;
+    const row = this.db.prepare("SELECT json FROM blobs WHERE hash = ?").get(hash) as { json: Buffer | string } | undefined;
     if (!row) throw new Error(`blob ${hash} is not in the run database`);
-    return JSON.parse(row.json) as T;
+    return unpack(row.json) as T;
   }
 
   // ---- full-text index of input units ----------------------------------------------------------
@@ -243,8 +251,8 @@ export class RunDatabase implements CallStore {
   // ---- LLM-call ledger and memo (CallStore) ----------------------------------------------------
 
   getMemo(runId: string, memoKey: string): BackendResult | undefined {
-    const row = this.db.prepare("SELECT result FROM llm_memo WHERE run_id = ? AND memo_key = ?").get(runId, memoKey) as { result: string } | undefined;
-    return row ? (JSON.parse(row.result) as BackendResult) : undefined;
+    const row = this.db.prepare("SELECT result FROM llm_memo WHERE run_id = ? AND memo_key = ?").get(runId, memoKey) as { result: Buffer | string } | undefined;
+    return row ? (unpack(row.result) as BackendResult) : undefined;
   }
 
   /** Records a finished call in the ledger and its result in the memo, in one transaction. */
@@ -267,7 +275,7 @@ export class RunDatabase implements CallStore {
           record.stopReason,
           new Date().toISOString(),
         );
-      this.db.prepare("INSERT OR REPLACE INTO llm_memo (run_id, memo_key, result) VALUES (?, ?, ?)").run(runId, memoKey, JSON.stringify(result));
+      this.db.prepare("INSERT OR REPLACE INTO llm_memo (run_id, memo_key, result) VALUES (?, ?, ?)").run(runId, memoKey, pack(result));
     });
     tx();
   }
@@ -361,6 +369,17 @@ export class RunDatabase implements CallStore {
     this.db.pragma("incremental_vacuum");
     this.db.pragma("wal_checkpoint(TRUNCATE)");
   }
+}
+
+/** Stored values: JSON, deflated when that saves space (texts of documents, drafts and model outputs). */
+function pack(value: unknown): Buffer | string {
+  const json = JSON.stringify(value);
+  if (json.length < 512) return json;
+  return deflateSync(Buffer.from(json), { level: 6 });
+}
+
+function unpack(stored: Buffer | string): unknown {
+  return JSON.parse(typeof stored === "string" ? stored : inflateSync(stored).toString("utf8"));
 }
 
 function toRunRow(r: Record<string, unknown>): RunRow {

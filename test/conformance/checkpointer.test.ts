@@ -1,12 +1,12 @@
 /**
  * LangGraph's checkpointer conformance suite against the checkpointer exactly as the pipeline uses
  * it: SqliteSaver on the run database's own connection (a file DB in WAL mode, synchronous=NORMAL,
- * shared with the pipeline's tables).
+ * shared with the pipeline's tables), with the compressing serializer.
  */
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { SqliteSaver } from "@langchain/langgraph-checkpoint-sqlite";
+import type { SqliteSaver } from "@langchain/langgraph-checkpoint-sqlite";
 import { validate } from "@langchain/langgraph-checkpoint-validation";
 import { RunDatabase } from "../../src/store/RunDatabase.ts";
 
@@ -19,7 +19,7 @@ validate({
   checkpointerName: "@langchain/langgraph-checkpoint-sqlite",
   createCheckpointer() {
     const db = RunDatabase.open(path.join(dir, `conformance-${n++}.sqlite`));
-    const saver = new SqliteSaver(db.db);
+    const saver = db.checkpointer();
     open.set(saver, db);
     return saver;
   },

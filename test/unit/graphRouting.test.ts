@@ -1,7 +1,6 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { SqliteSaver } from "@langchain/langgraph-checkpoint-sqlite";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createServices } from "../../cli/services.ts";
 import { buildPipelineGraph } from "../../graphs/pipelineGraph.ts";
@@ -64,7 +63,7 @@ async function run(writer: (req: BackendRequest, round: number) => unknown, maxR
     }
   });
   const services = createServices({ db, backendFor: () => backend, events: () => {}, settings: { maxRepairRounds } });
-  const graph = buildPipelineGraph(services.deps, { concurrency: 2, checkpointer: new SqliteSaver(db.db) });
+  const graph = buildPipelineGraph(services.deps, { concurrency: 2, checkpointer: db.checkpointer() });
   const out = path.join(dir, "kb");
   const final = await graph.invoke({ inputDir: path.join(dir, "in"), outDir: out, exclude: [] }, { configurable: { thread_id: "t1" }, recursionLimit: 100 });
   services.close();

@@ -1,7 +1,6 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { SqliteSaver } from "@langchain/langgraph-checkpoint-sqlite";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createServices } from "../../cli/services.ts";
 import { buildPipelineGraph } from "../../graphs/pipelineGraph.ts";
@@ -64,7 +63,7 @@ async function runOnce(threadId: string, out: string, dbFile: string) {
   const backend = new ScriptedBackend(script, { modelId: "scripted@1" });
   const services = createServices({ db, backendFor: () => backend, events: () => {} });
   try {
-    const graph = buildPipelineGraph(services.deps, { concurrency: 4, checkpointer: new SqliteSaver(db.db) });
+    const graph = buildPipelineGraph(services.deps, { concurrency: 4, checkpointer: db.checkpointer() });
     const final = await graph.invoke(
       { inputDir: path.join(dir, "in"), outDir: out, exclude: [] },
       { configurable: { thread_id: threadId }, recursionLimit: 200 },

@@ -2,7 +2,6 @@ import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { SqliteSaver } from "@langchain/langgraph-checkpoint-sqlite";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createServices } from "../../cli/services.ts";
 import { buildPipelineGraph } from "../../graphs/pipelineGraph.ts";
@@ -215,7 +214,7 @@ async function runPipeline(checker: RustChecker) {
     research: [new InputSetProvider(db), new FakeDocs()],
     codeCheck: checker,
   });
-  const graph = buildPipelineGraph(services.deps, { concurrency: 1, checkpointer: new SqliteSaver(db.db) });
+  const graph = buildPipelineGraph(services.deps, { concurrency: 1, checkpointer: db.checkpointer() });
   const out = path.join(dir, "kb");
   const final = await graph.invoke({ inputDir: path.join(dir, "in"), outDir: out, exclude: [] }, { configurable: { thread_id: "t1" }, recursionLimit: 100 });
   const contributions = services.deps.kb(out).contributions();
