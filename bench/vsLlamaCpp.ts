@@ -209,7 +209,28 @@ async function loadBackend(kind: string, model: string, o: VsLlamaCppOptions, se
       },
     };
   }
-  throw new Error(`unknown backend ${kind}`);
+  if (kind === "server") {
+    const { openLlama } = await import("../src/model/LlamaBackend.ts");
+    const { LlamaServerBackend } = await import("../src/model/LlamaServerBackend.ts");
+    const { findLlamaCppTool } = await import("../src/gguf/quantizeGguf.ts");
+    const llama = await openLlama({ maxThreads: o.threads, gpu: false });
+    const backend = await LlamaServerBackend.start(llama, {
+      modelPath: model,
+      sequences,
+      contextSize: o.tokens + 256,
+      threads: o.threads,
+      roleCaps: { extractor: sequences },
+      serverBin: findLlamaCppTool("llama-server") ?? "llama-server",
+    });
+    return {
+      backend,
+      async dispose() {
+        await backend.dispose();
+        await llama.dispose();
+      },
+    };
+  }
+  throw new Error(`unknown backend ${kind} (known: llama, server)`);
 }
 
 function load(): string {

@@ -22,7 +22,11 @@ SRC="$BUILD_ROOT/llama.cpp"
 # A non-default NLC_BENCH_CPU_VARIANT builds into its own folders (bench/.build/llama.cpp-build-<variant>,
 # bench/.build/bin-<variant>): the profile needs an AVX2-only (haswell) build because valgrind 3.19 cannot
 # run AVX-512 code.
+# NLC_BENCH_OPENMP=ON builds with OpenMP (llama.cpp's own default; node-llama-cpp's prebuilt has it off)
+# into bench/.build/llama.cpp-build-omp and bench/.build/bin-omp.
+OPENMP="${NLC_BENCH_OPENMP:-OFF}"
 SUFFIX="${NLC_BENCH_CPU_VARIANT:+-$NLC_BENCH_CPU_VARIANT}"
+[[ "$OPENMP" == "ON" ]] && SUFFIX="$SUFFIX-omp"
 OUT="$BUILD_ROOT/llama.cpp-build$SUFFIX"
 BIN="$BUILD_ROOT/bin$SUFFIX"
 NLC="$ROOT/node_modules/node-llama-cpp/llama"
@@ -82,12 +86,12 @@ else
 	cpu_flags+=(-DGGML_NATIVE=OFF -DGGML_SSE42=ON)
 	for f in "${isa[@]}"; do cpu_flags+=("-DGGML_$f=ON"); done
 fi
-echo "llama.cpp $src_head, CPU variant $variant, $JOBS jobs"
+echo "llama.cpp $src_head, CPU variant $variant, OpenMP $OPENMP, $JOBS jobs"
 
 cmake -S "$SRC" -B "$OUT" -G Ninja \
 	-DCMAKE_BUILD_TYPE=Release \
 	-DBUILD_SHARED_LIBS=ON \
-	-DGGML_OPENMP=OFF \
+	-DGGML_OPENMP="$OPENMP" \
 	-DGGML_CCACHE=OFF \
 	-DLLAMA_BUILD_TESTS=OFF \
 	-DLLAMA_BUILD_UI=OFF \
@@ -101,5 +105,5 @@ mkdir -p "$BIN"
 for t in "${TARGETS[@]}"; do
 	if [[ -e "$OUT/bin/$t" ]]; then ln -sf "$OUT/bin/$t" "$BIN/$t"; fi
 done
-printf '{"commit":"%s","variant":"%s","builtAt":"%s"}\n' "$src_head" "$variant" "$(date -u +%FT%TZ)" > "$BIN/build-info.json"
+printf '{"commit":"%s","variant":"%s","openmp":"%s","builtAt":"%s"}\n' "$src_head" "$variant" "$OPENMP" "$(date -u +%FT%TZ)" > "$BIN/build-info.json"
 echo "done: $BIN"

@@ -5,7 +5,8 @@
  * for a quiet machine (bench/quiet.ts) and is retried if others used the CPU meanwhile.
  *
  *   npx tsx bench/profile/abThreads.ts MODEL [--tokens 64] [--rounds 3] [--threads 1,2]
- *        [--configs ref,ref-pool,node-evaluate,node-chat,node-chat-norepeat,node-backend] [--sequences 1]
+ *        [--configs ref,ref-pool,ref-omp,node-evaluate,node-chat,node-chat-norepeat,node-backend,alt-evaluate,...]
+ *        [--sequences 1] [--alt-root DIR]
  */
 
 import { execFileSync } from "node:child_process";
@@ -27,32 +28,68 @@ const rounds = Number(opt("rounds", "3"));
 const sequences = opt("sequences", "1");
 const threadList = opt("threads", "1,2").split(",");
 const configs = opt("configs", "ref,ref-pool,node-evaluate,node-chat").split(",");
+/** "alt-<mode>" configs run nodeGenerate.ts from a copy of the repo whose node_modules holds another node-llama-cpp build (e.g. a source build). */
+const altRoot = opt("alt-root", "");
 
 function runOnce(config: string, threads: string): number {
+  if (config === "batched") {
+    // llama-batched-bench with --sequences parallel sequences, no sampling: aggregate generation tok/s (S_TG)
+    const n = Number(sequences);
+    const args = [
+      "-m",
+      model as string,
+      "-t",
+      threads,
+      "-tb",
+      threads,
+      "-c",
+      String(n * (Number(tokens) + 64)),
+      "-npp",
+      "32",
+      "-ntg",
+      tokens,
+      "-npl",
+      sequences,
+    ];
+    const out = execFileSync(path.join(ROOT, "bench/.build/bin/llama-batched-bench"), [...args, "--output-format", "jsonl"], {
+      stdio: ["ignore", "pipe", "ignore"],
+    }).toString();
+    const line = out.split("\n").find((l) => l.includes('"speed_tg"'));
+    return line ? (JSON.parse(line) as { speed_tg: number }).speed_tg : Number.NaN;
+  }
   if (config.startsWith("ref")) {
     const args = ["-m", model as string, "-t", threads, "-n", tokens, ...(config === "ref-pool" ? ["-tp"] : [])];
-    const out = execFileSync(path.join(ROOT, "bench/.build/bin/ref-generate"), args).toString();
+    // ref-omp: the same program against the OpenMP build (NLC_BENCH_OPENMP=ON bash bench/llamacpp/build.sh; bash bench/profile/buildRef.sh omp)
+    const bin = config === "ref-omp" ? "bench/.build/bin-omp/ref-generate" : "bench/.build/bin/ref-generate";
+    const out = execFileSync(path.join(ROOT, bin), args).toString();
     return Number(/= ([\d.]+) tok\/s/.exec(out)?.[1]);
   }
-  const mode = config.replace(/^node-/, "");
-  const out = execFileSync(
-    "node",
-    [
-      "--import",
-      "tsx",
-      path.join(ROOT, "bench/profile/nodeGenerate.ts"),
-      model as string,
-      "--mode",
-      mode,
-      "--tokens",
-      tokens,
-      "--threads",
-      threads,
-      "--sequences",
-      sequences,
-    ],
-    { cwd: ROOT },
-  ).toString();
+  // "@uvN": UV_THREADPOOL_SIZE=N; "@st": node --single-threaded (no V8 background threads); combinable ("@uv1st").
+  const [base = config, variant = ""] = config.split("@");
+  const uv = /uv(\d+)/.exec(variant)?.[1];
+  const env = { ...process.env, ...(uv ? { UV_THREADPOOL_SIZE: uv } : {}) };
+  const nodeFlags = variant.includes("st") ? ["--single-threaded"] : [];
+  const alt = base.startsWith("alt-");
+  if (alt && !altRoot) throw new Error("alt-* configs need --alt-root");
+  const root = alt ? altRoot : ROOT;
+  const mode = base.replace(/^(node|alt)-/, "");
+  const script = path.join(root, "bench/profile/nodeGenerate.ts");
+  const args = [
+    ...nodeFlags,
+    "--import",
+    "tsx",
+    script,
+    path.resolve(model as string),
+    "--mode",
+    mode,
+    "--tokens",
+    tokens,
+    "--threads",
+    threads,
+    "--sequences",
+    sequences,
+  ];
+  const out = execFileSync("node", args, { cwd: root, env }).toString();
   return Number(/generation ([\d.]+) tok\/s/.exec(out)?.[1] ?? /: (\d+) tokens in (\d+) ms/.exec(out)?.[0]);
 }
 

@@ -90,9 +90,14 @@ if (mode === "backend") {
   const m = await llama.loadModel({ modelPath: model });
   const ctx = await m.createContext({ contextSize: tokens + 256, sequences, threads });
   const t1 = performance.now();
+  const ru0 = process.resourceUsage();
   const counts = await Promise.all(Array.from({ length: sequences }, (_, i) => one(ctx.getSequence(), i)));
   generated = counts.reduce((a, b) => a + b, 0);
   process.stdout.write(`${mode}: ${generated} tokens in ${(performance.now() - t1).toFixed(0)} ms (incl. prompt)\n`);
+  const ru1 = process.resourceUsage();
+  process.stdout.write(
+    `${mode}: during generation: ${ru1.minorPageFault - ru0.minorPageFault} minor page faults, ${ru1.voluntaryContextSwitches - ru0.voluntaryContextSwitches} voluntary + ${ru1.involuntaryContextSwitches - ru0.involuntaryContextSwitches} involuntary context switches, ${((ru1.userCPUTime - ru0.userCPUTime) / 1000).toFixed(0)} ms user + ${((ru1.systemCPUTime - ru0.systemCPUTime) / 1000).toFixed(0)} ms system CPU\n`,
+  );
   if (tokenEvents > firstChunk)
     process.stdout.write(
       `${mode}: generation ${(((tokenEvents - firstChunk) / (lastTokenAt - firstTokenAt)) * 1000).toFixed(2)} tok/s after the first token (threads ${threads}, sequences ${sequences})\n`,

@@ -9,6 +9,8 @@
 #include "llama.h"
 #include "ggml-cpu.h"
 
+#include <sys/resource.h>
+
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -77,6 +79,8 @@ int main(int argc, char ** argv) {
     auto t0 = std::chrono::steady_clock::now();
     if (llama_decode(ctx, batch)) { fprintf(stderr, "decode failed\n"); return 1; }
     auto t1 = std::chrono::steady_clock::now();
+    rusage ru0{};
+    getrusage(RUSAGE_SELF, &ru0);
     int generated = 0;
     llama_token tok;
     for (int i = 0; i < n_predict; i++) {
@@ -87,6 +91,11 @@ int main(int argc, char ** argv) {
         if (llama_decode(ctx, batch)) { fprintf(stderr, "decode failed\n"); return 1; }
     }
     auto t2 = std::chrono::steady_clock::now();
+    rusage ru1{};
+    getrusage(RUSAGE_SELF, &ru1);
+    auto ms = [](const timeval & a, const timeval & b) { return (b.tv_sec - a.tv_sec) * 1000.0 + (b.tv_usec - a.tv_usec) / 1000.0; };
+    printf("during generation: %ld minor page faults, %ld voluntary + %ld involuntary context switches, %.0f ms user + %.0f ms system CPU\n",
+           ru1.ru_minflt - ru0.ru_minflt, ru1.ru_nvcsw - ru0.ru_nvcsw, ru1.ru_nivcsw - ru0.ru_nivcsw, ms(ru0.ru_utime, ru1.ru_utime), ms(ru0.ru_stime, ru1.ru_stime));
     double gen_ms = std::chrono::duration<double, std::milli>(t2 - t1).count();
     printf("prompt %d tokens %.1f ms; generated %d tokens in %.1f ms = %.2f tok/s (threads %d, sampler %s%s)\n", n_prompt,
            std::chrono::duration<double, std::milli>(t1 - t0).count(), generated, gen_ms, generated / gen_ms * 1000.0, n_threads,
