@@ -7,7 +7,18 @@
 import fs from "node:fs";
 import path from "node:path";
 import { quantizeGguf } from "./quantizeGguf.ts";
-import { resolveShape, type SyntheticShape, type SyntheticShapeName, writeSyntheticGguf } from "./writeSyntheticGguf.ts";
+import { readGgufHeader } from "./readGgufHeader.ts";
+import { resolveShape, SYNTHETIC_GENERATOR_VERSION, type SyntheticShape, type SyntheticShapeName, writeSyntheticGguf } from "./writeSyntheticGguf.ts";
+
+/** True when the file exists and was written by the current generator version. */
+function isCurrent(file: string): boolean {
+  if (!fs.existsSync(file)) return false;
+  try {
+    return readGgufHeader(file).metadata.get("synthetic.generator_version") === SYNTHETIC_GENERATOR_VERSION;
+  } catch {
+    return false;
+  }
+}
 
 export type SyntheticModelQuant = "Q8_0" | "F16" | "Q4_K_M";
 
@@ -31,7 +42,7 @@ export function syntheticModelPath(shape: SyntheticShapeName | SyntheticShape, q
 export async function ensureSyntheticModel(options: EnsureSyntheticModelOptions): Promise<string> {
   const cacheDir = options.cacheDir ?? ".bench/models";
   const target = syntheticModelPath(options.shape, options.quant, cacheDir);
-  if (fs.existsSync(target)) return target;
+  if (isCurrent(target)) return target;
   fs.mkdirSync(cacheDir, { recursive: true });
   if (options.quant !== "Q4_K_M") {
     options.onProgress?.(`writing ${target}`);
@@ -39,7 +50,7 @@ export async function ensureSyntheticModel(options: EnsureSyntheticModelOptions)
     return target;
   }
   const f16 = syntheticModelPath(options.shape, "F16", cacheDir);
-  const hadF16 = fs.existsSync(f16);
+  const hadF16 = isCurrent(f16);
   if (!hadF16) {
     options.onProgress?.(`writing ${f16}`);
     await writeSyntheticGguf({ shape: options.shape, quant: "F16", outPath: f16 });

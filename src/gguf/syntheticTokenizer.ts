@@ -21,6 +21,26 @@ export const CHATML_TEMPLATE =
 /** Ordered `tokenizer.*` metadata entries. */
 export type TokenizerMetadata = Array<[string, GgufValue]>;
 
+/**
+ * Byte-fallback tokens <0x80>..<0xFF>: alone they are never valid UTF-8, and a random-weight model
+ * emits them mid-text, which real models practically never do (llama-server then fails to parse
+ * its own output as text). The writer gives these tokens all-zero embedding rows, so with tied
+ * embeddings their logit is exactly 0 while tens of thousands of tokens score above it: greedy and
+ * top-k sampling never pick them, and tokenizing non-ASCII input still works.
+ */
+export function neverEmittedTokens(meta: TokenizerMetadata): number[] {
+  const tokens = meta.find(([k]) => k === "tokenizer.ggml.tokens")?.[1];
+  const types = meta.find(([k]) => k === "tokenizer.ggml.token_type")?.[1];
+  if (tokens?.type !== "string[]" || types?.type !== "i32[]") return [];
+  const out: number[] = [];
+  for (let i = 0; i < tokens.value.length; i++) {
+    if (types.value[i] !== TokenType.BYTE) continue;
+    const m = /^<0x([0-9A-Fa-f]{2})>$/.exec(tokens.value[i] ?? "");
+    if (m && Number.parseInt(m[1] ?? "0", 16) >= 0x80) out.push(i);
+  }
+  return out;
+}
+
 const SPACE = "\u2581";
 
 /** Word pieces in a fixed order: characters, then lowercase n-grams, each also with a leading "▁". */

@@ -28,7 +28,14 @@ import {
   tensorBytes,
   u32,
 } from "./ggufFormat.ts";
-import { syntheticTokenizer, type TokenizerMetadata, tokenizerFromGguf } from "./syntheticTokenizer.ts";
+import { neverEmittedTokens, syntheticTokenizer, type TokenizerMetadata, tokenizerFromGguf } from "./syntheticTokenizer.ts";
+
+/**
+ * Bumped when the bytes the writer produces for the same options change, so cached files are
+ * rewritten (ensureSyntheticModel compares it with the file's `synthetic.generator_version`).
+ * 2: zero embedding rows for the non-ASCII byte-fallback tokens (see neverEmittedTokens).
+ */
+export const SYNTHETIC_GENERATOR_VERSION = 2;
 
 /** Llama-3-style RoPE frequency scaling (written as the `rope_freqs.weight` tensor, as the converter does). */
 export interface Llama3RopeScaling {
@@ -148,6 +155,8 @@ interface TensorPlan {
   dims: number[];
   type: GgmlType;
   fill: "random" | "ones" | "smallRandom" | "ropeFreqs";
+  /** Rows (along the last dimension) written as zeros: token rows of the embedding/output. */
+  zeroRows?: ReadonlySet<number>;
 }
 
 export function resolveShape(shape: SyntheticShapeName | SyntheticShape): SyntheticShape {
@@ -180,16 +189,16 @@ export function validateShape(s: SyntheticShape, quant: SyntheticQuant): void {
   }
 }
 
-function planTensors(s: SyntheticShape, quant: SyntheticQuant): TensorPlan[] {
+function planTensors(s: SyntheticShape, quant: SyntheticQuant, zeroTokenRows: ReadonlySet<number> = new Set()): TensorPlan[] {
   const w: GgmlType = quant === "Q8_0" ? GgmlType.Q8_0 : GgmlType.F16;
   const hd = headDim(s);
   const qDim = s.heads * hd;
   const kvDim = s.kvHeads * hd;
   const plan: TensorPlan[] = [
-    { name: "token_embd.weight", dims: [s.hidden, s.vocab], type: w, fill: "random" },
+    { name: "token_embd.weight", dims: [s.hidden, s.vocab], type: w, fill: "random", zeroRows: zeroTokenRows },
     { name: "output_norm.weight", dims: [s.hidden], type: GgmlType.F32, fill: "ones" },
   ];
-  if (!s.tiedEmbeddings) plan.push({ name: "output.weight", dims: [s.hidden, s.vocab], type: w, fill: "random" });
+  if (!s.tiedEmbeddings) plan.push({ name: "output.weight", dims: [s.hidden, s.vocab], type: w, fill: "random", zeroRows: zeroTokenRows });
   if (s.ropeScaling) plan.push({ name: "rope_freqs.weight", dims: [hd / 2], type: GgmlType.F32, fill: "ropeFreqs" });
   for (let i = 0; i < s.layers; i++) {
     const b = `blk.${i}.`;
@@ -312,6 +321,19 @@ async function writeTensorData(fh: fs.promises.FileHandle, t: TensorPlan, s: Syn
     } else {
       for (let off = 0; off < n; off += Q8_0_BLOCK_BYTES) buf.writeUInt16LE(Q8_0_SCALE_F16, off);
     }
+    if (t.zeroRows && t.zeroRows.size > 0) {
+      // Rows are ne0 values long; row r covers bytes [r * rowBytes, (r + 1) * rowBytes) of the tensor.
+      const rowBytes = tensorBytes(t.type, t.dims[0] ?? 1);
+      const chunkStart = bytes - left;
+      const first = Math.floor(chunkStart / rowBytes);
+      const last = Math.floor((chunkStart + n - 1) / rowBytes);
+      for (let r = first; r <= last; r++) {
+        if (!t.zeroRows.has(r)) continue;
+        const from = Math.max(0, r * rowBytes - chunkStart);
+        const to = Math.min(n, (r + 1) * rowBytes - chunkStart);
+        buf.fill(0, from, to);
+      }
+    }
     await fh.write(buf, 0, n);
     left -= n;
   }
@@ -331,6 +353,7 @@ function shapeMetadata(s: SyntheticShape, quant: SyntheticQuant, seed: number): 
     ["synthetic.shape", str(s.name)],
     ["synthetic.mirrors", str(s.mirrors)],
     ["synthetic.seed", u32(seed)],
+    ["synthetic.generator_version", u32(SYNTHETIC_GENERATOR_VERSION)],
     [`${a}.block_count`, u32(s.layers)],
     [`${a}.context_length`, u32(s.contextLength)],
     [`${a}.embedding_length`, u32(s.hidden)],
@@ -357,7 +380,7 @@ export async function writeSyntheticGguf(options: WriteSyntheticGgufOptions): Pr
   validateShape(shape, options.quant);
   const tokenizer: TokenizerMetadata = options.tokenizerFrom ? tokenizerFromGguf(options.tokenizerFrom, shape.vocab) : syntheticTokenizer(shape.vocab);
   const metadata = [...shapeMetadata(shape, options.quant, seed), ...tokenizer];
-  const plan = planTensors(shape, options.quant);
+  const plan = planTensors(shape, options.quant, new Set(neverEmittedTokens(tokenizer)));
 
   const header = new GgufHeaderWriter();
   for (const ch of GGUF_MAGIC) header.u8(ch.charCodeAt(0));

@@ -5,7 +5,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GgmlType, tensorBytes } from "../../src/gguf/ggufFormat.ts";
 import { readGgufHeader } from "../../src/gguf/readGgufHeader.ts";
-import { syntheticTokenizer } from "../../src/gguf/syntheticTokenizer.ts";
+import { neverEmittedTokens, syntheticTokenizer } from "../../src/gguf/syntheticTokenizer.ts";
 import {
   llama3RopeFactors,
   SYNTHETIC_SHAPES,
@@ -117,6 +117,23 @@ describe("writeSyntheticGguf", () => {
     let nonFinite = 0;
     for (let i = 0; i < 64 * 1000; i++) if (((fb.readUInt16LE(start + 2 * i) >> 10) & 0x1f) === 0x1f) nonFinite++;
     expect(nonFinite).toBe(0);
+  });
+
+  it("gives the non-ASCII byte-fallback tokens all-zero embedding rows and no other token", async () => {
+    const never = neverEmittedTokens(syntheticTokenizer(1000));
+    expect(never.length).toBe(128);
+    for (const quant of ["Q8_0", "F16"] as const) {
+      const out = path.join(dir, `z-${quant}.gguf`);
+      await writeSyntheticGguf({ shape: tinyQwen, quant, outPath: out });
+      const h = readGgufHeader(out);
+      const emb = h.tensors.find((t) => t.name === "token_embd.weight");
+      const buf = fs.readFileSync(out);
+      const rowBytes = quant === "Q8_0" ? (64 / 32) * 34 : 64 * 2;
+      const rowIsZero = (r: number) =>
+        buf.subarray(h.dataOffset + (emb?.offset ?? 0) + r * rowBytes, h.dataOffset + (emb?.offset ?? 0) + (r + 1) * rowBytes).every((b) => b === 0);
+      const zeroRows = Array.from({ length: 1000 }, (_, r) => r).filter(rowIsZero);
+      expect(zeroRows).toEqual(never);
+    }
   });
 
   it("is deterministic for a seed and differs across seeds", async () => {
