@@ -4,32 +4,46 @@
  * These helpers wait until everyone else is quiet before a sample and measure how much CPU other
  * processes used during it, so contaminated samples can be thrown away and counted.
  *
- * "Other processes" are all but this process and its descendants (read from /proc; Linux only:
- * elsewhere nothing is counted and samples are taken as they come).
+ * "Other processes" is the machine's busy time (/proc/stat) minus that of this process and its
+ * descendants (including children they reaped), so short-lived processes count too. Linux only:
+ * elsewhere nothing is counted and samples are taken as they come.
  */
 
 import fs from "node:fs";
 
 const TICKS_PER_SECOND = 100; // USER_HZ on Linux
 
-/** CPU ticks (user+system) used so far by every process except this one and its descendants, by pid. */
-export function otherCpuTicks(): Map<number, number> {
-  const ticks = new Map<number, number>();
+/** Busy CPU ticks of the whole machine (all CPUs) from /proc/stat, or undefined where unavailable. */
+function machineBusyTicks(): number | undefined {
+  try {
+    const line = fs.readFileSync("/proc/stat", "utf8").split("\n")[0] ?? "";
+    const f = line.trim().split(/\s+/).slice(1).map(Number);
+    // user nice system idle iowait irq softirq steal ...
+    const idle = (f[3] ?? 0) + (f[4] ?? 0);
+    return f.slice(0, 8).reduce((a, b) => a + b, 0) - idle;
+  } catch {
+    return undefined;
+  }
+}
+
+/** CPU ticks used by this process and all its descendants, including exited children it (or they) reaped. */
+function ownTreeTicks(): number {
   const parent = new Map<number, number>();
-  let entries: string[];
+  const ticks = new Map<number, number>();
+  let entries: string[] = [];
   try {
     entries = fs.readdirSync("/proc");
   } catch {
-    return ticks;
+    return 0;
   }
   for (const e of entries) {
     if (!/^\d+$/.test(e)) continue;
     try {
       const stat = fs.readFileSync(`/proc/${e}/stat`, "utf8");
-      // after the ")" closing the command name: state, ppid, ... utime (14th field overall), stime (15th)
+      // after the ")" closing the command name: state, ppid, ... utime, stime, cutime, cstime (fields 14-17)
       const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
       parent.set(Number(e), Number(rest[1]));
-      ticks.set(Number(e), Number(rest[11]) + Number(rest[12]));
+      ticks.set(Number(e), Number(rest[11]) + Number(rest[12]) + Number(rest[13]) + Number(rest[14]));
     } catch {
       // exited meanwhile, or not readable
     }
@@ -38,15 +52,25 @@ export function otherCpuTicks(): Map<number, number> {
     for (let p = pid, hops = 0; p > 1 && hops < 64; p = parent.get(p) ?? 0, hops++) if (p === process.pid) return true;
     return false;
   };
-  for (const pid of [...ticks.keys()]) if (isOurs(pid)) ticks.delete(pid);
-  return ticks;
+  let sum = 0;
+  for (const [pid, t] of ticks) if (isOurs(pid)) sum += t;
+  return sum;
 }
 
-/** CPU-seconds other processes used between two snapshots (processes that started in between count fully). */
-export function otherCpuSecondsBetween(a: Map<number, number>, b: Map<number, number>): number {
-  let ticks = 0;
-  for (const [pid, t] of b) ticks += t - (a.get(pid) ?? 0);
-  return Math.max(0, ticks) / TICKS_PER_SECOND;
+/** A snapshot for measuring what everyone else used: machine busy time minus our own process tree's. */
+export interface CpuSnapshot {
+  machine: number | undefined;
+  own: number;
+}
+
+export function cpuSnapshot(): CpuSnapshot {
+  return { machine: machineBusyTicks(), own: ownTreeTicks() };
+}
+
+/** CPU-seconds other processes used between two snapshots (short-lived processes included). */
+export function otherCpuSecondsBetween(a: CpuSnapshot, b: CpuSnapshot): number {
+  if (a.machine === undefined || b.machine === undefined) return 0;
+  return Math.max(0, b.machine - a.machine - (b.own - a.own)) / TICKS_PER_SECOND;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -65,9 +89,9 @@ export async function waitForQuiet(o: QuietOptions = {}): Promise<number> {
   const windowMs = o.windowMs ?? 1500;
   const t0 = Date.now();
   for (;;) {
-    const a = otherCpuTicks();
+    const a = cpuSnapshot();
     await sleep(windowMs);
-    const used = otherCpuSecondsBetween(a, otherCpuTicks());
+    const used = otherCpuSecondsBetween(a, cpuSnapshot());
     if (used / (windowMs / 1000) <= share) return Date.now() - t0;
     if (Date.now() - t0 > (o.timeoutMs ?? 600_000)) return Date.now() - t0;
   }
@@ -90,11 +114,11 @@ export async function quietSample<T>(measure: () => Promise<T>, o: QuietOptions 
   let discarded = 0;
   for (let attempt = 0; ; attempt++) {
     await waitForQuiet(o);
-    const a = otherCpuTicks();
+    const a = cpuSnapshot();
     const t0 = performance.now();
     const value = await measure();
     const wall = (performance.now() - t0) / 1000;
-    const otherShare = otherCpuSecondsBetween(a, otherCpuTicks()) / Math.max(wall, 1e-3);
+    const otherShare = otherCpuSecondsBetween(a, cpuSnapshot()) / Math.max(wall, 1e-3);
     if (otherShare <= max * 2 || attempt + 1 >= (o.attempts ?? 5)) return { value, otherShare, discarded };
     discarded++;
   }

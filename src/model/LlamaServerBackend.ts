@@ -124,7 +124,15 @@ export class LlamaServerBackend implements ModelBackend {
     };
     child.stdout?.on("data", keep);
     child.stderr?.on("data", keep);
-    const exited = new Promise<void>((resolve) => child.on("close", () => resolve()));
+    // Never leave a server behind if this process ends without dispose() (crash, process.exit).
+    const killOnExit = () => child.kill("SIGKILL");
+    process.once("exit", killOnExit);
+    const exited = new Promise<void>((resolve) =>
+      child.on("close", () => {
+        process.removeListener("exit", killOnExit);
+        resolve();
+      }),
+    );
     const url = `http://127.0.0.1:${port}`;
     const deadline = Date.now() + (options.startupTimeoutMs ?? 300_000);
     try {
