@@ -321,7 +321,7 @@ export function renderReport(
   L.push(`### ${o.label} — ${meta.started}`);
   L.push("");
   L.push(
-    `Machine: ${machine()}. Load average (1/5/15 min) before: ${meta.loadBefore}; after: ${meta.loadAfter}. node-llama-cpp ${nodeLlamaCppVersion()}; llama.cpp tools ${meta.build}.`,
+    `Machine: ${machine()}. Load average (1/5/15 min) before: ${meta.loadBefore}; after: ${meta.loadAfter}. node-llama-cpp ${nodeLlamaCppVersion()}; llama.cpp tools ${meta.build}. UV_THREADPOOL_SIZE of this process (in-process backends): ${process.env.UV_THREADPOOL_SIZE ?? "unset (libuv default 4)"}.`,
   );
   L.push(
     `Models: SYNTHETIC random-weight GGUFs in the exact shape of the named models (${o.quant}, from src/gguf/writeSyntheticGguf.ts + llama-quantize). Threads ${o.threads}, ${o.tokens} generated tokens per sequence, ${o.sequences} sequences, sampling: temperature ${o.temperature}, top-k 40, top-p 0.95 (llama-bench and llama-batched-bench do not sample). Figures are generation tok/s (aggregate over sequences), median (min-max) of ${o.runs} runs. ${o.quiet ? `Each sample waited for other processes to go idle and was retried if they used more than 10% of a core meanwhile (${gateStats.discarded} retried; highest share of a core used by others in a kept sample: ${(gateStats.maxOtherShare * 100).toFixed(0)}%).` : "Samples were taken without waiting for a quiet machine (--no-quiet)."}`,

@@ -17,7 +17,7 @@ import { openLlama } from "../src/model/LlamaBackend.ts";
 import { freeMemoryFor, openPool, planPool } from "../src/model/ModelPool.ts";
 import { DEFAULT_MODEL, resolveModel } from "../src/model/resolveModel.ts";
 import { ROLES } from "../src/model/roles.ts";
-import { machineThreads } from "../src/model/threads.ts";
+import { machineThreads, threadpoolAdvice } from "../src/model/threads.ts";
 import type { PipelineEvent } from "../src/progress/events.ts";
 import { Reporter } from "../src/progress/Reporter.ts";
 import { PromptLibrary } from "../src/prompts/PromptLibrary.ts";
@@ -138,9 +138,12 @@ export async function runGraphCommand(options: GraphOptions, io: CommandIo): Pro
         onProgress: (p) => emit({ type: "download_progress", model: source ?? recorded.model, downloadedBytes: p.downloadedBytes, totalBytes: p.totalBytes }),
       });
     const threads = options.threads ?? io.env.threads ?? machineThreads();
-    const llama = await openLlama({ maxThreads: threads });
+    const llama = await openLlama({ maxThreads: threads, gpu: io.env.gpu });
     cleanups.push(() => llama.dispose());
+    const threadpoolNote = threadpoolAdvice(io.env, llama.gpu !== false);
+    if (threadpoolNote) emit({ type: "message", level: "warn", text: threadpoolNote });
     const plan = await planPool(recorded.agents, {
+      uvThreadpoolSize: io.env.uvThreadpoolSize,
       resolveSource,
       concurrency: options.concurrency,
       threads,

@@ -43,8 +43,9 @@ async function build(): Promise<PipelineGraph> {
   process.execArgv = withoutDevServerPreload(process.execArgv);
   const env = readEnv();
   const threads = env.threads ?? machineThreads();
-  const llama = await openLlama({ maxThreads: threads });
+  const llama = await openLlama({ maxThreads: threads, gpu: env.gpu });
   const plan = await planPool(loadAgentsConfig(), {
+    uvThreadpoolSize: env.uvThreadpoolSize,
     resolveSource: (source) => resolveModel(source ?? env.model ?? DEFAULT_MODEL.uri, { modelsDir: env.modelsDir, offline: env.offline }),
     threads,
     freeMemory: () => freeMemoryFor(llama),

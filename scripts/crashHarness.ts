@@ -66,11 +66,15 @@ function rng(seed: number): () => number {
 }
 
 function startRun(repo: string, args: string[]): Proc {
-  const child = spawn(process.execPath, ["--import", "tsx", path.join(repo, "cli", "graph.ts"), ...args], {
-    cwd: repo,
-    env: { ...process.env, NO_COLOR: "1" },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  const child = spawn(
+    process.execPath,
+    ["--require", path.join(repo, "cli", "threadpool.cjs"), "--import", "tsx", path.join(repo, "cli", "graph.ts"), ...args],
+    {
+      cwd: repo,
+      env: { ...process.env, NO_COLOR: "1" },
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
   const events: Record<string, unknown>[] = [];
   const watchers: { pred: (e: Record<string, unknown>) => boolean; resolve: (v: boolean) => void }[] = [];
   let stdout = "";

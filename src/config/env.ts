@@ -25,6 +25,12 @@ export interface Env {
   testFaults: string | undefined;
   /** `RUST_KB_OFFLINE=1`: never download anything (a missing model is an error at once). */
   offline: boolean;
+  /** `RUST_KB_GPU=false` (or `cpu`): decode on the CPU even where a GPU is available. Default: auto. */
+  gpu: "auto" | false;
+  /** libuv's thread-pool size this process runs with (`UV_THREADPOOL_SIZE`, libuv's default 4 when unset). */
+  uvThreadpoolSize: number;
+  /** `RUST_KB_THREADPOOL`: how cli/threadpool.cjs chose the pool size ("<size> (<reason>)"); unset when it did not run. */
+  threadpoolChoice: string | undefined;
   /** `HOME`: used to locate rustup's toolchains. */
   home: string;
 }
@@ -41,6 +47,12 @@ function positiveInt(name: string, v: string | undefined): number | undefined {
   return n;
 }
 
+/** libuv reads UV_THREADPOOL_SIZE as an integer, clamped to 1..1024, default 4. */
+function uvPoolSize(v: string | undefined): number {
+  const n = Number.parseInt(v ?? "", 10);
+  return Number.isFinite(n) && n > 0 ? Math.min(n, 1024) : 4;
+}
+
 export function readEnv(source: NodeJS.ProcessEnv = process.env): Env {
   return {
     model: nonEmpty(source.RUST_KB_MODEL),
@@ -53,6 +65,9 @@ export function readEnv(source: NodeJS.ProcessEnv = process.env): Env {
     studioDb: nonEmpty(source.RUST_KB_STUDIO_DB),
     testFaults: nonEmpty(source.RUST_KB_TEST_FAULTS),
     offline: ["1", "true", "yes"].includes((source.RUST_KB_OFFLINE ?? "").trim().toLowerCase()),
+    gpu: ["false", "0", "cpu", "no"].includes((source.RUST_KB_GPU ?? "").trim().toLowerCase()) ? false : "auto",
+    uvThreadpoolSize: uvPoolSize(source.UV_THREADPOOL_SIZE),
+    threadpoolChoice: nonEmpty(source.RUST_KB_THREADPOOL),
     home: source.HOME ?? os.homedir(),
   };
 }

@@ -1,7 +1,8 @@
 /**
  * The engine's model side: every distinct model file loaded once, one context per model whose
  * sequence count covers the agents that use it, admitted by a memory budget before anything is
- * loaded, with the machine's threads divided between the models.
+ * loaded, with the machine's threads divided between the models (or, with one libuv pool thread,
+ * given to each model in turn: src/model/threads.ts).
  */
 import os from "node:os";
 import path from "node:path";
@@ -11,7 +12,7 @@ import { UserError } from "../errors.ts";
 import { LlamaModelBackend } from "./LlamaBackend.ts";
 import { type FitResult, fitToBudget, formatBytes, formatFitArithmetic, type ModelMemoryProfile, parseByteSize, readModelMemoryProfile } from "./memoryPlan.ts";
 import { ROLES, type Role } from "./roles.ts";
-import { divideThreads } from "./threads.ts";
+import { threadsPerModel } from "./threads.ts";
 import type { ModelBackend } from "./types.ts";
 
 export interface PoolModelPlan {
@@ -49,6 +50,11 @@ export interface PlanOptions {
   /** --concurrency: caps every role's agents and every model's sequences. */
   concurrency?: number;
   threads: number;
+  /**
+   * libuv's thread-pool size of this process (default 4). With 1, decodes of different models take
+   * turns and every model gets all `threads`; otherwise the threads are divided among the models.
+   */
+  uvThreadpoolSize?: number;
   /** Memory that can be used now (bytes); default: free RAM, or free VRAM when models go to a discrete GPU. */
   freeMemory?: () => Promise<{ bytes: number; what: string }>;
   readProfile?: (file: string, contextSize: number, sequences: number) => Promise<ModelMemoryProfile>;
@@ -122,7 +128,7 @@ export async function planPool(config: AgentsConfig, options: PlanOptions): Prom
     );
   }
   const sequences = fit.models.map((m) => m.sequences);
-  const threads = divideThreads(options.threads, sequences);
+  const threads = threadsPerModel(options.threads, sequences, options.uvThreadpoolSize ?? 4);
   const models: PoolModelPlan[] = groups.map(([file, g], i) => ({
     keys: g.keys,
     path: file,

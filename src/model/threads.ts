@@ -34,3 +34,28 @@ export function divideThreads(total: number, weights: readonly number[]): number
   }
   return result;
 }
+
+/**
+ * Threads per model context. node-llama-cpp runs every decode as a job on libuv's thread pool, so
+ * no more decodes run at once than the pool has threads. With one pool thread (cli/threadpool.cjs
+ * sets that for CPU decoding) the models' decodes take turns, and each should use every thread;
+ * with a larger pool they overlap, and the threads are divided so they do not oversubscribe the cores.
+ */
+export function threadsPerModel(total: number, weights: readonly number[], uvThreadpoolSize: number): number[] {
+  if (uvThreadpoolSize <= 1) return weights.map(() => total);
+  return divideThreads(total, weights);
+}
+
+/**
+ * A warning when the process's libuv pool does not suit where the models decode, or undefined.
+ * The pool size is fixed when Node starts (cli/threadpool.cjs chooses it for the npm scripts), so
+ * the advice is how to start the next run.
+ */
+export function threadpoolAdvice(env: { uvThreadpoolSize: number; threadpoolChoice: string | undefined }, gpu: boolean): string | undefined {
+  const userSet = env.threadpoolChoice?.includes("set by the user") ?? false;
+  if (!gpu && env.uvThreadpoolSize > 1 && !userSet)
+    return `decoding on the CPU with ${env.uvThreadpoolSize} libuv pool threads, which halves generation speed on small machines (docs/PROFILE.md); start through the npm scripts (they preload cli/threadpool.cjs) or set UV_THREADPOOL_SIZE=1.`;
+  if (gpu && env.uvThreadpoolSize === 1 && !userSet)
+    return "decoding on a GPU with one libuv pool thread, so sequences are sampled one at a time; set UV_THREADPOOL_SIZE=4 (or RUST_KB_GPU=false to decode on the CPU).";
+  return undefined;
+}

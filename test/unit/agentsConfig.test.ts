@@ -95,6 +95,15 @@ describe("planPool (admission)", () => {
     expect(plan.fit.outcome).toBe("fits");
   });
 
+  it("with one libuv pool thread the models' decodes take turns, so each model gets every thread", async () => {
+    const config = applyOverrides(loadAgentsConfig(), { roleModels: ["synthesizer=/models/big.gguf"], memoryBudget: "64GB" });
+    const plan = await planPool(config, { resolveSource, readProfile, threads: 8, uvThreadpoolSize: 1 });
+    expect(plan.models.map((m) => [m.label, m.threads])).toEqual([
+      ["small", 8],
+      ["big", 8],
+    ]);
+  });
+
   it("two config keys naming one file share one load", async () => {
     const config = applyOverrides(loadAgentsConfig(), { roleModels: ["writer=/models/default.gguf"], memoryBudget: "64GB" });
     const plan = await planPool(config, { resolveSource, readProfile, threads: 2 });
