@@ -167,7 +167,7 @@ lines.push(
   "",
   `- machine: ${machine.cpu}, ${machine.cores} cores, ${machine.ramGiB} GiB RAM, GPU: ${machine.gpu}, ${machine.os}, Node ${machine.node}; load average at start ${machine.load}`,
   `- model: \`${path.basename(modelPath)}\`, ${formatBytes(modelBytes)}; KV cache ${formatBytes(kv)} per sequence at ${values["context-size"]} tokens`,
-  `- threads ${threads}; ${opts.tokens} generated tokens per agent per call; greedy decoding; each figure is the median of ${opts.repeats} runs with (min-max); generation rate = (tokens of ${opts.tokens}-token calls - tokens of 1-token calls) / wall difference, so prompt processing is excluded`,
+  `- threads ${threads}; libuv thread pool ${process.env.RUST_KB_THREADPOOL ?? `${process.env.UV_THREADPOOL_SIZE ?? "4 (libuv default)"} (started without cli/threadpool.cjs)`}; ${opts.tokens} generated tokens per agent per call; greedy decoding; each figure is the median of ${opts.repeats} runs with (min-max); generation rate = (tokens of ${opts.tokens}-token calls - tokens of 1-token calls) / wall difference, so prompt processing is excluded`,
   "",
   "### Single agent",
   "",

@@ -4,9 +4,11 @@
  * so prompt processing cancels out and only generation is timed.
  */
 import type { Llama, LlamaContext, LlamaContextSequence, LlamaModel } from "node-llama-cpp";
+import { readEnv } from "../src/config/env.ts";
 import { LlamaModelBackend } from "../src/model/LlamaBackend.ts";
 import { LlmService } from "../src/model/LlmService.ts";
 import { ROLES } from "../src/model/roles.ts";
+import { threadsPerModel } from "../src/model/threads.ts";
 import { peakRss } from "./machine.ts";
 import { type Summary, summarize } from "./stats.ts";
 
@@ -117,11 +119,18 @@ export async function rawThroughput(llama: Llama, modelPath: string, n: number, 
 
 /**
  * The naive alternative: k separate copies of the model (weights read into memory per copy, no
- * shared mmap), one context of one sequence each, threads divided between them.
+ * shared mmap), one context of one sequence each. Threads as the agent pool assigns them to several
+ * models (src/model/threads.ts): divided between the copies, or all to each when libuv's pool has
+ * one thread and the copies' decodes take turns.
  */
 export async function copiesThroughput(llama: Llama, modelPath: string, k: number, o: GenOptions): Promise<ThroughputPoint> {
   const { LlamaChat } = await import("node-llama-cpp");
-  const threadsEach = Math.max(1, Math.floor(o.threads / k));
+  const threadsEach =
+    threadsPerModel(
+      o.threads,
+      Array.from({ length: k }, () => 1),
+      readEnv().uvThreadpoolSize,
+    )[0] ?? 1;
   const models: LlamaModel[] = [];
   const contexts: LlamaContext[] = [];
   try {
