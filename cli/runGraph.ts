@@ -10,7 +10,7 @@ import { buildPipelineGraph } from "../graphs/pipelineGraph.ts";
 import type { PipelineSettings } from "../nodes/deps.ts";
 import type { GraphOptions } from "../src/cli/parseGraphArgs.ts";
 import { buildSummary, countVerification, formatSummary, type RunSummary, resumeCommand } from "../src/cli/summary.ts";
-import { type AgentsConfig, applyOverrides, loadAgentsConfig } from "../src/config/agentsConfig.ts";
+import { type AgentsConfig, applyOverrides, loadAgentsConfig, parseAgentsConfig } from "../src/config/agentsConfig.ts";
 import type { Env } from "../src/config/env.ts";
 import { fsErrorToUserError, isUserError, UserError } from "../src/errors.ts";
 import { openLlama } from "../src/model/LlamaBackend.ts";
@@ -102,6 +102,8 @@ export async function runGraphCommand(options: GraphOptions, io: CommandIo): Pro
         );
       if (run.status === "done") throw new UserError("NO_RUN_TO_RESUME", `Run ${run.id} already finished.`, "Start a new run without --resume.");
       recorded = JSON.parse(run.settings).options as RecordedOptions;
+      // Runs recorded before a config field existed get its default.
+      recorded.agents = parseAgentsConfig(recorded.agents, `the agents config recorded with run ${run.id}`);
       if (options.model && options.model !== recorded.model)
         throw new UserError(
           "USAGE",
@@ -118,6 +120,7 @@ export async function runGraphCommand(options: GraphOptions, io: CommandIo): Pro
           roleModels: options.roleModels,
           contextSize: options.contextSize,
           memoryBudget: options.memoryBudget,
+          backend: options.backend,
         }),
         llmReview: options.llmReview,
         maxFileBytes: options.maxFileMb * 1024 * 1024,
@@ -153,7 +156,7 @@ export async function runGraphCommand(options: GraphOptions, io: CommandIo): Pro
     reporter.start();
     for (const m of plan.models) emit({ type: "model_loading", model: path.basename(m.path) });
     const loadStart = Date.now();
-    const pool = await openPool(llama, plan);
+    const pool = await openPool(llama, plan, { llamaServerBin: io.env.llamaServerBin });
     cleanups.push(() => pool.dispose());
     for (const [i, m] of plan.models.entries())
       emit({

@@ -50,7 +50,7 @@ async function build(): Promise<PipelineGraph> {
     threads,
     freeMemory: () => freeMemoryFor(llama),
   });
-  const pool = await openPool(llama, plan);
+  const pool = await openPool(llama, plan, { llamaServerBin: env.llamaServerBin });
   const db = RunDatabase.open(path.resolve(env.studioDb ?? "checkpoints/studio.sqlite"));
   const services = createServices({ db, backendFor: pool.backendFor, events: () => {} });
   return buildPipelineGraph(services.deps, { concurrency: plan.concurrency });

@@ -28,12 +28,33 @@ Options:
 
 Every option of \`npm run graph\` is accepted too and goes to the pipeline run: --input (required),
 --out, --model, --models-dir, --db, --resume, --concurrency, --threads, --context-size,
+--agents, --role-model, --agents-config, --memory-budget, --backend, --research, --library,
 --no-llm-review, --max-file-mb, --json (the last JSON line on stdout is then the evaluation).
 
 Exit codes: 0 scored, 1 failed, 2 usage error, 130 interrupted (the pipeline run is resumable).`;
 
 /** Options of the graph command that take a value (copied through with it). */
-const GRAPH_VALUE_OPTIONS = new Set(["--input", "--out", "--model", "--models-dir", "--db", "--concurrency", "--threads", "--context-size", "--max-file-mb"]);
+const GRAPH_VALUE_OPTIONS = new Set([
+  "--input",
+  "--out",
+  "--model",
+  "--models-dir",
+  "--db",
+  "--concurrency",
+  "--threads",
+  "--context-size",
+  "--max-file-mb",
+  "--agents",
+  "--role-model",
+  "--agents-config",
+  "--memory-budget",
+  "--backend",
+  "--research",
+  "--library",
+  "--docs-index",
+  "--tavily-include-domains",
+  "--tavily-exclude-domains",
+]);
 
 /** Pure: argv in, options or a usage error out. Eval's own flags are taken out; the rest is the graph command's. */
 export function parseEvalArgs(argv: readonly string[]): EvalParseResult {

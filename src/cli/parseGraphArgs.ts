@@ -32,6 +32,8 @@ export interface GraphOptions {
   agentsConfig?: string;
   /** `--memory-budget SIZE`: instead of a share of free memory. */
   memoryBudget?: string;
+  /** `--backend node-llama-cpp|llama-server`: what runs every model (default: the agents config's). */
+  backend?: string;
   /** `--keep-history`: do not compact the run's checkpoints when it finishes. */
   keepHistory?: boolean;
   /** `--force`: re-process every file even when the ledger says it is unchanged. */
@@ -70,6 +72,8 @@ Options:
   --role-model R=M     run role R on model M (a path or hf: URI), e.g. synthesizer=big.gguf
   --agents-config FILE another agents config file (default config/agents.json)
   --memory-budget SIZE memory the models may use, e.g. 6GB (default 80% of free memory)
+  --backend NAME       node-llama-cpp (default, in process) or llama-server (llama.cpp's own
+                       server in a child process; build it once with bash bench/llamacpp/build.sh)
   --threads N          CPU threads for generation (default: $RUST_KB_THREADS, else the core count)
   --context-size N     tokens per sequence (default 4096, capped by the model)
   --no-llm-review      validator runs its deterministic checks only
@@ -115,6 +119,7 @@ export function parseGraphArgs(argv: readonly string[]): ParseResult {
         "role-model": { type: "string", multiple: true },
         "agents-config": { type: "string" },
         "memory-budget": { type: "string" },
+        backend: { type: "string" },
         concurrency: { type: "string" },
         threads: { type: "string" },
         "context-size": { type: "string" },
@@ -182,6 +187,7 @@ export function parseGraphArgs(argv: readonly string[]): ParseResult {
       ...((v["role-model"] as string[] | undefined)?.length ? { roleModels: v["role-model"] as unknown as string[] } : {}),
       ...(typeof v["agents-config"] === "string" ? { agentsConfig: v["agents-config"] } : {}),
       ...(typeof v["memory-budget"] === "string" ? { memoryBudget: v["memory-budget"] } : {}),
+      ...(typeof v.backend === "string" ? { backend: v.backend } : {}),
       ...(researchNames ? { research: [...new Set(researchNames)] } : {}),
       ...(libraries?.length ? { libraries } : {}),
       ...(typeof v["docs-index"] === "string" ? { docsIndex: v["docs-index"] } : {}),

@@ -14,12 +14,21 @@ export const DEFAULT_AGENTS_CONFIG = path.resolve(path.dirname(fileURLToPath(imp
 
 const byteSize = z.string().regex(/^\s*\d+(\.\d+)?\s*([kmgt]i?b?|b)?\s*$/i, 'a size such as "256MB" or "24GB"');
 
+export const MODEL_BACKENDS = ["node-llama-cpp", "llama-server"] as const;
+export type ModelBackendKind = (typeof MODEL_BACKENDS)[number];
+
 const modelSpec = z
   .object({
     /** GGUF path or hf:/https: URI; null = the run's --model (else RUST_KB_MODEL, else the default model). */
     source: z.string().min(1).nullable().default(null),
     /** Tokens per sequence. */
     contextSize: z.number().int().min(256).max(1_048_576).default(4096),
+    /**
+     * What runs the model: "node-llama-cpp" in this process (default), or "llama-server", llama.cpp's
+     * own server in a child process on loopback (needs `bash bench/llamacpp/build.sh` once; faster with
+     * many sequences on a small CPU: docs/PROFILE.md).
+     */
+    backend: z.enum(MODEL_BACKENDS).default("node-llama-cpp"),
   })
   .strict();
 
@@ -95,6 +104,8 @@ export interface AgentsOverrides {
   contextSize?: number;
   /** `--memory-budget SIZE` */
   memoryBudget?: string;
+  /** `--backend node-llama-cpp|llama-server`: for every model. */
+  backend?: string;
 }
 
 /** Applies command-line overrides; the result is validated again. */
@@ -124,11 +135,16 @@ export function applyOverrides(config: AgentsConfig, o: AgentsOverrides): Agents
       );
     const key = `${role}-model`;
     const base = next.models[next.roles[role].model];
-    next.models[key] = { source, contextSize: base?.contextSize ?? 4096 };
+    next.models[key] = { source, contextSize: base?.contextSize ?? 4096, backend: base?.backend ?? "node-llama-cpp" };
     next.roles[role].model = key;
   }
   if (o.contextSize !== undefined) for (const m of Object.values(next.models)) m.contextSize = o.contextSize;
   if (o.memoryBudget !== undefined) next.memory.budget = o.memoryBudget;
+  if (o.backend !== undefined) {
+    if (!(MODEL_BACKENDS as readonly string[]).includes(o.backend))
+      throw new UserError("USAGE", `--backend takes ${MODEL_BACKENDS.join(" or ")}, got "${o.backend}"`, "Example: --backend llama-server");
+    for (const m of Object.values(next.models)) m.backend = o.backend as ModelBackendKind;
+  }
   // Models no role uses any more are dropped.
   const used = new Set(ROLES.map((r) => next.roles[r].model));
   for (const key of Object.keys(next.models)) if (!used.has(key)) delete next.models[key];

@@ -31,6 +31,8 @@ export interface Env {
   uvThreadpoolSize: number;
   /** `RUST_KB_THREADPOOL`: how cli/threadpool.cjs chose the pool size ("<size> (<reason>)"); unset when it did not run. */
   threadpoolChoice: string | undefined;
+  /** `RUST_KB_LLAMA_SERVER`: the llama-server binary for the llama-server backend (default bench/.build/bin, then PATH). */
+  llamaServerBin: string | undefined;
   /** `HOME`: used to locate rustup's toolchains. */
   home: string;
 }
@@ -68,6 +70,7 @@ export function readEnv(source: NodeJS.ProcessEnv = process.env): Env {
     gpu: ["false", "0", "cpu", "no"].includes((source.RUST_KB_GPU ?? "").trim().toLowerCase()) ? false : "auto",
     uvThreadpoolSize: uvPoolSize(source.UV_THREADPOOL_SIZE),
     threadpoolChoice: nonEmpty(source.RUST_KB_THREADPOOL),
+    llamaServerBin: nonEmpty(source.RUST_KB_LLAMA_SERVER),
     home: source.HOME ?? os.homedir(),
   };
 }

@@ -19,7 +19,7 @@ const TINY_BYTES = 50 * 1024 * 1024;
 export function isTinyTestModel(modelId: string): boolean {
   const [name = "", size] = modelId.split("@");
   if (TINY_MODEL.test(name)) return true;
-  const bytes = Number(size);
+  const bytes = Number.parseInt(size ?? "", 10);
   return Number.isFinite(bytes) && bytes > 0 && bytes < TINY_BYTES;
 }
 

@@ -33,8 +33,8 @@ export interface LlamaServerBackendOptions {
   threads: number;
   /** Max concurrent calls per role (agent counts); the sum may exceed `sequences`. */
   roleCaps: Partial<Record<Role, number>>;
-  /** Path of the llama-server binary. */
-  serverBin: string;
+  /** Path of the llama-server binary; undefined = not found. */
+  serverBin: string | undefined;
   /** Loopback port (default: a free one). */
   port?: number;
   /** How long to wait for the model to load (default 5 min). */
@@ -65,6 +65,8 @@ export class LlamaServerBackend implements ModelBackend {
   readonly threads: number;
   readonly url: string;
   private disposed = false;
+  /** The llama-server process id (the watchdog's child on POSIX), once known. */
+  serverPid: () => number | undefined = () => undefined;
 
   private constructor(
     private readonly child: ChildProcess,
@@ -85,11 +87,14 @@ export class LlamaServerBackend implements ModelBackend {
 
   /** Starts llama-server for the model and waits until it answers /health. */
   static async start(llama: Llama, options: LlamaServerBackendOptions): Promise<LlamaServerBackend> {
-    if (!fs.existsSync(options.serverBin))
+    const serverBin = options.serverBin;
+    if (serverBin === undefined || !fs.existsSync(serverBin))
       throw new UserError(
         "MODEL_LOAD_FAILED",
-        `llama-server was not found at ${options.serverBin}.`,
-        "Build llama.cpp's tools once with `bash bench/llamacpp/build.sh` (offline, ~15 min on 2 cores), or use the default in-process backend.",
+        serverBin === undefined
+          ? "The llama-server backend was chosen, but llama-server was not found (looked in bench/.build/bin and PATH)."
+          : `The llama-server backend was chosen, but there is no llama-server at ${serverBin}.`,
+        "Build llama.cpp's tools once with `bash bench/llamacpp/build.sh` (offline, ~15 min on 2 cores) or point RUST_KB_LLAMA_SERVER at a llama-server binary; or use the default backend (--backend node-llama-cpp).",
       );
     const stat = fs.statSync(options.modelPath);
     const modelId = `${path.basename(options.modelPath)}@${stat.size}`;
@@ -115,17 +120,35 @@ export class LlamaServerBackend implements ModelBackend {
       "--port",
       String(port),
     ];
-    const child = spawn(options.serverBin, args, { stdio: ["ignore", "pipe", "pipe"] });
+    // On POSIX the server runs under a small sh watchdog that holds the read end of our stdin pipe:
+    // when this process ends in any way (even SIGKILL, which runs no handler) the pipe closes and
+    // the watchdog kills the server, so no server outlives the run. dispose() closes the pipe too.
+    const watchdog = process.platform !== "win32";
+    const child = watchdog
+      ? spawn("/bin/sh", ["-c", WATCHDOG, serverBin, ...args], { stdio: ["pipe", "pipe", "pipe"] })
+      : spawn(serverBin, args, { stdio: ["ignore", "pipe", "pipe"] });
     let log = "";
+    let serverPid: number | undefined = watchdog ? undefined : child.pid;
     const keep = (d: Buffer) => {
-      const s = d.toString();
+      let s = d.toString();
+      if (serverPid === undefined) {
+        const m = /rust-kb-llama-server-pid (\d+)\n/.exec(s);
+        if (m) {
+          serverPid = Number(m[1]);
+          s = s.replace(m[0], "");
+        }
+      }
       log = (log + s).slice(-20_000);
       options.onLog?.(s);
     };
     child.stdout?.on("data", keep);
     child.stderr?.on("data", keep);
+    child.stdin?.on("error", () => {});
     // Never leave a server behind if this process ends without dispose() (crash, process.exit).
-    const killOnExit = () => child.kill("SIGKILL");
+    const killOnExit = () => {
+      child.kill("SIGKILL");
+      if (serverPid !== undefined && serverPid !== child.pid) killQuietly(serverPid);
+    };
     process.once("exit", killOnExit);
     const exited = new Promise<void>((resolve) =>
       child.on("close", () => {
@@ -149,6 +172,7 @@ export class LlamaServerBackend implements ModelBackend {
         await new Promise((r) => setTimeout(r, 200));
       }
     } catch (e) {
+      child.stdin?.end();
       child.kill("SIGKILL");
       await exited;
       throw new UserError(
@@ -164,12 +188,15 @@ export class LlamaServerBackend implements ModelBackend {
     try {
       vocab = await llama.loadModel({ modelPath: options.modelPath, vocabOnly: true });
     } catch (e) {
+      child.stdin?.end();
       child.kill("SIGTERM");
       await exited;
       throw e;
     }
     const scheduler = new FairScheduler(options.sequences, options.roleCaps);
-    return new LlamaServerBackend(child, exited, vocab, url, modelId, options.contextSize, options.threads, scheduler);
+    const backend = new LlamaServerBackend(child, exited, vocab, url, modelId, options.contextSize, options.threads, scheduler);
+    backend.serverPid = () => serverPid;
+    return backend;
   }
 
   countTokens(text: string): number {
@@ -244,11 +271,33 @@ export class LlamaServerBackend implements ModelBackend {
   async dispose(): Promise<void> {
     if (this.disposed) return;
     this.disposed = true;
-    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill("SIGTERM");
-    const timer = setTimeout(() => this.child.kill("SIGKILL"), 10_000);
+    // Closing the pipe makes the watchdog stop the server (SIGTERM) and exit when it has.
+    this.child.stdin?.end();
+    if (!this.child.stdin && this.child.exitCode === null && this.child.signalCode === null) this.child.kill("SIGTERM");
+    const timer = setTimeout(() => {
+      const pid = this.serverPid();
+      if (pid !== undefined && pid !== this.child.pid) killQuietly(pid, "SIGKILL");
+      this.child.kill("SIGKILL");
+    }, 10_000);
     await this.exited;
     clearTimeout(timer);
     await this.vocab.dispose();
+  }
+}
+
+/**
+ * sh script: start the server ($0 with "$@") in the background, report its pid on stderr, and kill
+ * it when our end of the stdin pipe closes (dispose, exit, crash); exit with the server's status.
+ */
+const WATCHDOG =
+  'exec 3<&0; "$0" "$@" </dev/null 3<&- & srv=$!; echo "rust-kb-llama-server-pid $srv" >&2; ' +
+  '(read _ <&3; kill "$srv" 2>/dev/null) 3<&3 & exec 3<&-; wait "$srv"';
+
+function killQuietly(pid: number, signal: NodeJS.Signals = "SIGKILL"): void {
+  try {
+    process.kill(pid, signal);
+  } catch {
+    // already gone
   }
 }
 

@@ -7,9 +7,11 @@
 import os from "node:os";
 import path from "node:path";
 import type { Llama } from "node-llama-cpp";
-import type { AgentsConfig } from "../config/agentsConfig.ts";
+import type { AgentsConfig, ModelBackendKind } from "../config/agentsConfig.ts";
 import { UserError } from "../errors.ts";
+import { findLlamaCppTool } from "../gguf/quantizeGguf.ts";
 import { LlamaModelBackend } from "./LlamaBackend.ts";
+import { LlamaServerBackend } from "./LlamaServerBackend.ts";
 import { type FitResult, fitToBudget, formatBytes, formatFitArithmetic, type ModelMemoryProfile, parseByteSize, readModelMemoryProfile } from "./memoryPlan.ts";
 import { ROLES, type Role } from "./roles.ts";
 import { threadsPerModel } from "./threads.ts";
@@ -29,6 +31,8 @@ export interface PoolModelPlan {
   /** Tokens per sequence after admission (capped by the model's training context when loaded). */
   contextSize: number;
   threads: number;
+  /** What runs it: node-llama-cpp in this process, or llama.cpp's llama-server in a child process. */
+  backend: ModelBackendKind;
 }
 
 export interface PoolPlan {
@@ -69,12 +73,18 @@ export interface PlanOptions {
 export async function planPool(config: AgentsConfig, options: PlanOptions): Promise<PoolPlan> {
   const totalAgents = ROLES.reduce((a, r) => a + config.roles[r].agents, 0);
   const concurrency = Math.max(1, Math.min(options.concurrency ?? totalAgents, totalAgents));
-  const byPath = new Map<string, { keys: string[]; roles: Role[]; contextSize: number }>();
+  const byPath = new Map<string, { keys: string[]; roles: Role[]; contextSize: number; backend: ModelBackendKind }>();
   const pathOfKey = new Map<string, string>();
   for (const [key, spec] of Object.entries(config.models)) {
     const file = path.resolve(await options.resolveSource(spec.source));
     pathOfKey.set(key, file);
-    const g = byPath.get(file) ?? { keys: [], roles: [], contextSize: 0 };
+    const g = byPath.get(file) ?? { keys: [], roles: [], contextSize: 0, backend: spec.backend };
+    if (g.backend !== spec.backend)
+      throw new UserError(
+        "CONFIG_INVALID",
+        `models "${g.keys[0]}" and "${key}" name the same file ${file} with different backends (${g.backend}, ${spec.backend}); a file is loaded once.`,
+        'Give both the same "backend".',
+      );
     g.keys.push(key);
     g.contextSize = Math.max(g.contextSize, spec.contextSize);
     byPath.set(file, g);
@@ -128,7 +138,10 @@ export async function planPool(config: AgentsConfig, options: PlanOptions): Prom
     );
   }
   const sequences = fit.models.map((m) => m.sequences);
-  const threads = threadsPerModel(options.threads, sequences, options.uvThreadpoolSize ?? 4);
+  // A llama-server child decodes outside this process's libuv pool, so with it in the mix the
+  // models can decode at the same time and the threads are divided.
+  const anyServer = groups.some(([, g]) => g.backend === "llama-server");
+  const threads = threadsPerModel(options.threads, sequences, anyServer ? Math.max(2, options.uvThreadpoolSize ?? 4) : (options.uvThreadpoolSize ?? 4));
   const models: PoolModelPlan[] = groups.map(([file, g], i) => ({
     keys: g.keys,
     path: file,
@@ -139,6 +152,7 @@ export async function planPool(config: AgentsConfig, options: PlanOptions): Prom
     sequences: sequences[i] ?? 1,
     contextSize: fit.models[i]?.contextSize ?? contextSize,
     threads: threads[i] ?? 1,
+    backend: g.backend,
   }));
   return { models, fit, arithmetic, threads: options.threads, budgetBytes, budgetSource, concurrency };
 }
@@ -152,26 +166,27 @@ export async function freeMemoryFor(llama: Llama): Promise<{ bytes: number; what
   return { bytes: os.freemem(), what: "free RAM" };
 }
 
+/** A loaded model of the pool, whichever backend runs it. */
+export type PoolBackend = ModelBackend & { readonly contextTokens: number; dispose(): Promise<void> };
+
 export interface ModelPool {
   plan: PoolPlan;
-  backends: LlamaModelBackend[];
+  backends: PoolBackend[];
   backendFor(role: Role): ModelBackend;
   dispose(): Promise<void>;
 }
 
 /** Loads every planned model once and maps each role to its model's backend. */
-export async function openPool(llama: Llama, plan: PoolPlan): Promise<ModelPool> {
-  const backends: LlamaModelBackend[] = [];
-  const byRole = new Map<Role, LlamaModelBackend>();
+export async function openPool(llama: Llama, plan: PoolPlan, options: { llamaServerBin?: string } = {}): Promise<ModelPool> {
+  const backends: PoolBackend[] = [];
+  const byRole = new Map<Role, PoolBackend>();
   try {
     for (const m of plan.models) {
-      const backend = await LlamaModelBackend.load(llama, {
-        modelPath: m.path,
-        sequences: m.sequences,
-        contextSize: m.contextSize,
-        threads: m.threads,
-        roleCaps: m.roleCaps,
-      });
+      const common = { modelPath: m.path, sequences: m.sequences, contextSize: m.contextSize, threads: m.threads, roleCaps: m.roleCaps };
+      const backend: PoolBackend =
+        m.backend === "llama-server"
+          ? await LlamaServerBackend.start(llama, { ...common, serverBin: options.llamaServerBin ?? findLlamaCppTool("llama-server") })
+          : await LlamaModelBackend.load(llama, common);
       backends.push(backend);
       for (const r of m.roles) byRole.set(r, backend);
     }

@@ -27,6 +27,7 @@ describe("agents config", () => {
     [{ roles: { writer: { model: "default", agents: 0 } } }, /roles\.writer\.agents/],
     [{ surprise: true }, /Unrecognized key/],
     [{ memory: { budget: "lots" } }, /memory\.budget/],
+    [{ models: { default: { source: null, backend: "ollama" } } }, /models\.default\.backend/],
   ])("reports what is wrong with %j", (patch, message) => {
     const base = JSON.parse(fs.readFileSync(path.resolve("config/agents.json"), "utf8"));
     const merged = {
@@ -55,7 +56,7 @@ describe("agents config", () => {
     expect(c.roles.extractor.agents).toBe(4);
     expect(c.roles.writer.agents).toBe(2);
     expect(c.roles.synthesizer.model).toBe("synthesizer-model");
-    expect(c.models["synthesizer-model"]).toEqual({ source: "/models/big.gguf", contextSize: 2048 });
+    expect(c.models["synthesizer-model"]).toEqual({ source: "/models/big.gguf", contextSize: 2048, backend: "node-llama-cpp" });
     expect(c.models.default?.contextSize).toBe(2048);
     expect(c.memory.budget).toBe("6GB");
     expect(() => applyOverrides(c, { agents: "painter=3" })).toThrow(/--agents takes role=count/);
@@ -126,6 +127,20 @@ describe("planPool (admission)", () => {
     expect(plan.fit.outcome).toBe("shrunk-context");
     expect(plan.models[0]?.contextSize).toBe(3584);
     expect(plan.models[0]?.sequences).toBe(30);
+  });
+
+  it("--backend puts every model on llama-server; one file with two backends is refused", async () => {
+    const c = applyOverrides(loadAgentsConfig(), { roleModels: ["synthesizer=/models/big.gguf"], backend: "llama-server", memoryBudget: "64GB" });
+    expect(Object.values(c.models).map((m) => m.backend)).toEqual(["llama-server", "llama-server"]);
+    const plan = await planPool(c, { resolveSource, readProfile, threads: 2, uvThreadpoolSize: 1 });
+    expect(plan.models.map((m) => [m.label, m.backend, m.threads])).toEqual([
+      ["small", "llama-server", 1],
+      ["big", "llama-server", 1],
+    ]);
+    expect(() => applyOverrides(loadAgentsConfig(), { backend: "ollama" })).toThrow(/--backend takes node-llama-cpp or llama-server/);
+    const mixed = applyOverrides(loadAgentsConfig(), { roleModels: ["writer=/models/default.gguf"], memoryBudget: "64GB" });
+    mixed.models["writer-model"] = { source: "/models/default.gguf", contextSize: 4096, backend: "llama-server" };
+    await expect(planPool(mixed, { resolveSource, readProfile, threads: 2 })).rejects.toThrow(/same file .* with different backends/);
   });
 
   it("refuses before loading, with the arithmetic and what to change", async () => {
