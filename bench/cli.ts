@@ -30,7 +30,7 @@ import { lineChartSvg } from "./chart.ts";
 import { machineInfo } from "./machine.ts";
 import { benchPipeline, type PipelineBenchResult } from "./pipelineBench.ts";
 import { formatSummary, type Summary } from "./stats.ts";
-import { copiesThroughput, engineThroughput, promptProcessing, rawThroughput, residentWith, type ThroughputPoint } from "./suites.ts";
+import { copiesThroughput, engineThroughput, probeMemory, promptProcessing, rawThroughput, type ThroughputPoint } from "./suites.ts";
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const argv = process.argv.slice(2);
@@ -119,11 +119,11 @@ for (const n of ns) {
 // Memory at the pipeline's context size.
 const profile = await readModelMemoryProfile(modelPath, { contextSize: Number(values["context-size"]), sequences: Math.max(...ns) });
 const kv = kvBytesPerSequence(profile, Number(values["context-size"]));
-const baseRss = process.memoryUsage().rss;
-const memory: { n: number; rss: number; formula: number }[] = [];
+const memory: { n: number; rss: number; runtimeRss: number; formula: number }[] = [];
 for (const n of [1, Math.max(...ns)]) {
-  log(`memory: ${n} sequences x ${values["context-size"]} tokens…`);
-  memory.push({ n, rss: await residentWith(llama, modelPath, n, Number(values["context-size"]), threads), formula: modelBytes + n * kv });
+  log(`memory: ${n} sequences x ${values["context-size"]} tokens (fresh process)…`);
+  const probe = probeMemory(modelPath, n, Number(values["context-size"]), threads);
+  memory.push({ n, rss: probe.peakRss, runtimeRss: probe.runtimeRss, formula: modelBytes + n * kv });
 }
 // 3. Naive copies, as many as the budget allows.
 const copies: ThroughputPoint[] = [];
@@ -187,11 +187,13 @@ lines.push(
   "",
   "### Memory",
   "",
-  `| sequences x ${values["context-size"]} tokens | process RSS | weights + N x KV | RSS - (weights + N x KV) |`,
-  "|---|---|---|---|",
-  ...memory.map((m) => `| ${m.n} | ${mib(m.rss)} | ${mib(m.formula)} | ${mib(m.rss - m.formula)} |`),
+  `| sequences x ${values["context-size"]} tokens | peak RSS | weights + N x KV | overhead = peak RSS - (weights + N x KV) | of which Node.js + tsx + llama.cpp addon before loading | of which model buffers beyond weights and KV |`,
+  "|---|---|---|---|---|---|",
+  ...memory.map(
+    (m) => `| ${m.n} | ${mib(m.rss)} | ${mib(m.formula)} | ${mib(m.rss - m.formula)} | ${mib(m.runtimeRss)} | ${mib(m.rss - m.formula - m.runtimeRss)} |`,
+  ),
   "",
-  `(RSS of the whole benchmark process, ${mib(baseRss)} before these loads; the last column is everything that is not weights or KV cache: the Node.js runtime, llama.cpp's compute and output buffers, the graph.)`,
+  `(Each row is a fresh process (bench/memoryProbe.ts) that loads the model with one context of N sequences and runs one short call on every sequence at once; peak RSS is the kernel's high-water mark. "Weights" is the whole file, mapped. llama.cpp writes the KV cache when it creates the context, so it is resident from the start.)`,
   "",
   "### Naive alternative: N separate model copies",
   "",

@@ -3,6 +3,9 @@
  * bench/modelLayerBench.ts: (tokens of T-token calls - tokens of 1-token calls) / (wall difference),
  * so prompt processing cancels out and only generation is timed.
  */
+import { execFileSync } from "node:child_process";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
 import type { Llama, LlamaContext, LlamaContextSequence, LlamaModel } from "node-llama-cpp";
 import { readEnv } from "../src/config/env.ts";
 import { LlamaModelBackend } from "../src/model/LlamaBackend.ts";
@@ -194,12 +197,24 @@ export async function promptProcessing(llama: Llama, modelPath: string, promptTo
 }
 
 /** Resident memory with n sequences of `contextSize` tokens loaded and every weight touched once. */
-export async function residentWith(llama: Llama, modelPath: string, n: number, contextSize: number, threads: number): Promise<number> {
-  const backend = await LlamaModelBackend.load(llama, { modelPath, sequences: n, contextSize, threads, roleCaps: {} });
-  try {
-    await backend.generate({ role: "writer", prompt: { system: SYSTEM, user: prompt(0) }, maxTokens: 2, temperature: 0 });
-    return process.memoryUsage().rss;
-  } finally {
-    await backend.dispose();
-  }
+/** Runs bench/memoryProbe.ts in a fresh process (with the npm scripts' libuv setting) and returns its figures. */
+export function probeMemory(modelPath: string, n: number, contextSize: number, threads: number): { runtimeRss: number; rss: number; peakRss: number } {
+  const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+  const out = execFileSync(
+    process.execPath,
+    [
+      "--require",
+      path.join(repo, "cli", "threadpool.cjs"),
+      "--import",
+      "tsx",
+      path.join(repo, "bench", "memoryProbe.ts"),
+      modelPath,
+      String(n),
+      String(contextSize),
+      String(threads),
+    ],
+    { cwd: repo, encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] },
+  );
+  const line = out.trim().split("\n").pop() ?? "";
+  return JSON.parse(line) as { runtimeRss: number; rss: number; peakRss: number };
 }
