@@ -35,15 +35,13 @@ const backend = await LlamaModelBackend.load(llama, {
   contextSize: Number(ctxArg),
   threads: Number(threadsArg),
   roleCaps: {},
-  batchSize,
 });
-const context = (backend as unknown as { context: { batchSize: number } }).context;
 await Promise.all(
   Array.from({ length: n }, (_, i) =>
     backend.generate({ role: "writer", prompt: { system: "You are terse.", user: `Say hello to agent ${i}.` }, maxTokens: 2, temperature: 0 }),
   ),
 );
 const rss = process.memoryUsage().rss;
-process.stdout.write(`${JSON.stringify({ n, batchSize: context.batchSize, runtimeRss, rss, peakRss: peakRssBytes() })}\n`);
+process.stdout.write(`${JSON.stringify({ n, batchSize: backend.context.batchSize, runtimeRss, rss, peakRss: peakRssBytes() })}\n`);
 await backend.dispose();
 await llama.dispose();
