@@ -94,18 +94,7 @@ export async function rawThroughput(llama: Llama, modelPath: string, n: number, 
     const run = async (maxTokens: number) => {
       const rs = await Promise.all(
         sequences.map(async (seq, i) => {
-          const before = seq.tokenMeter.getState();
-          const chat = new LlamaChat({ contextSequence: seq, autoDisposeSequence: false });
-          await chat.generateResponse(
-            [
-              { type: "system", text: SYSTEM },
-              { type: "user", text: prompt(i) },
-              { type: "model", response: [] },
-            ],
-            { maxTokens: Number.isFinite(maxTokens) ? maxTokens : o.tokens, temperature: o.temperature },
-          );
-          chat.dispose({ disposeSequence: false });
-          const used = seq.tokenMeter.diff(before).usedOutputTokens;
+          const used = await chatOnce(LlamaChat, seq, i, maxTokens, o);
           await seq.clearHistory();
           return used;
         }),
@@ -146,18 +135,7 @@ export async function copiesThroughput(llama: Llama, modelPath: string, k: numbe
       const rs = await Promise.all(
         contexts.map(async (ctx, i) => {
           const seq = ctx.getSequence();
-          const before = seq.tokenMeter.getState();
-          const chat = new LlamaChat({ contextSequence: seq, autoDisposeSequence: false });
-          await chat.generateResponse(
-            [
-              { type: "system", text: SYSTEM },
-              { type: "user", text: prompt(i) },
-              { type: "model", response: [] },
-            ],
-            { maxTokens: Number.isFinite(maxTokens) ? maxTokens : o.tokens, temperature: o.temperature },
-          );
-          chat.dispose({ disposeSequence: false });
-          const used = seq.tokenMeter.diff(before).usedOutputTokens;
+          const used = await chatOnce(LlamaChat, seq, i, maxTokens, o);
           seq.dispose();
           return used;
         }),
@@ -217,4 +195,26 @@ export function probeMemory(modelPath: string, n: number, contextSize: number, t
   );
   const line = out.trim().split("\n").pop() ?? "";
   return JSON.parse(line) as { runtimeRss: number; rss: number; peakRss: number };
+}
+
+/** One raw LlamaChat call on `seq` (the benchmark prompt for agent `i`); returns the tokens generated. */
+async function chatOnce(
+  LlamaChat: typeof import("node-llama-cpp").LlamaChat,
+  seq: LlamaContextSequence,
+  i: number,
+  maxTokens: number,
+  o: GenOptions,
+): Promise<number> {
+  const before = seq.tokenMeter.getState();
+  const chat = new LlamaChat({ contextSequence: seq, autoDisposeSequence: false });
+  await chat.generateResponse(
+    [
+      { type: "system", text: SYSTEM },
+      { type: "user", text: prompt(i) },
+      { type: "model", response: [] },
+    ],
+    { maxTokens: Number.isFinite(maxTokens) ? maxTokens : o.tokens, temperature: o.temperature },
+  );
+  chat.dispose({ disposeSequence: false });
+  return seq.tokenMeter.diff(before).usedOutputTokens;
 }
