@@ -4,14 +4,13 @@
  * so prompt processing cancels out and only generation is timed.
  */
 import { execFileSync } from "node:child_process";
-import path from "node:path";
-import { fileURLToPath } from "node:url";
 import type { Llama, LlamaContext, LlamaContextSequence, LlamaModel } from "node-llama-cpp";
 import { readEnv } from "../src/config/env.ts";
 import { LlamaModelBackend } from "../src/model/LlamaBackend.ts";
 import { LlmService } from "../src/model/LlmService.ts";
 import { ROLES } from "../src/model/roles.ts";
 import { threadsPerModel } from "../src/model/threads.ts";
+import { REPO_ROOT, tsxEntryArgs } from "../src/util/nodeEntry.ts";
 import { peakRss } from "./machine.ts";
 import { type Summary, summarize } from "./stats.ts";
 
@@ -174,25 +173,13 @@ export async function promptProcessing(llama: Llama, modelPath: string, promptTo
   }
 }
 
-/** Resident memory with n sequences of `contextSize` tokens loaded and every weight touched once. */
 /** Runs bench/memoryProbe.ts in a fresh process (with the npm scripts' libuv setting) and returns its figures. */
 export function probeMemory(modelPath: string, n: number, contextSize: number, threads: number): { runtimeRss: number; rss: number; peakRss: number } {
-  const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-  const out = execFileSync(
-    process.execPath,
-    [
-      "--require",
-      path.join(repo, "cli", "threadpool.cjs"),
-      "--import",
-      "tsx",
-      path.join(repo, "bench", "memoryProbe.ts"),
-      modelPath,
-      String(n),
-      String(contextSize),
-      String(threads),
-    ],
-    { cwd: repo, encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] },
-  );
+  const out = execFileSync(process.execPath, tsxEntryArgs("bench/memoryProbe.ts", modelPath, String(n), String(contextSize), String(threads)), {
+    cwd: REPO_ROOT,
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "inherit"],
+  });
   const line = out.trim().split("\n").pop() ?? "";
   return JSON.parse(line) as { runtimeRss: number; rss: number; peakRss: number };
 }

@@ -16,6 +16,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { ensureSyntheticModel, type SyntheticModelQuant } from "../src/gguf/ensureSyntheticModel.ts";
+import { findLlamaCppTool } from "../src/gguf/quantizeGguf.ts";
 import { isSyntheticShapeName, SYNTHETIC_SHAPES, type SyntheticShapeName } from "../src/gguf/writeSyntheticGguf.ts";
 import type { ModelBackend } from "../src/model/types.ts";
 import {
@@ -191,46 +192,22 @@ function chatml(user: string): string {
 }
 
 async function loadBackend(kind: string, model: string, o: VsLlamaCppOptions, sequences: number): Promise<{ backend: ModelBackend; dispose(): Promise<void> }> {
-  if (kind === "llama") {
-    const { openLlama, LlamaModelBackend } = await import("../src/model/LlamaBackend.ts");
-    const llama = await openLlama({ maxThreads: o.threads, gpu: false });
-    const backend = await LlamaModelBackend.load(llama, {
-      modelPath: model,
-      sequences,
-      contextSize: o.tokens + 256,
-      threads: o.threads,
-      roleCaps: { extractor: sequences },
-    });
-    return {
-      backend,
-      async dispose() {
-        await backend.dispose();
-        await llama.dispose();
-      },
-    };
-  }
-  if (kind === "server") {
-    const { openLlama } = await import("../src/model/LlamaBackend.ts");
-    const { LlamaServerBackend } = await import("../src/model/LlamaServerBackend.ts");
-    const { findLlamaCppTool } = await import("../src/gguf/quantizeGguf.ts");
-    const llama = await openLlama({ maxThreads: o.threads, gpu: false });
-    const backend = await LlamaServerBackend.start(llama, {
-      modelPath: model,
-      sequences,
-      contextSize: o.tokens + 256,
-      threads: o.threads,
-      roleCaps: { extractor: sequences },
-      serverBin: findLlamaCppTool("llama-server") ?? "llama-server",
-    });
-    return {
-      backend,
-      async dispose() {
-        await backend.dispose();
-        await llama.dispose();
-      },
-    };
-  }
-  throw new Error(`unknown backend ${kind} (known: llama, server)`);
+  if (kind !== "llama" && kind !== "server") throw new Error(`unknown backend ${kind} (known: llama, server)`);
+  const { openLlama, LlamaModelBackend } = await import("../src/model/LlamaBackend.ts");
+  const { LlamaServerBackend } = await import("../src/model/LlamaServerBackend.ts");
+  const llama = await openLlama({ maxThreads: o.threads, gpu: false });
+  const common = { modelPath: model, sequences, contextSize: o.tokens + 256, threads: o.threads, roleCaps: { extractor: sequences } };
+  const backend =
+    kind === "llama"
+      ? await LlamaModelBackend.load(llama, common)
+      : await LlamaServerBackend.start(llama, { ...common, serverBin: findLlamaCppTool("llama-server") });
+  return {
+    backend,
+    async dispose() {
+      await backend.dispose();
+      await llama.dispose();
+    },
+  };
 }
 
 function load(): string {

@@ -65,8 +65,6 @@ export class LlamaServerBackend implements ModelBackend {
   readonly threads: number;
   readonly url: string;
   private disposed = false;
-  /** The llama-server process id (the watchdog's child on POSIX), once known. */
-  serverPid: () => number | undefined = () => undefined;
 
   private constructor(
     private readonly child: ChildProcess,
@@ -77,6 +75,8 @@ export class LlamaServerBackend implements ModelBackend {
     contextTokens: number,
     threads: number,
     scheduler: FairScheduler,
+    /** The llama-server process id (the watchdog's child on POSIX), once known. */
+    readonly serverPid: () => number | undefined,
   ) {
     this.url = url;
     this.modelId = modelId;
@@ -194,9 +194,7 @@ export class LlamaServerBackend implements ModelBackend {
       throw e;
     }
     const scheduler = new FairScheduler(options.sequences, options.roleCaps);
-    const backend = new LlamaServerBackend(child, exited, vocab, url, modelId, options.contextSize, options.threads, scheduler);
-    backend.serverPid = () => serverPid;
-    return backend;
+    return new LlamaServerBackend(child, exited, vocab, url, modelId, options.contextSize, options.threads, scheduler, () => serverPid);
   }
 
   countTokens(text: string): number {

@@ -14,7 +14,7 @@ import { LlamaModelBackend } from "./LlamaBackend.ts";
 import { LlamaServerBackend } from "./LlamaServerBackend.ts";
 import { type FitResult, fitToBudget, formatBytes, formatFitArithmetic, type ModelMemoryProfile, parseByteSize, readModelMemoryProfile } from "./memoryPlan.ts";
 import { ROLES, type Role } from "./roles.ts";
-import { threadsPerModel } from "./threads.ts";
+import { divideThreads, threadsPerModel } from "./threads.ts";
 import type { ModelBackend } from "./types.ts";
 
 export interface PoolModelPlan {
@@ -138,10 +138,10 @@ export async function planPool(config: AgentsConfig, options: PlanOptions): Prom
     );
   }
   const sequences = fit.models.map((m) => m.sequences);
-  // A llama-server child decodes outside this process's libuv pool, so with it in the mix the
+  // A llama-server child decodes outside this process's libuv pool, so with one in the mix the
   // models can decode at the same time and the threads are divided.
   const anyServer = groups.some(([, g]) => g.backend === "llama-server");
-  const threads = threadsPerModel(options.threads, sequences, anyServer ? Math.max(2, options.uvThreadpoolSize ?? 4) : (options.uvThreadpoolSize ?? 4));
+  const threads = anyServer ? divideThreads(options.threads, sequences) : threadsPerModel(options.threads, sequences, options.uvThreadpoolSize ?? 4);
   const models: PoolModelPlan[] = groups.map(([file, g], i) => ({
     keys: g.keys,
     path: file,

@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { tsxEntryArgs } from "../../src/util/nodeEntry.ts";
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 
@@ -22,15 +23,11 @@ export interface CliHandle {
 
 /** Starts one of the repo's CLI entry points (`cli/<name>.ts`) with tsx, as `npm run <name>` would. */
 export function startCli(name: string, args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): CliHandle {
-  const child = spawn(
-    process.execPath,
-    ["--require", path.join(REPO, "cli", "threadpool.cjs"), "--import", "tsx", path.join(REPO, "cli", `${name}.ts`), ...args],
-    {
-      cwd: options.cwd ?? REPO,
-      env: { ...process.env, NO_COLOR: "1", ...options.env },
-      stdio: ["ignore", "pipe", "pipe"],
-    },
-  );
+  const child = spawn(process.execPath, tsxEntryArgs(`cli/${name}.ts`, ...args), {
+    cwd: options.cwd ?? REPO,
+    env: { ...process.env, NO_COLOR: "1", ...options.env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let stdout = "";
   let stderr = "";
   const events: Record<string, unknown>[] = [];

@@ -9,6 +9,7 @@ import os from "node:os";
 import path from "node:path";
 import { Client } from "@langchain/langgraph-sdk";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { tsxEntryArgs } from "../../src/util/nodeEntry.ts";
 import { REPO } from "../helpers/cli.ts";
 import { sharedCorpus, sharedModel } from "../helpers/scriptedBackend.ts";
 
@@ -44,31 +45,18 @@ async function waitOk(url: string, timeoutMs: number): Promise<void> {
 beforeAll(async () => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), "kb-studio-"));
   port = await freePort();
-  server = spawn(
-    process.execPath,
-    [
-      "--require",
-      path.join(REPO, "cli", "threadpool.cjs"),
-      "--import",
-      "tsx",
-      path.join(REPO, "cli", "studioServer.ts"),
-      "--port",
-      String(port),
-      "--no-reload",
-    ],
-    {
-      cwd: REPO,
-      detached: true,
-      env: {
-        ...process.env,
-        RUST_KB_MODEL: sharedModel("llama-2-tiny-random-chatml.gguf"),
-        RUST_KB_THREADS: "1",
-        RUST_KB_STUDIO_DB: path.join(tmp, "studio.sqlite"),
-        RUST_KB_OFFLINE: "1",
-      },
-      stdio: ["ignore", "pipe", "pipe"],
+  server = spawn(process.execPath, tsxEntryArgs("cli/studioServer.ts", "--port", String(port), "--no-reload"), {
+    cwd: REPO,
+    detached: true,
+    env: {
+      ...process.env,
+      RUST_KB_MODEL: sharedModel("llama-2-tiny-random-chatml.gguf"),
+      RUST_KB_THREADS: "1",
+      RUST_KB_STUDIO_DB: path.join(tmp, "studio.sqlite"),
+      RUST_KB_OFFLINE: "1",
     },
-  );
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   server.stdout?.on("data", (d) => {
     log += d;
     if (process.env.STUDIO_DEBUG) process.stderr.write(d);
