@@ -28,6 +28,48 @@ export function isRemoteSpec(spec: string): boolean {
   return /^(hf:|huggingface:|https?:\/\/)/i.test(spec);
 }
 
+/**
+ * URL-encoded path separators, dots and NUL (`%2F`, `%5C`, `%2E`, `%00`, also double-encoded as
+ * `%252F` …): a remote spec with any of them is refused, since a decoded name could leave the
+ * models directory (`%2E%2E%2F`) or name something other than what the user read.
+ */
+const ENCODED_SEPARATOR = /%(25)*(2f|5c|2e|00)/i;
+
+/** The decoded last path segment of a URL ("" when it cannot be decoded, which the caller refuses). */
+function urlFileName(url: string): string {
+  try {
+    return decodeURIComponent(path.posix.basename(new URL(url).pathname));
+  } catch {
+    return "";
+  }
+}
+
+/** Refuses a remote spec whose path hides separators or dots in percent-encoding. */
+export function assertNoEncodedSeparators(spec: string): void {
+  const m = ENCODED_SEPARATOR.exec(spec);
+  if (m)
+    throw new UserError(
+      "USAGE",
+      `${spec} contains the URL-encoded character ${m[0]} (a path separator, dot or NUL in disguise); model file names must be plain names.`,
+      "Use the URI or URL with the file name written out (for example hf:user/repo/model.Q4_K_M.gguf), not percent-encoded.",
+    );
+}
+
+/**
+ * A model file name as it will be written in the models directory: a plain base name, no
+ * separators (either kind), not `.`/`..`, no NUL or control characters. Returns the name or throws.
+ */
+export function assertPlainFileName(name: string, from: string): string {
+  const bad = name === "" || name === "." || name === ".." || /[/\\\u0000-\u001f\u007f]/.test(name) || path.basename(name) !== name;
+  if (bad)
+    throw new UserError(
+      "USAGE",
+      `${from} gives the file name ${JSON.stringify(name)}, which is not a plain file name; nothing was written.`,
+      "Pull a URI or URL whose last path segment is a plain .gguf file name.",
+    );
+  return name;
+}
+
 export interface ResolveModelOptions {
   /** Where downloads go and URIs are looked up. */
   modelsDir?: string;
@@ -214,7 +256,8 @@ export async function downloadModelFile(spec: string, options: DownloadModelFile
   } catch {
     // not downloaded yet, or a plain URL: node-llama-cpp learns a URL's file name from the server.
   }
-  const urlFile = /^https?:\/\//i.test(spec) ? path.join(directory, decodeURIComponent(path.basename(new URL(spec).pathname))) : undefined;
+  assertNoEncodedSeparators(spec);
+  const urlFile = /^https?:\/\//i.test(spec) ? path.join(directory, assertPlainFileName(urlFileName(spec), spec)) : undefined;
   if (urlFile?.toLowerCase().endsWith(".gguf") && fs.statSync(urlFile, { throwIfNoEntry: false })?.isFile()) return present(urlFile);
   const host = modelHost(spec);
   const probe = options.probe ?? probeHost;
@@ -254,7 +297,15 @@ export async function downloadModelFile(spec: string, options: DownloadModelFile
       "Download the parts yourself and merge them with llama.cpp's gguf-split, or pick a single-file quantization.",
     );
   }
-  const fileName = downloader.entrypointFilename;
+  let fileName: string;
+  try {
+    // The name may come from the server (a URL's Content-Disposition): it must stay a plain name.
+    fileName = assertPlainFileName(downloader.entrypointFilename, spec);
+    if (path.dirname(path.resolve(downloader.entrypointFilePath)) !== staging) assertPlainFileName(downloader.entrypointFilePath, spec);
+  } catch (e) {
+    await downloader.cancel({ deleteTempFile: true }).catch(() => undefined);
+    throw e;
+  }
   const stagedPath = downloader.entrypointFilePath;
   const finalPath = path.join(directory, fileName);
   if (fs.existsSync(finalPath)) {

@@ -8,7 +8,7 @@ import { createHash } from "node:crypto";
 import fs from "node:fs";
 import { UserError } from "../errors.ts";
 import { formatBytes } from "../model/memoryPlan.ts";
-import { type DownloadStatus, downloadModelFile, isRemoteSpec } from "../model/resolveModel.ts";
+import { assertNoEncodedSeparators, type DownloadStatus, downloadModelFile, isRemoteSpec } from "../model/resolveModel.ts";
 import { type Catalog, type CatalogEntry, entrySizeBytes, findEntry, findEntryByUri, suggestNames } from "./catalog.ts";
 
 export interface PullTarget {
@@ -20,6 +20,7 @@ export interface PullTarget {
 
 /** Pure: a catalog name, hf: URI or URL -> what to download and what to verify it against. */
 export function resolvePullTarget(catalog: Catalog, target: string): PullTarget {
+  assertNoEncodedSeparators(target);
   if (isRemoteSpec(target)) return { spec: target, entry: findEntryByUri(catalog, target) };
   const entry = findEntry(catalog, target);
   if (entry) return { spec: entry.uri, entry };
