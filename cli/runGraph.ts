@@ -286,7 +286,7 @@ export async function runGraphCommand(options: GraphOptions, io: CommandIo): Pro
       skipped: [],
       quarantinedFiles: [],
       patterns: 0,
-      llm: { calls: 0, tokens: 0, inputTokens: 0, memoHits: 0 },
+      llm: { calls: 0, tokens: 0, inputTokens: 0, reusedInputTokens: 0, memoHits: 0 },
       wallMs: Date.now() - started,
       resume: known ? resumeHint() : null,
       out: path.resolve(options.out),

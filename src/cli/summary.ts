@@ -15,7 +15,8 @@ export interface RunSummary {
   /** Entries in the knowledge base after this invocation. */
   patterns: number;
   /** Model calls made by this invocation (memo hits are calls finished before an interruption, not repeated). */
-  llm: { calls: number; tokens: number; inputTokens: number; memoHits: number };
+  /** inputTokens: every prompt token; reusedInputTokens: those served from a KV cache rather than evaluated. */
+  llm: { calls: number; tokens: number; inputTokens: number; reusedInputTokens: number; memoHits: number };
   wallMs: number;
   /** Command that continues this run, or null when it is done. */
   resume: string | null;
@@ -88,7 +89,13 @@ export function buildSummary(input: SummaryInput): RunSummary {
       .filter((r) => r.status === "quarantined")
       .map((r) => ({ path: r.relPath, reason: r.reason ?? "every draft failed validation (see quarantine.md)" })),
     patterns: input.kbEntries,
-    llm: { calls: input.counters.calls, tokens: input.counters.outputTokens, inputTokens: input.counters.inputTokens, memoHits: input.counters.memoHits },
+    llm: {
+      calls: input.counters.calls,
+      tokens: input.counters.outputTokens,
+      inputTokens: input.counters.inputTokens,
+      reusedInputTokens: input.counters.reusedInputTokens,
+      memoHits: input.counters.memoHits,
+    },
     wallMs: input.wallMs,
     resume: input.resume,
     out: input.out,
@@ -130,6 +137,7 @@ export function formatSummary(s: RunSummary): string {
       `examples: ${v.verified} compile, ${v.parseOnly} parse only, ${v.failed} fail to compile, ${v.notCheckable} not checkable${v.unchecked ? `, ${v.unchecked} unchecked` : ""}; ${v.quarantined} ${v.quarantined === 1 ? "draft" : "drafts"} quarantined`,
     );
   lines.push(`LLM: ${s.llm.calls} calls, ${s.llm.tokens} tokens generated${s.llm.memoHits ? `, ${s.llm.memoHits} reused from before the interruption` : ""}`);
+  if (s.llm.inputTokens > 0) lines.push(`prompt tokens: ${s.llm.inputTokens}, of which ${s.llm.reusedInputTokens} served from the KV cache`);
   lines.push(`wall time: ${(s.wallMs / 1000).toFixed(1)} s`);
   if (s.resume) lines.push(`resume with: ${s.resume}`);
   return lines.join("\n");

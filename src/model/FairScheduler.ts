@@ -16,8 +16,19 @@ export interface SchedulerStats {
   waiting: Record<Role, number>;
 }
 
+/** What a caller may say about a call besides its role. */
+export interface AcquireOptions {
+  signal?: AbortSignal;
+  /** Calls with the same key get the slot that served the key last when it is free (its KV cache holds their shared prefix). */
+  affinityKey?: string;
+  /** Higher goes first among waiting calls (a file's later stage before another file's first); default 0. */
+  priority?: number;
+}
+
 interface Waiter {
   role: Role;
+  priority: number;
+  affinityKey?: string;
   resolve: (lease: Lease) => void;
   reject: (e: unknown) => void;
   onAbort?: () => void;
@@ -33,8 +44,12 @@ function zero(): Record<Role, number> {
  *
  * - Never more leases out than slots: callers wait (backpressure), they never get an error.
  * - Each role has a cap (its agent count); a role at its cap waits even if slots are free.
- * - When a slot frees, roles with waiters take turns (round-robin from the role after the one
- *   served last), so a burst of one role cannot starve the others.
+ * - When a slot frees, the waiting call with the highest priority goes first (files already in
+ *   flight finish before new ones start); among equal priorities roles take turns (round-robin
+ *   from the role after the one served last), so a burst of one role cannot starve the others.
+ * - Slot choice keeps KV caches useful: a call with an affinity key gets the slot its key used
+ *   last when that slot is free; other calls get the free slot used longest ago, so the slots of
+ *   recent keys keep their prefixes.
  */
 export class FairScheduler {
   readonly slots: number;
@@ -49,6 +64,11 @@ export class FairScheduler {
   };
   private readonly inFlight = zero();
   private lastServed = -1;
+  /** Affinity key each slot served last, and when (a counter). */
+  private readonly slotKey: (string | undefined)[];
+  private readonly slotUsed: number[];
+  private readonly keySlot = new Map<string, number>();
+  private clock = 0;
 
   constructor(slots: number, caps: Partial<Record<Role, number>> = {}) {
     if (!Number.isInteger(slots) || slots < 1) throw new Error(`slots must be a positive integer, got ${slots}`);
@@ -61,13 +81,18 @@ export class FairScheduler {
     }
     // Pop from the end: slot 0 is handed out first.
     this.freeSlots = Array.from({ length: slots }, (_, i) => slots - 1 - i);
+    this.slotKey = Array.from({ length: slots }, () => undefined);
+    this.slotUsed = Array.from({ length: slots }, () => 0);
   }
 
-  acquire(role: Role, signal?: AbortSignal): Promise<Lease> {
+  /** `options` may be an AbortSignal (older callers) or the call's options. */
+  acquire(role: Role, options?: AbortSignal | AcquireOptions): Promise<Lease> {
+    const opts: AcquireOptions = options instanceof AbortSignal ? { signal: options } : (options ?? {});
+    const signal = opts.signal;
     if (this.caps[role] === 0) return Promise.reject(new Error(`role ${role} has no agents on this model`));
     if (signal?.aborted) return Promise.reject(abortReason(signal));
     return new Promise<Lease>((resolve, reject) => {
-      const waiter: Waiter = { role, resolve, reject, signal };
+      const waiter: Waiter = { role, resolve, reject, signal, priority: opts.priority ?? 0, affinityKey: opts.affinityKey };
       if (signal) {
         waiter.onAbort = () => {
           const q = this.queues[role];
@@ -92,10 +117,11 @@ export class FairScheduler {
 
   private dispatch(): void {
     while (this.freeSlots.length > 0) {
-      const role = this.nextRole();
-      if (role === undefined) return;
-      const waiter = this.queues[role].shift();
-      const slot = this.freeSlots.pop();
+      const next = this.nextWaiter();
+      if (next === undefined) return;
+      const { role, index } = next;
+      const waiter = this.queues[role].splice(index, 1)[0];
+      const slot = waiter ? this.takeSlot(waiter.affinityKey) : undefined;
       if (waiter === undefined || slot === undefined) return;
       if (waiter.signal && waiter.onAbort) waiter.signal.removeEventListener("abort", waiter.onAbort);
       this.inFlight[role]++;
@@ -114,17 +140,45 @@ export class FairScheduler {
     }
   }
 
-  private nextRole(): Role | undefined {
+  /** The waiting call to serve next: highest priority; ties go round-robin across roles, FIFO within one. */
+  private nextWaiter(): { role: Role; index: number } | undefined {
+    let best: { role: Role; index: number; priority: number; roleIdx: number } | undefined;
     for (let k = 1; k <= ROLES.length; k++) {
-      const idx = (this.lastServed + k) % ROLES.length;
-      const role = ROLES[idx];
-      if (role === undefined) continue;
-      if (this.queues[role].length > 0 && this.inFlight[role] < this.caps[role]) {
-        this.lastServed = idx;
-        return role;
+      const roleIdx = (this.lastServed + k) % ROLES.length;
+      const role = ROLES[roleIdx];
+      if (role === undefined || this.inFlight[role] >= this.caps[role]) continue;
+      const q = this.queues[role];
+      for (let i = 0; i < q.length; i++) {
+        const p = q[i]?.priority ?? 0;
+        if (best === undefined || p > best.priority) best = { role, index: i, priority: p, roleIdx };
       }
     }
-    return undefined;
+    if (best === undefined) return undefined;
+    this.lastServed = best.roleIdx;
+    return { role: best.role, index: best.index };
+  }
+
+  /** The key's own slot when free, else the free slot used longest ago. */
+  private takeSlot(key: string | undefined): number | undefined {
+    let pick = -1;
+    const own = key === undefined ? undefined : this.keySlot.get(key);
+    if (own !== undefined && this.slotKey[own] === key) pick = this.freeSlots.indexOf(own);
+    if (pick < 0) {
+      // Never-used slots first (in the order they were created), then the least recently used.
+      for (let i = this.freeSlots.length - 1; i >= 0; i--) {
+        const s = this.freeSlots[i] ?? 0;
+        if (pick < 0 || (this.slotUsed[s] ?? 0) < (this.slotUsed[this.freeSlots[pick] ?? 0] ?? 0)) pick = i;
+      }
+    }
+    if (pick < 0) return undefined;
+    const slot = this.freeSlots.splice(pick, 1)[0];
+    if (slot === undefined) return undefined;
+    const old = this.slotKey[slot];
+    if (old !== undefined && old !== key && this.keySlot.get(old) === slot) this.keySlot.delete(old);
+    this.slotKey[slot] = key;
+    this.slotUsed[slot] = ++this.clock;
+    if (key !== undefined) this.keySlot.set(key, slot);
+    return slot;
   }
 }
 

@@ -125,12 +125,16 @@ export class LlamaModelBackend implements ModelBackend {
   async generate(request: BackendRequest): Promise<BackendResult> {
     const { LlamaChat } = await import("node-llama-cpp");
     const grammar = request.grammarSchema ? await this.grammarFor(request.grammarSchema) : undefined;
-    const lease = await this.scheduler.acquire(request.role, request.signal);
+    const lease = await this.scheduler.acquire(request.role, { signal: request.signal, affinityKey: request.affinityKey, priority: request.priority });
     const sequence = this.sequences[lease.slot];
     if (!sequence) throw new Error(`no sequence at slot ${lease.slot}`);
     request.onStart?.();
     const chat = new LlamaChat({ contextSequence: sequence, autoDisposeSequence: false });
     const before = sequence.tokenMeter.getState();
+    // The sequence keeps its last call's tokens: LlamaChat evaluates only what follows the prefix
+    // this prompt shares with them (the scheduler sends a file's calls back to the same sequence).
+    const held = sequence.contextTokens.slice();
+    let ok = false;
     try {
       const history: ChatHistoryItem[] = [
         { type: "system", text: request.prompt.system },
@@ -145,16 +149,20 @@ export class LlamaModelBackend implements ModelBackend {
         signal: request.signal,
       });
       const used = sequence.tokenMeter.diff(before);
+      const prompt = promptReuse(held, sequence.contextTokens, used.usedInputTokens, used.usedOutputTokens);
+      ok = true;
       return {
         text: res.response,
-        inputTokens: used.usedInputTokens,
+        inputTokens: prompt.tokens,
+        reusedInputTokens: prompt.reused,
         outputTokens: used.usedOutputTokens,
         stopReason: mapStopReason(res.metadata.stopReason),
       };
     } finally {
       chat.dispose({ disposeSequence: false });
       try {
-        await sequence.clearHistory();
+        // A failed or aborted call may leave a half-evaluated state: start the next one clean.
+        if (!ok) await sequence.clearHistory();
       } finally {
         lease.release();
       }
@@ -181,6 +189,19 @@ export class LlamaModelBackend implements ModelBackend {
     await this.context.dispose();
     await this.model.dispose();
   }
+}
+
+/**
+ * A call's prompt tokens and how many of them the sequence already held: the prompt is what the
+ * sequence holds after the call minus the generated tokens; the reused part is the prefix it
+ * shares with what the sequence held before (LlamaChat always evaluates at least the last prompt
+ * token again).
+ */
+export function promptReuse(held: readonly unknown[], now: readonly unknown[], evaluatedInput: number, generated: number): { tokens: number; reused: number } {
+  const promptLength = Math.max(0, now.length - generated);
+  let i = 0;
+  while (i < promptLength - 1 && i < held.length && held[i] === now[i]) i++;
+  return { tokens: Math.max(evaluatedInput + i, promptLength), reused: i };
 }
 
 function mapStopReason(reason: string): StopReason {

@@ -203,7 +203,7 @@ export class LlamaServerBackend implements ModelBackend {
 
   async generate(request: BackendRequest): Promise<BackendResult> {
     if (this.disposed) throw new Error("LlamaServerBackend is disposed");
-    const lease = await this.scheduler.acquire(request.role, request.signal);
+    const lease = await this.scheduler.acquire(request.role, { signal: request.signal, affinityKey: request.affinityKey, priority: request.priority });
     try {
       // The prompt is rendered by the server from the model's own chat template; generation goes
       // through /completion so a JSON schema constrains only the response (as in node-llama-cpp),
@@ -227,19 +227,24 @@ export class LlamaServerBackend implements ModelBackend {
         min_p: 0,
         repeat_penalty: 1,
         seed: request.seed ?? -1,
+        // The slot keeps its last prompt; the scheduler sends a file's calls back to the same slot,
+        // so the server evaluates only what follows their shared prefix.
         id_slot: lease.slot,
-        cache_prompt: false,
+        cache_prompt: true,
         stream: false,
       };
       if (request.grammarSchema) body.json_schema = request.grammarSchema;
-      const out = await this.post<{ content: string; tokens_predicted: number; tokens_evaluated: number; stop_type?: string }>(
-        "/completion",
-        body,
-        request.signal,
-      );
+      const out = await this.post<{
+        content: string;
+        tokens_predicted: number;
+        tokens_evaluated: number;
+        stop_type?: string;
+        timings?: { cache_n?: number; prompt_n?: number };
+      }>("/completion", body, request.signal);
       return {
         text: out.content,
         inputTokens: out.tokens_evaluated,
+        reusedInputTokens: reusedFromTimings(out.tokens_evaluated, out.timings),
         outputTokens: out.tokens_predicted,
         stopReason: mapStopType(out.stop_type),
       };
@@ -300,6 +305,16 @@ function killQuietly(pid: number, signal: NodeJS.Signals = "SIGKILL"): void {
 }
 
 /** llama-server's `stop_type`: "eos" (end-of-generation token), "limit" (n_predict), "word" (stop string). */
+/**
+ * Prompt tokens the server took from the slot's cache: `timings.cache_n` where the server reports
+ * it, else the prompt minus what it processed (`prompt_n`); 0 when it reports neither.
+ */
+export function reusedFromTimings(promptTokens: number, timings: { cache_n?: number; prompt_n?: number } | undefined): number {
+  if (typeof timings?.cache_n === "number") return Math.max(0, Math.min(promptTokens, timings.cache_n));
+  if (typeof timings?.prompt_n === "number") return Math.max(0, promptTokens - timings.prompt_n);
+  return 0;
+}
+
 function mapStopType(stopType: string | undefined): StopReason {
   switch (stopType) {
     case "eos":

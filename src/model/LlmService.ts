@@ -55,7 +55,10 @@ export interface LlmCounters {
   calls: number;
   /** Calls answered from the memo (finished before an interruption). */
   memoHits: number;
+  /** Every prompt token sent, whether evaluated or served from a KV cache. */
   inputTokens: number;
+  /** Of `inputTokens`, those the backend served from a KV cache (a shared prefix) rather than evaluated. */
+  reusedInputTokens: number;
   outputTokens: number;
 }
 
@@ -72,7 +75,7 @@ export interface LlmServiceOptions {
  * maxTokens, token accounting, a resume memo and bounded retries.
  */
 export class LlmService {
-  readonly counters: LlmCounters = { calls: 0, memoHits: 0, inputTokens: 0, outputTokens: 0 };
+  readonly counters: LlmCounters = { calls: 0, memoHits: 0, inputTokens: 0, reusedInputTokens: 0, outputTokens: 0 };
   private readonly options: LlmServiceOptions;
 
   constructor(options: LlmServiceOptions) {
@@ -176,6 +179,7 @@ export class LlmService {
     const ms = performance.now() - started;
     this.counters.calls++;
     this.counters.inputTokens += result.inputTokens;
+    this.counters.reusedInputTokens += result.reusedInputTokens ?? 0;
     this.counters.outputTokens += result.outputTokens;
     events?.({ type: "llm_call_finished", role: request.role, outputTokens: result.outputTokens, ms, memo: false });
     // An aborted generation is partial: never memoize it.

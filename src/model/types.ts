@@ -22,11 +22,25 @@ export interface BackendRequest {
   signal?: AbortSignal;
   /** Called when the call gets its sequence and starts (after any wait for a free one). */
   onStart?: () => void;
+  /**
+   * Calls with the same key share a prompt prefix (one file's calls: the file's units come first).
+   * A backend prefers the sequence that served this key last, so the prefix is still in its KV
+   * cache and only the rest of the prompt is evaluated.
+   */
+  affinityKey?: string;
+  /**
+   * How far along its work the caller is (a file's stage: 0 extractor … 3 validator). When sequences
+   * are short, later stages go first, so files already in flight finish before new ones start.
+   */
+  priority?: number;
 }
 
 export interface BackendResult {
   text: string;
+  /** Every prompt token of the call, whether evaluated or served from a KV cache. */
   inputTokens: number;
+  /** Of `inputTokens`, those served from the sequence's (or server slot's) KV cache rather than evaluated. */
+  reusedInputTokens?: number;
   outputTokens: number;
   stopReason: StopReason;
 }

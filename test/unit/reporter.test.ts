@@ -97,7 +97,7 @@ describe("summary", () => {
       skipped: [{ path: "e.md", reason: "empty file" }],
       quarantinedFiles: [{ path: "q.md", reason: "every draft failed validation (see quarantine.md)" }],
       patterns: 3,
-      llm: { calls: 7, tokens: 420, inputTokens: 900, memoHits: 2 },
+      llm: { calls: 7, tokens: 420, inputTokens: 900, reusedInputTokens: 300, memoHits: 2 },
       wallMs: 12_345,
       resume: "npm run graph -- --input n --out o --db d --resume",
       out: "/o",
@@ -107,6 +107,7 @@ describe("summary", () => {
     expect(text).toContain("files: 5 found, 2 processed, 1 skipped, 1 quarantined, 1 not finished");
     expect(text).toContain("skipped e.md: empty file");
     expect(text).toContain("LLM: 7 calls, 420 tokens generated, 2 reused from before the interruption");
+    expect(text).toContain("prompt tokens: 900, of which 300 served from the KV cache");
     expect(text).toContain("resume with: npm run graph -- --input n --out o --db d --resume");
   });
 });

@@ -136,7 +136,7 @@ describe("run summary", () => {
       skipped: [],
       quarantinedFiles: [],
       patterns: 5,
-      llm: { calls: 1, tokens: 1, inputTokens: 1, memoHits: 0 },
+      llm: { calls: 1, tokens: 1, inputTokens: 1, reusedInputTokens: 0, memoHits: 0 },
       wallMs: 1,
       resume: null,
       out: "kb",
