@@ -13,6 +13,8 @@ export interface KbOptions {
   command: KbCommand;
   out: string;
   json: boolean;
+  /** `--break-lock`: merge/separate/rebuild take over a lock held from another host. */
+  breakLock?: boolean;
 }
 
 export type KbParseResult = { kind: "run"; options: KbOptions } | { kind: "help" } | { kind: "error"; message: string };
@@ -37,7 +39,13 @@ Options:
   --limit N            search results (default 10)
   --category ID        list: only this category
   --json               machine-readable output on stdout
+  --break-lock         merge/separate/rebuild: take over the output lock of a run on another
+                       host (only once you know it is over)
   -h, --help           show this help
+
+search, show and list only read: they write nothing in the directory. merge, separate and
+rebuild take the output lock, as a run does. Pages are replaced or removed only where this tool
+wrote them (recorded in .kb/kb.sqlite); a file of yours is left alone.
 
 Exit codes: 0 done, 1 nothing found or failed, 2 usage error.`;
 
@@ -54,6 +62,7 @@ export function parseKbArgs(argv: readonly string[]): KbParseResult {
         limit: { type: "string" },
         category: { type: "string" },
         json: { type: "boolean" },
+        "break-lock": { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
     });
@@ -67,7 +76,10 @@ export function parseKbArgs(argv: readonly string[]): KbParseResult {
   if (v.out === "") return { kind: "error", message: "--out needs a value" };
   const out = (v.out as string | undefined) ?? DEFAULT_OUT;
   const json = v.json === true;
-  const done = (command: KbCommand): KbParseResult => ({ kind: "run", options: { command, out, json } });
+  const breakLock = v["break-lock"] === true;
+  if (breakLock && ["search", "show", "list"].includes(name))
+    return { kind: "error", message: `--break-lock applies to merge, separate and rebuild (${name} takes no lock)` };
+  const done = (command: KbCommand): KbParseResult => ({ kind: "run", options: { command, out, json, ...(breakLock ? { breakLock } : {}) } });
   if (v.limit !== undefined && name !== "search") return { kind: "error", message: "--limit applies to search only" };
   if (v.category !== undefined && name !== "list") return { kind: "error", message: "--category applies to list only" };
   switch (name) {

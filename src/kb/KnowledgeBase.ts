@@ -56,6 +56,8 @@ export interface FinalizeResult {
   changedEntries: string[];
   /** Draft IDs named in the overrides file that do not exist. */
   unknownOverrideIds: string[];
+  /** Files left alone: not written by this tool (a page would replace them), or edited since it wrote them (a page it no longer needs). */
+  kept: string[];
 }
 
 export interface SearchHit {
@@ -120,7 +122,8 @@ export class KnowledgeBase {
     try {
       fs.mkdirSync(path.join(dir, ".kb"), { recursive: true });
       fs.accessSync(dir, fs.constants.W_OK);
-      removeStaleTemps(dir);
+      // Only our own temporary names, only in the folders we write (a user's `.tmp-x` elsewhere stays).
+      removeStaleTemps([dir, path.join(dir, ".kb"), ...PAGE_DIRS.map((d) => path.join(dir, d))]);
       const db = new Database(path.join(dir, ".kb", "kb.sqlite"), { timeout: 10_000 });
       db.pragma("journal_mode = WAL");
       db.pragma("synchronous = NORMAL");
@@ -141,11 +144,14 @@ export class KnowledgeBase {
           draft_id TEXT PRIMARY KEY, entry_id TEXT NOT NULL, reason TEXT NOT NULL, with_draft TEXT, detail TEXT
         );
         CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        CREATE TABLE IF NOT EXISTS written_files (path TEXT PRIMARY KEY, hash TEXT NOT NULL);
         CREATE VIRTUAL TABLE IF NOT EXISTS entry_fts USING fts5 (
           id UNINDEXED, slug UNINDEXED, name, aliases, tags, refs, body, tokenize = 'porter unicode61'
         );
       `);
-      return new KnowledgeBase(dir, db);
+      const kb = new KnowledgeBase(dir, db);
+      kb.adoptLegacyPages();
+      return kb;
     } catch (e) {
       const fsErr = fsErrorToUserError(e, `the output directory ${dir}`);
       if (fsErr) throw fsErr;
@@ -165,6 +171,91 @@ export class KnowledgeBase {
         "Build one with `npm run graph -- --input DIR --out DIR`, or pass the --out directory of an existing one.",
       );
     return KnowledgeBase.open(dir);
+  }
+
+  /**
+   * Opens a knowledge base for reading only (`npm run kb -- list|search|show`): nothing in the
+   * directory is created, changed or removed. A store that was closed cleanly is read from a copy
+   * in memory (opening it read-only would leave SQLite's -wal and -shm files behind); while a writer
+   * has it open (its -wal exists) it is read through a read-only connection, which sees the
+   * writer's committed work.
+   */
+  static openReadOnly(outDir: string): KnowledgeBase {
+    const dir = path.resolve(outDir);
+    const file = path.join(dir, ".kb", "kb.sqlite");
+    if (!fs.existsSync(file))
+      throw new UserError(
+        "USAGE",
+        `There is no knowledge base in ${dir}.`,
+        "Build one with `npm run graph -- --input DIR --out DIR`, or pass the --out directory of an existing one.",
+      );
+    try {
+      if (fs.existsSync(`${file}-wal`)) return new KnowledgeBase(dir, new Database(file, { readonly: true, fileMustExist: true, timeout: 10_000 }));
+      const image = fs.readFileSync(file);
+      // Bytes 18-19 say "WAL mode"; an in-memory copy must read as a rollback-journal database.
+      if (image.length > 19 && image[18] === 2 && image[19] === 2) {
+        image[18] = 1;
+        image[19] = 1;
+      }
+      return new KnowledgeBase(dir, new Database(image, { readonly: true }));
+    } catch (e) {
+      throw new UserError(
+        "DB_ERROR",
+        `Cannot read the knowledge base in ${dir}: ${(e as Error).message}`,
+        "Rebuild it with `npm run graph` (same --input and --out).",
+        {
+          cause: e,
+        },
+      );
+    }
+  }
+
+  /**
+   * Whether a directory may be used as --out without --force-out: it does not exist, is empty, or
+   * holds a knowledge base this tool made (`.kb/`).
+   */
+  static isUsableOutDir(outDir: string): { ok: true } | { ok: false; entries: string[] } {
+    let names: string[];
+    try {
+      names = fs.readdirSync(outDir);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "ENOENT") return { ok: true };
+      throw e;
+    }
+    if (names.length === 0 || names.includes(".kb")) return { ok: true };
+    return { ok: false, entries: names.sort().slice(0, 5) };
+  }
+
+  /**
+   * Knowledge bases written before the store recorded its files: the pages of the current entries
+   * and the fixed files are taken as ours (with their present hash), so a later finalize may
+   * replace or remove them. Runs once, when the table is empty and entries exist.
+   */
+  private adoptLegacyPages(): void {
+    const has = (this.db.prepare("SELECT COUNT(*) AS n FROM written_files").get() as { n: number }).n;
+    const entries = (this.db.prepare("SELECT COUNT(*) AS n FROM entries").get() as { n: number }).n;
+    if (has > 0 || entries === 0) return;
+    const rels = [...this.entries().map((e) => `patterns/${e.slug}.md`), ...CATEGORIES.map((c) => `categories/${c.id}.md`), ...FIXED_FILES];
+    const ins = this.db.prepare("INSERT OR IGNORE INTO written_files (path, hash) VALUES (?, ?)");
+    const tx = this.db.transaction(() => {
+      for (const rel of rels) {
+        const hash = fileHash(path.join(this.outDir, rel));
+        if (hash) ins.run(rel, hash);
+      }
+    });
+    tx.immediate();
+  }
+
+  /** Output files this tool wrote (relative paths), as recorded in the store. */
+  writtenFiles(): string[] {
+    return (this.db.prepare("SELECT path FROM written_files ORDER BY path").all() as { path: string }[]).map((r) => r.path);
+  }
+
+  /** Number of files (relative paths) the knowledge base's drafts came from. */
+  sourceFiles(): string[] {
+    return (
+      this.db.prepare("SELECT DISTINCT rel_path AS p FROM contributions UNION SELECT DISTINCT rel_path FROM quarantine ORDER BY p").all() as { p: string }[]
+    ).map((r) => r.p);
   }
 
   close(): void {
@@ -327,31 +418,15 @@ export class KnowledgeBase {
     const entries = linkRelated(built);
     const quarantined = this.quarantined();
 
-    const written: string[] = [];
-    const write = (rel: string, content: string) => {
-      if (writeFileAtomic(path.join(this.outDir, rel), content)) written.push(rel);
-    };
-    const slugs = new Set(entries.map((e) => e.slug));
-    const pagesDir = path.join(this.outDir, "patterns");
-    for (const f of safeList(pagesDir))
-      if (f.endsWith(".md") && !slugs.has(f.slice(0, -3))) {
-        fs.rmSync(path.join(pagesDir, f), { force: true });
-        written.push(`patterns/${f}`);
-      }
-    for (const e of entries) write(`patterns/${e.slug}.md`, renderEntryPage(e));
-    const catDir = path.join(this.outDir, "categories");
+    const outputs = new Map<string, string>();
+    for (const e of entries) outputs.set(`patterns/${e.slug}.md`, renderEntryPage(e));
     const used = new Set<string>(entries.map((e) => e.category));
-    for (const f of safeList(catDir))
-      if (f.endsWith(".md") && !used.has(f.slice(0, -3))) {
-        fs.rmSync(path.join(catDir, f), { force: true });
-        written.push(`categories/${f}`);
-      }
     for (const cat of CATEGORIES) {
       const list = entries.filter((e) => e.category === cat.id);
-      if (list.length > 0) write(`categories/${cat.id}.md`, renderCategoryPage(cat.id, list));
+      if (list.length > 0) outputs.set(`categories/${cat.id}.md`, renderCategoryPage(cat.id, list));
     }
-    write("index.md", renderIndex(entries, quarantined.length));
-    write("quarantine.md", renderQuarantine(quarantined));
+    outputs.set("index.md", renderIndex(entries, quarantined.length));
+    outputs.set("quarantine.md", renderQuarantine(quarantined));
     const kbJson: KbJson = {
       $schema: "kb.schema.json",
       schemaVersion: KB_JSON_VERSION,
@@ -359,8 +434,10 @@ export class KnowledgeBase {
       entries,
       quarantined,
     };
-    write("kb.json", `${JSON.stringify(kbJson, null, 2)}\n`);
-    write("kb.schema.json", kbJsonSchemaText());
+    outputs.set("kb.json", `${JSON.stringify(kbJson, null, 2)}\n`);
+    outputs.set("kb.schema.json", kbJsonSchemaText());
+    const files = this.writeOutputs(outputs);
+    const written = files.written;
 
     const oldHashes = new Map((this.db.prepare("SELECT id, hash FROM entries").all() as { id: string; hash: string }[]).map((r) => [r.id, r.hash]));
     const changedEntries: string[] = [];
@@ -406,7 +483,44 @@ export class KnowledgeBase {
       written: written.sort(byString),
       changedEntries: changedEntries.sort(byString),
       unknownOverrideIds: resolution.unknownOverrideIds,
+      kept: files.kept,
     };
+  }
+
+  /**
+   * Writes the pages and removes the ones no entry needs any more — only files this tool wrote:
+   * each write is recorded (path and content hash) in the store before it happens. A file that is
+   * not ours is never overwritten or removed, and one of ours the user has edited since (its hash
+   * differs) is not removed either; both are reported in `kept`.
+   */
+  private writeOutputs(outputs: ReadonlyMap<string, string>): { written: string[]; kept: string[] } {
+    const recorded = new Map((this.db.prepare("SELECT path, hash FROM written_files").all() as { path: string; hash: string }[]).map((r) => [r.path, r.hash]));
+    const record = this.db.prepare("INSERT OR REPLACE INTO written_files (path, hash) VALUES (?, ?)");
+    const forget = this.db.prepare("DELETE FROM written_files WHERE path = ?");
+    const written: string[] = [];
+    const kept: string[] = [];
+    for (const [rel, hash] of [...recorded].sort((a, b) => byString(a[0], b[0]))) {
+      if (outputs.has(rel)) continue;
+      const full = path.join(this.outDir, rel);
+      const now = fileHash(full);
+      if (now === hash) {
+        fs.rmSync(full, { force: true });
+        written.push(rel);
+      } else if (now !== undefined) kept.push(rel); // edited by the user since: theirs now
+      forget.run(rel);
+    }
+    for (const [rel, content] of outputs) {
+      const full = path.join(this.outDir, rel);
+      const hash = contentHash(content);
+      const now = fileHash(full);
+      if (now !== undefined && !recorded.has(rel) && now !== hash) {
+        kept.push(rel); // someone else's file where our page would go
+        continue;
+      }
+      record.run(rel, hash);
+      if (writeFileAtomic(full, content)) written.push(rel);
+    }
+    return { written: written.sort(byString), kept: kept.sort(byString) };
   }
 
   private previousAssignment(): PreviousAssignment {
@@ -451,10 +565,19 @@ export class KnowledgeBase {
   }
 }
 
-function safeList(dir: string): string[] {
+/** Folders of pages under the output directory (temporary files are cleaned only here, at its root and in .kb). */
+const PAGE_DIRS = ["patterns", "categories"] as const;
+/** Output files at the root of every knowledge base. */
+const FIXED_FILES = ["index.md", "quarantine.md", "kb.json", "kb.schema.json"] as const;
+
+function contentHash(content: string | Buffer): string {
+  return createHash("sha256").update(content).digest("hex").slice(0, 32);
+}
+
+function fileHash(file: string): string | undefined {
   try {
-    return fs.readdirSync(dir).sort();
+    return contentHash(fs.readFileSync(file));
   } catch {
-    return [];
+    return undefined;
   }
 }

@@ -2,8 +2,10 @@
  * `npm run kb`: search, show and list entries; record merge/separate overrides; rebuild the pages
  * from the store. The knowledge base is opened only when a command runs (nothing at import).
  */
-import type { KbOptions } from "../cli/parseKbArgs.ts";
+import type { KbCommand, KbOptions } from "../cli/parseKbArgs.ts";
 import { isUserError } from "../errors.ts";
+import { OutputLock } from "../store/OutputLock.ts";
+import { terminalText } from "../util/terminalText.ts";
 import { KnowledgeBase, OVERRIDES_FILE } from "./KnowledgeBase.ts";
 import { renderEntryPage } from "./render.ts";
 import { CATEGORIES } from "./taxonomy.ts";
@@ -14,20 +16,36 @@ export interface KbIo {
   stderr: NodeJS.WritableStream;
 }
 
+/** Commands that only read: they open the store read-only, take no lock and write nothing. */
+const READ_ONLY: ReadonlySet<KbCommand["kind"]> = new Set(["search", "show", "list"]);
+
 export function runKbCommand(options: KbOptions, io: KbIo): number {
   let kb: KnowledgeBase | undefined;
+  let lock: OutputLock | undefined;
+  // Names and model text in entries are data: no control character reaches the terminal.
+  const safeIo: KbIo = { stdout: filtered(io.stdout), stderr: filtered(io.stderr) };
   try {
-    kb = KnowledgeBase.openExisting(options.out);
-    return execute(kb, options, io);
+    if (READ_ONLY.has(options.command.kind)) kb = KnowledgeBase.openReadOnly(options.out);
+    else {
+      kb = KnowledgeBase.openExisting(options.out);
+      // merge/separate/rebuild write: one writer per output directory, as a graph run.
+      lock = OutputLock.acquire(kb.outDir, { runId: `kb-${options.command.kind}-${process.pid}`, db: "" }, { breakLock: options.breakLock === true });
+    }
+    return execute(kb, options, safeIo);
   } catch (e) {
     if (isUserError(e)) {
-      io.stderr.write(`error: ${e.message}\n${e.hint ? `${e.hint}\n` : ""}`);
+      safeIo.stderr.write(`error: ${e.message}\n${e.hint ? `${e.hint}\n` : ""}`);
       return e.code === "USAGE" ? 2 : 1;
     }
     throw e;
   } finally {
+    lock?.release();
     kb?.close();
   }
+}
+
+function filtered(stream: NodeJS.WritableStream): NodeJS.WritableStream {
+  return { write: (s: string) => stream.write(terminalText(s)) } as NodeJS.WritableStream;
 }
 
 function execute(kb: KnowledgeBase, options: KbOptions, io: KbIo): number {
@@ -107,6 +125,7 @@ function execute(kb: KnowledgeBase, options: KbOptions, io: KbIo): number {
       else {
         io.stderr.write(`Rebuilt ${kb.outDir}: ${r.entries} entries, ${r.changedEntries.length} changed, ${r.written.length} files written.\n`);
         if (r.unknownOverrideIds.length > 0) io.stderr.write(`Overrides name drafts that do not exist: ${r.unknownOverrideIds.join(", ")}\n`);
+        if (r.kept.length > 0) io.stderr.write(`${keptMessage(r.kept)}\n`);
       }
       return 0;
     }
@@ -117,4 +136,9 @@ function execute(kb: KnowledgeBase, options: KbOptions, io: KbIo): number {
 function draftRef(kb: KnowledgeBase, ref: string): string | undefined {
   if (kb.contributions().some((c) => draftIdOf(c) === ref)) return ref;
   return kb.findEntry(ref)?.merges[0]?.draftId;
+}
+
+/** What finalize left alone, and why (shared with the graph run's message). */
+export function keptMessage(kept: readonly string[]): string {
+  return `Left alone (not written by this tool, or edited since): ${kept.join(", ")}. Move them away to let the knowledge base use those paths.`;
 }

@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
+import { fsErrorToUserError } from "../errors.ts";
 import { isProcessAlive } from "./processAlive.ts";
 
 let fault: { code: string; after: number; writes: number } | undefined;
@@ -13,61 +14,133 @@ export function setWriteFault(spec: { code: string; after: number } | undefined)
 /** Prefix of temporary files; readers and the output listing ignore these. */
 export const TEMP_PREFIX = ".tmp-";
 
+/** Exactly the temporary names writeFileAtomic makes: `.tmp-<target>.<pid>.<8 hex>.kbtmp`. */
+const TEMP_NAME = /^\.tmp-.+\.(\d+)\.[0-9a-f]{8}\.kbtmp$/;
+
+/** The file-system calls a write makes; tests pass a fake to provoke short writes and failures. */
+export interface WriteFs {
+  openSync(file: string, flags: string, mode?: number): number;
+  writeSync(fd: number, buffer: Uint8Array, offset: number, length: number): number;
+  fsyncSync(fd: number): void;
+  closeSync(fd: number): void;
+  renameSync(from: string, to: string): void;
+  rmSync(file: string, options: { force: boolean }): void;
+}
+
+const realFs: WriteFs = {
+  openSync: (file, flags, mode) => fs.openSync(file, flags, mode),
+  writeSync: (fd, buffer, offset, length) => fs.writeSync(fd, buffer, offset, length),
+  fsyncSync: (fd) => fs.fsyncSync(fd),
+  closeSync: (fd) => fs.closeSync(fd),
+  renameSync: (from, to) => fs.renameSync(from, to),
+  rmSync: (file, options) => fs.rmSync(file, options),
+};
+
+/** Writes every byte of `data` at the file's current position, however many calls that takes. */
+export function writeAll(io: Pick<WriteFs, "writeSync">, fd: number, data: Uint8Array): void {
+  let offset = 0;
+  while (offset < data.length) {
+    const n = io.writeSync(fd, data, offset, data.length - offset);
+    if (n <= 0) {
+      // write(2) returning 0 for a non-empty buffer: the device takes no more (a full disk or quota).
+      const e = new Error(`ENOSPC: no space left on device, wrote ${offset} of ${data.length} bytes`) as NodeJS.ErrnoException;
+      e.code = "ENOSPC";
+      throw e;
+    }
+    offset += n;
+  }
+}
+
+/** Flushes a directory's entries (a rename in it) to disk; file systems that cannot fsync a directory are tolerated. */
+export function fsyncDir(dir: string, io: Pick<WriteFs, "openSync" | "fsyncSync" | "closeSync"> = realFs): void {
+  let fd: number;
+  try {
+    fd = io.openSync(dir, "r");
+  } catch {
+    return;
+  }
+  try {
+    io.fsyncSync(fd);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== "EINVAL" && code !== "ENOTSUP" && code !== "EISDIR" && code !== "EBADF") throw e;
+  } finally {
+    io.closeSync(fd);
+  }
+}
+
 /**
  * Writes a file so that readers only ever see the old or the new content: write a hidden
- * temporary file in the same directory, fsync it, then rename over the target. Unchanged content is
- * not rewritten. Returns whether the file changed.
+ * temporary file in the same directory (every byte, short writes retried), fsync it, rename it over
+ * the target, then fsync the directory so the rename survives a power loss. Unchanged content is
+ * not rewritten. Returns whether the file changed. A full disk or a read-only target throws the
+ * project's UserError (DISK_FULL, OUTPUT_NOT_WRITABLE) and leaves the old file as it was.
  */
-export function writeFileAtomic(file: string, content: string): boolean {
+export function writeFileAtomic(file: string, content: string, io: WriteFs = realFs): boolean {
   try {
     if (fs.readFileSync(file, "utf8") === content) return false;
   } catch {
     // missing or unreadable: write it
   }
-  if (fault && ++fault.writes > fault.after) {
-    const e = new Error(`${fault.code}: injected write failure, write '${file}'`) as NodeJS.ErrnoException;
-    e.code = fault.code;
-    throw e;
-  }
   const dir = path.dirname(file);
-  fs.mkdirSync(dir, { recursive: true });
-  const tmp = path.join(dir, `${TEMP_PREFIX}${path.basename(file)}.${process.pid}.${randomBytes(4).toString("hex")}`);
+  const tmp = path.join(dir, tempName(path.basename(file)));
   try {
-    const fd = fs.openSync(tmp, "w");
-    try {
-      fs.writeSync(fd, content);
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
+    if (fault && ++fault.writes > fault.after) {
+      const e = new Error(`${fault.code}: injected write failure, write '${file}'`) as NodeJS.ErrnoException;
+      e.code = fault.code;
+      throw e;
     }
-    fs.renameSync(tmp, file);
+    fs.mkdirSync(dir, { recursive: true });
+    try {
+      const fd = io.openSync(tmp, "wx", 0o644);
+      try {
+        writeAll(io, fd, Buffer.from(content, "utf8"));
+        io.fsyncSync(fd);
+      } finally {
+        io.closeSync(fd);
+      }
+      io.renameSync(tmp, file);
+    } catch (e) {
+      io.rmSync(tmp, { force: true });
+      throw e;
+    }
+    fsyncDir(dir, io);
   } catch (e) {
-    fs.rmSync(tmp, { force: true });
-    throw e;
+    throw fsErrorToUserError(e, file) ?? e;
   }
   return true;
 }
 
-/**
- * Removes temporary files a killed process left behind (they were never visible under a real
- * name). A temp file whose writer is still alive (its pid is in the name) is left alone, so a
- * second reader opening the same output directory cannot break a write in progress.
- */
-export function removeStaleTemps(dir: string): void {
-  let entries: fs.Dirent[];
-  try {
-    entries = fs.readdirSync(dir, { withFileTypes: true });
-  } catch {
-    return;
-  }
-  for (const e of entries) {
-    const full = path.join(dir, e.name);
-    if (e.isDirectory()) removeStaleTemps(full);
-    else if (e.name.startsWith(TEMP_PREFIX) && !writerAlive(e.name)) fs.rmSync(full, { force: true });
-  }
+function tempName(target: string): string {
+  return `${TEMP_PREFIX}${target}.${process.pid}.${randomBytes(4).toString("hex")}.kbtmp`;
 }
 
-function writerAlive(tempName: string): boolean {
-  const pid = Number(/\.(\d+)\.[0-9a-f]{8}$/.exec(tempName)?.[1]);
-  return pid !== process.pid && isProcessAlive(pid);
+/** Whether a file name is one of writeFileAtomic's temporary files. */
+export function isTempName(name: string): boolean {
+  return TEMP_NAME.test(name);
+}
+
+/**
+ * Removes temporary files a killed process left behind (they were never visible under a real
+ * name), in exactly the folders given (not below them) and only names writeFileAtomic makes: a
+ * user's own `.tmp-notes` is never touched. A temp file whose writer is still alive (its pid is in
+ * the name) is left alone, so a second writer cannot break a write in progress.
+ */
+export function removeStaleTemps(dirs: readonly string[]): string[] {
+  const removed: string[] = [];
+  for (const dir of dirs) {
+    let entries: fs.Dirent[];
+    try {
+      entries = fs.readdirSync(dir, { withFileTypes: true });
+    } catch {
+      continue;
+    }
+    for (const e of entries) {
+      const pid = Number(TEMP_NAME.exec(e.name)?.[1]);
+      if (!e.isFile() || !Number.isInteger(pid) || pid === process.pid || isProcessAlive(pid)) continue;
+      fs.rmSync(path.join(dir, e.name), { force: true });
+      removed.push(path.join(dir, e.name));
+    }
+  }
+  return removed;
 }

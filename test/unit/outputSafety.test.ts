@@ -1,0 +1,178 @@
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { parseKbArgs } from "../../src/cli/parseKbArgs.ts";
+import { KnowledgeBase } from "../../src/kb/KnowledgeBase.ts";
+import { runKbCommand } from "../../src/kb/kbCommand.ts";
+import { DRAFTS, fillKb } from "../fixtures/kb/contributions.ts";
+
+let dir: string;
+let out: string;
+beforeEach(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), "kb-outsafety-"));
+  out = path.join(dir, "kb");
+  const kb = KnowledgeBase.open(out);
+  fillKb(kb, DRAFTS);
+  kb.finalize({ judge: "none" });
+  kb.close();
+});
+afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+/** Every path under root (directories too) with its size and mtime. */
+function snapshot(root: string): Map<string, string> {
+  const snap = new Map<string, string>();
+  const walk = (d: string) => {
+    for (const name of fs.readdirSync(d).sort()) {
+      const full = path.join(d, name);
+      const st = fs.lstatSync(full);
+      snap.set(path.relative(root, full), `${st.isDirectory() ? "dir" : st.size}@${st.mtimeMs}`);
+      if (st.isDirectory()) walk(full);
+    }
+  };
+  walk(root);
+  return snap;
+}
+
+function kb(...argv: string[]): { code: number; stdout: string; stderr: string } {
+  const parsed = parseKbArgs([...argv, "--out", out]);
+  if (parsed.kind !== "run") throw new Error(`bad args ${argv.join(" ")}`);
+  let stdout = "";
+  let stderr = "";
+  const code = runKbCommand(parsed.options, {
+    stdout: {
+      write: (s: string) => {
+        stdout += s;
+        return true;
+      },
+    } as NodeJS.WritableStream,
+    stderr: {
+      write: (s: string) => {
+        stderr += s;
+        return true;
+      },
+    } as NodeJS.WritableStream,
+  });
+  return { code, stdout, stderr };
+}
+
+describe("read-only kb commands", () => {
+  it("list keeps a user's a/b/.tmp-keep under the knowledge base", () => {
+    fs.mkdirSync(path.join(out, "a", "b"), { recursive: true });
+    fs.writeFileSync(path.join(out, "a", "b", ".tmp-keep"), "mine");
+    expect(kb("list").code).toBe(0);
+    expect(fs.readFileSync(path.join(out, "a", "b", ".tmp-keep"), "utf8")).toBe("mine");
+  });
+
+  it.each([
+    [["list"]],
+    [["search", "builder"]],
+    [["show", "builder-pattern"]],
+    [["list", "--json"]],
+  ])("%j writes nothing (tree and mtimes unchanged)", (argv) => {
+    const before = snapshot(dir);
+    const r = kb(...argv);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.length).toBeGreaterThan(0);
+    expect(snapshot(dir)).toEqual(before);
+  });
+
+  it("reads the entries a writer has committed while it still holds the store open", () => {
+    const writer = KnowledgeBase.open(out);
+    try {
+      writer.removeFilesNotIn(new Set());
+      writer.finalize({ judge: "none" });
+      const r = kb("list", "--json");
+      expect(JSON.parse(r.stdout).entries).toEqual([]);
+    } finally {
+      writer.close();
+    }
+  });
+
+  it("refuses --break-lock on a command that takes no lock", () => {
+    expect(parseKbArgs(["list", "--break-lock"]).kind).toBe("error");
+    expect(parseKbArgs(["rebuild", "--break-lock"])).toMatchObject({ kind: "run", options: { breakLock: true } });
+  });
+});
+
+describe("only files the tool wrote are replaced or removed", () => {
+  it("rebuild keeps a user's own patterns/mine.md", () => {
+    fs.writeFileSync(path.join(out, "patterns", "mine.md"), "# my notes\n");
+    expect(kb("rebuild").code).toBe(0);
+    expect(fs.readFileSync(path.join(out, "patterns", "mine.md"), "utf8")).toBe("# my notes\n");
+  });
+
+  it("a page no entry needs any more is removed when it is the tool's, kept when the user edited it", () => {
+    const k = KnowledgeBase.open(out);
+    try {
+      const pages = fs.readdirSync(path.join(out, "patterns")).sort();
+      expect(pages.length).toBeGreaterThan(1);
+      const [edited, untouched] = [`patterns/${pages[0]}`, `patterns/${pages[1]}`];
+      fs.appendFileSync(path.join(out, edited), "\nMy own note.\n");
+      k.removeFilesNotIn(new Set());
+      const r = k.finalize({ judge: "none" });
+      expect(fs.existsSync(path.join(out, untouched))).toBe(false);
+      expect(fs.readFileSync(path.join(out, edited), "utf8")).toMatch(/My own note/);
+      expect(r.kept).toEqual([edited]);
+      expect(k.writtenFiles()).not.toContain(edited);
+    } finally {
+      k.close();
+    }
+  });
+
+  it("never overwrites a user's file where a page would go, and says so", () => {
+    const k = KnowledgeBase.open(path.join(dir, "fresh"));
+    try {
+      fs.writeFileSync(path.join(dir, "fresh", "index.md"), "my index\n");
+      fillKb(k, DRAFTS);
+      const r = k.finalize({ judge: "none" });
+      expect(r.kept).toEqual(["index.md"]);
+      expect(fs.readFileSync(path.join(dir, "fresh", "index.md"), "utf8")).toBe("my index\n");
+      expect(fs.existsSync(path.join(dir, "fresh", "kb.json"))).toBe(true);
+    } finally {
+      k.close();
+    }
+  });
+
+  it("adopts the pages of a knowledge base written before files were recorded, so they can still be replaced", () => {
+    const k = KnowledgeBase.open(out);
+    const recorded = k.writtenFiles();
+    k.close();
+    expect(recorded).toContain("index.md");
+    // Simulate an older store: no records.
+    const legacy = KnowledgeBase.open(out);
+    (legacy as unknown as { db: { exec(s: string): void } }).db.exec("DELETE FROM written_files");
+    legacy.close();
+    const again = KnowledgeBase.open(out);
+    try {
+      expect(again.writtenFiles()).toEqual(recorded);
+    } finally {
+      again.close();
+    }
+  });
+
+  it("stale temporary files are removed only in the tool's folders and only with the tool's names", () => {
+    const deadPid = 2 ** 22 + 12345; // above any pid_max: no such process
+    const ours = path.join(out, "patterns", `.tmp-x.md.${deadPid}.0123abcd.kbtmp`);
+    const userLookalike = path.join(out, "patterns", `.tmp-x.md.${deadPid}.0123abcd`);
+    const elsewhere = path.join(out, "notes", `.tmp-x.md.${deadPid}.0123abcd.kbtmp`);
+    fs.mkdirSync(path.dirname(elsewhere), { recursive: true });
+    for (const f of [ours, userLookalike, elsewhere]) fs.writeFileSync(f, "x");
+    KnowledgeBase.open(out).close();
+    expect(fs.existsSync(ours)).toBe(false);
+    expect(fs.existsSync(userLookalike)).toBe(true);
+    expect(fs.existsSync(elsewhere)).toBe(true);
+  });
+});
+
+describe("--out that is not a knowledge base", () => {
+  it("accepts a missing or empty directory and an existing knowledge base, refuses a directory of other files", () => {
+    expect(KnowledgeBase.isUsableOutDir(path.join(dir, "none"))).toEqual({ ok: true });
+    fs.mkdirSync(path.join(dir, "empty"));
+    expect(KnowledgeBase.isUsableOutDir(path.join(dir, "empty"))).toEqual({ ok: true });
+    expect(KnowledgeBase.isUsableOutDir(out)).toEqual({ ok: true });
+    fs.mkdirSync(path.join(dir, "home"));
+    fs.writeFileSync(path.join(dir, "home", "thesis.md"), "x");
+    expect(KnowledgeBase.isUsableOutDir(path.join(dir, "home"))).toEqual({ ok: false, entries: ["thesis.md"] });
+  });
+});
