@@ -60,6 +60,9 @@ export interface DocsHit {
   sectionTitle: string;
   /** Absolute path of the page. */
   file: string;
+  /** Key of the root the page is in, and the page's path inside it (forward slashes). */
+  rootKey: string;
+  relPath: string;
   anchor: string;
   /** file:// URL of the page with the section's anchor. */
   url: string;
@@ -128,7 +131,7 @@ export class LocalDocsIndex {
     if (ids.length === 0) return [];
     const stmt = this.db.prepare(
       `SELECT doc_fts.title AS title, doc_fts.anchor AS anchor, doc_fts.page_id AS pageId, p.path AS path, p.title AS pageTitle,
-              r.dir AS dir, r.collection AS collection, snippet(doc_fts, 1, '', '', ' … ', 40) AS snip, bm25(doc_fts, 5.0, 1.0) AS rank
+              r.dir AS dir, r.key AS rootKey, r.collection AS collection, snippet(doc_fts, 1, '', '', ' … ', 40) AS snip, bm25(doc_fts, 5.0, 1.0) AS rank
        FROM doc_fts JOIN pages p ON p.id = doc_fts.page_id JOIN roots r ON r.id = doc_fts.root_id
        WHERE doc_fts MATCH ? AND doc_fts.root_id IN (${ids.map(() => "?").join(",")})
        ORDER BY rank, p.path, doc_fts.anchor LIMIT ?`,
@@ -145,6 +148,7 @@ export class LocalDocsIndex {
         path: string;
         pageTitle: string;
         dir: string;
+        rootKey: string;
         collection: string;
         snip: string;
         rank: number;
@@ -158,6 +162,8 @@ export class LocalDocsIndex {
           pageTitle: r.pageTitle,
           sectionTitle: r.title,
           file,
+          rootKey: r.rootKey,
+          relPath: r.path.split(path.sep).join("/"),
           anchor: r.anchor,
           url: pathToFileURL(file).href + (r.anchor ? `#${r.anchor}` : ""),
           excerpt: r.snip.replace(/\s+/g, " ").trim(),

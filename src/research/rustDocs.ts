@@ -20,6 +20,12 @@ export interface DocsRoot {
   select: (relPath: string) => boolean;
   /** Names the select rule; part of the fingerprint so a changed rule rebuilds the root. */
   rule: string;
+  /**
+   * Public address of the same directory (doc.rust-lang.org mirrors rustup's html tree), ending in
+   * "/": citations use it so a knowledge base never holds a machine's absolute path. Absent for
+   * `--library` folders, which are cited by collection and relative path.
+   */
+  publicUrl?: string;
 }
 
 const MDBOOK_SKIP = /(^|\/)(print|toc|404)\.html$/;
@@ -53,9 +59,45 @@ export function rustDocRoots(htmlDir: string): DocsRoot[] {
   for (const c of RUST_DOC_COLLECTIONS) {
     const dir = path.join(htmlDir, c.sub);
     if (!isDir(dir)) continue;
-    roots.push({ key: `rust:${c.sub}`, dir, collection: c.collection, select: c.select, rule: c.rule });
+    roots.push({ key: `rust:${c.sub}`, dir, collection: c.collection, select: c.select, rule: c.rule, publicUrl: `${publicDocsBase(htmlDir)}${c.sub}/` });
   }
   return roots;
+}
+
+const DOCS_SITE = "https://doc.rust-lang.org/";
+
+/**
+ * doc.rust-lang.org's root for the toolchain whose documentation is in `htmlDir`, judged by
+ * rustup's toolchain directory name: stable at the site root, `beta/`, `nightly/`, a release at
+ * `1.95.0/`; stable when the name says nothing (RUST_KB_DOCS_DIR pointing elsewhere).
+ */
+export function publicDocsBase(htmlDir: string): string {
+  const name = /(?:^|[\\/])toolchains[\\/]([^\\/]+)[\\/]share[\\/]doc[\\/]rust[\\/]html[\\/]?$/.exec(htmlDir)?.[1] ?? "";
+  if (name.startsWith("beta")) return `${DOCS_SITE}beta/`;
+  if (name.startsWith("nightly")) return `${DOCS_SITE}nightly/`;
+  const release = /^(\d+\.\d+)(\.\d+)?(?:-|$)/.exec(name);
+  if (release) return `${DOCS_SITE}${release[1]}${release[2] ?? ".0"}/`;
+  return DOCS_SITE;
+}
+
+/**
+ * The public address of a local Rust documentation URL (`file://…/share/doc/rust/html/book/x.html#a`
+ * becomes `https://doc.rust-lang.org/book/x.html#a`); other file:// URLs have none (undefined);
+ * any other URL is returned as it is. For knowledge bases whose store predates public citations.
+ */
+export function publicDocsUrl(url: string): string | undefined {
+  if (!url.startsWith("file:")) return url;
+  const hash = url.indexOf("#");
+  const anchor = hash >= 0 ? url.slice(hash) : "";
+  let file: string;
+  try {
+    file = decodeURIComponent(new URL(hash >= 0 ? url.slice(0, hash) : url).pathname);
+  } catch {
+    return undefined;
+  }
+  const m = /^(.*\/share\/doc\/rust\/html)\/(.+)$/.exec(file.replace(/\\/g, "/"));
+  if (!m?.[1] || !m[2]) return undefined;
+  return `${publicDocsBase(m[1])}${m[2].split("/").map(encodeURIComponent).join("/")}${anchor}`;
 }
 
 const LIBRARY_EXT = /\.(md|markdown|txt|html?)$/i;

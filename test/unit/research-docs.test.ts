@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { htmlSections, markdownSections, slugify } from "../../src/research/docSections.ts";
 import { LocalDocsIndex } from "../../src/research/LocalDocsIndex.ts";
 import { LocalDocsProvider } from "../../src/research/LocalDocsProvider.ts";
-import { type DocsRoot, findRustDocsDir, libraryRoot, RUST_DOC_COLLECTIONS, rustDocRoots, selectStd } from "../../src/research/rustDocs.ts";
+import { type DocsRoot, findRustDocsDir, libraryRoot, publicDocsBase, publicDocsUrl, rustDocRoots, selectStd } from "../../src/research/rustDocs.ts";
 import type { ResearchQuery } from "../../src/research/types.ts";
 
 const MDBOOK_PAGE = `<!DOCTYPE html><html><head><title>References and Borrowing - The Rust Programming Language</title>
@@ -87,17 +87,11 @@ afterEach(() => {
 const query = (name: string, limit = 5): ResearchQuery => ({ runId: "r", name, summary: "", category: "other", docId: "d", limit });
 
 function rustRoots(): DocsRoot[] {
-  return RUST_DOC_COLLECTIONS.filter((c) => c.sub === "book" || c.sub === "std").map((c) => ({
-    key: `rust:${c.sub}`,
-    dir: path.join(docs, c.sub),
-    collection: c.collection,
-    select: c.select,
-    rule: c.rule,
-  }));
+  return rustDocRoots(docs);
 }
 
 describe("LocalDocsIndex", () => {
-  it("indexes HTML books, rustdoc pages and markdown into ranked sections with file:// citations to the exact anchor", async () => {
+  it("indexes HTML books, rustdoc pages and markdown into ranked sections, cited by the public URL of the exact page and anchor", async () => {
     const index = LocalDocsIndex.open(indexFile);
     const roots = [...rustRoots(), libraryRoot(path.join(docs, "notes"))];
     const progress: string[] = [];
@@ -114,9 +108,11 @@ describe("LocalDocsIndex", () => {
     expect(hits[0]).toMatchObject({ provider: "docs", title: "The Rust Programming Language: References and Borrowing › Mutable References" });
     const url = hits[0]?.url ?? "";
     expect(hits[0]?.citation).toBe(url);
-    expect(url).toMatch(/^file:\/\/.*ch04-02-references-and-borrowing\.html#mutable-references$/);
-    // The citation opens a real page that has that anchor.
-    const [file, anchor] = [fileURLToPath(url.replace(/#.*$/, "")), url.replace(/^.*#/, "")];
+    // doc.rust-lang.org mirrors rustup's html tree: the same page and anchor, never a local path.
+    expect(url).toBe("https://doc.rust-lang.org/book/ch04-02-references-and-borrowing.html#mutable-references");
+    const local = index.search(["mutable", "references"], { limit: 1, rootKeys: ["rust:book"] })[0];
+    expect(local?.url).toMatch(/^file:\/\/.*\/book\/ch04-02-references-and-borrowing\.html#mutable-references$/);
+    const [file, anchor] = [fileURLToPath((local?.url ?? "").replace(/#.*$/, "")), url.replace(/^.*#/, "")];
     expect(fs.readFileSync(file, "utf8")).toContain(`id="${anchor}"`);
     expect(hits[0]?.excerpt).toMatch(/mutable reference/i);
 
@@ -125,7 +121,10 @@ describe("LocalDocsIndex", () => {
     expect(method[0]?.title).toContain("pub fn replace(&self, val: T) -> T");
 
     const md = await provider.search(query("question mark operator propagates"));
-    expect(md[0]?.url).toMatch(/errors\.md#error-handling-with-$/);
+    // A --library folder has no public address: cited by collection and relative path, no link.
+    expect(md[0]?.url).toBeUndefined();
+    expect(md[0]?.citation).toBe("notes/errors.md#error-handling-with-");
+    for (const h of [...hits, ...method, ...md]) expect(h.citation).not.toContain(docs);
     index.close();
   });
 
@@ -221,5 +220,19 @@ describe("sections and discovery", () => {
     expect(viaRustc?.how).toBe("rustc --print sysroot");
     expect(findRustDocsDir({ home: tmp, exec: none })).toBeUndefined();
     expect(rustDocRoots(docs).map((r) => r.key)).toEqual(["rust:book", "rust:std"]);
+  });
+
+  it("maps rustup's documentation to the doc.rust-lang.org pages of the same channel", () => {
+    const html = (toolchain: string) => path.join("/home/u/.rustup/toolchains", toolchain, "share/doc/rust/html");
+    expect(publicDocsBase(html("stable-x86_64-unknown-linux-gnu"))).toBe("https://doc.rust-lang.org/");
+    expect(publicDocsBase(html("beta-aarch64-apple-darwin"))).toBe("https://doc.rust-lang.org/beta/");
+    expect(publicDocsBase(html("nightly-2026-01-02-x86_64-unknown-linux-gnu"))).toBe("https://doc.rust-lang.org/nightly/");
+    expect(publicDocsBase(html("1.95.0-x86_64-unknown-linux-gnu"))).toBe("https://doc.rust-lang.org/1.95.0/");
+    expect(publicDocsBase("/opt/rust-docs")).toBe("https://doc.rust-lang.org/");
+    expect(rustDocRoots(docs).map((r) => r.publicUrl)).toEqual(["https://doc.rust-lang.org/book/", "https://doc.rust-lang.org/std/"]);
+    const stored = `file://${html("nightly-x86_64-unknown-linux-gnu")}/std/cell/struct.Cell.html#method.replace`;
+    expect(publicDocsUrl(stored)).toBe("https://doc.rust-lang.org/nightly/std/cell/struct.Cell.html#method.replace");
+    expect(publicDocsUrl("file:///home/u/notes/errors.md#x")).toBeUndefined();
+    expect(publicDocsUrl("https://rust-lang.github.io/api-guidelines/")).toBe("https://rust-lang.github.io/api-guidelines/");
   });
 });
