@@ -39,7 +39,7 @@ export function makeDiscover(deps: Pick<NodeDeps, "db" | "events" | "ledger">) {
         continue;
       }
       firstPathOf.set(loaded.doc.id, file.relPath);
-      deps.db.putDocument(loaded.doc);
+      deps.db.putDocument(loaded.doc, runId);
       deps.db.indexDocument(runId, loaded.doc);
       const task = { relPath: file.relPath, docId: loaded.doc.id };
       const change = ledger && state.settings && !state.force ? ledger.classify(file.relPath, loaded.doc.id, state.settings) : { kind: "new" as const };

@@ -123,7 +123,7 @@ export class OutputLock {
  * (atomic), then compare what was moved with what was judged stale. If another process replaced the
  * lock in between, what was moved is its fresh lock: it is put back.
  */
-function takeOver(file: string, judged: string): void {
+export function takeOver(file: string, judged: string): void {
   const aside = `${file}.stale.${process.pid}.${randomBytes(4).toString("hex")}`;
   try {
     fs.renameSync(file, aside);

@@ -128,8 +128,17 @@ export class RunDatabase implements CallStore {
 
   // ---- documents and blobs -------------------------------------------------------------------
 
-  putDocument(doc: SourceDocument): void {
-    this.db.prepare("INSERT OR IGNORE INTO documents (id, json) VALUES (?, ?)").run(doc.id, pack(doc));
+  /**
+   * Stores a parsed document and records, in the same transaction, that `runId` uses it: a
+   * concurrent run's compaction (which drops documents no run references) can never remove a
+   * document between its storing and its indexing.
+   */
+  putDocument(doc: SourceDocument, runId: string): void {
+    const tx = this.db.transaction(() => {
+      this.db.prepare("INSERT OR IGNORE INTO documents (id, json) VALUES (?, ?)").run(doc.id, pack(doc));
+      this.db.prepare("INSERT OR IGNORE INTO run_docs (run_id, doc_id, rel_path) VALUES (?, ?, ?)").run(runId, doc.id, doc.relPath);
+    });
+    tx.immediate();
   }
 
   getDocument(id: string): SourceDocument {
@@ -140,8 +149,12 @@ export class RunDatabase implements CallStore {
 
   /** Stores a value by its hash and notes that `runId` uses it (deleting or compacting the run frees it). */
   putBlob(hash: string, value: unknown, runId: string): void {
-    this.db.prepare("INSERT OR IGNORE INTO blobs (hash, json) VALUES (?, ?)").run(hash, pack(value));
-    this.db.prepare("INSERT OR IGNORE INTO blob_runs (run_id, hash) VALUES (?, ?)").run(runId, hash);
+    // One transaction: another run's compaction drops blobs no run references.
+    const tx = this.db.transaction(() => {
+      this.db.prepare("INSERT OR IGNORE INTO blobs (hash, json) VALUES (?, ?)").run(hash, pack(value));
+      this.db.prepare("INSERT OR IGNORE INTO blob_runs (run_id, hash) VALUES (?, ?)").run(runId, hash);
+    });
+    tx.immediate();
   }
 
   getBlob<T>(hash: string): T {
