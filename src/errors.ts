@@ -15,6 +15,10 @@ export type UserErrorCode =
   | "MODEL_VERIFY_FAILED"
   | "MODEL_LOAD_FAILED"
   | "MODEL_GENERATION_FAILED"
+  /** An OpenAI-compatible model server cannot be reached, lacks what the pipeline needs, or refused the key. */
+  | "ENDPOINT_UNREACHABLE"
+  | "ENDPOINT_UNSUPPORTED"
+  | "ENDPOINT_AUTH"
   | "MEMORY_BUDGET"
   | "CONFIG_INVALID"
   | "NO_RUN_TO_RESUME"

@@ -34,10 +34,24 @@ export interface GraphOptions {
   memoryBudget?: string;
   /** `--backend node-llama-cpp|llama-server`: what runs every model (default: the agents config's). */
   backend?: string;
+  /** `--endpoint URL` (repeatable): OpenAI-compatible model servers serve the models instead of local files. */
+  endpoints?: string[];
+  /** `--endpoint-model NAME`: the model's name on the servers (default: the one /v1/models lists). */
+  endpointModel?: string;
+  /** `--api-key-env NAME`: environment variable that holds the servers' API key. */
+  apiKeyEnv?: string;
+  /** `--endpoint-slots N`: concurrent calls per endpoint when the server does not report its slots. */
+  endpointSlots?: number;
   /** `--keep-history`: do not compact the run's checkpoints when it finishes. */
   keepHistory?: boolean;
   /** `--force`: re-process every file even when the ledger says it is unchanged. */
   force?: boolean;
+  /** `--force-out`: write into a non-empty --out that is not a knowledge base (its files are left alone). */
+  forceOut?: boolean;
+  /** `--prune`: drop entries of files missing from the input even when none or most are missing. */
+  prune?: boolean;
+  /** `--break-lock`: take over the output lock of a run on another host. */
+  breakLock?: boolean;
   /** Resume this run (by ID) rather than the newest unfinished one (`npm run runs -- resume ID`). */
   runId?: string;
 }
@@ -65,6 +79,14 @@ Options:
                        final state; see npm run runs -- compact)
   --force              re-process every file (by default files whose content, model and
                        prompts are unchanged since the last run are kept as they are)
+  --force-out          use an --out directory that has other files in it and no knowledge
+                       base (refused by default); files the tool did not write are never
+                       replaced or removed
+  --prune              drop the entries of files that left the input even when the input has
+                       no files or lost most of them (by default they are kept, as an empty or
+                       unmounted --input looks the same)
+  --break-lock         take over the output lock of a run on another host (a shared disk);
+                       only once you know that run is over
   --concurrency N      caps LLM calls in flight: every role's agents and every model's
                        sequences at N, and files in progress at N (default: the total agent
                        count, 30). 1 gives reproducible output.
@@ -74,6 +96,13 @@ Options:
   --memory-budget SIZE memory the models may use, e.g. 6GB (default 80% of free memory)
   --backend NAME       node-llama-cpp (default, in process) or llama-server (llama.cpp's own
                        server in a child process; build it once with bash bench/llamacpp/build.sh)
+  --endpoint URL       an OpenAI-compatible model server (Ollama, LM Studio, llama-server, vLLM)
+                       runs the models instead of a local GGUF; repeat it for several servers
+                       of the same model (calls spread over their slots and move to another
+                       server when one fails). Nothing is loaded or downloaded locally.
+  --endpoint-model NAME  the model's name on the server (default: the one /v1/models lists)
+  --api-key-env NAME   environment variable holding the server's API key (never the key itself)
+  --endpoint-slots N   concurrent calls per server when it does not report its slots (default 4)
   --threads N          CPU threads for generation (default: $RUST_KB_THREADS, else the core count)
   --context-size N     tokens per sequence (default 4096, capped by the model)
   --no-llm-review      validator runs its deterministic checks only
@@ -87,6 +116,12 @@ Options:
                        restrict web results by domain (comma-separated)
   --json               progress events and a final summary as JSON lines on stdout
   -h, --help           show this help
+
+Model servers (docs/SCALING.md):
+  npm run graph -- --input ./notes --endpoint http://127.0.0.1:11434 --endpoint-model qwen2.5:0.5b       # Ollama
+  npm run graph -- --input ./notes --endpoint http://127.0.0.1:1234 --endpoint-model qwen2.5-0.5b-instruct # LM Studio
+  npm run graph -- --input ./notes --endpoint http://10.0.0.5:8080 --endpoint http://10.0.0.6:8080       # llama-server fleet
+  VLLM_KEY=... npm run graph -- --input ./notes --endpoint http://gpu-box:8000 --api-key-env VLLM_KEY    # vLLM
 
 Exit codes: 0 done (also when files were skipped), 1 failed, 2 usage error,
 130 interrupted (resumable: the summary prints the command).`;
@@ -114,12 +149,19 @@ export function parseGraphArgs(argv: readonly string[]): ParseResult {
         db: { type: "string" },
         resume: { type: "boolean" },
         force: { type: "boolean" },
+        "force-out": { type: "boolean" },
+        prune: { type: "boolean" },
+        "break-lock": { type: "boolean" },
         "keep-history": { type: "boolean" },
         agents: { type: "string" },
         "role-model": { type: "string", multiple: true },
         "agents-config": { type: "string" },
         "memory-budget": { type: "string" },
         backend: { type: "string" },
+        endpoint: { type: "string", multiple: true },
+        "endpoint-model": { type: "string" },
+        "api-key-env": { type: "string" },
+        "endpoint-slots": { type: "string" },
         concurrency: { type: "string" },
         threads: { type: "string" },
         "context-size": { type: "string" },
@@ -142,12 +184,12 @@ export function parseGraphArgs(argv: readonly string[]): ParseResult {
   const input = v.input as string | undefined;
   if (!input) return { kind: "error", message: "--input DIR is required" };
   const ints: Record<string, number | undefined> = {};
-  for (const name of ["concurrency", "threads", "context-size", "max-file-mb"]) {
+  for (const name of ["concurrency", "threads", "context-size", "max-file-mb", "endpoint-slots"]) {
     const r = positiveInt(name, v[name] as string | undefined);
     if (typeof r === "string") return { kind: "error", message: r };
     ints[name] = r;
   }
-  for (const name of ["out", "model", "db", "models-dir", "docs-index"]) {
+  for (const name of ["out", "model", "db", "models-dir", "docs-index", "endpoint-model", "api-key-env"]) {
     if (v[name] === "") return { kind: "error", message: `--${name} needs a value` };
   }
   const list = (name: string) =>
@@ -163,6 +205,15 @@ export function parseGraphArgs(argv: readonly string[]): ParseResult {
     if (bad !== undefined || research.length === 0)
       return { kind: "error", message: `--research takes a comma-separated list of input, docs, tavily; got "${v.research as string}"` };
   }
+  const endpoints = v.endpoint as string[] | undefined;
+  if (endpoints?.some((e) => e.trim() === "")) return { kind: "error", message: "--endpoint needs a URL, e.g. http://127.0.0.1:8080" };
+  if (endpoints?.length && typeof v.model === "string")
+    return {
+      kind: "error",
+      message: "--model and --endpoint both name the run's model: pick one (use --role-model R=FILE to run one role on a local file next to the servers)",
+    };
+  if (typeof v["api-key-env"] === "string" && !/^[A-Za-z_][A-Za-z0-9_]*$/.test(v["api-key-env"]))
+    return { kind: "error", message: `--api-key-env takes the NAME of an environment variable (e.g. OPENAI_API_KEY), not the key itself` };
   const libraries = v.library as string[] | undefined;
   if (libraries?.some((l) => l === "")) return { kind: "error", message: "--library needs a directory" };
   const researchNames = research as GraphOptions["research"];
@@ -182,12 +233,19 @@ export function parseGraphArgs(argv: readonly string[]): ParseResult {
       contextSize: ints["context-size"],
       modelsDir: v["models-dir"] as string | undefined,
       ...(v.force === true ? { force: true } : {}),
+      ...(v["force-out"] === true ? { forceOut: true } : {}),
+      ...(v.prune === true ? { prune: true } : {}),
+      ...(v["break-lock"] === true ? { breakLock: true } : {}),
       ...(v["keep-history"] === true ? { keepHistory: true } : {}),
       ...(typeof v.agents === "string" ? { agents: v.agents } : {}),
       ...((v["role-model"] as string[] | undefined)?.length ? { roleModels: v["role-model"] as unknown as string[] } : {}),
       ...(typeof v["agents-config"] === "string" ? { agentsConfig: v["agents-config"] } : {}),
       ...(typeof v["memory-budget"] === "string" ? { memoryBudget: v["memory-budget"] } : {}),
       ...(typeof v.backend === "string" ? { backend: v.backend } : {}),
+      ...(endpoints?.length ? { endpoints: [...new Set(endpoints.map((e) => e.trim()))] } : {}),
+      ...(typeof v["endpoint-model"] === "string" ? { endpointModel: v["endpoint-model"] } : {}),
+      ...(typeof v["api-key-env"] === "string" ? { apiKeyEnv: v["api-key-env"] } : {}),
+      ...(ints["endpoint-slots"] !== undefined ? { endpointSlots: ints["endpoint-slots"] } : {}),
       ...(researchNames ? { research: [...new Set(researchNames)] } : {}),
       ...(libraries?.length ? { libraries } : {}),
       ...(typeof v["docs-index"] === "string" ? { docsIndex: v["docs-index"] } : {}),

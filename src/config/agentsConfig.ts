@@ -17,6 +17,27 @@ const byteSize = z.string().regex(/^\s*\d+(\.\d+)?\s*([kmgt]i?b?|b)?\s*$/i, 'a s
 export const MODEL_BACKENDS = ["node-llama-cpp", "llama-server"] as const;
 export type ModelBackendKind = (typeof MODEL_BACKENDS)[number];
 
+/** An http(s) base URL without credentials (keys come from `apiKeyEnv`, never from the URL). */
+const endpointUrl = z.string().superRefine((u, ctx) => {
+  const problem = endpointUrlProblem(u);
+  if (problem) ctx.addIssue({ code: "custom", message: problem });
+});
+
+/** Why a string is not a usable endpoint URL, or undefined when it is. */
+export function endpointUrlProblem(u: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(u);
+  } catch {
+    return `"${u}" is not a URL (expected e.g. http://127.0.0.1:8080)`;
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") return `"${u}" is not an http(s) URL`;
+  if (url.username !== "" || url.password !== "")
+    return "an endpoint URL must not carry credentials: put the key in an environment variable and name it with apiKeyEnv / --api-key-env";
+  if (url.search !== "" || url.hash !== "") return `"${u}" has a query or fragment; give the server's base URL`;
+  return undefined;
+}
+
 const modelSpec = z
   .object({
     /** GGUF path or hf:/https: URI; null = the run's --model (else RUST_KB_MODEL, else the default model). */
@@ -29,8 +50,39 @@ const modelSpec = z
      * many sequences on a small CPU: docs/PROFILE.md).
      */
     backend: z.enum(MODEL_BACKENDS).default("node-llama-cpp"),
+    /**
+     * An OpenAI-compatible model server (Ollama, LM Studio, llama-server, vLLM) serves this model
+     * instead of a local file: its base URL, or several URLs serving the same model (calls spread
+     * over them, and move to another when one fails). `source` and `backend` are then unused.
+     */
+    endpoint: z.union([endpointUrl, z.array(endpointUrl).min(1).max(64)]).optional(),
+    /** The model name the server knows (`model` of /v1/chat/completions); default: the only or first one /v1/models lists. */
+    model: z.string().min(1).max(500).optional(),
+    /** Name of the environment variable holding the API key (the key itself is never written in config, DB or logs). */
+    apiKeyEnv: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "an environment variable name")
+      .optional(),
+    /** Concurrent calls per endpoint when the server does not report its slots (llama-server's /props does); default 4. */
+    slots: z.number().int().min(1).max(1024).optional(),
+    /**
+     * How structured output is obtained: "json_schema" (default: the server constrains decoding with
+     * `response_format: {type: "json_schema"}`, checked by a probe at start) or "prompted" (opt-in, for
+     * servers that cannot constrain: the schema goes into the prompt and only the parse checks it).
+     */
+    structuredOutput: z.enum(["json_schema", "prompted"]).optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((m, ctx) => {
+    if (m.endpoint !== undefined) return;
+    for (const key of ["model", "apiKeyEnv", "slots", "structuredOutput"] as const)
+      if (m[key] !== undefined) ctx.addIssue({ code: "custom", path: [key], message: `"${key}" applies only to a model with an "endpoint"` });
+  });
+
+/** The endpoint URLs of a model spec, as a list (empty for a local model). */
+export function endpointsOf(spec: { endpoint?: string | string[] | undefined }): string[] {
+  return spec.endpoint === undefined ? [] : Array.isArray(spec.endpoint) ? spec.endpoint : [spec.endpoint];
+}
 
 const roleSpec = z
   .object({
@@ -106,6 +158,14 @@ export interface AgentsOverrides {
   memoryBudget?: string;
   /** `--backend node-llama-cpp|llama-server`: for every model. */
   backend?: string;
+  /** `--endpoint URL` (repeatable): every model of the config is served by these OpenAI-compatible servers (roles given --role-model stay local). */
+  endpoints?: string[];
+  /** `--endpoint-model NAME`: the model name on the server. */
+  endpointModel?: string;
+  /** `--api-key-env NAME`: environment variable holding the servers' API key. */
+  apiKeyEnv?: string;
+  /** `--endpoint-slots N`: concurrent calls per endpoint when the server does not say. */
+  endpointSlots?: number;
 }
 
 /** Applies command-line overrides; the result is validated again. */
@@ -123,6 +183,29 @@ export function applyOverrides(config: AgentsConfig, o: AgentsOverrides): Agents
       next.roles[role].agents = Number(m[2]);
     }
   }
+  if (o.endpoints?.length) {
+    for (const u of o.endpoints) {
+      const problem = endpointUrlProblem(u);
+      if (problem) throw new UserError("USAGE", `--endpoint: ${problem}`, "Example: --endpoint http://127.0.0.1:8080");
+    }
+    for (const m of Object.values(next.models)) m.endpoint = o.endpoints.length === 1 ? o.endpoints[0] : [...o.endpoints];
+  }
+  const remote = Object.values(next.models).filter((m) => m.endpoint !== undefined);
+  const endpointFlags = { "--endpoint-model": o.endpointModel, "--api-key-env": o.apiKeyEnv, "--endpoint-slots": o.endpointSlots };
+  for (const [flag, value] of Object.entries(endpointFlags)) {
+    if (value === undefined) continue;
+    if (remote.length === 0)
+      throw new UserError(
+        "USAGE",
+        `${flag} applies to a model server, and no --endpoint is given (nor an "endpoint" in the agents config).`,
+        "Add --endpoint URL.",
+      );
+  }
+  for (const m of remote) {
+    if (o.endpointModel !== undefined) m.model = o.endpointModel;
+    if (o.apiKeyEnv !== undefined) m.apiKeyEnv = o.apiKeyEnv;
+    if (o.endpointSlots !== undefined) m.slots = o.endpointSlots;
+  }
   for (const spec of o.roleModels ?? []) {
     const i = spec.indexOf("=");
     const role = spec.slice(0, i) as Role;
@@ -135,6 +218,7 @@ export function applyOverrides(config: AgentsConfig, o: AgentsOverrides): Agents
       );
     const key = `${role}-model`;
     const base = next.models[next.roles[role].model];
+    // A role given its own file runs it locally, even when the other models are on a server.
     next.models[key] = { source, contextSize: base?.contextSize ?? 4096, backend: base?.backend ?? "node-llama-cpp" };
     next.roles[role].model = key;
   }

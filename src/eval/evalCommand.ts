@@ -73,6 +73,8 @@ export function reuseDecision(
     if (last.inputFingerprint !== inputFingerprint(files)) return { reuse: false, why: "the input files changed since that run" };
     const recordedModel = (JSON.parse(run.settings) as { options?: { model?: string } }).options?.model;
     if (options.model !== undefined && options.model !== recordedModel) return { reuse: false, why: `run ${run.id} used --model ${recordedModel}` };
+    // The model behind a URL is only known by asking the server: the run checks it (its ledger keeps unchanged files).
+    if (options.endpoints?.length) return { reuse: false, why: "a model server was named (--endpoint): the run checks which model it serves" };
     return { reuse: true, runId: run.id, why: `run ${run.id} finished over the same input` };
   } finally {
     db?.close();

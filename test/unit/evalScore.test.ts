@@ -132,6 +132,27 @@ describe("parseEvalArgs", () => {
     expect(r).toEqual({ kind: "run", options: { labels: "l.json", report: "r.md", rerun: false, graph: graph.options } });
   });
 
+  it("passes the model-server options through to the pipeline (--endpoint twice, --endpoint-model, --api-key-env)", () => {
+    const r = parseEvalArgs([
+      "--input",
+      "in",
+      "--labels",
+      "l.json",
+      "--endpoint",
+      "http://127.0.0.1:8080",
+      "--endpoint=http://127.0.0.1:8081",
+      "--endpoint-model",
+      "m",
+      "--api-key-env",
+      "K",
+    ]);
+    expect(r.kind === "run" && r.options.graph).toMatchObject({
+      endpoints: ["http://127.0.0.1:8080", "http://127.0.0.1:8081"],
+      endpointModel: "m",
+      apiKeyEnv: "K",
+    });
+  });
+
   it("accepts --labels=FILE and --rerun", () => {
     const r = parseEvalArgs(["--input=in", "--labels=l.json", "--rerun"]);
     expect(r.kind === "run" && [r.options.labels, r.options.rerun, r.options.graph.input]).toEqual(["l.json", true, "in"]);

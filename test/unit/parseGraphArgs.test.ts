@@ -72,6 +72,43 @@ describe("parseGraphArgs", () => {
     if (r.kind === "error") expect(r.message).toContain(message);
   });
 
+  it("--endpoint is repeatable and comes with the server's model name, key variable and slots", () => {
+    const r = parseGraphArgs([
+      "--input",
+      "n",
+      "--endpoint",
+      "http://127.0.0.1:8080",
+      "--endpoint",
+      "http://127.0.0.1:8081/",
+      "--endpoint",
+      "http://127.0.0.1:8080",
+      "--endpoint-model",
+      "qwen2.5:0.5b",
+      "--api-key-env",
+      "MY_KEY",
+      "--endpoint-slots",
+      "3",
+    ]);
+    expect(r.kind === "run" && r.options).toMatchObject({
+      model: undefined,
+      endpoints: ["http://127.0.0.1:8080", "http://127.0.0.1:8081/"],
+      endpointModel: "qwen2.5:0.5b",
+      apiKeyEnv: "MY_KEY",
+      endpointSlots: 3,
+    });
+  });
+
+  it.each([
+    [["--input", "x", "--endpoint", "http://a:1", "--model", "m.gguf"], "--model and --endpoint both name the run's model"],
+    [["--input", "x", "--endpoint", ""], "--endpoint needs a URL"],
+    [["--input", "x", "--endpoint", "http://a:1", "--api-key-env", "sk-12345"], "NAME of an environment variable"],
+    [["--input", "x", "--endpoint", "http://a:1", "--endpoint-slots", "0"], "--endpoint-slots must be a positive integer"],
+  ])("rejects endpoint misuse %j", (argv, message) => {
+    const r = parseGraphArgs(argv);
+    expect(r.kind).toBe("error");
+    if (r.kind === "error") expect(r.message).toContain(message);
+  });
+
   it("returns help for -h", () => {
     expect(parseGraphArgs(["-h"])).toEqual({ kind: "help" });
   });
