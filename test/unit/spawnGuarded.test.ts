@@ -38,7 +38,10 @@ async function run(
   options: Parameters<typeof spawnGuarded>[2],
 ): Promise<{ out: string; code: number | null; signal: string | null }> {
   let out = "";
-  const g = spawnGuarded(command, args, { ...options, onStdout: (d) => (out += d.toString()), onStderr: (d) => (out += d.toString()) });
+  const collect = (d: Buffer) => {
+    out += d.toString();
+  };
+  const g = spawnGuarded(command, args, { ...options, onStdout: collect, onStderr: collect });
   const { code, signal } = await g.exited;
   return { out, code, signal };
 }
