@@ -11,6 +11,7 @@
  *                    [--ns 1,2,4,8,16,30] [--copies 1,2,4,8] [--tokens 64] [--repeats 3]
  *                    [--pipeline-files 3] [--skip pipeline,copies,raw] [--out docs/bench]
  *   npm run bench -- --vs-llama-cpp [...]   (llama.cpp's own tools on the same file: bench/vsLlamaCpp.ts)
+ *   npm run bench -- --job --replay [...]   (calls and tokens per file of the pipeline itself: bench/job/jobCli.ts)
  *
  * Synthetic models (random weights in a real model's exact shape and quantization) are labelled as
  * synthetic everywhere. Results: a markdown report and an SVG chart in --out, and a JSON result per
@@ -34,6 +35,12 @@ import { copiesThroughput, engineThroughput, probeMemory, promptProcessing, rawT
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const argv = process.argv.slice(2);
+
+if (argv.includes("--job")) {
+  const { runJobBench } = await import("./job/jobCli.ts");
+  await runJobBench(argv.filter((a) => a !== "--job"));
+  process.exit(process.exitCode ?? 0);
+}
 
 if (argv.includes("--vs-llama-cpp")) {
   const { parseVsLlamaCppArgs, runVsLlamaCpp } = await import("./vsLlamaCpp.ts");

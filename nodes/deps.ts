@@ -41,6 +41,12 @@ export const DEFAULT_SETTINGS: PipelineSettings = {
   synthesizerMaxTokens: 120,
 };
 
+/**
+ * Scheduling priority of each stage of a file: when sequences are short, a file's later stage goes
+ * before another file's earlier one, so files in flight finish before new files start.
+ */
+export const STAGE_PRIORITY = { extractor: 0, researcher: 1, writer: 2, validator: 3 } as const;
+
 /** Everything a node needs, injected (tests pass fakes; nothing is created at import time). */
 export interface NodeDeps {
   llm: LlmService;

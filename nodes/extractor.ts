@@ -3,7 +3,7 @@ import type { FileStateType, FileStateUpdate } from "../graphs/state.ts";
 import type { SourceUnit } from "../src/input/types.ts";
 import { slugify } from "../src/kb/slug.ts";
 import { CATEGORY_IDS } from "../src/kb/taxonomy.ts";
-import { type NodeDeps, runContext } from "./deps.ts";
+import { type NodeDeps, runContext, STAGE_PRIORITY } from "./deps.ts";
 import { renderUnit } from "./evidence.ts";
 import { instrument } from "./instrument.ts";
 import { extractorSchema } from "./schemas.ts";
@@ -38,6 +38,8 @@ export function makeExtractor(deps: NodeDeps) {
         runId,
         role: "extractor",
         callKey: `${state.relPath}|extractor|chunk${i}`,
+        affinityKey: state.relPath,
+        priority: STAGE_PRIORITY.extractor,
         prompt: {
           system: deps.prompts.render("extractor.system", {}),
           user: deps.prompts.render("extractor.user", {

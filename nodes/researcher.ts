@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import type { LangGraphRunnableConfig } from "@langchain/langgraph";
 import type { FileStateType, FileStateUpdate } from "../graphs/state.ts";
-import { type NodeDeps, runContext } from "./deps.ts";
+import { type NodeDeps, runContext, STAGE_PRIORITY } from "./deps.ts";
 import { renderSources } from "./evidence.ts";
 import { instrument } from "./instrument.ts";
 import { researcherSchema } from "./schemas.ts";
@@ -56,6 +56,8 @@ async function researchPattern(
     runId,
     role: "researcher",
     callKey: `${state.relPath}|researcher|${pattern.key}`,
+    affinityKey: state.relPath,
+    priority: STAGE_PRIORITY.researcher,
     prompt: {
       system: deps.prompts.render("researcher.system", {}),
       user: deps.prompts.render("researcher.user", { name: pattern.name, summary: pattern.summary, sources: renderSources(sources) }),

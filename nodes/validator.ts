@@ -3,7 +3,7 @@ import type { FileStateType, FileStateUpdate } from "../graphs/state.ts";
 import type { CodeVerification } from "../src/kb/types.ts";
 import { checkGrounding } from "../src/validate/grounding.ts";
 import { buildContribution } from "./contribution.ts";
-import { type NodeDeps, runContext } from "./deps.ts";
+import { type NodeDeps, runContext, STAGE_PRIORITY } from "./deps.ts";
 import { evidenceUnits, renderUnit } from "./evidence.ts";
 import { instrument } from "./instrument.ts";
 import { reviewSchema } from "./schemas.ts";
@@ -49,6 +49,8 @@ export function makeValidator(deps: NodeDeps) {
             runId,
             role: "validator",
             callKey: `${state.relPath}|validator|${pattern.key}|r${state.round}`,
+            affinityKey: state.relPath,
+            priority: STAGE_PRIORITY.validator,
             prompt: {
               system: deps.prompts.render("validator.system", {}),
               user: deps.prompts.render("validator.user", {

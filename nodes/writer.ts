@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import type { LangGraphRunnableConfig } from "@langchain/langgraph";
 import type { FileStateType, FileStateUpdate } from "../graphs/state.ts";
 import { categoryTitle } from "../src/kb/taxonomy.ts";
-import { type NodeDeps, runContext } from "./deps.ts";
+import { type NodeDeps, runContext, STAGE_PRIORITY } from "./deps.ts";
 import { evidenceUnits, exampleCandidates, renderSources, renderUnit } from "./evidence.ts";
 import { instrument } from "./instrument.ts";
 import { writerSchema } from "./schemas.ts";
@@ -48,6 +48,8 @@ export function makeWriter(deps: NodeDeps) {
           runId,
           role: "writer",
           callKey: `${state.relPath}|writer|${pattern.key}|r${round}`,
+          affinityKey: state.relPath,
+          priority: STAGE_PRIORITY.writer,
           prompt: {
             system: deps.prompts.render("writer.system", {}),
             user: deps.prompts.render("writer.user", {

@@ -215,3 +215,38 @@ function mapStopReason(reason: string): StopReason {
       return "other";
   }
 }
+
+/** A model's tokenizer and chat template, without its weights (for exact token counts). */
+export interface PromptTokenizer {
+  /** File name and size of the GGUF the vocabulary comes from. */
+  readonly modelId: string;
+  countTokens(text: string): number;
+  tokenize(text: string): number[];
+  /** The tokens of a system + user prompt as the model's chat template renders it for generation. */
+  promptTokens(system: string, user: string): number[];
+  dispose(): Promise<void>;
+}
+
+/** Loads only the vocabulary of a GGUF (no weights, no context) and its chat template. */
+export async function loadPromptTokenizer(llama: Llama, modelPath: string): Promise<PromptTokenizer> {
+  const { resolveChatWrapper } = await import("node-llama-cpp");
+  const stat = fs.statSync(modelPath);
+  const model = await llama.loadModel({ modelPath, vocabOnly: true });
+  const wrapper = resolveChatWrapper(model);
+  return {
+    modelId: `${path.basename(modelPath)}@${stat.size}`,
+    countTokens: (text) => model.tokenize(text, false, "trimLeadingSpace").length,
+    tokenize: (text) => model.tokenize(text, false, "trimLeadingSpace").map(Number),
+    promptTokens: (system, user) => {
+      const { contextText } = wrapper.generateContextState({
+        chatHistory: [
+          { type: "system", text: system },
+          { type: "user", text: user },
+          { type: "model", response: [] },
+        ],
+      });
+      return contextText.tokenize(model.tokenizer).map(Number);
+    },
+    dispose: () => model.dispose(),
+  };
+}

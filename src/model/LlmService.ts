@@ -35,6 +35,10 @@ export interface LlmRequest {
   prompt: ChatPrompt;
   maxTokens: number;
   signal?: AbortSignal;
+  /** Calls sharing a prompt prefix (one file's) share this key, so they land where that prefix is cached. */
+  affinityKey?: string;
+  /** A file's stage (higher first when sequences are short), so files in flight finish before new ones start. */
+  priority?: number;
 }
 
 export interface ObjectRequest extends LlmRequest {
@@ -170,6 +174,8 @@ export class LlmService {
         temperature,
         seed,
         signal: request.signal,
+        ...(request.affinityKey !== undefined ? { affinityKey: request.affinityKey } : {}),
+        ...(request.priority !== undefined ? { priority: request.priority } : {}),
       });
     } catch (e) {
       if (running) events?.({ type: "llm_call_finished", role: request.role, outputTokens: 0, ms: performance.now() - started, memo: false });

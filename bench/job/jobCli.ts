@@ -1,0 +1,154 @@
+/**
+ * `npm run bench -- --job --replay` — the job benchmark's replay mode on the fixed slice of issue 17
+ * (four rust-patterns idioms): calls, prompt tokens evaluated vs reused from the KV cache,
+ * generated tokens and source tokens, per file and per role, for three variants: every answer valid
+ * on the first try; a fixed share of drafts failing validation once (the repair loop's price); and
+ * three patterns per file (whether calls per file grow with patterns).
+ *
+ *   npm run bench -- --job --replay [--json] [--tokenizer PATH.gguf] [--fail-share 0.25]
+ *                    [--patterns-per-file 3] [--sequences N] [--concurrency N] [--no-kv-reuse]
+ *                    [--out docs/bench] [--name job-replay]
+ *
+ * Tokens are counted with a real tokenizer loaded vocabulary-only through node-llama-cpp (default:
+ * ../shared/models/llama-2-tiny-random-chatml.gguf, the Llama-2 32k SentencePiece vocabulary with
+ * ChatML), through the model's chat template, so prompt counts include the template. Markdown in
+ * --out, JSON in .bench/results/; with --json the last stdout line is one object.
+ */
+import fs from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { loadAgentsConfig } from "../../src/config/agentsConfig.ts";
+import { loadPromptTokenizer, openLlama } from "../../src/model/LlamaBackend.ts";
+import { ROLES, type Role } from "../../src/model/roles.ts";
+import { DEFAULT_SLICE, type ReplayOptions, type ReplayResult, replayMarkdown, runReplay } from "./replayJob.ts";
+
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+
+export async function runJobBench(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      replay: { type: "boolean", default: false },
+      engine: { type: "boolean", default: false },
+      json: { type: "boolean", default: false },
+      tokenizer: { type: "string" },
+      "fail-share": { type: "string", default: "0.25" },
+      "patterns-per-file": { type: "string", default: "3" },
+      sequences: { type: "string" },
+      concurrency: { type: "string" },
+      "context-size": { type: "string", default: "4096" },
+      "no-kv-reuse": { type: "boolean", default: false },
+      rustc: { type: "boolean", default: false },
+      out: { type: "string", default: "docs/bench" },
+      name: { type: "string", default: "job-replay" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help || !values.replay) {
+    process.stdout.write(
+      `${fs
+        .readFileSync(fileURLToPath(import.meta.url), "utf8")
+        .split("*/")[0]
+        ?.replace(/^\/\*\*?/, "")}\n`,
+    );
+    if (values.engine) process.stderr.write("Engine mode (time on a synthetic-shape model) is not built yet: see docs/BENCHMARKS.md.\n");
+    process.exitCode = values.help ? 0 : 2;
+    return;
+  }
+  const log = (s: string) => process.stderr.write(`${s}\n`);
+  const corpusDir = path.resolve(repo, "../shared/corpus/rust-research");
+  const labelsPath = path.resolve(repo, "../shared/corpus/rust-research.labels.json");
+  const tokenizerPath = path.resolve(values.tokenizer ?? path.join(repo, "../shared/models/llama-2-tiny-random-chatml.gguf"));
+  for (const p of [corpusDir, labelsPath, tokenizerPath])
+    if (!fs.existsSync(p)) throw new Error(`job bench: ${p} not found (the replay needs ../shared beside the repository)`);
+  const agents = loadAgentsConfig();
+  const caps = Object.fromEntries(ROLES.map((r) => [r, agents.roles[r].agents])) as Record<Role, number>;
+  const total = ROLES.reduce((a, r) => a + caps[r], 0);
+  const sequences = values.sequences ? Number(values.sequences) : total;
+  const concurrency = values.concurrency ? Number(values.concurrency) : total;
+
+  const llama = await openLlama({ maxThreads: 1, gpu: false });
+  const tokenizer = await loadPromptTokenizer(llama, tokenizerPath);
+  const base: ReplayOptions = {
+    corpusDir,
+    labelsPath,
+    files: DEFAULT_SLICE,
+    tokenizer,
+    sequences,
+    roleCaps: Object.fromEntries(ROLES.map((r) => [r, Math.min(caps[r], sequences)])),
+    concurrency,
+    contextTokens: Number(values["context-size"]),
+    failShare: 0,
+    patternsPerFile: 0,
+    kvReuse: !values["no-kv-reuse"],
+    rustc: values.rustc,
+  };
+  const variants: { key: string; title: string; options: ReplayOptions }[] = [
+    { key: "valid", title: "Every answer valid on the first try", options: base },
+    {
+      key: "failures",
+      title: `A share of ${values["fail-share"]} of drafts fails validation once`,
+      options: { ...base, failShare: Number(values["fail-share"]) },
+    },
+    {
+      key: "patterns",
+      title: `${values["patterns-per-file"]} patterns per file`,
+      options: { ...base, patternsPerFile: Number(values["patterns-per-file"]) },
+    },
+  ];
+  const results: Record<string, ReplayResult> = {};
+  try {
+    for (const v of variants) {
+      log(`job replay: ${v.title}…`);
+      results[v.key] = await runReplay(v.options);
+    }
+  } finally {
+    await tokenizer.dispose();
+    await llama.dispose();
+  }
+  const valid = results.valid as ReplayResult;
+  const date = new Date().toISOString();
+  const md = [
+    `## Job benchmark, replay mode (${values.name})`,
+    "",
+    `Measured ${date.slice(0, 16).replace("T", " ")} UTC with \`npm run bench -- --job ${argv.join(" ")}\`. Counts are deterministic (a scripted model answers from a fixed recipe; tokens from a real tokenizer and chat template); wall time is not a figure of merit here.`,
+    "",
+    ...variants.map((v) => replayMarkdown(v.title, results[v.key] as ReplayResult)),
+  ].join("\n");
+  fs.mkdirSync(values.out, { recursive: true });
+  fs.writeFileSync(path.join(values.out, `${values.name}.md`), `${md}\n`);
+  const resultsDir = path.join(repo, ".bench/results");
+  fs.mkdirSync(resultsDir, { recursive: true });
+  fs.writeFileSync(path.join(resultsDir, `${values.name}.json`), `${JSON.stringify({ date, argv, results }, null, 2)}\n`);
+  log(`wrote ${path.join(values.out, `${values.name}.md`)} and ${path.join(resultsDir, `${values.name}.json`)}`);
+  if (values.json) {
+    const slim = (r: ReplayResult) => ({
+      calls: r.calls,
+      promptTokens: r.promptTokens,
+      reusedPromptTokens: r.reusedPromptTokens,
+      generatedTokens: r.generatedTokens,
+      evaluatedPerSourceToken: r.evaluatedPerSourceToken,
+      callsPerFile: r.callsPerFile,
+    });
+    process.stdout.write(
+      `${JSON.stringify({
+        mode: "replay",
+        files: valid.files,
+        calls: valid.calls,
+        promptTokens: valid.promptTokens,
+        reusedPromptTokens: valid.reusedPromptTokens,
+        evaluatedPromptTokens: valid.evaluatedPromptTokens,
+        generatedTokens: valid.generatedTokens,
+        sourceTokens: valid.sourceTokens,
+        wallMs: Math.round(valid.wallMs),
+        evaluatedPerSourceToken: valid.evaluatedPerSourceToken,
+        callsPerFile: valid.callsPerFile,
+        finalizeCalls: valid.finalize.calls,
+        tokenizer: valid.tokenizer,
+        failures: slim(results.failures as ReplayResult),
+        patternsPerFile: slim(results.patterns as ReplayResult),
+      })}\n`,
+    );
+  } else process.stdout.write(`${md}\n`);
+}

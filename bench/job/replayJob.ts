@@ -1,0 +1,260 @@
+/**
+ * The job benchmark's replay mode: the real pipeline (prompts, graph, scheduler, SQLite
+ * checkpoints, research over the input set, the Rust code check) with a scripted model that answers
+ * every role validly from a fixed recipe (bench/job/replayRecipe.ts), and a real tokenizer counting
+ * every prompt and answer through the model's chat template. Calls and tokens per file are then a
+ * property of the pipeline's design, not of a model's luck.
+ */
+import { setMaxListeners } from "node:events";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { createServices } from "../../cli/services.ts";
+import { buildPipelineGraph } from "../../graphs/pipelineGraph.ts";
+import { loadDocument, scanInput } from "../../src/input/scanInput.ts";
+import type { PromptTokenizer } from "../../src/model/LlamaBackend.ts";
+import { ROLES, type Role } from "../../src/model/roles.ts";
+import type { PipelineEvent } from "../../src/progress/events.ts";
+import { InputSetProvider } from "../../src/research/InputSetProvider.ts";
+import { RunDatabase } from "../../src/store/RunDatabase.ts";
+import { CodeCheckCache } from "../../src/validate/CodeCheckCache.ts";
+import { RustChecker } from "../../src/validate/rustCheck.ts";
+import { ReplayBackend, type ReplayCall } from "./ReplayBackend.ts";
+import { type LabelledFile, ReplayRecipe } from "./replayRecipe.ts";
+
+/** The slice issue 17 measured: four idioms of rust-unofficial/patterns (8.8 KB). */
+export const DEFAULT_SLICE = [
+  "rust-patterns/idioms/default.md",
+  "rust-patterns/idioms/concat-format.md",
+  "rust-patterns/idioms/mem-replace.md",
+  "rust-patterns/idioms/option-iter.txt",
+];
+
+export interface ReplayOptions {
+  /** Corpus root (../shared/corpus/rust-research) and the labels file beside it. */
+  corpusDir: string;
+  labelsPath: string;
+  /** Paths relative to the corpus root. */
+  files: string[];
+  tokenizer: PromptTokenizer;
+  /** Sequences of the one model (default agents config: 30) and per-role caps. */
+  sequences: number;
+  roleCaps: Partial<Record<Role, number>>;
+  /** Files in flight (the pipeline's concurrency). */
+  concurrency: number;
+  contextTokens: number;
+  /** Share of drafts that fail validation once (0: every answer valid on the first try). */
+  failShare: number;
+  /** Patterns per file: the labels', then the file's headings as further patterns up to this many (0: labels only). */
+  patternsPerFile: number;
+  kvReuse: boolean;
+  /** Run the Rust code check with rustc when installed (default: parse only, so results do not depend on the machine). */
+  rustc?: boolean;
+}
+
+export interface RoleFigures {
+  calls: number;
+  promptTokens: number;
+  reusedPromptTokens: number;
+  evaluatedPromptTokens: number;
+  generatedTokens: number;
+}
+
+export interface FileFigures extends RoleFigures {
+  file: string;
+  sourceTokens: number;
+  patterns: number;
+  byRole: Partial<Record<Role, RoleFigures>>;
+  /** Calls made in the whole run when this file's extractor started / when the file finished. */
+  startedAtCall: number;
+  finishedAtCall: number;
+  status: string;
+}
+
+export interface ReplayResult {
+  mode: "replay";
+  tokenizer: string;
+  kvReuse: boolean;
+  failShare: number;
+  failingDrafts: number;
+  sequences: number;
+  concurrency: number;
+  files: number;
+  patterns: number;
+  /** Per-file role calls (extractor, researcher, writer, validator); finalize's cross-file judgements are in `finalize`. */
+  calls: number;
+  promptTokens: number;
+  reusedPromptTokens: number;
+  evaluatedPromptTokens: number;
+  generatedTokens: number;
+  sourceTokens: number;
+  evaluatedPerSourceToken: number;
+  callsPerFile: number;
+  finalize: RoleFigures;
+  byRole: Partial<Record<Role, RoleFigures>>;
+  perFile: FileFigures[];
+  kbEntries: number;
+  quarantined: number;
+  wallMs: number;
+}
+
+interface LabelsFile {
+  files: { path: string; title: string; topics: string[]; patterns: { name: string }[]; headings: string[] }[];
+}
+
+export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
+  const labels = JSON.parse(fs.readFileSync(o.labelsPath, "utf8")) as LabelsFile;
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), "kb-job-replay-"));
+  const input = path.join(work, "input");
+  const out = path.join(work, "kb");
+  fs.mkdirSync(input);
+  const labelled: LabelledFile[] = [];
+  const sourceTokens = new Map<string, number>();
+  try {
+    for (const rel of o.files) {
+      const src = path.join(o.corpusDir, rel);
+      const name = path.basename(rel);
+      fs.copyFileSync(src, path.join(input, name));
+      sourceTokens.set(name, o.tokenizer.countTokens(fs.readFileSync(src, "utf8")));
+    }
+    const scan = await scanInput(input);
+    for (const f of scan.files) {
+      const loaded = await loadDocument(f);
+      if (!loaded.ok) throw new Error(`replay: cannot read ${f.relPath}: ${loaded.reason}`);
+      const label = labels.files.find((l) => path.basename(l.path) === f.relPath);
+      if (!label) throw new Error(`replay: ${f.relPath} has no entry in ${o.labelsPath}`);
+      const names = label.patterns.map((p) => p.name);
+      for (const h of label.headings) if (names.length < o.patternsPerFile) names.push(`${h} in ${label.title}`);
+      labelled.push({ relPath: f.relPath, doc: loaded.doc, patterns: names, topics: label.topics });
+    }
+    const recipe = new ReplayRecipe(labelled, o.failShare);
+    const backend = new ReplayBackend({
+      tokenizer: o.tokenizer,
+      recipe,
+      sequences: o.sequences,
+      roleCaps: o.roleCaps,
+      contextTokens: o.contextTokens,
+      kvReuse: o.kvReuse,
+    });
+    const db = RunDatabase.open(path.join(work, "runs.sqlite"));
+    const started = new Map<string, number>();
+    const finished = new Map<string, { at: number; status: string }>();
+    const onEvent = (e: PipelineEvent) => {
+      if (e.type === "node_started" && e.node === "extractor" && !started.has(e.path)) started.set(e.path, backend.calls.length);
+      if (e.type === "file_finished") finished.set(e.path, { at: backend.calls.length, status: e.status });
+    };
+    const services = createServices({
+      db,
+      backendFor: () => backend,
+      events: onEvent,
+      research: [new InputSetProvider(db)],
+      codeCheck: new RustChecker({ cache: new CodeCheckCache(db.db), forbiddenDirs: [input, out], ...(o.rustc ? {} : { rustc: false }) }),
+    });
+    // Every waiting call listens on the run's signal, as in the CLI.
+    const abort = new AbortController();
+    setMaxListeners(0, abort.signal);
+    const t0 = performance.now();
+    let final: { kb: { entries: number; quarantined: number } | null };
+    try {
+      const graph = buildPipelineGraph(services.deps, { concurrency: o.concurrency, checkpointer: db.checkpointer() });
+      final = await graph.invoke(
+        { inputDir: input, outDir: out, exclude: [path.join(work, "runs.sqlite"), out] },
+        { configurable: { thread_id: "replay" }, signal: abort.signal, recursionLimit: 500, durability: "sync" },
+      );
+    } finally {
+      services.close();
+      db.close();
+    }
+    const wallMs = performance.now() - t0;
+    const perFile = labelled.map((f): FileFigures => {
+      const calls = backend.calls.filter((c) => c.file === f.relPath && c.role !== "synthesizer");
+      return {
+        file: f.relPath,
+        sourceTokens: sourceTokens.get(f.relPath) ?? 0,
+        patterns: f.patterns.length,
+        ...figures(calls),
+        byRole: byRole(calls),
+        startedAtCall: started.get(f.relPath) ?? -1,
+        finishedAtCall: finished.get(f.relPath)?.at ?? -1,
+        status: finished.get(f.relPath)?.status ?? "not finished",
+      };
+    });
+    const fileCalls = backend.calls.filter((c) => c.role !== "synthesizer");
+    const total = figures(fileCalls);
+    const source = [...sourceTokens.values()].reduce((a, b) => a + b, 0);
+    return {
+      mode: "replay",
+      tokenizer: o.tokenizer.modelId,
+      kvReuse: o.kvReuse,
+      failShare: o.failShare,
+      failingDrafts: recipe.failingDrafts,
+      sequences: o.sequences,
+      concurrency: o.concurrency,
+      files: labelled.length,
+      patterns: labelled.reduce((a, f) => a + f.patterns.length, 0),
+      ...total,
+      sourceTokens: source,
+      evaluatedPerSourceToken: source > 0 ? total.evaluatedPromptTokens / source : 0,
+      callsPerFile: labelled.length > 0 ? total.calls / labelled.length : 0,
+      finalize: figures(backend.calls.filter((c) => c.role === "synthesizer")),
+      byRole: byRole(fileCalls),
+      perFile,
+      kbEntries: final.kb?.entries ?? 0,
+      quarantined: final.kb?.quarantined ?? 0,
+      wallMs,
+    };
+  } finally {
+    fs.rmSync(work, { recursive: true, force: true });
+  }
+}
+
+function figures(calls: readonly ReplayCall[]): RoleFigures {
+  const sum = (f: (c: ReplayCall) => number) => calls.reduce((a, c) => a + f(c), 0);
+  const promptTokens = sum((c) => c.promptTokens);
+  const reusedPromptTokens = sum((c) => c.reusedPromptTokens);
+  return {
+    calls: calls.length,
+    promptTokens,
+    reusedPromptTokens,
+    evaluatedPromptTokens: promptTokens - reusedPromptTokens,
+    generatedTokens: sum((c) => c.generatedTokens),
+  };
+}
+
+function byRole(calls: readonly ReplayCall[]): Partial<Record<Role, RoleFigures>> {
+  const out: Partial<Record<Role, RoleFigures>> = {};
+  for (const role of ROLES) {
+    const mine = calls.filter((c) => c.role === role);
+    if (mine.length > 0) out[role] = figures(mine);
+  }
+  return out;
+}
+
+/** The replay's figures as a markdown section. */
+export function replayMarkdown(title: string, r: ReplayResult): string {
+  const row = (name: string, f: RoleFigures) =>
+    `| ${name} | ${f.calls} | ${f.promptTokens} | ${f.reusedPromptTokens} | ${f.evaluatedPromptTokens} | ${f.generatedTokens} |`;
+  const lines = [
+    `### ${title}`,
+    "",
+    `${r.files} files, ${r.patterns} patterns; tokenizer \`${r.tokenizer}\`; ${r.sequences} sequences, ${r.concurrency} files in flight at most; KV prefix reuse ${r.kvReuse ? "on" : "off"}; ${r.failingDrafts} of ${r.patterns} drafts fail validation once (share ${r.failShare}).`,
+    "",
+    `- **prompt tokens evaluated per source token: ${r.evaluatedPerSourceToken.toFixed(2)}** (${r.evaluatedPromptTokens} evaluated of ${r.promptTokens} prompt tokens, ${r.reusedPromptTokens} reused from the KV cache; ${r.sourceTokens} source tokens)`,
+    `- **role calls per file: ${r.callsPerFile.toFixed(2)}** (${r.calls} calls; finalize's cross-file judgements apart: ${r.finalize.calls} calls, ${r.finalize.evaluatedPromptTokens} tokens evaluated)`,
+    `- generated tokens: ${r.generatedTokens}; knowledge base: ${r.kbEntries} entries, ${r.quarantined} quarantined`,
+    "",
+    "| role | calls | prompt tokens | reused (KV) | evaluated | generated |",
+    "|---|---|---|---|---|---|",
+    ...ROLES.filter((role) => r.byRole[role]).map((role) => row(role, r.byRole[role] as RoleFigures)),
+    row("finalize (synthesizer, cross-file)", r.finalize),
+    "",
+    "| file | source tokens | patterns | calls (ext/res/wri/val) | prompt tokens | reused | evaluated | evaluated / source | generated | started at call | finished at call |",
+    "|---|---|---|---|---|---|---|---|---|---|---|",
+    ...r.perFile.map((f) => {
+      const c = (role: Role) => f.byRole[role]?.calls ?? 0;
+      return `| ${f.file} | ${f.sourceTokens} | ${f.patterns} | ${f.calls} (${c("extractor")}/${c("researcher")}/${c("writer")}/${c("validator")}) | ${f.promptTokens} | ${f.reusedPromptTokens} | ${f.evaluatedPromptTokens} | ${(f.sourceTokens > 0 ? f.evaluatedPromptTokens / f.sourceTokens : 0).toFixed(2)} | ${f.generatedTokens} | ${f.startedAtCall} | ${f.finishedAtCall} |`;
+    }),
+    "",
+  ];
+  return lines.join("\n");
+}
