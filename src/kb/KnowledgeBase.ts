@@ -11,6 +11,7 @@ import { renderCategoryPage, renderEntryPage, renderIndex, renderQuarantine } fr
 import { type CandidatePair, candidatePairs, type Judgment, type MatchDraft, type Overrides, resolveDrafts } from "./resolve.ts";
 import { KB_JSON_VERSION, type KbJson, kbJsonSchemaText } from "./schema.ts";
 import { nameKey } from "./slug.ts";
+import { sourceLinker } from "./sourceLinks.ts";
 import { CATEGORIES, categoryTitle } from "./taxonomy.ts";
 import type { Contribution, Entry, QuarantineRecord } from "./types.ts";
 import { draftIdOf } from "./types.ts";
@@ -211,16 +212,18 @@ export class KnowledgeBase {
   }
 
   /**
-   * Whether a directory may be used as --out without --force-out: it does not exist, is empty, or
-   * holds a knowledge base this tool made (`.kb/`).
+   * Whether a directory may be used as --out without --force-out: it does not exist, is empty (an
+   * overrides file prepared in advance aside), or holds a knowledge base this tool made (`.kb/`).
    */
   static isUsableOutDir(outDir: string): { ok: true } | { ok: false; entries: string[] } {
     let names: string[];
     try {
-      names = fs.readdirSync(outDir);
+      names = fs.readdirSync(outDir).filter((n) => n !== OVERRIDES_FILE);
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === "ENOENT") return { ok: true };
-      throw e;
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === "ENOENT") return { ok: true };
+      if (code === "ENOTDIR") throw new UserError("OUTPUT_NOT_KB", `--out ${outDir} is a file, not a directory.`, "Choose a new or empty --out directory.");
+      throw fsErrorToUserError(e, `the output directory ${outDir}`) ?? e;
     }
     if (names.length === 0 || names.includes(".kb")) return { ok: true };
     return { ok: false, entries: names.sort().slice(0, 5) };
@@ -419,11 +422,14 @@ export class KnowledgeBase {
     const quarantined = this.quarantined();
 
     const outputs = new Map<string, string>();
-    for (const e of entries) outputs.set(`patterns/${e.slug}.md`, renderEntryPage(e));
+    // Sources link to the input files (relative) when the run that builds or last built the KB is known.
+    const inputDir = options.run?.inputDir ?? this.lastRun()?.inputDir;
+    const links = sourceLinker(path.join(this.outDir, "patterns"), inputDir);
+    for (const e of entries) outputs.set(`patterns/${e.slug}.md`, renderEntryPage(e, links));
     const used = new Set<string>(entries.map((e) => e.category));
     for (const cat of CATEGORIES) {
       const list = entries.filter((e) => e.category === cat.id);
-      if (list.length > 0) outputs.set(`categories/${cat.id}.md`, renderCategoryPage(cat.id, list));
+      if (list.length > 0) outputs.set(`categories/${cat.id}.md`, renderCategoryPage(cat.id, list, links));
     }
     outputs.set("index.md", renderIndex(entries, quarantined.length));
     outputs.set("quarantine.md", renderQuarantine(quarantined));
@@ -563,6 +569,11 @@ export class KnowledgeBase {
     if (key === "") return undefined;
     return this.entries().find((e) => nameKey(e.name) === key || e.aliases.some((a) => nameKey(a) === key) || e.merges.some((m) => m.draftId === ref));
   }
+}
+
+/** What finalize left alone, and why (the graph run and `npm run kb -- rebuild` print it). */
+export function keptMessage(kept: readonly string[]): string {
+  return `Left alone (not written by this tool, or edited since it wrote them): ${kept.join(", ")}. Move them away to let the knowledge base use those paths.`;
 }
 
 /** Folders of pages under the output directory (temporary files are cleaned only here, at its root and in .kb). */

@@ -6,6 +6,7 @@
 import { createHash } from "node:crypto";
 import { type AliasIndex, canonicalKey } from "./aliases.ts";
 import { mergeCrossRefs } from "./crossrefs.ts";
+import { publicResearchRef } from "./publicResearchRef.ts";
 import { nameKey, slugify } from "./slug.ts";
 import { tagsFor } from "./tags.ts";
 import { CATEGORIES, type CategoryId } from "./taxonomy.ts";
@@ -127,7 +128,11 @@ export function buildEntry(group: EntryDraftGroup, aliases: AliasIndex): Entry {
     .sort(byString)
     .slice(0, 8);
   const research = new Map<string, Contribution["research"][number]>();
-  for (const c of ordered) for (const r of c.research) if (!research.has(r.citation)) research.set(r.citation, r);
+  for (const c of ordered)
+    for (const raw of c.research) {
+      const r = publicResearchRef(raw);
+      if (!research.has(r.citation)) research.set(r.citation, r);
+    }
   const sources: EntrySource[] = sorted.map((c) => ({
     relPath: c.relPath,
     draftId: draftIdOf(c),

@@ -5,6 +5,8 @@
 import { type AliasIndex, buildAliasIndex } from "./aliases.ts";
 import { clippyLintUrl, guidelineUrl } from "./crossrefs.ts";
 import { assignIds, buildEntry, exampleVerification, NO_PREVIOUS } from "./entries.ts";
+import { entryFrontMatter } from "./entryFrontMatter.ts";
+import { NO_SOURCE_LINKS, type SourceLinker } from "./sourceLinks.ts";
 import { CATEGORIES, categoryTitle } from "./taxonomy.ts";
 import type { Contribution, Entry, MergeRecord, QuarantineRecord } from "./types.ts";
 import { draftIdOf } from "./types.ts";
@@ -71,8 +73,26 @@ const MERGE_REASON: Record<MergeRecord["reason"], string> = {
   override: "merged by override with",
 };
 
-export function renderEntryPage(entry: Entry): string {
+/** `lines 12-23`, linked to the span in the source file when the page can reach it. */
+function linkedLines(links: SourceLinker, relPath: string, a: number, b: number): string {
+  const href = links(relPath, a, b);
+  return href ? `[${lines(a, b)}](${href})` : lines(a, b);
+}
+
+/** A source file's path as a code span, linked to the file when the page can reach it. */
+function linkedPath(links: SourceLinker, relPath: string): string {
+  const href = links(relPath);
+  return href ? `[\`${relPath}\`](${href})` : `\`${relPath}\``;
+}
+
+/**
+ * A pattern page: YAML front matter (id, name, aliases, category, tags, sources, verification),
+ * then the entry. `links` makes sources relative links to the input files and their lines (pages
+ * rendered without an input directory name them by path and lines).
+ */
+export function renderEntryPage(entry: Entry, links: SourceLinker = NO_SOURCE_LINKS): string {
   const out: string[] = [];
+  out.push(entryFrontMatter(entry, links), "");
   out.push(`# ${inline(entry.name)}`, "");
   out.push(`- ID: \`${entry.id}\``);
   out.push(`- Category: [${categoryTitle(entry.category)}](../categories/${entry.category}.md)`);
@@ -83,7 +103,7 @@ export function renderEntryPage(entry: Entry): string {
   if (entry.example) {
     const ex = entry.example;
     const verification = exampleVerification(ex);
-    out.push(`From \`${ex.relPath}\` ${lines(ex.startLine, ex.endLine)} (${ex.unitId}), quoted verbatim:`, "");
+    out.push(`From \`${ex.relPath}\` ${linkedLines(links, ex.relPath, ex.startLine, ex.endLine)} (${ex.unitId}), quoted verbatim:`, "");
     out.push(fence(ex.code, ex.lang || "rust"), "");
     if (verification) out.push(`Verification: ${inline(verification)}${ex.verification?.detail ? ` — ${inline(ex.verification.detail)}` : ""}.`, "");
   } else {
@@ -106,8 +126,8 @@ export function renderEntryPage(entry: Entry): string {
   else out.push("None named in the sources.");
   out.push("", "## Sources", "");
   for (const s of entry.sources) {
-    const where = s.evidence.map((e) => `${e.unitId} ${lines(e.startLine, e.endLine)}`).join("; ");
-    out.push(`- \`${s.relPath}\`${where ? ` (${where})` : ""} — ${inline(s.verification)}`);
+    const where = s.evidence.map((e) => `${e.unitId} ${linkedLines(links, s.relPath, e.startLine, e.endLine)}`).join("; ");
+    out.push(`- ${linkedPath(links, s.relPath)}${where ? ` (${where})` : ""} — ${inline(s.verification)}`);
   }
   for (const r of entry.research) {
     const label = r.url ? `[${inline(r.title)}](${r.url})` : `${inline(r.title)}`;
@@ -149,7 +169,7 @@ export function renderIndex(entries: readonly Entry[], quarantined: number): str
   return out.join("\n");
 }
 
-export function renderCategoryPage(categoryId: string, entries: readonly Entry[]): string {
+export function renderCategoryPage(categoryId: string, entries: readonly Entry[], links: SourceLinker = NO_SOURCE_LINKS): string {
   const out: string[] = [
     `# ${categoryTitle(categoryId)}`,
     "",
@@ -159,7 +179,7 @@ export function renderCategoryPage(categoryId: string, entries: readonly Entry[]
   for (const e of entries) {
     out.push(`## [${inline(e.name)}](../patterns/${e.slug}.md)`, "", paragraph(e.summary), "");
     if (e.tags.length > 0) out.push(`Tags: ${e.tags.map((t) => `\`${t}\``).join(", ")}`, "");
-    out.push(`Sources: ${e.sources.map((s) => `\`${s.relPath}\``).join(", ")}`, "");
+    out.push(`Sources: ${e.sources.map((s) => linkedPath(links, s.relPath)).join(", ")}`, "");
   }
   return out.join("\n");
 }

@@ -2,7 +2,9 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { parse as parseYaml } from "yaml";
 import { KnowledgeBase } from "../../src/kb/KnowledgeBase.ts";
+import { mergeEntry, renderEntryPage } from "../../src/kb/render.ts";
 import { KbJsonSchema, kbJsonSchemaText } from "../../src/kb/schema.ts";
 import { contribution, DRAFTS, fillKb } from "../fixtures/kb/contributions.ts";
 
@@ -18,6 +20,9 @@ afterEach(() => {
   kb.close();
   fs.rmSync(dir, { recursive: true, force: true });
 });
+
+/** The run the golden KB is built by: its input is `<tmp>/notes`, beside the KB, so sources link to `../../notes/…`. */
+const run = () => ({ runId: "golden", inputDir: path.join(dir, "notes"), files: [] });
 
 function files(root: string): Map<string, string> {
   const out = new Map<string, string>();
@@ -36,7 +41,7 @@ function files(root: string): Map<string, string> {
 describe("deterministic rendering", () => {
   it("matches the golden files (UPDATE_GOLDEN=1 rewrites them)", () => {
     fillKb(kb, DRAFTS);
-    kb.finalize({ judge: "none" });
+    kb.finalize({ judge: "none", run: run() });
     const got = files(kb.outDir);
     if (process.env.UPDATE_GOLDEN === "1") {
       fs.rmSync(GOLDEN, { recursive: true, force: true });
@@ -52,11 +57,11 @@ describe("deterministic rendering", () => {
 
   it("gives stable slugs and IDs: a fresh knowledge base over the same drafts, stored in another order, writes the same bytes", () => {
     fillKb(kb, DRAFTS);
-    kb.finalize({ judge: "none" });
+    kb.finalize({ judge: "none", run: run() });
     const other = KnowledgeBase.open(path.join(dir, "kb2"));
     try {
       fillKb(other, DRAFTS, [...new Set(DRAFTS.map((d) => d.relPath))].reverse());
-      other.finalize({ judge: "none" });
+      other.finalize({ judge: "none", run: run() });
       expect(files(other.outDir)).toEqual(files(kb.outDir));
       expect(other.entries().map((e) => [e.id, e.slug])).toEqual(kb.entries().map((e) => [e.id, e.slug]));
     } finally {
@@ -151,5 +156,85 @@ describe("incremental update", () => {
     );
     kb.finalize({ judge: "none" });
     expect(kb.entries().find((e) => e.slug === "mem-take-and-mem-replace")?.id).toBe(id);
+  });
+});
+
+describe("pages for note-taking tools", () => {
+  /** The YAML block at the top of a page, parsed. */
+  function frontMatter(page: string): Record<string, unknown> {
+    const m = /^---\n([\s\S]*?)\n---\n/.exec(page);
+    expect(m, "page starts with a front-matter block").not.toBeNull();
+    return parseYaml(m?.[1] ?? "") as Record<string, unknown>;
+  }
+
+  it("starts every pattern page with YAML front matter: id, name, aliases, category, tags, sources and verification", () => {
+    fillKb(kb, DRAFTS);
+    kb.finalize({ judge: "none", run: run() });
+    for (const e of kb.entries()) {
+      const fm = frontMatter(fs.readFileSync(path.join(kb.outDir, "patterns", `${e.slug}.md`), "utf8"));
+      expect(fm).toMatchObject({ id: e.id, name: e.name, title: e.name, aliases: e.aliases, category: e.category, tags: e.tags });
+      expect((fm.sources as { path: string }[]).map((s) => s.path)).toEqual(e.sources.map((s) => s.relPath));
+      expect((fm.verification as { example: string }).example).toBe(e.example ? (e.example.verification?.status ?? "unchecked") : "none");
+    }
+    const newtype = frontMatter(fs.readFileSync(path.join(kb.outDir, "patterns", "newtype.md"), "utf8"));
+    expect((newtype.sources as unknown[])[2]).toEqual({
+      path: "patterns/newtype.md",
+      lines: ["1-9"],
+      link: "../../notes/patterns/newtype.md#L1-L9",
+      verification: "grounding checks passed; model review passed; example compiles",
+    });
+  });
+
+  it("keeps model text inside quoted YAML scalars: a name that tries to close the block adds no key", () => {
+    const hostile = 'Evil"\n---\nid: hijacked\n# not a heading \u007f';
+    const entry = mergeEntry([contribution({ relPath: "x.md", name: hostile, category: "other", summary: "s" })]);
+    const fm = frontMatter(renderEntryPage(entry));
+    expect(fm.id).toBe(entry.id);
+    expect(fm.name).toBe(hostile);
+    expect(Object.keys(fm).sort()).toEqual(["aliases", "category", "id", "name", "sources", "tags", "title", "verification"]);
+  });
+
+  it("links sources to the input file and line span, relative to the page, and every such link resolves", () => {
+    const notes = path.join(dir, "notes");
+    for (const rel of new Set(DRAFTS.map((d) => d.relPath))) {
+      fs.mkdirSync(path.dirname(path.join(notes, rel)), { recursive: true });
+      fs.writeFileSync(path.join(notes, rel), "x\n".repeat(20));
+    }
+    fillKb(kb, DRAFTS);
+    kb.finalize({ judge: "none", run: run() });
+    let links = 0;
+    for (const sub of ["patterns", "categories"])
+      for (const name of fs.readdirSync(path.join(kb.outDir, sub))) {
+        const page = fs.readFileSync(path.join(kb.outDir, sub, name), "utf8");
+        for (const m of page.matchAll(/\]\((\.\.\/\.\.\/notes\/[^)#]+)(#L(\d+)(?:-L(\d+))?)?\)/g)) {
+          links++;
+          const target = path.resolve(kb.outDir, sub, decodeURIComponent(m[1] ?? ""));
+          expect(fs.existsSync(target), `${sub}/${name} -> ${m[1]}`).toBe(true);
+          if (m[3]) expect(Number(m[4] ?? m[3])).toBeLessThanOrEqual(20);
+        }
+      }
+    expect(links).toBeGreaterThan(20);
+    const page = fs.readFileSync(path.join(kb.outDir, "patterns", "newtype.md"), "utf8");
+    expect(page).toContain("From `patterns/newtype.md` [lines 10-13](../../notes/patterns/newtype.md#L10-L13) (C1)");
+    // `npm run kb -- rebuild` (no run) keeps the links of the run that built the KB.
+    fs.rmSync(path.join(kb.outDir, "patterns", "newtype.md"));
+    kb.finalize({ judge: "none" });
+    expect(fs.readFileSync(path.join(kb.outDir, "patterns", "newtype.md"), "utf8")).toBe(page);
+  });
+
+  it("names sources by path and lines when the input directory is unknown, and no page holds an absolute path", () => {
+    fillKb(kb, DRAFTS);
+    kb.finalize({ judge: "none" });
+    const got = files(kb.outDir);
+    const newtype = got.get(path.join("patterns", "newtype.md")) ?? "";
+    expect(newtype).toContain("- `patterns/newtype.md` (S1 lines 1-9)");
+    expect(newtype).not.toContain("](../../");
+    expect(frontMatter(newtype).sources).toEqual(expect.arrayContaining([expect.not.objectContaining({ link: expect.anything() })]));
+    for (const [rel, text] of got) {
+      expect(text, rel).not.toContain(dir);
+      expect(text, rel).not.toContain("file://");
+    }
+    // A legacy file:// citation of rustup's docs is published as its doc.rust-lang.org page.
+    expect(got.get(path.join("patterns", "mem-take-and-mem-replace.md"))).toContain("[std: Function take](https://doc.rust-lang.org/std/mem/fn.take.html)");
   });
 });

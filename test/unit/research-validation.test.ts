@@ -45,7 +45,7 @@ const draft: DraftLike = {
 
 const docsSource = {
   id: "D1",
-  url: "file:///usr/share/doc/rust/html/book/ch20-03-advanced-types.html#using-the-newtype-pattern",
+  url: "https://doc.rust-lang.org/book/ch20-03-advanced-types.html#using-the-newtype-pattern",
   excerpt: "The newtype pattern is also useful for statically enforcing that values are never confused, e.g. Millimeters and Meters, via Vec::with_capacity.",
 };
 
