@@ -23,6 +23,7 @@ import { Reporter } from "../src/progress/Reporter.ts";
 import { PromptLibrary } from "../src/prompts/PromptLibrary.ts";
 import { defaultDocsIndexPath, openResearch } from "../src/research/openResearch.ts";
 import type { LedgerSettings } from "../src/store/Ledger.ts";
+import { KnowledgeBase } from "../src/kb/KnowledgeBase.ts";
 import { OutputLock } from "../src/store/OutputLock.ts";
 import { RunDatabase, type RunRow } from "../src/store/RunDatabase.ts";
 import { parseFaults, withModelFault } from "../src/testing/faults.ts";
@@ -85,7 +86,7 @@ export async function runGraphCommand(options: GraphOptions, io: CommandIo): Pro
     const input = path.resolve(options.input);
     const out = path.resolve(options.out);
     const dbPath = path.resolve(options.db);
-    checkDirectories(input, out);
+    checkDirectories(input, out, options.forceOut === true);
     db = RunDatabase.open(dbPath);
     const openDb = db;
     cleanups.push(() => openDb.close());
@@ -129,7 +130,7 @@ export async function runGraphCommand(options: GraphOptions, io: CommandIo): Pro
     }
 
     // One writer per output directory; taking the lock also proves the directory is writable.
-    const lock = OutputLock.acquire(out, { runId, db: dbPath });
+    const lock = OutputLock.acquire(out, { runId, db: dbPath }, { breakLock: options.breakLock === true });
     cleanups.push(() => lock.release());
 
     // Models are resolved before any work: offline with no model file, nothing is processed.
@@ -235,6 +236,7 @@ export async function runGraphCommand(options: GraphOptions, io: CommandIo): Pro
           maxFileBytes: recorded.maxFileBytes,
           settings: ledgerSettings,
           force: options.force === true,
+          prune: options.prune === true,
         };
 
     let status: RunSummary["status"] = "done";
@@ -292,7 +294,7 @@ export async function runGraphCommand(options: GraphOptions, io: CommandIo): Pro
       out: path.resolve(options.out),
       ...(err ? { error: { code: err.code, message: err.message, hint: err.hint ?? null } } : {}),
     };
-    const usage = ["USAGE", "INPUT_NOT_FOUND", "INPUT_NOT_DIRECTORY", "OUTPUT_INSIDE_INPUT", "NO_RUN_TO_RESUME", "CONFIG_INVALID"];
+    const usage = ["USAGE", "INPUT_NOT_FOUND", "INPUT_NOT_DIRECTORY", "OUTPUT_INSIDE_INPUT", "OUTPUT_NOT_KB", "NO_RUN_TO_RESUME", "CONFIG_INVALID"];
     return finish(summary, interrupted ? 130 : err && usage.includes(err.code) ? 2 : 1);
   } finally {
     unsubscribe();
@@ -322,7 +324,7 @@ class InterruptedError extends Error {
   }
 }
 
-function checkDirectories(input: string, out: string): void {
+function checkDirectories(input: string, out: string, forceOut: boolean): void {
   const st = fs.statSync(input, { throwIfNoEntry: false });
   if (!st)
     throw new UserError(
@@ -337,6 +339,14 @@ function checkDirectories(input: string, out: string): void {
       "OUTPUT_INSIDE_INPUT",
       `--out ${out} would contain the input directory ${input}.`,
       "Choose an --out directory outside the input, for example ./kb.",
+    );
+  // A directory of someone's files is not a knowledge base: refuse it unless the user says so.
+  const usable = KnowledgeBase.isUsableOutDir(out);
+  if (!usable.ok && !forceOut)
+    throw new UserError(
+      "OUTPUT_NOT_KB",
+      `--out ${out} is not empty (${usable.entries.join(", ")}${usable.entries.length === 5 ? ", …" : ""}) and holds no knowledge base.`,
+      "Choose a new or empty --out directory, or pass --force-out to write the knowledge base there anyway (files the tool did not write are never replaced or removed).",
     );
 }
 

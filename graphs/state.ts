@@ -52,6 +52,8 @@ export const PipelineState = Annotation.Root({
   settings: Annotation<LedgerSettings | null>({ reducer: replace, default: () => null }),
   /** Re-process every file whatever the ledger says. */
   force: Annotation<boolean>({ reducer: replace, default: () => false }),
+  /** Drop the entries of files missing from the input even when none or most of them are missing (`--prune`). */
+  prune: Annotation<boolean>({ reducer: replace, default: () => false }),
   /** Files not processed, with the reason. */
   skipped: Annotation<SkippedFile[]>({ reducer: replace, default: () => [] }),
   /** One outcome per processed file (appended as files finish). */

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import type { LangGraphRunnableConfig } from "@langchain/langgraph";
 import type { PipelineStateType } from "../graphs/state.ts";
-import { DEFAULT_MAX_MERGE_PAIRS, type KnowledgeBase, type PendingPair } from "../src/kb/KnowledgeBase.ts";
+import { DEFAULT_MAX_MERGE_PAIRS, type KnowledgeBase, keptMessage, type PendingPair } from "../src/kb/KnowledgeBase.ts";
 import type { MatchDraft } from "../src/kb/resolve.ts";
 import { categoryTitle } from "../src/kb/taxonomy.ts";
 import type { PromptLibrary } from "../src/prompts/PromptLibrary.ts";
@@ -83,7 +83,7 @@ export async function judgePendingPairs(
  * and entry pages, kb.json with its schema and quarantine.md. It runs once, after every file, so
  * the pages are the same whatever order files finished in.
  */
-export function makeFinalize(deps: Pick<NodeDeps, "kb" | "llm" | "prompts" | "settings" | "modelIdFor"> & Partial<Pick<NodeDeps, "ledger">>) {
+export function makeFinalize(deps: Pick<NodeDeps, "kb" | "llm" | "prompts" | "settings" | "modelIdFor"> & Partial<Pick<NodeDeps, "ledger" | "events">>) {
   return async (
     state: Pick<PipelineStateType, "inputDir" | "outDir" | "files"> & Partial<PipelineStateType>,
     config: LangGraphRunnableConfig,
@@ -92,14 +92,36 @@ export function makeFinalize(deps: Pick<NodeDeps, "kb" | "llm" | "prompts" | "se
     const kb = deps.kb(state.outDir);
     // Files processed now and files the ledger found unchanged stay; everything else (deleted, or now skipped) goes.
     const current = [...state.files, ...(state.unchanged ?? [])];
-    kb.removeFilesNotIn(new Set(current.map((f) => f.relPath)));
-    deps.ledger?.(state.outDir).removeNotIn(new Set(current.map((f) => f.relPath)));
+    const keep = new Set(current.map((f) => f.relPath));
+    const refusal = pruneRefusal(kb.sourceFiles(), keep, state.prune === true);
+    if (refusal) deps.events?.({ type: "message", level: "warn", text: refusal });
+    else {
+      kb.removeFilesNotIn(keep);
+      deps.ledger?.(state.outDir).removeNotIn(keep);
+    }
     const { judge } = await judgePendingPairs(deps, kb, runId, signal);
     const result = kb.finalize({
       judge,
       maxPairs: deps.settings.maxMergePairs ?? DEFAULT_MAX_MERGE_PAIRS,
       run: { runId, inputDir: state.inputDir, files: current },
     });
+    if (result.kept.length > 0) deps.events?.({ type: "message", level: "warn", text: keptMessage(result.kept) });
     return { kb: { entries: result.entries, quarantined: result.quarantined } };
   };
+}
+
+/**
+ * Why the entries of missing files are kept this time, or undefined to prune them. An input that
+ * has none, or under half, of the files the knowledge base came from looks the same as an
+ * unmounted disk or a wrong --input: nothing is dropped without `--prune`.
+ */
+export function pruneRefusal(known: readonly string[], current: ReadonlySet<string>, prune: boolean): string | undefined {
+  const missing = known.filter((p) => !current.has(p));
+  if (prune || missing.length === 0 || missing.length * 2 <= known.length) return undefined;
+  const have = known.length - missing.length;
+  return `The input has ${have === 0 ? "none" : `only ${have}`} of the ${known.length} files the knowledge base was built from (missing: ${missing
+    .slice(0, 3)
+    .join(
+      ", ",
+    )}${missing.length > 3 ? ", …" : ""}); their entries were kept. If --input is right and the files were removed on purpose, run again with --prune.`;
 }

@@ -8,6 +8,8 @@ export type UserErrorCode =
   | "INPUT_NOT_DIRECTORY"
   | "OUTPUT_INSIDE_INPUT"
   | "OUTPUT_NOT_WRITABLE"
+  /** --out has other files in it and no knowledge base (use --force-out to write there anyway). */
+  | "OUTPUT_NOT_KB"
   | "DISK_FULL"
   | "MODEL_NOT_FOUND"
   | "MODEL_DOWNLOAD_FAILED"

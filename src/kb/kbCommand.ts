@@ -6,7 +6,7 @@ import type { KbCommand, KbOptions } from "../cli/parseKbArgs.ts";
 import { isUserError } from "../errors.ts";
 import { OutputLock } from "../store/OutputLock.ts";
 import { terminalText } from "../util/terminalText.ts";
-import { KnowledgeBase, OVERRIDES_FILE } from "./KnowledgeBase.ts";
+import { KnowledgeBase, keptMessage, OVERRIDES_FILE } from "./KnowledgeBase.ts";
 import { renderEntryPage } from "./render.ts";
 import { CATEGORIES } from "./taxonomy.ts";
 import { draftIdOf } from "./types.ts";
@@ -136,9 +136,4 @@ function execute(kb: KnowledgeBase, options: KbOptions, io: KbIo): number {
 function draftRef(kb: KnowledgeBase, ref: string): string | undefined {
   if (kb.contributions().some((c) => draftIdOf(c) === ref)) return ref;
   return kb.findEntry(ref)?.merges[0]?.draftId;
-}
-
-/** What finalize left alone, and why (shared with the graph run's message). */
-export function keptMessage(kept: readonly string[]): string {
-  return `Left alone (not written by this tool, or edited since): ${kept.join(", ")}. Move them away to let the knowledge base use those paths.`;
 }

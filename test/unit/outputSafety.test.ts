@@ -2,10 +2,18 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { DEFAULT_SETTINGS } from "../../nodes/deps.ts";
+import { makeFinalize, pruneRefusal } from "../../nodes/finalize.ts";
+import { parseGraphArgs } from "../../src/cli/parseGraphArgs.ts";
 import { parseKbArgs } from "../../src/cli/parseKbArgs.ts";
 import { KnowledgeBase } from "../../src/kb/KnowledgeBase.ts";
 import { runKbCommand } from "../../src/kb/kbCommand.ts";
+import { LlmService } from "../../src/model/LlmService.ts";
+import type { PipelineEvent } from "../../src/progress/events.ts";
+import { PromptLibrary } from "../../src/prompts/PromptLibrary.ts";
 import { DRAFTS, fillKb } from "../fixtures/kb/contributions.ts";
+import { runCli } from "../helpers/cli.ts";
+import { ScriptedBackend } from "../helpers/scriptedBackend.ts";
 
 let dir: string;
 let out: string;
@@ -175,4 +183,123 @@ describe("--out that is not a knowledge base", () => {
     fs.writeFileSync(path.join(dir, "home", "thesis.md"), "x");
     expect(KnowledgeBase.isUsableOutDir(path.join(dir, "home"))).toEqual({ ok: false, entries: ["thesis.md"] });
   });
+});
+
+describe("pruning needs --prune when the input lost none-but-few of the knowledge base's files", () => {
+  const known = ["a.md", "b.md", "c.md", "d.md"];
+  it.each([
+    [[], false, /has none of the 4 files.*--prune/],
+    [["a.md"], false, /has only 1 of the 4 files/],
+    [["a.md", "b.md"], false, undefined],
+    [["a.md", "b.md", "c.md"], false, undefined],
+    [[], true, undefined],
+  ] as const)("present %j, --prune %s", (present, prune, refusal) => {
+    const r = pruneRefusal(known, new Set(present), prune);
+    if (refusal) expect(r).toMatch(refusal);
+    else expect(r).toBeUndefined();
+  });
+
+  async function finalizeWith(files: string[], prune: boolean): Promise<{ entries: number; events: PipelineEvent[] }> {
+    const backend = new ScriptedBackend(() => JSON.stringify({ verdict: "different", reason: "no" }), { modelId: "m" });
+    const k = KnowledgeBase.open(out);
+    const events: PipelineEvent[] = [];
+    try {
+      const finalize = makeFinalize({
+        kb: () => k,
+        llm: new LlmService({ backendFor: () => backend }),
+        prompts: PromptLibrary.load(),
+        settings: DEFAULT_SETTINGS,
+        modelIdFor: () => "m",
+        events: (e) => events.push(e),
+      });
+      const tasks = files.map((relPath) => ({ relPath, docId: `doc-${relPath}` }));
+      await finalize(
+        {
+          inputDir: "/in",
+          outDir: out,
+          exclude: [],
+          maxFileBytes: 1e6,
+          found: tasks.length,
+          files: [],
+          unchanged: tasks,
+          skipped: [],
+          results: [],
+          kb: null,
+          prune,
+        },
+        { configurable: { thread_id: "run-x" } },
+      );
+      return { entries: k.entries().length, events };
+    } finally {
+      k.close();
+    }
+  }
+
+  it("a run that finds no input files keeps every entry and says why", async () => {
+    const before = KnowledgeBase.openReadOnly(out);
+    const n = before.entries().length;
+    before.close();
+    const r = await finalizeWith([], false);
+    expect(r.entries).toBe(n);
+    expect(r.events).toContainEqual(
+      expect.objectContaining({ type: "message", level: "warn", text: expect.stringMatching(/their entries were kept.*--prune/) }),
+    );
+    expect(fs.readdirSync(path.join(out, "patterns")).length).toBe(n);
+  });
+
+  it("with --prune the same run empties the knowledge base", async () => {
+    const r = await finalizeWith([], true);
+    expect(r.entries).toBe(0);
+    expect(fs.readdirSync(path.join(out, "patterns"))).toEqual([]);
+  });
+
+  it("a file that left a mostly-present input is pruned without the flag", async () => {
+    const files = [...new Set(DRAFTS.map((d) => d.relPath))];
+    const r = await finalizeWith(files.slice(1), false);
+    expect(r.events.filter((e) => e.type === "message")).toEqual([]);
+    const k = KnowledgeBase.openReadOnly(out);
+    expect(k.sourceFiles()).not.toContain(files[0]);
+    k.close();
+  });
+});
+
+describe("graph command: --out safety flags", () => {
+  it("parses --force-out, --prune and --break-lock", () => {
+    expect(parseGraphArgs(["--input", "x", "--force-out", "--prune", "--break-lock"])).toMatchObject({
+      kind: "run",
+      options: { forceOut: true, prune: true, breakLock: true },
+    });
+    const plain = parseGraphArgs(["--input", "x"]);
+    expect(plain.kind === "run" && [plain.options.forceOut, plain.options.prune, plain.options.breakLock]).toEqual([undefined, undefined, undefined]);
+  });
+
+  it("refuses a non-empty --out that is not a knowledge base before any work, touching nothing", async () => {
+    const input = path.join(dir, "notes");
+    fs.mkdirSync(input);
+    fs.writeFileSync(path.join(input, "a.md"), "# A\n\nText.\n");
+    const home = path.join(dir, "home");
+    fs.mkdirSync(home);
+    fs.writeFileSync(path.join(home, "thesis.md"), "my thesis");
+    const before = snapshot(home);
+    const r = await runCli("graph", ["--input", input, "--out", home, "--db", path.join(dir, "runs.sqlite"), "--model", "/nonexistent.gguf"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--out .*home is not empty \(thesis\.md\) and holds no knowledge base/);
+    expect(r.stderr).toMatch(/--force-out/);
+    expect(snapshot(home)).toEqual(before);
+    // With --force-out it goes on (and stops at the missing model, exit 1).
+    const forced = await runCli("graph", [
+      "--input",
+      input,
+      "--out",
+      home,
+      "--db",
+      path.join(dir, "runs.sqlite"),
+      "--model",
+      "/nonexistent.gguf",
+      "--force-out",
+    ]);
+    expect(forced.code).toBe(1);
+    expect(forced.stderr).toMatch(/No model file/);
+    expect(fs.readFileSync(path.join(home, "thesis.md"), "utf8")).toBe("my thesis");
+  }, 120_000);
 });
