@@ -6,6 +6,7 @@ import { randomBytes } from "node:crypto";
 import { setMaxListeners } from "node:events";
 import fs from "node:fs";
 import path from "node:path";
+import type { Llama } from "node-llama-cpp";
 import { buildPipelineGraph } from "../graphs/pipelineGraph.ts";
 import type { PipelineSettings } from "../nodes/deps.ts";
 import type { GraphOptions } from "../src/cli/parseGraphArgs.ts";
@@ -13,6 +14,7 @@ import { buildSummary, countVerification, formatSummary, type RunSummary, resume
 import { type AgentsConfig, applyOverrides, loadAgentsConfig, parseAgentsConfig } from "../src/config/agentsConfig.ts";
 import type { Env } from "../src/config/env.ts";
 import { fsErrorToUserError, isUserError, UserError } from "../src/errors.ts";
+import { KnowledgeBase } from "../src/kb/KnowledgeBase.ts";
 import { openLlama } from "../src/model/LlamaBackend.ts";
 import { freeMemoryFor, openPool, planPool } from "../src/model/ModelPool.ts";
 import { DEFAULT_MODEL, resolveModel } from "../src/model/resolveModel.ts";
@@ -23,7 +25,6 @@ import { Reporter } from "../src/progress/Reporter.ts";
 import { PromptLibrary } from "../src/prompts/PromptLibrary.ts";
 import { defaultDocsIndexPath, openResearch } from "../src/research/openResearch.ts";
 import type { LedgerSettings } from "../src/store/Ledger.ts";
-import { KnowledgeBase } from "../src/kb/KnowledgeBase.ts";
 import { OutputLock } from "../src/store/OutputLock.ts";
 import { RunDatabase, type RunRow } from "../src/store/RunDatabase.ts";
 import { parseFaults, withModelFault } from "../src/testing/faults.ts";
@@ -111,6 +112,17 @@ export async function runGraphCommand(options: GraphOptions, io: CommandIo): Pro
           `Run ${run.id} was started with --model ${recorded.model}; resuming it with another model would redo its work.`,
           "Resume without --model (it reuses the run's model), or start a new run without --resume.",
         );
+      // The servers of a resumed run may have moved: --endpoint replaces them (the model behind them is checked by identity).
+      if (options.endpoints?.length) {
+        const remote = Object.values(recorded.agents.models).filter((m) => m.endpoint !== undefined);
+        if (remote.length === 0)
+          throw new UserError(
+            "USAGE",
+            `Run ${run.id} runs its models in this process; --endpoint cannot move it to a model server.`,
+            "Resume without --endpoint, or start a new run.",
+          );
+        for (const m of remote) m.endpoint = options.endpoints.length === 1 ? options.endpoints[0] : [...options.endpoints];
+      }
       runId = run.id;
     } else {
       const base = loadAgentsConfig(options.agentsConfig ? path.resolve(options.agentsConfig) : undefined);
@@ -122,6 +134,10 @@ export async function runGraphCommand(options: GraphOptions, io: CommandIo): Pro
           contextSize: options.contextSize,
           memoryBudget: options.memoryBudget,
           backend: options.backend,
+          endpoints: options.endpoints,
+          endpointModel: options.endpointModel,
+          apiKeyEnv: options.apiKeyEnv,
+          endpointSlots: options.endpointSlots,
         }),
         llmReview: options.llmReview,
         maxFileBytes: options.maxFileMb * 1024 * 1024,
@@ -142,27 +158,39 @@ export async function runGraphCommand(options: GraphOptions, io: CommandIo): Pro
         onProgress: (p) => emit({ type: "download_progress", model: source ?? recorded.model, downloadedBytes: p.downloadedBytes, totalBytes: p.totalBytes }),
       });
     const threads = options.threads ?? io.env.threads ?? machineThreads();
-    const llama = await openLlama({ maxThreads: threads, gpu: io.env.gpu });
-    cleanups.push(() => llama.dispose());
-    const threadpoolNote = threadpoolAdvice(io.env, llama.gpu !== false);
-    if (threadpoolNote) emit({ type: "message", level: "warn", text: threadpoolNote });
+    // llama.cpp starts only when a model runs in this process: a run on model servers never loads it.
+    let llama: Llama | undefined;
+    const getLlama = async (): Promise<Llama> => {
+      if (llama) return llama;
+      const opened = await openLlama({ maxThreads: threads, gpu: io.env.gpu });
+      llama = opened;
+      cleanups.push(() => opened.dispose());
+      const threadpoolNote = threadpoolAdvice(io.env, opened.gpu !== false);
+      if (threadpoolNote) emit({ type: "message", level: "warn", text: threadpoolNote });
+      return opened;
+    };
     const plan = await planPool(recorded.agents, {
       uvThreadpoolSize: io.env.uvThreadpoolSize,
       resolveSource,
       concurrency: options.concurrency,
       threads,
-      freeMemory: () => freeMemoryFor(llama),
+      freeMemory: async () => freeMemoryFor(await getLlama()),
     });
     if (plan.fit.outcome !== "fits") emit({ type: "message", level: "warn", text: `memory budget (${plan.budgetSource}): ${plan.arithmetic.join("; ")}` });
     reporter.start();
-    for (const m of plan.models) emit({ type: "model_loading", model: path.basename(m.path) });
+    const modelName = (m: (typeof plan.models)[number]) => (m.backend === "endpoint" ? m.label : path.basename(m.path));
+    for (const m of plan.models) emit({ type: "model_loading", model: modelName(m) });
     const loadStart = Date.now();
-    const pool = await openPool(llama, plan, { llamaServerBin: io.env.llamaServerBin });
+    const pool = await openPool(getLlama, plan, {
+      llamaServerBin: io.env.llamaServerBin,
+      secret: io.env.secret,
+      onMessage: (level, text) => emit({ type: "message", level, text }),
+    });
     cleanups.push(() => pool.dispose());
     for (const [i, m] of plan.models.entries())
       emit({
         type: "model_loaded",
-        model: `${path.basename(m.path)} (${m.roles.join(", ")})`,
+        model: `${modelName(m)} (${m.roles.join(", ")})`,
         sequences: m.sequences,
         contextSize: pool.backends[i]?.contextTokens ?? m.contextSize,
         threads: m.threads,
@@ -221,6 +249,11 @@ export async function runGraphCommand(options: GraphOptions, io: CommandIo): Pro
       db.setRunStatus(runId, "running", { pid: process.pid });
     }
     emit({ type: "run_started", runId, input, out, model: run?.model ?? "", resumed });
+    // A resumed run does not discover again (its file list is checkpointed): show the real totals.
+    if (resumed) {
+      const discovered = resumedTotals(db.listFiles(runId));
+      if (discovered) emit(discovered);
+    }
 
     const checkpointer = db.checkpointer();
     const graph = buildPipelineGraph(services.deps, { concurrency: plan.concurrency, checkpointer });
@@ -315,6 +348,16 @@ export async function runGraphCommand(options: GraphOptions, io: CommandIo): Pro
     if (options.json) io.stdout.write(`${JSON.stringify(s)}\n`);
     return code;
   }
+}
+
+/** The progress totals of a resumed run, from its file rows (none before discovery finished). */
+export function resumedTotals(rows: readonly { status: string; node: string | null }[]): Extract<PipelineEvent, { type: "files_discovered" }> | undefined {
+  // A file the pipeline finished has node "done" (its outcome may be "skipped"); skipped at discovery, node "discover".
+  const finished = rows.filter((r) => r.node === "done").length;
+  const toProcess = finished + rows.filter((r) => r.status === "pending" && r.node !== "done").length;
+  if (toProcess === 0) return undefined;
+  const skipped = rows.filter((r) => r.status === "skipped" && r.node !== "done").length;
+  return { type: "files_discovered", found: rows.length, toProcess, skipped, alreadyDone: finished };
 }
 
 class InterruptedError extends Error {

@@ -35,6 +35,8 @@ export class Reporter {
   readonly counts: ProgressCounts = { total: 0, done: 0, skipped: 0, processed: 0, quarantined: 0, active: emptyRoleCounts(), tokens: 0 };
   private readonly o: Required<Omit<ReporterOptions, "now">> & { now: () => number };
   private readonly started: number;
+  /** Files finished before this process started (a resumed run): not part of this process's rate. */
+  private doneAtStart = 0;
   private readonly recent: { t: number; n: number }[] = [];
   private timer: NodeJS.Timeout | undefined;
   private liveLines = 0;
@@ -104,8 +106,12 @@ export class Reporter {
         return;
       case "files_discovered":
         this.counts.total = event.toProcess;
+        this.doneAtStart = event.alreadyDone ?? 0;
+        this.counts.done = this.doneAtStart;
         this.json(event);
-        this.line(`found ${event.found} files: ${event.toProcess} to process, ${event.skipped} skipped`);
+        this.line(
+          `found ${event.found} files: ${event.toProcess} to process${event.alreadyDone ? ` (${event.alreadyDone} done before the interruption)` : ""}, ${event.skipped} skipped`,
+        );
         return;
       case "file_skipped":
         this.json(event);
@@ -193,9 +199,10 @@ export class Reporter {
 
   private eta(): string {
     const { done, total } = this.counts;
-    if (done === 0 || total === 0) return "ETA --";
+    const doneHere = done - this.doneAtStart;
+    if (doneHere <= 0 || total === 0) return "ETA --";
     const elapsed = this.o.now() - this.started;
-    return `ETA ${fmtMs((elapsed / done) * (total - done))}`;
+    return `ETA ${fmtMs((elapsed / doneHere) * (total - done))}`;
   }
 
   private activeText(): string {

@@ -3,7 +3,8 @@ import type { Role } from "../model/roles.ts";
 /** Progress events, emitted by the pipeline and rendered by a reporter (TTY, plain lines or JSON). */
 export type PipelineEvent =
   | { type: "run_started"; runId: string; input: string; out: string; model: string; resumed: boolean }
-  | { type: "files_discovered"; found: number; toProcess: number; skipped: number }
+  /** `alreadyDone`: files of `toProcess` finished before this process started (a resumed run). */
+  | { type: "files_discovered"; found: number; toProcess: number; skipped: number; alreadyDone?: number }
   | { type: "file_skipped"; path: string; reason: string }
   | { type: "node_started"; path: string; node: string }
   | { type: "node_finished"; path: string; node: string }
