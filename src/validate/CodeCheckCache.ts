@@ -1,5 +1,5 @@
 import type Database from "better-sqlite3";
-import type { CodeVerdict } from "./rustCheck.ts";
+import type { CodeVerification as CodeVerdict } from "../kb/types.ts";
 
 /**
  * Verdicts of the Rust code checker by key (a hash of the code, its language tag, the checker
@@ -11,7 +11,13 @@ export class CodeCheckCache {
 
   constructor(db: Database.Database) {
     this.db = db;
-    this.db.exec("CREATE TABLE IF NOT EXISTS code_checks (key TEXT PRIMARY KEY, json TEXT NOT NULL, created_at TEXT NOT NULL)");
+    // Verdicts of the unsandboxed checker (before v2) may quote what `env!`/`include_str!` read:
+    // its table (no `sandboxed` column) is dropped, never served.
+    const columns = this.db.prepare("SELECT name FROM pragma_table_info('code_checks')").all() as { name: string }[];
+    if (columns.length > 0 && !columns.some((c) => c.name === "sandboxed")) this.db.exec("DROP TABLE code_checks");
+    this.db.exec(
+      "CREATE TABLE IF NOT EXISTS code_checks (key TEXT PRIMARY KEY, json TEXT NOT NULL, created_at TEXT NOT NULL, sandboxed INTEGER NOT NULL DEFAULT 1)",
+    );
   }
 
   get(key: string): CodeVerdict | undefined {

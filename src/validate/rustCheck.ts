@@ -9,7 +9,16 @@
  *   not the code's fault: a fragment that uses names it does not define, or a block marked
  *   `ignore` / `compile_fail`;
  * - `fails`: it does not parse, or rustc rejected it; `detail` has the first error;
- * - `not-checkable`: not Rust, needs an external crate or a nightly feature, rustc absent or too slow.
+ * - `not-checkable`: not Rust, needs an external crate or a nightly feature, rustc absent or too slow,
+ *   or the snippet would make the compiler read files or the environment (`include_str!`, `env!`,
+ *   `#[path]`, `extern crate`, …: see compileTimeAccess.ts), which is never compiled.
+ *
+ * rustc runs sandboxed (src/util/spawnGuarded.ts): the real compiler binary (not rustup's proxy)
+ * with an empty environment (PATH to its own directory, a temporary HOME and TMPDIR), in a
+ * temporary directory, without network where the machine allows it, under rlimits (CPU seconds,
+ * address space, file size, processes), in its own process group that dies with this process.
+ * Verdict details are rustc's error diagnostics about the snippet only, truncated, with the
+ * temporary and toolchain paths replaced.
  */
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -19,10 +28,26 @@ import os from "node:os";
 import path from "node:path";
 import type { Language, Node, Parser } from "web-tree-sitter";
 import type { CodeVerification } from "../kb/types.ts";
-import type { CodeCheckCache } from "./CodeCheckCache.ts";
+import { type GuardedProcess, type GuardedSpawnOptions, type ResourceLimits, spawnGuarded } from "../util/spawnGuarded.ts";
+import { compileTimeAccess } from "./compileTimeAccess.ts";
 
-/** Bump when classification changes, so cached verdicts are recomputed. */
-export const CHECKER_VERSION = 1;
+/** Bump when classification changes, so cached verdicts are recomputed. 2: sandboxed rustc. */
+export const CHECKER_VERSION = 2;
+
+/** Where verdicts are cached (CodeCheckCache keeps them in the run database). */
+export interface VerdictCache {
+  get(key: string): CodeVerification | undefined;
+  put(key: string, verdict: CodeVerification): void;
+}
+
+/** Limits rustc runs under unless told otherwise. */
+export const DEFAULT_RUSTC_LIMITS: Readonly<Required<Omit<ResourceLimits, "processes">>> = {
+  cpuSeconds: 20,
+  addressSpaceBytes: 3 * 1024 ** 3,
+  fileSizeBytes: 64 * 1024 ** 2,
+};
+/** Longest verdict detail taken from rustc's message. */
+const MAX_DETAIL = 300;
 
 /** The verdict, as recorded on the example in the knowledge base (see CodeVerification). */
 export type CodeVerdict = CodeVerification;
@@ -40,7 +65,18 @@ export interface RustCheckerOptions {
   forbiddenDirs?: readonly string[];
   /** Compiles at once (default 1: the machine is shared with the model). */
   concurrency?: number;
-  cache?: CodeCheckCache;
+  cache?: VerdictCache;
+  /** rlimits for rustc (default DEFAULT_RUSTC_LIMITS; processes: this user's current count + 64). */
+  limits?: ResourceLimits;
+  /** Test hook: how rustc is started (default spawnGuarded). */
+  spawn?: (command: string, args: readonly string[], options: GuardedSpawnOptions) => GuardedProcess;
+}
+
+/** The compiler actually run: rustup's proxy needs our HOME, so the toolchain's own binary is used. */
+interface Rustc {
+  bin: string;
+  version: string;
+  sysroot: string | undefined;
 }
 
 /** Language tags that are Rust, and rustdoc's attributes that may follow them. */
@@ -85,7 +121,7 @@ interface Diagnostic {
 export class RustChecker {
   private readonly options: RustCheckerOptions;
   private parser: Promise<Parser> | undefined;
-  private rustcVersion: Promise<string | undefined> | undefined;
+  private rustcInfo: Promise<Rustc | undefined> | undefined;
   private readonly inflight = new Map<string, Promise<CodeVerdict>>();
   private running = 0;
   private readonly queue: (() => void)[] = [];
@@ -96,15 +132,29 @@ export class RustChecker {
 
   /** rustc's version line, or undefined when rustc is off or absent. */
   async rustc(): Promise<string | undefined> {
+    return (await this.compiler())?.version;
+  }
+
+  /** Finds the toolchain's rustc (through `rustc --print sysroot`) and checks it runs with an empty environment. */
+  private async compiler(): Promise<Rustc | undefined> {
     if (this.options.rustc === false) return undefined;
-    this.rustcVersion ??= new Promise((resolve) => {
-      execFile(this.options.rustc || "rustc", ["--version"], { timeout: 10_000 }, (err, stdout) => resolve(err ? undefined : stdout.trim() || undefined));
-    });
-    return this.rustcVersion;
+    this.rustcInfo ??= (async () => {
+      const name = this.options.rustc || "rustc";
+      const run = (cmd: string, args: string[], env?: NodeJS.ProcessEnv) =>
+        new Promise<string | undefined>((resolve) =>
+          execFile(cmd, args, { timeout: 20_000, env }, (err, stdout) => resolve(err ? undefined : stdout.trim() || undefined)),
+        );
+      const sysroot = await run(name, ["--print", "sysroot"]);
+      const own = sysroot ? path.join(sysroot, "bin", process.platform === "win32" ? "rustc.exe" : "rustc") : undefined;
+      const bin = own && fs.existsSync(own) ? own : name;
+      const version = await run(bin, ["--version"], { PATH: path.isAbsolute(bin) ? path.dirname(bin) : (process.env.PATH ?? "") });
+      return version ? { bin, version, sysroot } : undefined;
+    })();
+    return this.rustcInfo;
   }
 
   async check(code: string, lang = "rust"): Promise<CodeVerdict> {
-    const rustc = await this.rustc();
+    const rustc = (await this.compiler())?.version;
     const key = createHash("sha256")
       .update(JSON.stringify([CHECKER_VERSION, rustc ?? "none", this.options.edition ?? "2021", lang, code]))
       .digest("hex");
@@ -135,6 +185,8 @@ export class RustChecker {
 
     const marked = tags.find((t) => t === "ignore" || t === "compile_fail" || t.startsWith("ignore-"));
     if (marked) return { status: "parses-only", parses: true, detail: `marked \`${marked}\`: parsed, not compiled`, checker: "tree-sitter", wrapped: false };
+    if (shape.access)
+      return { status: "not-checkable", parses: true, detail: `parses; not compiled: it ${shape.access}`, checker: "tree-sitter", wrapped: false };
     if (!rustc) {
       const why = this.options.rustc === false ? "compile check is off" : "rustc is not installed here";
       return { status: "not-checkable", parses: true, detail: `parses; ${why}`, checker: "tree-sitter", wrapped: false };
@@ -155,18 +207,23 @@ export class RustChecker {
     if (!shape.itemsOnly || shape.hasMacroStatements) attempts.push(wrap(source, shape));
     let best: CodeVerdict | undefined;
     for (const a of attempts) {
-      const v = await this.limit(() => this.compile(a.text, a.offset, a.wrapped, rustc, tmpRoot));
+      const v = await this.limit(() => this.compile(a.text, a.offset, a.wrapped, tmpRoot));
       if (!best || rank(v) > rank(best)) best = v;
       if (best.status === "compiles") break;
     }
     return best ?? { status: "not-checkable", parses: true, detail: "nothing to compile", checker: "tree-sitter", wrapped: false };
   }
 
-  private async compile(text: string, offset: number, wrapped: boolean, rustcVersion: string, tmpRoot: string): Promise<CodeVerdict> {
+  private async compile(text: string, offset: number, wrapped: boolean, tmpRoot: string): Promise<CodeVerdict> {
+    const rustc = (await this.compiler()) as Rustc;
     const dir = fs.mkdtempSync(path.join(tmpRoot, "rust-kb-check-"));
     const timeoutMs = this.options.timeoutMs ?? 20_000;
+    const limits: ResourceLimits = { ...DEFAULT_RUSTC_LIMITS, processes: processBudget(), ...this.options.limits };
+    const base = { parses: true as const, checker: rustc.version, wrapped };
     try {
       fs.writeFileSync(path.join(dir, "snippet.rs"), text);
+      fs.mkdirSync(path.join(dir, "home"));
+      fs.mkdirSync(path.join(dir, "tmp"));
       const args = [
         "--edition",
         this.options.edition ?? "2021",
@@ -179,28 +236,47 @@ export class RustChecker {
         "allow",
         "--error-format=json",
         "-o",
-        path.join(dir, "snippet.rmeta"),
+        "snippet.rmeta",
         "snippet.rs",
       ];
-      const result = await new Promise<{ code: number | null; timedOut: boolean; stderr: string; spawnError?: Error }>((resolve) => {
-        execFile(
-          this.options.rustc || "rustc",
-          args,
-          { cwd: dir, timeout: timeoutMs, killSignal: "SIGKILL", maxBuffer: 8 * 1024 * 1024 },
-          (err, _stdout, stderr) => {
-            const e = err as (NodeJS.ErrnoException & { killed?: boolean; code?: number | string }) | null;
-            if (e && typeof e.code === "string") resolve({ code: null, timedOut: false, stderr, spawnError: e });
-            else resolve({ code: e ? ((e.code as number | undefined) ?? null) : 0, timedOut: e?.killed === true, stderr });
-          },
-        );
+      // Nothing of ours reaches rustc: no API keys, no proxies, no RUSTFLAGS/RUSTC_WRAPPER.
+      const env = { PATH: path.isAbsolute(rustc.bin) ? path.dirname(rustc.bin) : "/usr/bin:/bin", HOME: path.join(dir, "home"), TMPDIR: path.join(dir, "tmp") };
+      let stderr = "";
+      const spawnRustc = this.options.spawn ?? spawnGuarded;
+      const child = spawnRustc(rustc.bin, args, {
+        env,
+        cwd: dir,
+        limits,
+        noNetwork: true,
+        graceMs: 1000,
+        onStderr: (d) => {
+          if (stderr.length < 4 * 1024 * 1024) stderr += d.toString();
+        },
       });
-      const base = { parses: true as const, checker: rustcVersion, wrapped };
-      if (result.spawnError)
-        return { ...base, status: "not-checkable", detail: `parses; rustc could not run (${result.spawnError.message})`, checker: "tree-sitter" };
-      if (result.timedOut) return { ...base, status: "not-checkable", detail: `parses; rustc took longer than ${Math.round(timeoutMs / 1000)} s` };
-      const short = /^rustc \S+/.exec(rustcVersion)?.[0] ?? "rustc";
+      let timedOut = false;
+      const timer = setTimeout(() => {
+        timedOut = true;
+        child.kill();
+      }, timeoutMs);
+      const result = await child.exited.finally(() => clearTimeout(timer));
+      if (timedOut) return { ...base, status: "not-checkable", detail: `parses; rustc took longer than ${Math.round(timeoutMs / 1000)} s` };
+      const limited = limitReached(result.signal, stderr, limits);
+      if (limited) return { ...base, status: "not-checkable", detail: `parses; ${limited}` };
+      if (result.signal) return { ...base, status: "not-checkable", detail: `parses; rustc was stopped by ${result.signal}` };
+      const short = /^rustc \S+/.exec(rustc.version)?.[0] ?? "rustc";
       if (result.code === 0) return { ...base, status: "compiles", detail: wrapped ? `${short}, wrapped in a function` : short };
-      return classify(parseDiagnostics(result.stderr, offset), base);
+      if (result.code === 127 && !stderr.includes("{"))
+        return { ...base, status: "not-checkable", detail: "parses; rustc could not run", checker: "tree-sitter" };
+      const paths = [
+        dir,
+        fs.realpathSync(dir),
+        tmpRoot,
+        rustc.sysroot,
+        path.isAbsolute(rustc.bin) ? path.dirname(rustc.bin) : undefined,
+        os.homedir(),
+        process.cwd(),
+      ];
+      return classify(parseDiagnostics(stderr, offset), base, (t) => cleanDetail(t, paths), limits);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
@@ -242,6 +318,8 @@ interface Shape {
   usesAwait: boolean;
   /** Wrapped in a function, the block ends in an expression (its value). */
   trailing: string | undefined;
+  /** What in it would make the compiler read files or the environment (then it is not compiled). */
+  access?: string;
 }
 
 function analyse(parser: Parser, source: string): Shape {
@@ -282,9 +360,11 @@ function analyse(parser: Parser, source: string): Shape {
       last && !last.type.endsWith("_statement") && last.type !== "let_declaration" && !ITEMS.has(last.type) && !last.type.endsWith("_item")
         ? last.text
         : undefined;
+    const access = (rawOk ? compileTimeAccess(raw.rootNode) : undefined) ?? (wrappedOk ? compileTimeAccess(wrapped.rootNode) : undefined);
     return {
       parses: true,
       error: "",
+      access,
       itemsOnly,
       hasMacroStatements: top.some(isMacroStatement),
       usesTry: body ? ownDescendants(body, "try_expression") : false,
@@ -361,7 +441,7 @@ function parseDiagnostics(stderr: string, offset: number): Diagnostic[] {
       level?: string;
       message?: string;
       code?: { code?: string } | null;
-      spans?: { is_primary?: boolean; line_start?: number; label?: string | null }[];
+      spans?: { is_primary?: boolean; file_name?: string; line_start?: number; label?: string | null }[];
       children?: { message?: string }[];
     };
     try {
@@ -371,6 +451,8 @@ function parseDiagnostics(stderr: string, offset: number): Diagnostic[] {
     }
     if (d.level !== "error" || !d.message || /^aborting due to/.test(d.message)) continue;
     const primary = d.spans?.find((s) => s.is_primary);
+    // Only diagnostics about the snippet (or about the crate as a whole, which have no span).
+    if (primary && primary.file_name !== "snippet.rs") continue;
     const line0 = primary?.line_start;
     out.push({
       code: d.code?.code ?? undefined,
@@ -385,9 +467,16 @@ function parseDiagnostics(stderr: string, offset: number): Diagnostic[] {
 const EXTERNAL =
   /unlinked crate|missing a crate named|can't find crate|use of undeclared crate|could not find `[^`]+` in the crate root|you might be missing crate/i;
 
-function classify(diags: Diagnostic[], base: { parses: true; checker: string; wrapped: boolean }): CodeVerdict {
-  const fmt = (d: Diagnostic) => `error${d.code ? `[${d.code}]` : ""}: ${d.message}${d.line !== undefined ? ` (line ${d.line})` : ""}`;
-  if (diags.length === 0) return { ...base, status: "fails", detail: "rustc failed without a diagnostic" };
+function classify(
+  diags: Diagnostic[],
+  base: { parses: true; checker: string; wrapped: boolean },
+  clean: (text: string) => string,
+  limits: ResourceLimits,
+): CodeVerdict {
+  const fmt = (d: Diagnostic) => `error${d.code ? `[${d.code}]` : ""}: ${clean(d.message)}${d.line !== undefined ? ` (line ${d.line})` : ""}`;
+  if (diags.length === 0) return { ...base, status: "fails", detail: "rustc failed without a diagnostic about the snippet" };
+  const memory = diags.find((d) => /more memory than available to compiler/i.test(d.message));
+  if (memory) return { ...base, status: "not-checkable", detail: `parses; needs more memory than the check allows (${mib(limits.addressSpaceBytes)})` };
   const external = diags.find((d) => (d.code === "E0432" || d.code === "E0433" || d.code === "E0463") && EXTERNAL.test(`${d.message} ${d.notes}`));
   if (external) {
     const name = /`([A-Za-z_][A-Za-z0-9_]*)/.exec(external.message)?.[1];
@@ -408,4 +497,53 @@ function rank(v: CodeVerdict): number {
 function isInside(child: string, parent: string): boolean {
   const rel = path.relative(parent, child);
   return rel === "" || (!rel.startsWith("..") && !path.isAbsolute(rel));
+}
+
+/**
+ * A verdict detail from rustc's text: the check's temporary and toolchain paths replaced, no
+ * control characters, one line, at most MAX_DETAIL characters.
+ */
+export function cleanDetail(text: string, paths: readonly (string | undefined)[]): string {
+  let out = text;
+  const known = [...new Set(paths.filter((p): p is string => typeof p === "string" && p.length > 1))].sort((a, b) => b.length - a.length);
+  for (const p of known) out = out.split(p).join("…");
+  out = out
+    .replace(/[\u0000-\u001f\u007f-\u009f]+/g, " ")
+    .replace(/\s+/g, " ")
+    .trim();
+  return out.length > MAX_DETAIL ? `${out.slice(0, MAX_DETAIL - 1)}…` : out;
+}
+
+function mib(bytes: number | undefined): string {
+  return bytes === undefined ? "no limit" : `${Math.round(bytes / 1024 ** 2)} MiB`;
+}
+
+/** Which rlimit ended rustc, as a sentence, or undefined. */
+function limitReached(signal: NodeJS.Signals | null, stderr: string, limits: ResourceLimits): string | undefined {
+  if (signal === "SIGXCPU" || (signal === "SIGKILL" && limits.cpuSeconds !== undefined)) return `rustc reached the check's CPU limit (${limits.cpuSeconds} s)`;
+  if (signal === "SIGXFSZ") return `rustc reached the check's file-size limit (${mib(limits.fileSizeBytes)})`;
+  if (/memory allocation of \d+ bytes failed|out of memory|Cannot allocate memory/i.test(stderr) && (signal !== null || !stderr.includes('"level":"error"')))
+    return `rustc reached the check's memory limit (${mib(limits.addressSpaceBytes)})`;
+  return undefined;
+}
+
+/** RLIMIT_NPROC counts every process and thread of this user: allow what runs now plus rustc's few threads. */
+function processBudget(): number | undefined {
+  if (process.platform !== "linux" || typeof process.getuid !== "function") return undefined;
+  const uid = process.getuid();
+  if (uid === 0) return undefined; // not enforced for root
+  let tasks = 0;
+  try {
+    for (const pid of fs.readdirSync("/proc")) {
+      if (!/^\d+$/.test(pid)) continue;
+      try {
+        if (fs.statSync(`/proc/${pid}`).uid === uid) tasks += fs.readdirSync(`/proc/${pid}/task`).length;
+      } catch {
+        // gone meanwhile
+      }
+    }
+  } catch {
+    return undefined;
+  }
+  return tasks + 64;
 }
