@@ -6,6 +6,7 @@
  * Input to a run: {"inputDir": "/abs/path/notes", "outDir": "/abs/path/kb"}.
  */
 import path from "node:path";
+import type { Llama } from "node-llama-cpp";
 import { buildPipelineGraph, type PipelineGraph } from "../graphs/pipelineGraph.ts";
 import { loadAgentsConfig } from "../src/config/agentsConfig.ts";
 import { readEnv } from "../src/config/env.ts";
@@ -43,14 +44,19 @@ async function build(): Promise<PipelineGraph> {
   process.execArgv = withoutDevServerPreload(process.execArgv);
   const env = readEnv();
   const threads = env.threads ?? machineThreads();
-  const llama = await openLlama({ maxThreads: threads, gpu: env.gpu });
+  // llama.cpp starts only when a model runs in this process (models with an "endpoint" in config/agents.json run on servers).
+  let llama: Promise<Llama> | undefined;
+  const getLlama = () => {
+    llama ??= openLlama({ maxThreads: threads, gpu: env.gpu });
+    return llama;
+  };
   const plan = await planPool(loadAgentsConfig(), {
     uvThreadpoolSize: env.uvThreadpoolSize,
     resolveSource: (source) => resolveModel(source ?? env.model ?? DEFAULT_MODEL.uri, { modelsDir: env.modelsDir, offline: env.offline }),
     threads,
-    freeMemory: () => freeMemoryFor(llama),
+    freeMemory: async () => freeMemoryFor(await getLlama()),
   });
-  const pool = await openPool(llama, plan, { llamaServerBin: env.llamaServerBin });
+  const pool = await openPool(getLlama, plan, { llamaServerBin: env.llamaServerBin, secret: env.secret });
   const db = RunDatabase.open(path.resolve(env.studioDb ?? "checkpoints/studio.sqlite"));
   const services = createServices({ db, backendFor: pool.backendFor, events: () => {} });
   return buildPipelineGraph(services.deps, { concurrency: plan.concurrency });

@@ -3,6 +3,7 @@
  * and a per-run command-line option always beats an environment variable.
  */
 import os from "node:os";
+import path from "node:path";
 
 export interface Env {
   /** `RUST_KB_MODEL`: model path or `hf:` URI used when `--model` is not given. */
@@ -31,10 +32,17 @@ export interface Env {
   uvThreadpoolSize: number;
   /** `RUST_KB_THREADPOOL`: how cli/threadpool.cjs chose the pool size ("<size> (<reason>)"); unset when it did not run. */
   threadpoolChoice: string | undefined;
-  /** `RUST_KB_LLAMA_SERVER`: the llama-server binary for the llama-server backend (default bench/.build/bin, then PATH). */
+  /** `RUST_KB_LLAMA_SERVER`: the llama-server binary for the llama-server backend (default: the build cache, bench/.build/bin, then PATH). */
   llamaServerBin: string | undefined;
   /** `HOME`: used to locate rustup's toolchains. */
   home: string;
+  /** Where built llama.cpp tools are cached: `${XDG_CACHE_HOME:-$HOME/.cache}/rust-kb-pipeline/llama.cpp` (src/util/llamaCppTools.ts). */
+  llamaCppCache: string;
+  /**
+   * Reads the environment variable a configuration names (`apiKeyEnv`, `--api-key-env`): API keys
+   * are looked up when a model server is connected and never copied into options, DB or logs.
+   */
+  secret: (name: string) => string | undefined;
 }
 
 function nonEmpty(v: string | undefined): string | undefined {
@@ -72,5 +80,7 @@ export function readEnv(source: NodeJS.ProcessEnv = process.env): Env {
     threadpoolChoice: nonEmpty(source.RUST_KB_THREADPOOL),
     llamaServerBin: nonEmpty(source.RUST_KB_LLAMA_SERVER),
     home: source.HOME ?? os.homedir(),
+    llamaCppCache: path.join(nonEmpty(source.XDG_CACHE_HOME) ?? path.join(source.HOME ?? os.homedir(), ".cache"), "rust-kb-pipeline", "llama.cpp"),
+    secret: (name) => nonEmpty(source[name]),
   };
 }

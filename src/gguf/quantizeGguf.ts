@@ -7,32 +7,14 @@
 
 import { spawn } from "node:child_process";
 import fs from "node:fs";
-import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { UserError } from "../errors.ts";
+import { BENCH_BIN_DIR, findLlamaCppTool, toolSearchDescription } from "../util/llamaCppTools.ts";
 
-/** Repository root (this file is src/gguf/quantizeGguf.ts). */
-const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
+/** Where bench/llamacpp/build.sh puts llama.cpp's tools (a developer build). */
+export const LLAMA_CPP_BIN_DIR = BENCH_BIN_DIR;
 
-/** Where bench/llamacpp/build.sh puts llama.cpp's tools. */
-export const LLAMA_CPP_BIN_DIR = path.join(REPO_ROOT, "bench", ".build", "bin");
-
-/** Path of a built llama.cpp tool (`llama-quantize`, `llama-bench`, ...) or undefined. */
-export function findLlamaCppTool(name: string, binDir: string = LLAMA_CPP_BIN_DIR): string | undefined {
-  const local = path.join(binDir, name);
-  if (fs.existsSync(local)) return local;
-  for (const dir of (process.env.PATH ?? "").split(path.delimiter)) {
-    if (!dir) continue;
-    const candidate = path.join(dir, name);
-    try {
-      fs.accessSync(candidate, fs.constants.X_OK);
-      return candidate;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
-}
+/** Path of a built llama.cpp tool; see src/util/llamaCppTools.ts for where it looks. */
+export { findLlamaCppTool };
 
 export interface QuantizeGgufOptions {
   inPath: string;
@@ -40,7 +22,7 @@ export interface QuantizeGgufOptions {
   /** llama-quantize type name, e.g. "Q4_K_M". */
   type: string;
   threads: number;
-  /** Path of llama-quantize; default: the built one under bench/.build/bin, then PATH. */
+  /** Path of llama-quantize; default: findLlamaCppTool's search (build cache, bench/.build/bin, PATH). */
   quantizeBin?: string;
   /** Needed when the input is already quantized (Q8_0): quality is irrelevant for random weights. */
   allowRequantize?: boolean;
@@ -52,7 +34,7 @@ export async function quantizeGguf(options: QuantizeGgufOptions): Promise<string
   if (!bin)
     throw new UserError(
       "MODEL_NOT_FOUND",
-      `llama-quantize is needed to make a ${options.type} file and was not found (looked in ${LLAMA_CPP_BIN_DIR} and PATH).`,
+      `llama-quantize is needed to make a ${options.type} file and was not found (looked in ${toolSearchDescription()}).`,
       "Build llama.cpp's tools once with `bash bench/llamacpp/build.sh` (offline, ~15 min on 2 cores), or use --quant Q8_0.",
     );
   const tmp = `${options.outPath}.${process.pid}.tmp`;

@@ -7,12 +7,14 @@
 import os from "node:os";
 import path from "node:path";
 import type { Llama } from "node-llama-cpp";
-import type { AgentsConfig, ModelBackendKind } from "../config/agentsConfig.ts";
+import { type AgentsConfig, endpointsOf, type ModelBackendKind } from "../config/agentsConfig.ts";
 import { UserError } from "../errors.ts";
-import { findLlamaCppTool } from "../gguf/quantizeGguf.ts";
+import { findLlamaCppTool } from "../util/llamaCppTools.ts";
+import { endpointRoot } from "./endpointProbe.ts";
 import { LlamaModelBackend } from "./LlamaBackend.ts";
 import { LlamaServerBackend } from "./LlamaServerBackend.ts";
 import { type FitResult, fitToBudget, formatBytes, formatFitArithmetic, type ModelMemoryProfile, parseByteSize, readModelMemoryProfile } from "./memoryPlan.ts";
+import { OpenAiBackend, type StructuredOutputMode } from "./OpenAiBackend.ts";
 import { ROLES, type Role } from "./roles.ts";
 import { divideThreads, threadsPerModel } from "./threads.ts";
 import type { ModelBackend } from "./types.ts";
@@ -31,8 +33,24 @@ export interface PoolModelPlan {
   /** Tokens per sequence after admission (capped by the model's training context when loaded). */
   contextSize: number;
   threads: number;
-  /** What runs it: node-llama-cpp in this process, or llama.cpp's llama-server in a child process. */
-  backend: ModelBackendKind;
+  /**
+   * What runs it: node-llama-cpp in this process, llama.cpp's llama-server in a child process, or
+   * "endpoint": OpenAI-compatible model servers (then `endpoint` says which, and nothing is loaded here).
+   */
+  backend: ModelBackendKind | "endpoint";
+  endpoint?: PoolEndpointPlan;
+}
+
+/** A model served by OpenAI-compatible servers: no local file, no memory admission, no threads. */
+export interface PoolEndpointPlan {
+  /** Base URLs, normalised (no trailing slash or /v1). */
+  urls: string[];
+  /** Model name on the servers (undefined: the first one /v1/models lists). */
+  model?: string;
+  /** Name of the environment variable with the API key. */
+  apiKeyEnv?: string;
+  slots?: number;
+  structuredOutput?: StructuredOutputMode;
 }
 
 export interface PoolPlan {
@@ -73,9 +91,27 @@ export interface PlanOptions {
 export async function planPool(config: AgentsConfig, options: PlanOptions): Promise<PoolPlan> {
   const totalAgents = ROLES.reduce((a, r) => a + config.roles[r].agents, 0);
   const concurrency = Math.max(1, Math.min(options.concurrency ?? totalAgents, totalAgents));
-  const byPath = new Map<string, { keys: string[]; roles: Role[]; contextSize: number; backend: ModelBackendKind }>();
+  const byPath = new Map<string, { keys: string[]; roles: Role[]; contextSize: number; backend: ModelBackendKind | "endpoint"; endpoint?: PoolEndpointPlan }>();
   const pathOfKey = new Map<string, string>();
   for (const [key, spec] of Object.entries(config.models)) {
+    const urls = endpointsOf(spec);
+    if (urls.length > 0) {
+      // Served by model servers: grouped by servers and model name; nothing to resolve or load.
+      const endpoint: PoolEndpointPlan = {
+        urls: [...new Set(urls.map(endpointRoot))],
+        ...(spec.model !== undefined ? { model: spec.model } : {}),
+        ...(spec.apiKeyEnv !== undefined ? { apiKeyEnv: spec.apiKeyEnv } : {}),
+        ...(spec.slots !== undefined ? { slots: spec.slots } : {}),
+        ...(spec.structuredOutput !== undefined ? { structuredOutput: spec.structuredOutput } : {}),
+      };
+      const id = `endpoint:${[...endpoint.urls].sort().join(" ")}#${spec.model ?? ""}`;
+      pathOfKey.set(key, id);
+      const g = byPath.get(id) ?? { keys: [], roles: [], contextSize: 0, backend: "endpoint" as const, endpoint };
+      g.keys.push(key);
+      g.contextSize = Math.max(g.contextSize, spec.contextSize);
+      byPath.set(id, g);
+      continue;
+    }
     const file = path.resolve(await options.resolveSource(spec.source));
     pathOfKey.set(key, file);
     const g = byPath.get(file) ?? { keys: [], roles: [], contextSize: 0, backend: spec.backend };
@@ -93,17 +129,62 @@ export async function planPool(config: AgentsConfig, options: PlanOptions): Prom
     const file = pathOfKey.get(config.roles[role].model);
     if (file) byPath.get(file)?.roles.push(role);
   }
-  const groups = [...byPath.entries()].filter(([, g]) => g.roles.length > 0);
-  const contextSize = Math.max(...groups.map(([, g]) => g.contextSize));
-  const caps = groups.map(
-    ([, g]) => Object.fromEntries(g.roles.map((r) => [r, Math.min(config.roles[r].agents, concurrency)])) as Partial<Record<Role, number>>,
-  );
-  const requested = caps.map((c) =>
+  const allGroups = [...byPath.entries()].filter(([, g]) => g.roles.length > 0);
+  const remoteGroups = allGroups.filter(([, g]) => g.backend === "endpoint");
+  // Memory admission and threads concern the models loaded here only.
+  const groups = allGroups.filter(([, g]) => g.backend !== "endpoint");
+  const contextSize = Math.max(...allGroups.map(([, g]) => g.contextSize));
+  const capsOf = (g: { roles: Role[] }) =>
+    Object.fromEntries(g.roles.map((r) => [r, Math.min(config.roles[r].agents, concurrency)])) as Partial<Record<Role, number>>;
+  const requestedOf = (c: Partial<Record<Role, number>>) =>
     Math.min(
       concurrency,
       Object.values(c).reduce((a, b) => a + (b ?? 0), 0),
-    ),
-  );
+    );
+  const remoteModels: PoolModelPlan[] = remoteGroups.map(([id, g]) => {
+    const roleCaps = capsOf(g);
+    const n = requestedOf(roleCaps);
+    return {
+      keys: g.keys,
+      path: id,
+      label: `model server ${g.endpoint?.urls.join(", ")}${g.endpoint?.model ? ` (${g.endpoint.model})` : ""}`,
+      roles: g.roles,
+      roleCaps,
+      requestedSequences: n,
+      sequences: n,
+      contextSize: g.contextSize,
+      threads: 0,
+      backend: "endpoint",
+      ...(g.endpoint ? { endpoint: g.endpoint } : {}),
+    };
+  });
+  if (groups.length === 0) {
+    // Every model is on a server: nothing to admit, no free-memory probe (no llama.cpp started here).
+    const fit: FitResult = {
+      outcome: "fits",
+      fits: true,
+      requestedContextSize: contextSize,
+      contextSize,
+      models: [],
+      modelsBytes: 0,
+      reserveBytes: 0,
+      totalBytes: 0,
+      budgetBytes: 0,
+      minContextSize: config.memory.minContextSize,
+      minSequences: config.memory.minSequences,
+    };
+    return {
+      models: remoteModels,
+      fit,
+      arithmetic: ["no model is loaded in this process: every role runs on a model server"],
+      threads: options.threads,
+      budgetBytes: 0,
+      budgetSource: "none needed",
+      concurrency,
+    };
+  }
+  const caps = groups.map(([, g]) => capsOf(g));
+  const requested = caps.map(requestedOf);
   const read = options.readProfile ?? ((file: string, ctx: number, seqs: number) => readModelMemoryProfile(file, { contextSize: ctx, sequences: seqs }));
   const profiles = await Promise.all(groups.map(([file], i) => read(file, contextSize, requested[i] ?? 1)));
 
@@ -154,7 +235,31 @@ export async function planPool(config: AgentsConfig, options: PlanOptions): Prom
     threads: threads[i] ?? 1,
     backend: g.backend,
   }));
-  return { models, fit, arithmetic, threads: options.threads, budgetBytes, budgetSource, concurrency };
+  return { models: [...models, ...remoteModels], fit, arithmetic, threads: options.threads, budgetBytes, budgetSource, concurrency };
+}
+
+async function connectEndpoint(m: PoolModelPlan, e: PoolEndpointPlan, options: OpenPoolOptions): Promise<OpenAiBackend> {
+  let apiKey: string | undefined;
+  if (e.apiKeyEnv !== undefined) {
+    apiKey = options.secret?.(e.apiKeyEnv);
+    if (apiKey === undefined || apiKey === "")
+      throw new UserError(
+        "CONFIG_INVALID",
+        `The environment variable ${e.apiKeyEnv} (named by --api-key-env / apiKeyEnv) is not set.`,
+        `Export it with the server's API key (export ${e.apiKeyEnv}=...), or drop --api-key-env for a server without a key.`,
+      );
+  }
+  return await OpenAiBackend.connect({
+    endpoints: e.urls,
+    ...(e.model !== undefined ? { model: e.model } : {}),
+    ...(apiKey !== undefined ? { apiKey } : {}),
+    ...(e.slots !== undefined ? { slots: e.slots } : {}),
+    ...(e.structuredOutput !== undefined ? { structuredOutput: e.structuredOutput } : {}),
+    ...(options.onMessage ? { onMessage: options.onMessage } : {}),
+    contextSize: m.contextSize,
+    roleCaps: m.roleCaps,
+    maxConcurrent: m.sequences,
+  });
 }
 
 /** Free memory for the budget: VRAM when a discrete GPU will hold the models, else RAM. */
@@ -176,17 +281,32 @@ export interface ModelPool {
   dispose(): Promise<void>;
 }
 
-/** Loads every planned model once and maps each role to its model's backend. */
-export async function openPool(llama: Llama, plan: PoolPlan, options: { llamaServerBin?: string } = {}): Promise<ModelPool> {
+export interface OpenPoolOptions {
+  llamaServerBin?: string;
+  /** Looks up an environment variable (the API key a model's `apiKeyEnv` names); only read, never stored. */
+  secret?: (name: string) => string | undefined;
+  /** Notices from model servers (one taken out, back again). */
+  onMessage?: (level: "warn" | "info", text: string) => void;
+}
+
+/**
+ * Loads every planned model once and maps each role to its model's backend. `llama` may be a
+ * function: it is then called only when a model runs in this process (a run whose models are all
+ * on model servers never starts llama.cpp).
+ */
+export async function openPool(llama: Llama | (() => Promise<Llama>), plan: PoolPlan, options: OpenPoolOptions = {}): Promise<ModelPool> {
   const backends: PoolBackend[] = [];
   const byRole = new Map<Role, PoolBackend>();
+  const getLlama = typeof llama === "function" ? llama : async () => llama;
   try {
     for (const m of plan.models) {
       const common = { modelPath: m.path, sequences: m.sequences, contextSize: m.contextSize, threads: m.threads, roleCaps: m.roleCaps };
       const backend: PoolBackend =
-        m.backend === "llama-server"
-          ? await LlamaServerBackend.start(llama, { ...common, serverBin: options.llamaServerBin ?? findLlamaCppTool("llama-server") })
-          : await LlamaModelBackend.load(llama, common);
+        m.backend === "endpoint" && m.endpoint
+          ? await connectEndpoint(m, m.endpoint, options)
+          : m.backend === "llama-server"
+            ? await LlamaServerBackend.start(await getLlama(), { ...common, serverBin: options.llamaServerBin ?? findLlamaCppTool("llama-server") })
+            : await LlamaModelBackend.load(await getLlama(), common);
       backends.push(backend);
       for (const r of m.roles) byRole.set(r, backend);
     }
