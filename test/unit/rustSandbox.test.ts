@@ -1,0 +1,152 @@
+/**
+ * The Rust code check against hostile snippets: nothing a snippet makes the compiler read (the
+ * environment, files, devices) reaches a verdict, rustc gets an empty environment and rlimits,
+ * and the detector is not fooled by comments, strings, whitespace or raw identifiers.
+ */
+import { spawnSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { GuardedSpawnOptions } from "../../src/util/spawnGuarded.ts";
+import { spawnGuarded, systemTool } from "../../src/util/spawnGuarded.ts";
+import { cleanDetail, RustChecker } from "../../src/validate/rustCheck.ts";
+
+const hasRustc = spawnSync("rustc", ["--version"], { encoding: "utf8" }).status === 0;
+const CANARY = "rk-canary-3b9f1e7d0c";
+const hostname = fs.existsSync("/etc/hostname") ? fs.readFileSync("/etc/hostname", "utf8").trim() : "";
+
+/** Snippets that would read the environment or files at compile time, each with the name the verdict should give. */
+const HOSTILE: [string, string][] = [
+  ['compile_error!(env!("TAVILY_API_KEY"));', "env"],
+  ['compile_error!(option_env!("TAVILY_API_KEY").unwrap_or("none"));', "option_env"],
+  ['compile_error!(include_str!("/etc/hostname"));', "include_str"],
+  ['const Z: &[u8] = include_bytes!("/dev/zero");', "include_bytes"],
+  ['include!("/etc/hostname");', "include"],
+  ['const A: &str = include_str !  ("/etc/hostname");', "include_str"],
+  ['const A: &str = r#include_str!("/etc/hostname");', "include_str"],
+  ['const A: &str = include_str /* hi */ !("/etc/hostname");', "include_str"],
+  ['const A: &str = std::include_str!("/etc/hostname");', "include_str"],
+  ['use std::include_str as inc;\nconst A: &str = inc!("/etc/hostname");', "include_str"],
+  ['use std::env as e;\nconst A: &str = e!("TAVILY_API_KEY");', "env"],
+  ['macro_rules! call { ($m:ident) => { compile_error!($m!("TAVILY_API_KEY")); } }\ncall!(env);', "macro argument"],
+  ['#[path = "/etc/hostname"]\nmod m;', "#[path]"],
+  ['#[cfg_attr(all(), path = "/etc/hostname")]\nmod m;', "#[path]"],
+  ['#![debugger_visualizer(gdb_script_file = "/etc/hostname")]', "#[debugger_visualizer]"],
+  ["extern crate proc_macro;", "extern crate"],
+  ['#[doc = include_str!("/etc/hostname")]\npub struct S;', "include_str"],
+  ['println!("{}", include_str!("/etc/hostname"));', "include_str"],
+];
+
+/** Not hostile: the names appear only in comments and strings, or as ordinary paths. */
+const HARMLESS = [
+  '// include_str!("/etc/hostname") is how you would embed a file\npub fn f() -> &\'static str { "include_str!(\\"/etc/hostname\\")" }',
+  'pub fn f() -> &\'static str { r#"env!("TAVILY_API_KEY")"# }',
+  '/* extern crate foo; #[path = "x"] */ pub fn g() {}',
+  'pub fn key() -> Option<String> { std::env::var("HOME").ok() }',
+  "use std::path::Path;\npub fn p(path: &Path) -> bool { path.exists() }",
+];
+
+describe("snippets that read files or the environment at compile time are not compiled", () => {
+  const checker = new RustChecker({ timeoutMs: 30_000 });
+
+  it.each(HOSTILE)("%s", async (code, name) => {
+    const v = await checker.check(code, "rust");
+    expect(v.status).toBe("not-checkable");
+    expect(v.checker).toBe("tree-sitter");
+    expect(v.detail).toMatch(/^parses; not compiled: it /);
+    expect(v.detail).toContain(name);
+  });
+
+  it("still checks snippets that only mention those names in comments, strings or ordinary paths", async () => {
+    const offline = new RustChecker({ rustc: false });
+    for (const code of HARMLESS) expect((await offline.check(code, "rust")).detail, code).toBe("parses; compile check is off");
+  });
+});
+
+describe("rustc's sandbox", () => {
+  const saved = process.env.TAVILY_API_KEY;
+  beforeAll(() => {
+    process.env.TAVILY_API_KEY = CANARY;
+  });
+  afterAll(() => {
+    if (saved === undefined) delete process.env.TAVILY_API_KEY;
+    else process.env.TAVILY_API_KEY = saved;
+  });
+
+  it.skipIf(!hasRustc)(
+    "starts rustc with an empty environment (PATH to its own directory, temp HOME and TMPDIR), no network, rlimits (needs rustc on PATH: skipped without it)",
+    async () => {
+      const seen: { command: string; options: GuardedSpawnOptions }[] = [];
+      const checker = new RustChecker({
+        spawn: (command, args, options) => {
+          seen.push({ command, options });
+          return spawnGuarded(command, args, options);
+        },
+      });
+      expect((await checker.check("pub fn f() -> u32 { 1 }", "rust")).status).toBe("compiles");
+      expect(seen).toHaveLength(1);
+      const { command, options } = seen[0] as { command: string; options: GuardedSpawnOptions };
+      expect(Object.keys(options.env).sort()).toEqual(["HOME", "PATH", "TMPDIR"]);
+      expect(options.env.PATH).toBe(path.dirname(command));
+      expect(options.env.HOME?.startsWith(options.cwd as string)).toBe(true);
+      expect(options.env.TMPDIR?.startsWith(options.cwd as string)).toBe(true);
+      expect(JSON.stringify(options.env)).not.toContain(CANARY);
+      expect(options.noNetwork).toBe(true);
+      expect(options.limits).toMatchObject({ cpuSeconds: expect.any(Number), addressSpaceBytes: expect.any(Number), fileSizeBytes: expect.any(Number) });
+      expect(fs.existsSync(options.cwd as string)).toBe(false);
+    },
+  );
+
+  it.skipIf(!hasRustc)("publishes no canary and no file contents for any hostile snippet (needs rustc on PATH: skipped without it)", async () => {
+    const checker = new RustChecker({ timeoutMs: 30_000 });
+    const verdicts = await Promise.all(HOSTILE.map(([code]) => checker.check(code, "rust")));
+    const text = JSON.stringify(verdicts);
+    expect(text).not.toContain(CANARY);
+    if (hostname.length >= 4) expect(text).not.toContain(hostname);
+  });
+
+  it.skipIf(!hasRustc || !systemTool("prlimit"))(
+    "stops a const-eval loop at the CPU limit with a verdict that says so (needs rustc and util-linux prlimit: skipped without them)",
+    async () => {
+      const checker = new RustChecker({ timeoutMs: 120_000, limits: { cpuSeconds: 2 } });
+      const started = Date.now();
+      const v = await checker.check("pub const X: u64 = { let mut i = 0u64; loop { i = i.wrapping_add(1); if i == 0 { break; } } i };", "rust");
+      expect(v).toMatchObject({ status: "not-checkable", parses: true });
+      expect(v.detail).toBe("parses; rustc reached the check's CPU limit (2 s)");
+      expect(Date.now() - started).toBeLessThan(100_000);
+    },
+    150_000,
+  );
+
+  it.skipIf(!hasRustc || !systemTool("prlimit"))(
+    "refuses a constant larger than the memory limit as not checkable (needs rustc and util-linux prlimit: skipped without them)",
+    async () => {
+      const checker = new RustChecker({ timeoutMs: 60_000, limits: { addressSpaceBytes: 2 * 1024 ** 3 } });
+      const v = await checker.check("pub static A: [u8; 1 << 33] = [7; 1 << 33];", "rust");
+      expect(v.status).toBe("not-checkable");
+      expect(v.detail).toMatch(/memory limit|more memory than the check allows/);
+    },
+    90_000,
+  );
+
+  it.skipIf(!hasRustc)("keeps compile_error! text (the snippet's own words) but never a temp path (needs rustc on PATH: skipped without it)", async () => {
+    const tmpRoot = fs.mkdtempSync(path.join(os.tmpdir(), "rust-kb-sbx-"));
+    const checker = new RustChecker({ tmpRoot });
+    const v = await checker.check('compile_error!("the snippet says no");\npub fn f() { let x: u32 = "s"; }', "rust");
+    expect(v.status).toBe("fails");
+    expect(v.detail).toContain("the snippet says no");
+    expect(v.detail).not.toContain(tmpRoot);
+    fs.rmSync(tmpRoot, { recursive: true, force: true });
+  });
+});
+
+describe("verdict details", () => {
+  it("replace known paths, drop control characters and stay short", () => {
+    const detail = cleanDetail(`couldn't read \`/tmp/rust-kb-check-abc/x.rs\`\u001b[31m: ${"y".repeat(1000)}`, ["/tmp/rust-kb-check-abc"]);
+    expect(detail).not.toContain("/tmp/rust-kb-check-abc");
+    expect(detail).not.toContain("\u001b");
+    expect(detail.length).toBeLessThanOrEqual(300);
+    expect(detail.startsWith("couldn't read `…/x.rs` [31m: yyy")).toBe(true);
+  });
+});
