@@ -29,6 +29,7 @@ import { OutputLock } from "../src/store/OutputLock.ts";
 import { RunDatabase, type RunRow } from "../src/store/RunDatabase.ts";
 import { parseFaults, withModelFault } from "../src/testing/faults.ts";
 import { setWriteFault } from "../src/util/atomicWrite.ts";
+import { terminalText } from "../src/util/terminalText.ts";
 import { CodeCheckCache } from "../src/validate/CodeCheckCache.ts";
 import { RustChecker } from "../src/validate/rustCheck.ts";
 import { createServices, settingsHash } from "./services.ts";
@@ -344,7 +345,8 @@ export async function runGraphCommand(options: GraphOptions, io: CommandIo): Pro
 
   function finish(s: RunSummary, code: number): number {
     reporter.stop();
-    io.stderr.write(`${formatSummary(s)}\n`);
+    // Error messages quote file names and model text: no control character reaches the terminal.
+    io.stderr.write(`${terminalText(formatSummary(s))}\n`);
     if (options.json) io.stdout.write(`${JSON.stringify(s)}\n`);
     return code;
   }

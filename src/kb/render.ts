@@ -6,6 +6,7 @@ import { type AliasIndex, buildAliasIndex } from "./aliases.ts";
 import { clippyLintUrl, guidelineUrl } from "./crossrefs.ts";
 import { assignIds, buildEntry, exampleVerification, NO_PREVIOUS } from "./entries.ts";
 import { entryFrontMatter } from "./entryFrontMatter.ts";
+import { codeSpan, fenceLang, safeInline, safeUrl, stripControl } from "./markdownSafe.ts";
 import { NO_SOURCE_LINKS, type SourceLinker } from "./sourceLinks.ts";
 import { CATEGORIES, categoryTitle } from "./taxonomy.ts";
 import type { Contribution, Entry, MergeRecord, QuarantineRecord } from "./types.ts";
@@ -37,14 +38,9 @@ export function mergeEntry(contributions: readonly Contribution[], aliases: Alia
   return buildEntry({ id: ids?.id ?? "kb-00000000", slug: ids?.slug ?? "pattern", records, contributions: sorted }, aliases);
 }
 
-/** Model text is data: it may not open headings, HTML or fences in our pages. */
+/** Model text is data: it may not open headings, HTML, images, unsafe links or fences in our pages (src/kb/markdownSafe.ts). */
 export function inline(text: string): string {
-  return text
-    .replace(/\s+/g, " ")
-    .trim()
-    .replace(/</g, "&lt;")
-    .replace(/>/g, "&gt;")
-    .replace(/^#+/, (m) => m.replace(/#/g, "\\#"));
+  return safeInline(text);
 }
 
 function paragraph(text: string): string {
@@ -55,10 +51,18 @@ function paragraph(text: string): string {
     .join("\n\n");
 }
 
+/** A fence no line of the code can close (longer than any backtick run in it); control characters dropped. */
 export function fence(code: string, lang: string): string {
-  const longest = Math.max(2, ...[...code.matchAll(/`+/g)].map((m) => m[0].length));
+  const text = stripControl(code);
+  const longest = Math.max(2, ...[...text.matchAll(/`+/g)].map((m) => m[0].length));
   const ticks = "`".repeat(longest + 1);
-  return `${ticks}${lang}\n${code}\n${ticks}`;
+  return `${ticks}${fenceLang(lang)}\n${text}\n${ticks}`;
+}
+
+/** A link only to an http(s) URL; anything else leaves the label alone. */
+function link(label: string, url: string): string {
+  const href = safeUrl(url);
+  return href ? `[${label}](${href})` : label;
 }
 
 function lines(a: number, b: number): string {
@@ -82,7 +86,7 @@ function linkedLines(links: SourceLinker, relPath: string, a: number, b: number)
 /** A source file's path as a code span, linked to the file when the page can reach it. */
 function linkedPath(links: SourceLinker, relPath: string): string {
   const href = links(relPath);
-  return href ? `[\`${relPath}\`](${href})` : `\`${relPath}\``;
+  return href ? `[${codeSpan(relPath)}](${href})` : codeSpan(relPath);
 }
 
 /**
@@ -94,16 +98,16 @@ export function renderEntryPage(entry: Entry, links: SourceLinker = NO_SOURCE_LI
   const out: string[] = [];
   out.push(entryFrontMatter(entry, links), "");
   out.push(`# ${inline(entry.name)}`, "");
-  out.push(`- ID: \`${entry.id}\``);
+  out.push(`- ID: ${codeSpan(entry.id)}`);
   out.push(`- Category: [${categoryTitle(entry.category)}](../categories/${entry.category}.md)`);
-  if (entry.tags.length > 0) out.push(`- Tags: ${entry.tags.map((t) => `\`${t}\``).join(", ")}`);
+  if (entry.tags.length > 0) out.push(`- Tags: ${entry.tags.map(codeSpan).join(", ")}`);
   if (entry.aliases.length > 0) out.push(`- Also called: ${entry.aliases.map(inline).join("; ")}`);
   out.push("", paragraph(entry.summary), "");
   out.push("## Example", "");
   if (entry.example) {
     const ex = entry.example;
     const verification = exampleVerification(ex);
-    out.push(`From \`${ex.relPath}\` ${linkedLines(links, ex.relPath, ex.startLine, ex.endLine)} (${ex.unitId}), quoted verbatim:`, "");
+    out.push(`From ${codeSpan(ex.relPath)} ${linkedLines(links, ex.relPath, ex.startLine, ex.endLine)} (${inline(ex.unitId)}), quoted verbatim:`, "");
     out.push(fence(ex.code, ex.lang || "rust"), "");
     if (verification) out.push(`Verification: ${inline(verification)}${ex.verification?.detail ? ` — ${inline(ex.verification.detail)}` : ""}.`, "");
   } else {
@@ -119,24 +123,24 @@ export function renderEntryPage(entry: Entry, links: SourceLinker = NO_SOURCE_LI
   else out.push("None recorded.");
   out.push("", "## Cross-references", "");
   const refs = [
-    ...entry.crossRefs.clippy.map((l) => `- Clippy lint [\`${l}\`](${clippyLintUrl(l)})`),
-    ...entry.crossRefs.guidelines.map((g) => `- Rust API Guidelines [${g}](${guidelineUrl(g)})`),
+    ...entry.crossRefs.clippy.map((l) => `- Clippy lint ${link(codeSpan(l), clippyLintUrl(l))}`),
+    ...entry.crossRefs.guidelines.map((g) => `- Rust API Guidelines ${link(inline(g), guidelineUrl(g))}`),
   ];
   if (refs.length > 0) out.push(...refs);
   else out.push("None named in the sources.");
   out.push("", "## Sources", "");
   for (const s of entry.sources) {
-    const where = s.evidence.map((e) => `${e.unitId} ${linkedLines(links, s.relPath, e.startLine, e.endLine)}`).join("; ");
+    const where = s.evidence.map((e) => `${inline(e.unitId)} ${linkedLines(links, s.relPath, e.startLine, e.endLine)}`).join("; ");
     out.push(`- ${linkedPath(links, s.relPath)}${where ? ` (${where})` : ""} — ${inline(s.verification)}`);
   }
   for (const r of entry.research) {
-    const label = r.url ? `[${inline(r.title)}](${r.url})` : `${inline(r.title)}`;
-    out.push(`- ${label} — ${r.provider}: \`${r.citation}\``);
+    const label = r.url ? link(inline(r.title), r.url) : inline(r.title);
+    out.push(`- ${label} — ${inline(r.provider)}: ${codeSpan(r.citation)}`);
   }
   out.push("", "## Merge record", "");
   for (const m of entry.merges) {
-    const how = m.reason === "founder" ? MERGE_REASON.founder : `${MERGE_REASON[m.reason]} \`${m.with ?? "?"}\``;
-    out.push(`- \`${m.draftId}\` “${inline(m.name)}”: ${how}${m.detail ? ` — ${inline(m.detail)}` : ""}`);
+    const how = m.reason === "founder" ? MERGE_REASON.founder : `${MERGE_REASON[m.reason]} ${codeSpan(m.with ?? "?")}`;
+    out.push(`- ${codeSpan(m.draftId)} “${inline(m.name)}”: ${how}${m.detail ? ` — ${inline(m.detail)}` : ""}`);
   }
   out.push("");
   return out.join("\n");
@@ -178,7 +182,7 @@ export function renderCategoryPage(categoryId: string, entries: readonly Entry[]
   ];
   for (const e of entries) {
     out.push(`## [${inline(e.name)}](../patterns/${e.slug}.md)`, "", paragraph(e.summary), "");
-    if (e.tags.length > 0) out.push(`Tags: ${e.tags.map((t) => `\`${t}\``).join(", ")}`, "");
+    if (e.tags.length > 0) out.push(`Tags: ${e.tags.map(codeSpan).join(", ")}`, "");
     out.push(`Sources: ${e.sources.map((s) => linkedPath(links, s.relPath)).join(", ")}`, "");
   }
   return out.join("\n");
@@ -188,7 +192,7 @@ export function renderQuarantine(records: readonly QuarantineRecord[]): string {
   const out: string[] = ["# Quarantine", "", "Drafts that did not pass validation after the allowed repair rounds. They are not in the knowledge base.", ""];
   if (records.length === 0) out.push("Nothing is quarantined.", "");
   for (const r of records) {
-    out.push(`## ${inline(r.name)} — \`${r.relPath}\` (${r.patternKey})`, "");
+    out.push(`## ${inline(r.name)} — ${codeSpan(r.relPath)} (${inline(r.patternKey)})`, "");
     for (const p of r.problems) out.push(`- ${inline(p)}`);
     out.push("");
   }

@@ -1,4 +1,5 @@
 import { emptyRoleCounts, ROLES, type Role } from "../model/roles.ts";
+import { terminalText } from "../util/terminalText.ts";
 import type { PipelineEvent } from "./events.ts";
 
 export interface ReporterOptions {
@@ -75,7 +76,8 @@ export class Reporter {
   /** Human text (stderr), kept above the live block. */
   say(text: string): void {
     this.clearLive();
-    this.o.err.write(`${text}\n`);
+    // File names and model text are data: no control character of theirs reaches the terminal.
+    this.o.err.write(`${terminalText(text)}\n`);
     this.redraw();
   }
 
@@ -189,7 +191,7 @@ export class Reporter {
     if (this.o.live) this.say(text);
     else {
       this.lastPlain = this.o.now();
-      this.o.err.write(`${text}\n`);
+      this.o.err.write(`${terminalText(text)}\n`);
     }
   }
 
@@ -219,7 +221,7 @@ export class Reporter {
     const lines = [
       `files  ${done}/${total} ${bar} ${pct}%   elapsed ${fmtMs(this.o.now() - this.started)}   ${this.eta()}`,
       `agents ${this.activeText()}   ${this.rate()}`,
-      ...(this.lastLine ? [`last   ${this.lastLine}`] : []),
+      ...(this.lastLine ? [`last   ${terminalText(this.lastLine).replace(/\n/g, " ")}`] : []),
     ].map((l) => truncate(l, (this.o.err.columns ?? 120) - 1));
     this.clearLive();
     this.o.err.write(`${lines.join("\n")}\n`);
