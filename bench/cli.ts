@@ -12,6 +12,7 @@
  *                    [--pipeline-files 3] [--skip pipeline,copies,raw] [--out docs/bench]
  *   npm run bench -- --vs-llama-cpp [...]   (llama.cpp's own tools on the same file: bench/vsLlamaCpp.ts)
  *   npm run bench -- --job --replay [...]   (calls and tokens per file of the pipeline itself: bench/job/jobCli.ts)
+ *   npm run bench -- --endpoints [...]      (two external llama-servers through the model-server backend: bench/endpointsBench.ts)
  *
  * Synthetic models (random weights in a real model's exact shape and quantization) are labelled as
  * synthetic everywhere. Results: a markdown report and an SVG chart in --out, and a JSON result per
@@ -40,6 +41,12 @@ if (argv.includes("--job")) {
   const { runJobBench } = await import("./job/jobCli.ts");
   await runJobBench(argv.filter((a) => a !== "--job"));
   process.exit(process.exitCode ?? 0);
+}
+
+if (argv.includes("--endpoints")) {
+  const { parseEndpointsArgs, runEndpointsBench } = await import("./endpointsBench.ts");
+  await runEndpointsBench(parseEndpointsArgs(argv.filter((a) => a !== "--endpoints")));
+  process.exit(0);
 }
 
 if (argv.includes("--vs-llama-cpp")) {
