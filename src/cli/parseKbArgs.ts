@@ -7,7 +7,9 @@ export type KbCommand =
   | { kind: "list"; category: string | undefined }
   | { kind: "merge"; a: string; b: string }
   | { kind: "separate"; a: string; b: string }
-  | { kind: "rebuild" };
+  | { kind: "rebuild" }
+  /** `dir`: --site-dir (default <out>/site). */
+  | { kind: "site"; dir: string | undefined };
 
 export interface KbOptions {
   command: KbCommand;
@@ -31,6 +33,8 @@ Commands:
   separate A B         record that drafts A and B are different patterns (undoes a merge)
   rebuild              re-match and re-render the pages from the store: applies
                        kb-overrides.json without a model (cached judgments only)
+  site                 write the knowledge base as a static HTML site (default <out>/site):
+                       categories, search, a page per pattern; open its index.html
 
 merge and separate edit <out>/kb-overrides.json; the next run (or rebuild) applies it.
 
@@ -38,12 +42,14 @@ Options:
   --out DIR            knowledge-base directory (default ${DEFAULT_OUT})
   --limit N            search results (default 10)
   --category ID        list: only this category
+  --site-dir DIR       site: where to write it (default <out>/site)
   --json               machine-readable output on stdout
   --break-lock         merge/separate/rebuild: take over the output lock of a run on another
                        host (only once you know it is over)
   -h, --help           show this help
 
-search, show and list only read: they write nothing in the directory. merge, separate and
+search, show and list only read: they write nothing in the directory; site reads the store and
+writes only inside the site directory. merge, separate and
 rebuild take the output lock, as a run does. Pages are replaced or removed only where this tool
 wrote them (recorded in .kb/kb.sqlite); a file of yours is left alone.
 
@@ -61,6 +67,7 @@ export function parseKbArgs(argv: readonly string[]): KbParseResult {
         out: { type: "string" },
         limit: { type: "string" },
         category: { type: "string" },
+        "site-dir": { type: "string" },
         json: { type: "boolean" },
         "break-lock": { type: "boolean" },
         help: { type: "boolean", short: "h" },
@@ -72,16 +79,18 @@ export function parseKbArgs(argv: readonly string[]): KbParseResult {
   const v = parsed.values as Record<string, string | boolean | undefined>;
   if (v.help) return { kind: "help" };
   const [name, ...rest] = parsed.positionals;
-  if (!name) return { kind: "error", message: "a command is required: search, show, list, merge, separate or rebuild" };
+  if (!name) return { kind: "error", message: "a command is required: search, show, list, merge, separate, rebuild or site" };
   if (v.out === "") return { kind: "error", message: "--out needs a value" };
   const out = (v.out as string | undefined) ?? DEFAULT_OUT;
   const json = v.json === true;
   const breakLock = v["break-lock"] === true;
-  if (breakLock && ["search", "show", "list"].includes(name))
+  if (breakLock && ["search", "show", "list", "site"].includes(name))
     return { kind: "error", message: `--break-lock applies to merge, separate and rebuild (${name} takes no lock)` };
   const done = (command: KbCommand): KbParseResult => ({ kind: "run", options: { command, out, json, ...(breakLock ? { breakLock } : {}) } });
   if (v.limit !== undefined && name !== "search") return { kind: "error", message: "--limit applies to search only" };
   if (v.category !== undefined && name !== "list") return { kind: "error", message: "--category applies to list only" };
+  if (v["site-dir"] !== undefined && name !== "site") return { kind: "error", message: "--site-dir applies to site only" };
+  if (v["site-dir"] === "") return { kind: "error", message: "--site-dir needs a value" };
   switch (name) {
     case "search": {
       const query = rest.join(" ").trim();
@@ -111,7 +120,10 @@ export function parseKbArgs(argv: readonly string[]): KbParseResult {
     case "rebuild":
       if (rest.length > 0) return { kind: "error", message: `rebuild takes no arguments, got "${rest.join(" ")}"` };
       return done({ kind: "rebuild" });
+    case "site":
+      if (rest.length > 0) return { kind: "error", message: `site takes no arguments, got "${rest.join(" ")}"` };
+      return done({ kind: "site", dir: v["site-dir"] as string | undefined });
     default:
-      return { kind: "error", message: `unknown command "${name}": use search, show, list, merge, separate or rebuild` };
+      return { kind: "error", message: `unknown command "${name}": use search, show, list, merge, separate, rebuild or site` };
   }
 }

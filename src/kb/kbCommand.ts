@@ -1,13 +1,15 @@
 /**
  * `npm run kb`: search, show and list entries; record merge/separate overrides; rebuild the pages
- * from the store. The knowledge base is opened only when a command runs (nothing at import).
+ * from the store; write the static site. The knowledge base is opened only when a command runs (nothing at import).
  */
+import path from "node:path";
 import type { KbCommand, KbOptions } from "../cli/parseKbArgs.ts";
 import { isUserError } from "../errors.ts";
 import { OutputLock } from "../store/OutputLock.ts";
 import { terminalText } from "../util/terminalText.ts";
 import { KnowledgeBase, keptMessage, OVERRIDES_FILE } from "./KnowledgeBase.ts";
 import { renderEntryPage } from "./render.ts";
+import { writeSite } from "./site/writeSite.ts";
 import { CATEGORIES } from "./taxonomy.ts";
 import { draftIdOf } from "./types.ts";
 
@@ -17,7 +19,7 @@ export interface KbIo {
 }
 
 /** Commands that only read: they open the store read-only, take no lock and write nothing. */
-const READ_ONLY: ReadonlySet<KbCommand["kind"]> = new Set(["search", "show", "list"]);
+const READ_ONLY: ReadonlySet<KbCommand["kind"]> = new Set(["search", "show", "list", "site"]);
 
 export function runKbCommand(options: KbOptions, io: KbIo): number {
   let kb: KnowledgeBase | undefined;
@@ -127,6 +129,16 @@ function execute(kb: KnowledgeBase, options: KbOptions, io: KbIo): number {
         if (r.unknownOverrideIds.length > 0) io.stderr.write(`Overrides name drafts that do not exist: ${r.unknownOverrideIds.join(", ")}\n`);
         if (r.kept.length > 0) io.stderr.write(`${keptMessage(r.kept)}\n`);
       }
+      return 0;
+    }
+    case "site": {
+      const dir = command.dir ?? path.join(kb.outDir, "site");
+      const r = writeSite({ entries: kb.entries(), quarantined: kb.quarantined(), inputDir: kb.lastRun()?.inputDir }, dir);
+      if (json) out(JSON.stringify({ type: "site", dir: r.dir, files: r.files.length, written: r.written, removed: r.removed }));
+      else
+        io.stderr.write(
+          `Wrote the site to ${r.dir}: ${r.files.length} files, ${r.written.length} changed. Open ${path.join(r.dir, "index.html")} in a browser.\n`,
+        );
       return 0;
     }
   }
