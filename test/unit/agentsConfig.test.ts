@@ -149,4 +149,65 @@ describe("planPool (admission)", () => {
     await expect(run).rejects.toThrow(/small: weights 400\.0 MiB \+ overhead 0 B \+ KV 24\.00 MiB x 1 = 424\.0 MiB/);
     await expect(run).rejects.toMatchObject({ code: "MEMORY_BUDGET", hint: expect.stringMatching(/fewer agents/) });
   });
+
+  it("--endpoint puts every model on the servers: nothing resolved, read or admitted locally; --role-model roles stay local", async () => {
+    const touched: string[] = [];
+    const spy = {
+      resolveSource: async (src: string | null) => {
+        touched.push(`resolve:${src}`);
+        return resolveSource(src);
+      },
+      readProfile: async (file: string) => {
+        touched.push(`read:${file}`);
+        return readProfile(file);
+      },
+      freeMemory: async () => {
+        touched.push("free");
+        return { bytes: 64 * 1024 * MiB, what: "free RAM" };
+      },
+    };
+    const c = applyOverrides(loadAgentsConfig(), {
+      endpoints: ["http://127.0.0.1:8080/v1/", "http://127.0.0.1:8081"],
+      endpointModel: "qwen",
+      apiKeyEnv: "K",
+      endpointSlots: 3,
+    });
+    expect(c.models.default).toMatchObject({ endpoint: ["http://127.0.0.1:8080/v1/", "http://127.0.0.1:8081"], model: "qwen", apiKeyEnv: "K", slots: 3 });
+    const plan = await planPool(c, { ...spy, threads: 2, concurrency: 12 });
+    expect(touched).toEqual([]);
+    expect(plan.models).toEqual([
+      expect.objectContaining({
+        backend: "endpoint",
+        roles: ["extractor", "researcher", "writer", "validator", "synthesizer"],
+        sequences: 12,
+        endpoint: { urls: ["http://127.0.0.1:8080", "http://127.0.0.1:8081"], model: "qwen", apiKeyEnv: "K", slots: 3 },
+      }),
+    ]);
+    const mixed = applyOverrides(loadAgentsConfig(), {
+      endpoints: ["http://127.0.0.1:8080"],
+      roleModels: ["synthesizer=/models/big.gguf"],
+      memoryBudget: "64GB",
+    });
+    const plan2 = await planPool(mixed, { ...spy, threads: 2 });
+    expect(plan2.models.map((m) => [m.backend, m.roles])).toEqual([
+      ["node-llama-cpp", ["synthesizer"]],
+      ["endpoint", ["extractor", "researcher", "writer", "validator"]],
+    ]);
+    // Only the local role's file is resolved and read (the budget is given, so free memory is not probed).
+    expect(touched).toEqual(["resolve:/models/big.gguf", "read:/models/big.gguf"]);
+  });
+
+  it("refuses endpoint settings without an endpoint and URLs with credentials (without echoing them)", () => {
+    expect(() => applyOverrides(loadAgentsConfig(), { endpointModel: "m" })).toThrow(/--endpoint-model applies to a model server, and no --endpoint is given/);
+    const withSecret = () => applyOverrides(loadAgentsConfig(), { endpoints: ["http://user:s3cret@127.0.0.1:8080"] });
+    expect(withSecret).toThrow(/must not carry credentials/);
+    try {
+      withSecret();
+    } catch (e) {
+      expect(String((e as Error).message)).not.toContain("s3cret");
+    }
+    expect(() => parseAgentsConfig({ ...loadAgentsConfig(), models: { default: { source: null, slots: 2 } } })).toThrow(
+      /"slots" applies only to a model with an "endpoint"/,
+    );
+  });
 });
