@@ -192,7 +192,8 @@ export async function runGraphCommand(options: GraphOptions, io: CommandIo): Pro
       emit({
         type: "model_loaded",
         model: `${modelName(m)} (${m.roles.join(", ")})`,
-        sequences: m.sequences,
+        // Model servers may offer fewer slots than the plan's sequences: report what the backend got.
+        sequences: (pool.backends[i] as { scheduler?: { slots: number } } | undefined)?.scheduler?.slots ?? m.sequences,
         contextSize: pool.backends[i]?.contextTokens ?? m.contextSize,
         threads: m.threads,
         ms: Date.now() - loadStart,

@@ -154,7 +154,9 @@ export class Reporter {
         return;
       case "model_loaded":
         this.json(event);
-        this.line(`model ready in ${(event.ms / 1000).toFixed(1)} s: ${event.sequences} sequences x ${event.contextSize} tokens, ${event.threads} threads`);
+        this.line(
+          `model ready in ${(event.ms / 1000).toFixed(1)} s: ${event.sequences} sequences x ${event.contextSize} tokens, ${event.threads > 0 ? `${event.threads} threads` : "on model servers"}`,
+        );
         return;
       case "message":
         this.json(event);
