@@ -139,16 +139,21 @@ export class RustChecker {
   private async compiler(): Promise<Rustc | undefined> {
     if (this.options.rustc === false) return undefined;
     this.rustcInfo ??= (async () => {
-      const name = this.options.rustc || "rustc";
+      const given = this.options.rustc || "rustc";
+      const name = path.isAbsolute(given) ? given : (onPath(given) ?? given);
       const run = (cmd: string, args: string[], env?: NodeJS.ProcessEnv) =>
         new Promise<string | undefined>((resolve) =>
           execFile(cmd, args, { timeout: 20_000, env }, (err, stdout) => resolve(err ? undefined : stdout.trim() || undefined)),
         );
       const sysroot = await run(name, ["--print", "sysroot"]);
       const own = sysroot ? path.join(sysroot, "bin", process.platform === "win32" ? "rustc.exe" : "rustc") : undefined;
-      const bin = own && fs.existsSync(own) ? own : name;
-      const version = await run(bin, ["--version"], { PATH: path.isAbsolute(bin) ? path.dirname(bin) : (process.env.PATH ?? "") });
-      return version ? { bin, version, sysroot } : undefined;
+      // The toolchain's binary, else the name given (a wrapper script, an unusual install), run
+      // the way compiles run it: with an empty environment.
+      for (const bin of own && fs.existsSync(own) ? [own, name] : [name]) {
+        const version = await run(bin, ["--version"], { PATH: path.isAbsolute(bin) ? path.dirname(bin) : (process.env.PATH ?? "") });
+        if (version) return { bin, version, sysroot };
+      }
+      return undefined;
     })();
     return this.rustcInfo;
   }
@@ -475,7 +480,7 @@ function classify(
 ): CodeVerdict {
   const fmt = (d: Diagnostic) => `error${d.code ? `[${d.code}]` : ""}: ${clean(d.message)}${d.line !== undefined ? ` (line ${d.line})` : ""}`;
   if (diags.length === 0) return { ...base, status: "fails", detail: "rustc failed without a diagnostic about the snippet" };
-  const memory = diags.find((d) => /more memory than available to compiler/i.test(d.message));
+  const memory = diags.find((d) => /more memory than available to compiler/i.test(`${d.message} ${d.notes}`));
   if (memory) return { ...base, status: "not-checkable", detail: `parses; needs more memory than the check allows (${mib(limits.addressSpaceBytes)})` };
   const external = diags.find((d) => (d.code === "E0432" || d.code === "E0433" || d.code === "E0463") && EXTERNAL.test(`${d.message} ${d.notes}`));
   if (external) {
@@ -546,4 +551,20 @@ function processBudget(): number | undefined {
     return undefined;
   }
   return tasks + 64;
+}
+
+/** The absolute path of an executable on PATH (as a shell would find it). */
+function onPath(name: string): string | undefined {
+  if (name.includes(path.sep)) return path.resolve(name);
+  for (const dir of (process.env.PATH ?? "").split(path.delimiter)) {
+    if (!path.isAbsolute(dir)) continue;
+    const candidate = path.join(dir, name);
+    try {
+      fs.accessSync(candidate, fs.constants.X_OK);
+      if (fs.statSync(candidate).isFile()) return candidate;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
 }

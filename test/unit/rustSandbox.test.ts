@@ -107,14 +107,29 @@ describe("rustc's sandbox", () => {
   });
 
   it.skipIf(!hasRustc || !systemTool("prlimit"))(
-    "stops a const-eval loop at the CPU limit with a verdict that says so (needs rustc and util-linux prlimit: skipped without them)",
+    "stops a compile that spins (2^40 macro expansions) at the CPU limit with a verdict that says so (needs rustc and util-linux prlimit: skipped without them)",
     async () => {
       const checker = new RustChecker({ timeoutMs: 120_000, limits: { cpuSeconds: 2 } });
       const started = Date.now();
-      const v = await checker.check("pub const X: u64 = { let mut i = 0u64; loop { i = i.wrapping_add(1); if i == 0 { break; } } i };", "rust");
+      const x40 = Array.from({ length: 40 }, () => "x").join(" ");
+      const v = await checker.check(`macro_rules! e { () => {}; (x $($t:tt)*) => { e!($($t)*); e!($($t)*); }; }\ne!(${x40});`, "rust");
       expect(v).toMatchObject({ status: "not-checkable", parses: true });
       expect(v.detail).toBe("parses; rustc reached the check's CPU limit (2 s)");
       expect(Date.now() - started).toBeLessThan(100_000);
+    },
+    150_000,
+  );
+
+  it.skipIf(!hasRustc)(
+    "ends a const-eval loop one way or another: rustc's own step limit, or the CPU limit (needs rustc on PATH: skipped without it)",
+    async () => {
+      const checker = new RustChecker({ timeoutMs: 120_000, limits: { cpuSeconds: 2 } });
+      const v = await checker.check(
+        "pub const X: usize = { let mut i = 0usize; loop { i = i.wrapping_add(1); if i == 0 { break; } } i };\npub fn f() -> [u8; X] { [0; X] }",
+        "rust",
+      );
+      expect(["fails", "not-checkable"]).toContain(v.status);
+      expect(v.detail).not.toMatch(/took longer than/);
     },
     150_000,
   );
