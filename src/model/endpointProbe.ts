@@ -1,9 +1,9 @@
 /**
  * What an OpenAI-compatible model server says about itself, asked with plain HTTP GETs before any
  * generation: the models it serves (`/v1/models`), and where the server is llama.cpp's llama-server,
- * its slots, context per slot and model file (`/props`, `/slots`), and whether it has a health route
- * (`/health`); `tokenizeCount` uses the tokenizer route (`/tokenize`) where there is one. Routes a server lacks are simply absent from the
- * result; only `/v1/models` is required. The API key goes in the Authorization header and nowhere else.
+ * its slots, context per slot and model file (`/props`, `/slots`); `tokenizeCount` uses the tokenizer
+ * route (`/tokenize`) where there is one. Routes a server lacks are simply absent from the result;
+ * only `/v1/models` is required. The API key goes in the Authorization header and nowhere else.
  */
 
 /** A base URL without a trailing slash or `/v1`: the root the server's routes hang from. */
@@ -28,8 +28,6 @@ export interface EndpointProbe {
   contextPerSlot?: number;
   /** Model file the server loaded (llama-server `/props` model_path), base name only. */
   modelFile?: string;
-  /** The route to poll for health: `/health` where it answers, else `/v1/models`. */
-  healthRoute: string;
 }
 
 export interface ProbeOptions {
@@ -119,7 +117,7 @@ export async function probeEndpoint(url: string, options: ProbeOptions = {}): Pr
       served.push({ id: m.id, details });
     }
   }
-  const probe: EndpointProbe = { root, models: served, healthRoute: "/v1/models" };
+  const probe: EndpointProbe = { root, models: served };
   // llama-server extras: every one optional (other servers answer 404).
   const quiet = async (route: string) => {
     try {
@@ -128,7 +126,7 @@ export async function probeEndpoint(url: string, options: ProbeOptions = {}): Pr
       return undefined;
     }
   };
-  const [props, slots, health] = await Promise.all([quiet("/props"), quiet("/slots"), quiet("/health")]);
+  const [props, slots] = await Promise.all([quiet("/props"), quiet("/slots")]);
   if (props && typeof props === "object") {
     const p = props as { total_slots?: unknown; model_path?: unknown; default_generation_settings?: { n_ctx?: unknown } };
     probe.slots = num(p.total_slots);
@@ -143,7 +141,6 @@ export async function probeEndpoint(url: string, options: ProbeOptions = {}): Pr
     const maxLen = served[0]?.details.max_model_len;
     if (typeof maxLen === "number") probe.contextPerSlot = maxLen;
   }
-  if (health !== undefined) probe.healthRoute = "/health";
   return probe;
 }
 
