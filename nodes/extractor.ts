@@ -1,17 +1,12 @@
 import type { LangGraphRunnableConfig } from "@langchain/langgraph";
 import type { FileStateType, FileStateUpdate } from "../graphs/state.ts";
-import type { SourceUnit } from "../src/input/types.ts";
 import { slugify } from "../src/kb/slug.ts";
 import { CATEGORY_IDS } from "../src/kb/taxonomy.ts";
 import { type NodeDeps, runContext, STAGE_PRIORITY } from "./deps.ts";
-import { renderUnit } from "./evidence.ts";
+import { chunkUnits, extractorUnitBudget, fileSystemPrompt, renderFileContext } from "./fileContext.ts";
 import { instrument } from "./instrument.ts";
 import { extractorSchema } from "./schemas.ts";
 import type { PatternItem } from "./types.ts";
-
-/** Tokens kept free for the system prompt, instructions and chat template around the units. */
-const PROMPT_OVERHEAD_TOKENS = 420;
-const UNIT_MAX_CHARS = 2400;
 
 /**
  * extractor: finds the patterns a file teaches. The file's units go to the model with their IDs
@@ -23,8 +18,7 @@ export function makeExtractor(deps: NodeDeps) {
     const { runId, signal } = runContext(config);
     const doc = deps.db.getDocument(state.docId);
     const { maxTokens, maxPatternsPerFile, maxAttempts } = deps.settings;
-    const budget = Math.max(256, deps.llm.contextTokens("extractor") - maxTokens.extractor - PROMPT_OVERHEAD_TOKENS);
-    const chunks = chunkUnits(doc.units, (t) => deps.llm.countTokens("extractor", t), budget);
+    const chunks = chunkUnits(doc.units, (t) => deps.llm.countTokens("extractor", t), extractorUnitBudget(deps));
     const found = new Map<string, PatternItem>();
     const problems: string[] = [];
     for (const [i, chunk] of chunks.entries()) {
@@ -40,12 +34,11 @@ export function makeExtractor(deps: NodeDeps) {
         callKey: `${state.relPath}|extractor|chunk${i}`,
         affinityKey: state.relPath,
         priority: STAGE_PRIORITY.extractor,
+        // The file's units come first: the later stages' prompts start the same way (nodes/fileContext.ts).
         prompt: {
-          system: deps.prompts.render("extractor.system", {}),
+          system: fileSystemPrompt(deps),
           user: deps.prompts.render("extractor.user", {
-            path: state.relPath,
-            title: doc.title,
-            units: chunk.text,
+            file: renderFileContext(deps, state.relPath, doc, chunk.text),
             maxPatterns: maxPatternsPerFile,
             categories: CATEGORY_IDS.join(", "),
           }),
@@ -80,38 +73,4 @@ export function makeExtractor(deps: NodeDeps) {
     }
     return { patterns: [...found.values()], extractProblems: found.size === 0 ? problems : [] };
   });
-}
-
-export interface UnitChunk {
-  units: SourceUnit[];
-  text: string;
-}
-
-/** Groups units, in order, into chunks whose rendered text fits `budget` tokens. */
-export function chunkUnits(units: readonly SourceUnit[], countTokens: (text: string) => number, budget: number): UnitChunk[] {
-  const chunks: UnitChunk[] = [];
-  let current: SourceUnit[] = [];
-  let parts: string[] = [];
-  let used = 0;
-  for (const unit of units) {
-    let rendered = renderUnit(unit, UNIT_MAX_CHARS);
-    let cost = countTokens(rendered) + 2;
-    if (cost > budget) {
-      // A single unit larger than the budget is shown shortened: its ID still lets the model cite it.
-      const ratio = budget / cost;
-      rendered = renderUnit(unit, Math.max(200, Math.floor(Math.min(unit.text.length, UNIT_MAX_CHARS) * ratio * 0.9)));
-      cost = Math.min(budget, countTokens(rendered) + 2);
-    }
-    if (used + cost > budget && current.length > 0) {
-      chunks.push({ units: current, text: parts.join("\n\n") });
-      current = [];
-      parts = [];
-      used = 0;
-    }
-    current.push(unit);
-    parts.push(rendered);
-    used += cost;
-  }
-  if (current.length > 0) chunks.push({ units: current, text: parts.join("\n\n") });
-  return chunks;
 }

@@ -3,43 +3,65 @@ import type { LangGraphRunnableConfig } from "@langchain/langgraph";
 import type { FileStateType, FileStateUpdate } from "../graphs/state.ts";
 import { type NodeDeps, runContext, STAGE_PRIORITY } from "./deps.ts";
 import { renderSources } from "./evidence.ts";
+import { batchesFor, fileContextFor, fileSystemPrompt } from "./fileContext.ts";
 import { instrument } from "./instrument.ts";
-import { researcherSchema } from "./schemas.ts";
+import { byPatternSchema, researcherSchema } from "./schemas.ts";
 import type { PatternItem, ResearchPack, ResearchSource } from "./types.ts";
 
 const PREFIX: Record<string, string> = { input: "L", docs: "D", tavily: "W" };
 
 /**
- * researcher: gathers material about each pattern from every configured provider, gives each
- * result a source ID the writer can cite, and asks the model which results are about the pattern.
- * Packs are stored by hash; graph state keeps the hash.
+ * researcher: gathers material about each pattern from every configured provider and gives each
+ * result a source ID the writer can cite (one ID per distinct result in the file: patterns found by
+ * the same search share it). One model call per file (more only when the answers would not fit the
+ * context) judges, for every pattern, which of its results are about it; its prompt starts with
+ * the file's units as the extractor's did, so that prefix comes from the KV cache. Packs are
+ * stored by hash; graph state keeps the hash.
  */
 export function makeResearcher(deps: NodeDeps) {
   return instrument("researcher", deps, async (state: FileStateType, config: LangGraphRunnableConfig): Promise<FileStateUpdate> => {
     const { runId, signal } = runContext(config);
-    const research: Record<string, string> = {};
-    await Promise.all(
-      state.patterns.map(async (pattern) => {
-        const pack = await researchPattern(deps, runId, state, pattern, signal);
-        const hash = createHash("sha256").update(JSON.stringify(pack)).digest("hex").slice(0, 32);
-        deps.db.putBlob(hash, pack, runId);
-        research[pattern.key] = hash;
+    const hits = await Promise.all(state.patterns.map((pattern) => searchPattern(deps, runId, state, pattern, signal)));
+    const ids = new Map<string, ResearchSource>();
+    const perPrefix = new Map<string, number>();
+    const candidates = hits.map((list) =>
+      list.map(({ provider, hit }) => {
+        const dedupe = `${provider}\u0000${hit.citation}\u0000${hit.title}`;
+        let source = ids.get(dedupe);
+        if (!source) {
+          const prefix = PREFIX[provider] ?? "X";
+          const n = (perPrefix.get(prefix) ?? 0) + 1;
+          perPrefix.set(prefix, n);
+          source = { id: `${prefix}${n}`, ...hit };
+          ids.set(dedupe, source);
+        }
+        return source;
       }),
     );
+    const relevant = await judge(deps, runId, state, candidates, [...ids.values()], signal);
+    const research: Record<string, string> = {};
+    for (const [i, pattern] of state.patterns.entries()) {
+      const sources = candidates[i] ?? [];
+      const judged = relevant.get(pattern.key);
+      const pack: ResearchPack = { sources, relevant: judged ? [...new Set(judged.relevant)].sort() : [], note: judged?.note.trim() ?? "" };
+      const hash = createHash("sha256").update(JSON.stringify(pack)).digest("hex").slice(0, 32);
+      deps.db.putBlob(hash, pack, runId);
+      research[pattern.key] = hash;
+    }
     return { research };
   });
 }
 
-async function researchPattern(
+async function searchPattern(
   deps: NodeDeps,
   runId: string,
   state: FileStateType,
   pattern: PatternItem,
   signal: AbortSignal | undefined,
-): Promise<ResearchPack> {
-  const sources: ResearchSource[] = [];
+): Promise<{ provider: string; hit: Omit<ResearchSource, "id"> }[]> {
+  const out: { provider: string; hit: Omit<ResearchSource, "id"> }[] = [];
   for (const provider of deps.research) {
-    const hits = await provider.search({
+    const found = await provider.search({
       runId,
       name: pattern.name,
       summary: pattern.summary,
@@ -48,24 +70,53 @@ async function researchPattern(
       limit: deps.settings.researchResults,
       signal,
     });
-    const prefix = PREFIX[provider.name] ?? "X";
-    for (const [i, h] of hits.entries()) sources.push({ id: `${prefix}${i + 1}`, ...h });
+    for (const hit of found) out.push({ provider: provider.name, hit });
   }
-  if (sources.length === 0) return { sources, relevant: [], note: "" };
-  const result = await deps.llm.generateObject(researcherSchema(sources.map((s) => s.id)), {
-    runId,
-    role: "researcher",
-    callKey: `${state.relPath}|researcher|${pattern.key}`,
-    affinityKey: state.relPath,
-    priority: STAGE_PRIORITY.researcher,
-    prompt: {
-      system: deps.prompts.render("researcher.system", {}),
-      user: deps.prompts.render("researcher.user", { name: pattern.name, summary: pattern.summary, sources: renderSources(sources) }),
-    },
-    maxTokens: deps.settings.maxTokens.researcher,
-    maxAttempts: deps.settings.maxAttempts,
-    signal,
-  });
-  if (!result.ok) return { sources, relevant: [], note: "" };
-  return { sources, relevant: [...new Set(result.value.relevant)].sort(), note: result.value.note.trim() };
+  return out;
+}
+
+/** Asks the model, for every pattern with results, which are about it. Patterns it could not judge keep none. */
+async function judge(
+  deps: NodeDeps,
+  runId: string,
+  state: FileStateType,
+  candidates: ResearchSource[][],
+  all: ResearchSource[],
+  signal: AbortSignal | undefined,
+): Promise<Map<string, { relevant: string[]; note: string }>> {
+  const out = new Map<string, { relevant: string[]; note: string }>();
+  const withSources = state.patterns.map((p, i) => ({ pattern: p, sources: candidates[i] ?? [] })).filter((x) => x.sources.length > 0);
+  if (withSources.length === 0) return out;
+  const doc = deps.db.getDocument(state.docId);
+  const file = fileContextFor(deps, state.relPath, doc, state.patterns);
+  const render = (items: typeof withSources) => {
+    const used = new Set(items.flatMap((x) => x.sources.map((s) => s.id)));
+    return deps.prompts.render("researcher.user", {
+      file,
+      sources: renderSources(all.filter((s) => used.has(s.id))),
+      patterns: items
+        .map((x) => `[${x.pattern.key}] ${x.pattern.name}: ${x.pattern.summary}\nExcerpts found for it: ${x.sources.map((s) => s.id).join(", ")}`)
+        .join("\n\n"),
+    });
+  };
+  const system = fileSystemPrompt(deps);
+  const perItem = deps.settings.maxTokens.researcher;
+  const batches = batchesFor(withSources, deps.llm.contextTokens("researcher"), deps.llm.countTokens("researcher", system + render(withSources)), perItem);
+  for (const batch of batches) {
+    const schema = byPatternSchema(Object.fromEntries(batch.map((x) => [x.pattern.key, researcherSchema(x.sources.map((s) => s.id))])));
+    const result = await deps.llm.generateObject(schema, {
+      runId,
+      role: "researcher",
+      callKey: `${state.relPath}|researcher|${batch.map((x) => x.pattern.key).join(",")}`,
+      affinityKey: state.relPath,
+      priority: STAGE_PRIORITY.researcher,
+      prompt: { system, user: render(batch) },
+      maxTokens: perItem * batch.length,
+      maxAttempts: deps.settings.maxAttempts,
+      signal,
+    });
+    if (!result.ok) continue;
+    for (const [key, v] of Object.entries(result.value.byPattern)) out.set(key, v as { relevant: string[]; note: string });
+  }
+  return out;
 }

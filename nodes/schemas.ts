@@ -67,3 +67,11 @@ export const synthesizerSchema = z.object({
   reason: z.string().min(5).max(160),
 });
 export type SynthesizerOutput = z.infer<typeof synthesizerSchema>;
+
+/**
+ * One call's answer for several patterns of a file: `{"byPattern": {"p1": {...}, "p2": {...}}}`,
+ * each pattern's object constrained by its own schema (its own ID enums).
+ */
+export function byPatternSchema<S extends z.ZodType>(perPattern: Readonly<Record<string, S>>) {
+  return z.object({ byPattern: z.object({ ...perPattern }) });
+}

@@ -1,13 +1,14 @@
 import type { LangGraphRunnableConfig } from "@langchain/langgraph";
 import type { FileStateType, FileStateUpdate } from "../graphs/state.ts";
+import type { SourceDocument } from "../src/input/types.ts";
 import type { CodeVerification } from "../src/kb/types.ts";
 import { checkGrounding } from "../src/validate/grounding.ts";
 import { buildContribution } from "./contribution.ts";
 import { type NodeDeps, runContext, STAGE_PRIORITY } from "./deps.ts";
-import { evidenceUnits, renderUnit } from "./evidence.ts";
+import { batchesFor, fileContextFor, fileSystemPrompt } from "./fileContext.ts";
 import { instrument } from "./instrument.ts";
-import { reviewSchema } from "./schemas.ts";
-import type { Draft, ResearchPack, Verdict } from "./types.ts";
+import { byPatternSchema, type ReviewOutput, reviewSchema } from "./schemas.ts";
+import type { Draft, PatternItem, ResearchPack, Verdict } from "./types.ts";
 
 /**
  * validator: deterministic checks first (evidence and example IDs exist, code is the source's
@@ -22,17 +23,16 @@ export function makeValidator(deps: NodeDeps) {
   return instrument("validator", deps, async (state: FileStateType, config: LangGraphRunnableConfig): Promise<FileStateUpdate> => {
     const { runId, signal } = runContext(config);
     const doc = deps.db.getDocument(state.docId);
-    const verdicts: Record<string, Verdict> = {};
+    const checked: Checked[] = [];
     const current = state.patterns.filter((p) => state.drafts[p.key]?.round === state.round);
     await Promise.all(
       current.map(async (pattern) => {
         const ref = state.drafts[pattern.key];
         if (!ref || ref.ref === null) {
-          verdicts[pattern.key] = {
-            ok: false,
-            round: state.round,
+          checked.push({
+            pattern,
             problems: [`the writer produced no valid entry: ${(ref?.problems ?? ["unknown"]).join("; ")}`],
-          };
+          });
           return;
         }
         const draft = deps.db.getBlob<Draft>(ref.ref);
@@ -44,42 +44,82 @@ export function makeValidator(deps: NodeDeps) {
         const verification =
           contribution.example && deps.codeCheck ? await deps.codeCheck.check(contribution.example.code, contribution.example.lang) : undefined;
         if (verification && contribution.example) problems.push(...codeProblems(contribution.example.unitId, verification));
-        if (problems.length === 0 && deps.settings.llmReview) {
-          const review = await deps.llm.generateObject(reviewSchema, {
-            runId,
-            role: "validator",
-            callKey: `${state.relPath}|validator|${pattern.key}|r${state.round}`,
-            affinityKey: state.relPath,
-            priority: STAGE_PRIORITY.validator,
-            prompt: {
-              system: deps.prompts.render("validator.system", {}),
-              user: deps.prompts.render("validator.user", {
-                name: pattern.name,
-                evidence: evidenceUnits(doc, pattern.evidence)
-                  .map((u) => renderUnit(u, 1500))
-                  .join("\n\n"),
-                draft: JSON.stringify(
-                  { summary: draft.summary, whenToUse: draft.whenToUse, whenNotToUse: draft.whenNotToUse, pitfalls: draft.pitfalls },
-                  null,
-                  1,
-                ),
-              }),
-            },
-            maxTokens: deps.settings.maxTokens.validator,
-            maxAttempts: deps.settings.maxAttempts,
-            signal,
-          });
-          // A reviewer that cannot produce a verdict does not block a draft that passed every check.
-          if (review.ok && review.value.verdict === "fail") {
-            const reasons = review.value.problems.map((p) => `reviewer: ${p.trim()}`);
-            problems.push(...(reasons.length > 0 ? reasons : ["reviewer: the entry is not supported by the evidence"]));
-          }
-        }
-        verdicts[pattern.key] = { ok: problems.length === 0, problems, round: state.round, ...(verification ? { verification } : {}) };
+        checked.push({ pattern, draft, problems, ...(verification ? { verification } : {}) });
       }),
     );
+    // Drafts that passed every check are reviewed by the model, all of the file's in one call.
+    const toReview = current
+      .map((p) => checked.find((c) => c.pattern.key === p.key))
+      .filter((c): c is Checked => c?.draft !== undefined && c.problems.length === 0);
+    if (toReview.length > 0 && deps.settings.llmReview) {
+      const reviews = await review(deps, runId, state, doc, toReview, signal);
+      for (const c of toReview) {
+        const r = reviews.get(c.pattern.key);
+        // A reviewer that cannot produce a verdict does not block a draft that passed every check.
+        if (r && r.verdict === "fail") {
+          const reasons = r.problems.map((p) => `reviewer: ${p.trim()}`);
+          c.problems.push(...(reasons.length > 0 ? reasons : ["reviewer: the entry is not supported by the evidence"]));
+        }
+      }
+    }
+    const verdicts: Record<string, Verdict> = {};
+    for (const c of checked)
+      verdicts[c.pattern.key] = {
+        ok: c.problems.length === 0,
+        problems: c.problems,
+        round: state.round,
+        ...(c.verification ? { verification: c.verification } : {}),
+      };
     return { verdicts };
   });
+}
+
+interface Checked {
+  pattern: PatternItem;
+  draft?: Draft;
+  problems: string[];
+  verification?: CodeVerification;
+}
+
+async function review(
+  deps: NodeDeps,
+  runId: string,
+  state: FileStateType,
+  doc: SourceDocument,
+  items: readonly Checked[],
+  signal: AbortSignal | undefined,
+): Promise<Map<string, ReviewOutput>> {
+  const out = new Map<string, ReviewOutput>();
+  const file = fileContextFor(deps, state.relPath, doc, state.patterns);
+  const system = fileSystemPrompt(deps);
+  const render = (batch: readonly Checked[]) =>
+    deps.prompts.render("validator.user", {
+      file,
+      entries: batch
+        .map((c) => {
+          const d = c.draft as Draft;
+          const body = JSON.stringify({ summary: d.summary, whenToUse: d.whenToUse, whenNotToUse: d.whenNotToUse, pitfalls: d.pitfalls }, null, 1);
+          return `[${c.pattern.key}] ${c.pattern.name} (evidence: ${c.pattern.evidence.join(", ")})\n${body}`;
+        })
+        .join("\n\n"),
+    });
+  const perItem = deps.settings.maxTokens.validator;
+  for (const batch of batchesFor(items, deps.llm.contextTokens("validator"), deps.llm.countTokens("validator", system + render(items)), perItem)) {
+    const result = await deps.llm.generateObject(byPatternSchema(Object.fromEntries(batch.map((c) => [c.pattern.key, reviewSchema]))), {
+      runId,
+      role: "validator",
+      callKey: `${state.relPath}|validator|${batch.map((c) => c.pattern.key).join(",")}|r${state.round}`,
+      affinityKey: state.relPath,
+      priority: STAGE_PRIORITY.validator,
+      prompt: { system, user: render(batch) },
+      maxTokens: perItem * batch.length,
+      maxAttempts: deps.settings.maxAttempts,
+      signal,
+    });
+    if (!result.ok) continue;
+    for (const [key, v] of Object.entries(result.value.byPattern)) out.set(key, v as ReviewOutput);
+  }
+  return out;
 }
 
 /** A syntax error sends the draft back; a compile verdict is recorded on the page instead. */

@@ -3,12 +3,11 @@ import type { LangGraphRunnableConfig } from "@langchain/langgraph";
 import type { FileStateType, FileStateUpdate } from "../graphs/state.ts";
 import { categoryTitle } from "../src/kb/taxonomy.ts";
 import { type NodeDeps, runContext, STAGE_PRIORITY } from "./deps.ts";
-import { evidenceUnits, exampleCandidates, renderSources, renderUnit } from "./evidence.ts";
+import { exampleCandidates, renderSources } from "./evidence.ts";
+import { batchesFor, fileContextFor, fileSystemPrompt } from "./fileContext.ts";
 import { instrument } from "./instrument.ts";
-import { writerSchema } from "./schemas.ts";
-import type { Draft, DraftRef, PatternItem, ResearchPack } from "./types.ts";
-
-const EVIDENCE_MAX_CHARS = 1800;
+import { byPatternSchema, type WriterOutput, writerSchema } from "./schemas.ts";
+import type { Draft, DraftRef, PatternItem, ResearchPack, ResearchSource } from "./types.ts";
 
 /** The patterns the writer must (re)write this round: all at first, then those the validator failed. */
 export function patternsToWrite(state: Pick<FileStateType, "patterns" | "verdicts" | "round">): PatternItem[] {
@@ -19,76 +18,114 @@ export function patternsToWrite(state: Pick<FileStateType, "patterns" | "verdict
 /**
  * writer: one entry per pattern as structured fields (rendered to markdown later). It cannot
  * write code or links: the example is a code-block ID from the source and research is cited by
- * source ID. On a repair round it gets the validator's problems as feedback.
+ * source ID. One call writes every pattern of the file (more only when the answers would not fit
+ * the context; a batch that fails is retried one pattern per call), after the file's units as the
+ * extractor saw them (a cached prefix). On a repair round it rewrites the patterns the validator
+ * failed, with their problems as feedback.
  */
 export function makeWriter(deps: NodeDeps) {
   return instrument("writer", deps, async (state: FileStateType, config: LangGraphRunnableConfig): Promise<FileStateUpdate> => {
     const { runId, signal } = runContext(config);
     const doc = deps.db.getDocument(state.docId);
     const round = state.round + 1;
+    const items = patternsToWrite(state).map((pattern): WriterItem => {
+      const packRef = state.research[pattern.key];
+      const pack: ResearchPack = packRef ? deps.db.getBlob<ResearchPack>(packRef) : { sources: [], relevant: [], note: "" };
+      return { pattern, sources: pack.sources.filter((s) => pack.relevant.includes(s.id)), candidates: exampleCandidates(doc, pattern.evidence) };
+    });
+    const file = fileContextFor(deps, state.relPath, doc, state.patterns);
+    const system = fileSystemPrompt(deps);
+    const render = (batch: readonly WriterItem[]) => renderWriterPrompt(deps, state, file, batch);
+    const perItem = deps.settings.maxTokens.writer;
     const drafts: Record<string, DraftRef> = {};
-    await Promise.all(
-      patternsToWrite(state).map(async (pattern) => {
-        const packRef = state.research[pattern.key];
-        const pack: ResearchPack = packRef ? deps.db.getBlob<ResearchPack>(packRef) : { sources: [], relevant: [], note: "" };
-        const sources = pack.sources.filter((s) => pack.relevant.includes(s.id));
-        const candidates = exampleCandidates(doc, pattern.evidence);
-        const verdict = state.verdicts[pattern.key];
-        const feedback =
-          verdict && !verdict.ok ? `\nYour previous entry was rejected. Fix these problems:\n${verdict.problems.map((p) => `- ${p}`).join("\n")}\n` : "";
-        const evidence = evidenceUnits(doc, pattern.evidence)
-          .map((u) => renderUnit(u, EVIDENCE_MAX_CHARS))
-          .join("\n\n");
-        const schema = writerSchema(
-          candidates.ids,
-          sources.map((s) => s.id),
-          candidates.required,
-        );
-        const result = await deps.llm.generateObject(schema, {
-          runId,
-          role: "writer",
-          callKey: `${state.relPath}|writer|${pattern.key}|r${round}`,
-          affinityKey: state.relPath,
-          priority: STAGE_PRIORITY.writer,
-          prompt: {
-            system: deps.prompts.render("writer.system", {}),
-            user: deps.prompts.render("writer.user", {
-              name: pattern.name,
-              category: categoryTitle(pattern.category),
-              summary: pattern.summary,
-              path: state.relPath,
-              evidence,
-              sources: renderSources(sources),
-              codeIds:
-                candidates.ids.length === 0
-                  ? '(none): answer "none"'
-                  : candidates.required
-                    ? candidates.ids.join(", ")
-                    : `${candidates.ids.join(", ")} (or "none")`,
-              feedback,
-            }),
-          },
-          maxTokens: deps.settings.maxTokens.writer,
-          maxAttempts: deps.settings.maxAttempts,
-          signal,
-        });
-        if (!result.ok) {
-          drafts[pattern.key] = { ref: null, round, problems: result.problems.slice(0, 5) };
-          return;
+    const write = async (batch: WriterItem[]): Promise<boolean> => {
+      const schema = byPatternSchema(
+        Object.fromEntries(
+          batch.map((x) => [
+            x.pattern.key,
+            writerSchema(
+              x.candidates.ids,
+              x.sources.map((s) => s.id),
+              x.candidates.required,
+            ),
+          ]),
+        ),
+      );
+      const result = await deps.llm.generateObject(schema, {
+        runId,
+        role: "writer",
+        callKey: `${state.relPath}|writer|${batch.map((x) => x.pattern.key).join(",")}|r${round}`,
+        affinityKey: state.relPath,
+        priority: STAGE_PRIORITY.writer,
+        prompt: { system, user: render(batch) },
+        maxTokens: perItem * batch.length,
+        maxAttempts: deps.settings.maxAttempts,
+        signal,
+      });
+      if (!result.ok) {
+        if (batch.length > 1) return false;
+        for (const x of batch) drafts[x.pattern.key] = { ref: null, round, problems: result.problems.slice(0, 5) };
+        return true;
+      }
+      for (const x of batch) {
+        const value = (result.value.byPattern as Record<string, WriterOutput>)[x.pattern.key];
+        if (!value) {
+          drafts[x.pattern.key] = { ref: null, round, problems: ["the writer's answer had no entry for this pattern"] };
+          continue;
         }
         const draft: Draft = {
-          summary: result.value.summary.trim(),
-          whenToUse: result.value.whenToUse.map((s) => s.trim()),
-          whenNotToUse: result.value.whenNotToUse.map((s) => s.trim()),
-          pitfalls: result.value.pitfalls.map((s) => s.trim()),
-          example: result.value.example,
-          sources: [...new Set(result.value.sources as string[])],
+          summary: value.summary.trim(),
+          whenToUse: value.whenToUse.map((t) => t.trim()),
+          whenNotToUse: value.whenNotToUse.map((t) => t.trim()),
+          pitfalls: value.pitfalls.map((t) => t.trim()),
+          example: value.example,
+          sources: [...new Set(value.sources as string[])],
         };
         const hash = createHash("sha256").update(JSON.stringify(draft)).digest("hex").slice(0, 32);
         deps.db.putBlob(hash, draft, runId);
-        drafts[pattern.key] = { ref: hash, round };
-      }),
-    );
+        drafts[x.pattern.key] = { ref: hash, round };
+      }
+      return true;
+    };
+    const batches = batchesFor(items, deps.llm.contextTokens("writer"), deps.llm.countTokens("writer", system + render(items)), perItem);
+    for (const batch of batches) {
+      // A batch the model could not answer as a whole is retried one pattern per call.
+      if (!(await write(batch))) for (const x of batch) await write([x]);
+    }
     return { drafts, round };
+  });
+}
+
+interface WriterItem {
+  pattern: PatternItem;
+  sources: ResearchSource[];
+  candidates: { ids: string[]; required: boolean };
+}
+
+function renderWriterPrompt(deps: NodeDeps, state: FileStateType, file: string, batch: readonly WriterItem[]): string {
+  const sources = new Map<string, ResearchSource>();
+  for (const x of batch) for (const s of x.sources) sources.set(s.id, s);
+  const patterns = batch.map((x) => {
+    const ids = x.candidates.ids;
+    const codeIds = ids.length === 0 ? '(none): answer "none"' : x.candidates.required ? ids.join(", ") : `${ids.join(", ")} (or "none")`;
+    return [
+      `[${x.pattern.key}] ${x.pattern.name} (${categoryTitle(x.pattern.category)})`,
+      `Extractor's summary: ${x.pattern.summary}`,
+      `Evidence: ${x.pattern.evidence.join(", ")}`,
+      `Code blocks for the example: ${codeIds}`,
+      `Sources it may cite: ${x.sources.length > 0 ? x.sources.map((s) => s.id).join(", ") : "(none)"}`,
+    ].join("\n");
+  });
+  const feedback = batch
+    .map((x) => ({ key: x.pattern.key, verdict: state.verdicts[x.pattern.key] }))
+    .filter((x) => x.verdict && !x.verdict.ok)
+    .map((x) => `\nYour previous entry for [${x.key}] was rejected. Fix these problems:\n${(x.verdict?.problems ?? []).map((p) => `- ${p}`).join("\n")}\n`)
+    .join("");
+  return deps.prompts.render("writer.user", {
+    file,
+    sources: renderSources([...sources.values()]),
+    path: state.relPath,
+    patterns: patterns.join("\n\n"),
+    feedback,
   });
 }

@@ -127,7 +127,11 @@ function mapItems(schema: Json, fn: (item: Json, key: string | undefined) => Jso
 function patternNameFor(request: BackendRequest, key: string | undefined, file: LabelledFile | undefined): string {
   const text = request.prompt.user;
   if (key) {
-    const m = new RegExp(`\\[${key}\\] ([^\\n(]+)`).exec(text);
+    // Items are listed as "[p1] Name (Category)" (writer) or "[p1] Name: summary" / "[p1] Name (evidence: …)".
+    const line = new RegExp(`^\\[${key}\\] (.+)$`, "m").exec(text)?.[1] ?? "";
+    const named = file?.patterns.find((p) => line.startsWith(`${p} (`) || line.startsWith(`${p}:`));
+    if (named) return named;
+    const m = /^([^(:]+)/.exec(line);
     if (m?.[1]) return m[1].trim();
   }
   const named = file?.patterns.find((p) => text.includes(`Pattern: ${p}`) || text.includes(p));

@@ -73,3 +73,22 @@ export function sharedModel(name: string): string {
 export function sharedCorpus(...parts: string[]): string {
   return new URL(`../../../shared/corpus/${parts.join("/")}`, import.meta.url).pathname;
 }
+
+/** The pattern keys a structured request answers for (`{"byPattern": {"p1": …}}` schemas), or undefined for a single answer. */
+export function patternKeys(request: BackendRequest): string[] | undefined {
+  const props = (request.grammarSchema as { properties?: { byPattern?: { properties?: Record<string, unknown> } } } | undefined)?.properties;
+  const per = props?.byPattern?.properties;
+  return per ? Object.keys(per) : undefined;
+}
+
+/**
+ * Answers a request with `answer(key)` for every pattern it covers (the researcher, writer and
+ * validator answer for all of a file's patterns in one call), or with `answer("")` when the schema
+ * is not per pattern. A string answer is returned as it is (to script output that does not parse).
+ */
+export function answerPerPattern(request: BackendRequest, answer: (key: string) => unknown): string {
+  const keys = patternKeys(request);
+  const one = answer(keys?.[0] ?? "");
+  if (typeof one === "string") return one;
+  return JSON.stringify(keys ? { byPattern: Object.fromEntries(keys.map((k, i) => [k, i === 0 ? one : answer(k)])) } : one);
+}

@@ -6,7 +6,7 @@ import { createServices } from "../../cli/services.ts";
 import { buildPipelineGraph } from "../../graphs/pipelineGraph.ts";
 import type { BackendRequest } from "../../src/model/types.ts";
 import { RunDatabase } from "../../src/store/RunDatabase.ts";
-import { ScriptedBackend } from "../helpers/scriptedBackend.ts";
+import { answerPerPattern, ScriptedBackend } from "../helpers/scriptedBackend.ts";
 
 let dir: string;
 let db: RunDatabase;
@@ -41,6 +41,9 @@ const goodDraft = {
   sources: [],
 };
 
+/** The writer's call about newtype.md's pattern (the prompt lists it as "[p1] Newtype (…)"). */
+const isNewtype = (req: BackendRequest) => req.prompt.user.startsWith("File: newtype.md") && req.prompt.user.includes("] Newtype (");
+
 /** other.md has no code block, so its drafts can only say "none". */
 const otherDraft = { ...goodDraft, example: "none" };
 
@@ -51,15 +54,16 @@ async function run(writer: (req: BackendRequest, round: number) => unknown, maxR
       case "extractor":
         return JSON.stringify(extractorAnswer(req));
       case "researcher":
-        return JSON.stringify({ relevant: [], note: "" });
+        return answerPerPattern(req, () => ({ relevant: [], note: "" }));
       case "writer": {
+        // The prompt starts with the file ("File: newtype.md"); each file here has one pattern.
         const key = req.prompt.user.split("\n", 1)[0] ?? "";
         const round = (rounds.get(key) ?? 0) + 1;
         rounds.set(key, round);
-        return JSON.stringify(writer(req, round));
+        return answerPerPattern(req, () => writer(req, round));
       }
       default:
-        return JSON.stringify({ verdict: "pass", problems: [] });
+        return answerPerPattern(req, () => ({ verdict: "pass", problems: [] }));
     }
   });
   const services = createServices({ db, backendFor: () => backend, events: () => {}, settings: { maxRepairRounds } });
@@ -73,12 +77,12 @@ async function run(writer: (req: BackendRequest, round: number) => unknown, maxR
 describe("validator -> writer repair loop", () => {
   it("sends a draft with an invented link back with the problem, and publishes the repaired draft", async () => {
     const { backend, final, out } = await run((req, round) => {
-      if (!req.prompt.user.startsWith("Pattern: Newtype")) return otherDraft;
+      if (!isNewtype(req)) return otherDraft;
       return round === 1 ? { ...goodDraft, summary: `${goodDraft.summary} See https://invented.example.com/newtype for more.` } : goodDraft;
     });
-    const writes = backend.callsFor("writer").filter((r) => r.prompt.user.startsWith("Pattern: Newtype"));
+    const writes = backend.callsFor("writer").filter((r) => isNewtype(r));
     expect(writes).toHaveLength(2);
-    expect(writes[1]?.prompt.user).toContain("Your previous entry was rejected");
+    expect(writes[1]?.prompt.user).toContain("Your previous entry for [p1] was rejected");
     expect(writes[1]?.prompt.user).toContain("invented.example.com");
     const outcome = final.results.find((r) => r.relPath === "newtype.md");
     expect(outcome).toMatchObject({ status: "processed", published: ["newtype"], quarantined: [] });
@@ -88,11 +92,8 @@ describe("validator -> writer repair loop", () => {
   });
 
   it("quarantines a draft that still fails after the allowed rounds, with the reasons, and the run carries on", async () => {
-    const { backend, final, out } = await run(
-      (req) => (req.prompt.user.startsWith("Pattern: Newtype") ? { ...goodDraft, summary: "Wrapperization of typesystematicness." } : otherDraft),
-      2,
-    );
-    const writes = backend.callsFor("writer").filter((r) => r.prompt.user.startsWith("Pattern: Newtype"));
+    const { backend, final, out } = await run((req) => (isNewtype(req) ? { ...goodDraft, summary: "Wrapperization of typesystematicness." } : otherDraft), 2);
+    const writes = backend.callsFor("writer").filter((r) => isNewtype(r));
     expect(writes).toHaveLength(3);
     const bad = final.results.find((r) => r.relPath === "newtype.md");
     expect(bad?.status).toBe("quarantined");
@@ -103,9 +104,9 @@ describe("validator -> writer repair loop", () => {
   });
 
   it("retries structured output that does not parse, then gives up with the problems", async () => {
-    const { backend, final } = await run((req) => (req.prompt.user.startsWith("Pattern: Newtype") ? "not json" : otherDraft), 0);
+    const { backend, final } = await run((req) => (isNewtype(req) ? "not json" : otherDraft), 0);
     // generateObject makes maxAttempts (3) tries for the one writer round.
-    expect(backend.callsFor("writer").filter((r) => r.prompt.user.startsWith("Pattern: Newtype"))).toHaveLength(3);
+    expect(backend.callsFor("writer").filter((r) => isNewtype(r))).toHaveLength(3);
     expect(final.results.find((r) => r.relPath === "newtype.md")?.quarantined[0]?.problems[0]).toMatch(/writer produced no valid entry/);
   });
 });

@@ -7,7 +7,7 @@ import { buildPipelineGraph } from "../../graphs/pipelineGraph.ts";
 import type { KbJson } from "../../src/kb/schema.ts";
 import type { BackendRequest } from "../../src/model/types.ts";
 import { RunDatabase } from "../../src/store/RunDatabase.ts";
-import { ScriptedBackend } from "../helpers/scriptedBackend.ts";
+import { answerPerPattern, ScriptedBackend } from "../helpers/scriptedBackend.ts";
 
 const FILES: Record<string, { text: string; name: string; evidence: string[] }> = {
   "newtype.md": {
@@ -36,20 +36,20 @@ function script(req: BackendRequest): string {
       return JSON.stringify({ patterns: f ? [{ name: f.name, category: "type-safety", summary: `About ${f.name}.`, evidence: f.evidence }] : [] });
     }
     case "researcher":
-      return JSON.stringify({ relevant: [], note: "" });
+      return answerPerPattern(req, () => ({ relevant: [], note: "" }));
     case "writer": {
-      const code = /C1/.test(req.prompt.user) && /Code blocks you may choose[^\n]*C1/.test(req.prompt.user);
-      return JSON.stringify({
+      const code = /Code blocks for the example: [^\n]*C1/.test(req.prompt.user);
+      return answerPerPattern(req, () => ({
         summary: "This pattern gives a value its own type so the compiler keeps distinct meanings apart in every call.",
         whenToUse: ["when two values share a representation but not a meaning"],
         whenNotToUse: ["when the wrapper adds only boilerplate"],
         pitfalls: [],
         example: code ? "C1" : "none",
         sources: [],
-      });
+      }));
     }
     case "validator":
-      return JSON.stringify({ verdict: "pass", problems: [] });
+      return answerPerPattern(req, () => ({ verdict: "pass", problems: [] }));
     case "synthesizer": {
       const builders = (req.prompt.user.match(/^Entry [AB]: .*builder/gim) ?? []).length;
       return JSON.stringify({ verdict: builders === 2 ? "same" : "different", reason: "scripted judgment of the pair" });

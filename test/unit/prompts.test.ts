@@ -18,10 +18,15 @@ describe("PromptLibrary", () => {
   });
   it("loads the repository's prompts and every node prompt renders with its node's variables", () => {
     const repo = PromptLibrary.load();
-    expect(repo.placeholders("extractor.user")).toEqual(["categories", "maxPatterns", "path", "title", "units"]);
-    expect(repo.placeholders("writer.user")).toEqual(["category", "codeIds", "evidence", "feedback", "name", "path", "sources", "summary"]);
-    expect(repo.placeholders("researcher.user")).toEqual(["name", "sources", "summary"]);
-    expect(repo.placeholders("validator.user")).toEqual(["draft", "evidence", "name"]);
+    // Every per-file role's prompt starts with the same file context (a prefix the KV cache keeps).
+    expect(repo.placeholders("file.context")).toEqual(["path", "title", "units"]);
+    expect(repo.placeholders("file.system")).toEqual([]);
+    expect(repo.placeholders("extractor.user")).toEqual(["categories", "file", "maxPatterns"]);
+    expect(repo.placeholders("writer.user")).toEqual(["feedback", "file", "path", "patterns", "sources"]);
+    expect(repo.placeholders("researcher.user")).toEqual(["file", "patterns", "sources"]);
+    expect(repo.placeholders("validator.user")).toEqual(["entries", "file"]);
+    for (const role of ["extractor", "writer", "researcher", "validator"])
+      expect(repo.render(`${role}.user`, Object.fromEntries(repo.placeholders(`${role}.user`).map((p) => [p, "x"]))).startsWith("x\n")).toBe(true);
     expect(repo.hash).toMatch(/^[0-9a-f]{16}$/);
   });
 });

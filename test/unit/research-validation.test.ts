@@ -15,7 +15,7 @@ import type { ResearchHitSource, ResearchProvider } from "../../src/research/typ
 import { RunDatabase } from "../../src/store/RunDatabase.ts";
 import { checkGrounding, type DraftLike } from "../../src/validate/grounding.ts";
 import { RustChecker } from "../../src/validate/rustCheck.ts";
-import { ScriptedBackend } from "../helpers/scriptedBackend.ts";
+import { answerPerPattern, ScriptedBackend } from "../helpers/scriptedBackend.ts";
 
 const hasRustc = spawnSync("rustc", ["--version"], { encoding: "utf8" }).status === 0;
 
@@ -198,12 +198,12 @@ async function runPipeline(checker: RustChecker) {
       case "extractor":
         return JSON.stringify({ patterns: [{ name: "Newtype", category: "type-safety", summary: "Wrap a type in a tuple struct.", evidence: ["S1"] }] });
       case "researcher":
-        return JSON.stringify({ relevant: ["D1"], note: "" });
+        return answerPerPattern(req, () => ({ relevant: ["D1"], note: "" }));
       case "writer":
         // First round picks the block that does not parse; after the feedback, the one that does.
-        return JSON.stringify({ ...draft, example: req.prompt.user.includes("does not parse as Rust") ? "C2" : "C1" });
+        return answerPerPattern(req, () => ({ ...draft, example: req.prompt.user.includes("does not parse as Rust") ? "C2" : "C1" }));
       default:
-        return JSON.stringify({ verdict: "pass", problems: [] });
+        return answerPerPattern(req, () => ({ verdict: "pass", problems: [] }));
     }
   });
   const services = createServices({
