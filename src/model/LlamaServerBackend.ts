@@ -14,12 +14,14 @@
  * token counts from the model's own vocabulary (loaded vocab-only in process for `countTokens`).
  */
 
-import { type ChildProcess, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import fs from "node:fs";
+import http from "node:http";
 import net from "node:net";
 import path from "node:path";
 import type { Llama, LlamaModel } from "node-llama-cpp";
 import { UserError } from "../errors.ts";
+import { type GuardedProcess, spawnGuarded } from "../util/spawnGuarded.ts";
 import { FairScheduler } from "./FairScheduler.ts";
 import type { Role } from "./roles.ts";
 import type { BackendRequest, BackendResult, ModelBackend, StopReason } from "./types.ts";
@@ -41,7 +43,14 @@ export interface LlamaServerBackendOptions {
   startupTimeoutMs?: number;
   /** Called with the server's log lines (default: kept in memory for error messages only). */
   onLog?: (line: string) => void;
+  /** Between SIGTERM and SIGKILL when the server is stopped (default 5 s). */
+  stopGraceMs?: number;
 }
+
+/** Environment variables the server may need (libraries, GPU selection); nothing else of ours, no keys. */
+const SERVER_ENV = /^(PATH|HOME|TMPDIR|LANG|LC_[A-Z]+|LD_LIBRARY_PATH|DYLD_LIBRARY_PATH|(CUDA|HIP|ROCR|GGML|VK|OMP|GOMP|GPU_DEVICE_ORDINAL|ZE)_?[A-Z0-9_]*)$/;
+/** llama-server's log line when the port was taken between our pick and its bind. */
+const BIND_FAILED = /couldn't bind HTTP server socket|address already in use/i;
 
 /** Sampling settings node-llama-cpp uses by default, so both backends sample alike. */
 const TOP_K = 40;
@@ -67,8 +76,9 @@ export class LlamaServerBackend implements ModelBackend {
   private disposed = false;
 
   private constructor(
-    private readonly child: ChildProcess,
-    private readonly exited: Promise<void>,
+    private readonly server: GuardedProcess,
+    /** Bearer token of this server (random per start; never logged). */
+    private readonly apiKey: string,
     private readonly vocab: LlamaModel,
     url: string,
     modelId: string,
@@ -98,83 +108,44 @@ export class LlamaServerBackend implements ModelBackend {
       );
     const stat = fs.statSync(options.modelPath);
     const modelId = `${path.basename(options.modelPath)}@${stat.size}`;
-    const port = options.port ?? (await freePort());
-    const args = [
-      "-m",
-      options.modelPath,
-      "-t",
-      String(options.threads),
-      "-tb",
-      String(options.threads),
-      "-c",
-      String(options.sequences * options.contextSize),
-      "-np",
-      String(options.sequences),
-      "--no-kv-unified",
-      "-fa",
-      "auto",
-      "-cram",
-      "0",
-      "--host",
-      "127.0.0.1",
-      "--port",
-      String(port),
-    ];
-    // On POSIX the server runs under a small sh watchdog that holds the read end of our stdin pipe:
-    // when this process ends in any way (even SIGKILL, which runs no handler) the pipe closes and
-    // the watchdog kills the server, so no server outlives the run. dispose() closes the pipe too.
-    const watchdog = process.platform !== "win32";
-    const child = watchdog
-      ? spawn("/bin/sh", ["-c", WATCHDOG, serverBin, ...args], { stdio: ["pipe", "pipe", "pipe"] })
-      : spawn(serverBin, args, { stdio: ["ignore", "pipe", "pipe"] });
+    // A random key per start, so no other local process can use this server; it reaches the
+    // server in its environment (LLAMA_API_KEY), which other users cannot read, not on its command line.
+    const apiKey = randomBytes(24).toString("hex");
+    const env: Record<string, string> = { LLAMA_API_KEY: apiKey };
+    for (const [k, v] of Object.entries(process.env)) if (v !== undefined && SERVER_ENV.test(k)) env[k] = v;
+    const redact = (text: string) => text.split(apiKey).join("[api-key]");
     let log = "";
-    let serverPid: number | undefined = watchdog ? undefined : child.pid;
-    const keep = (d: Buffer) => {
-      let s = d.toString();
-      if (serverPid === undefined) {
-        const m = /rust-kb-llama-server-pid (\d+)\n/.exec(s);
-        if (m) {
-          serverPid = Number(m[1]);
-          s = s.replace(m[0], "");
-        }
-      }
-      log = (log + s).slice(-20_000);
-      options.onLog?.(s);
-    };
-    child.stdout?.on("data", keep);
-    child.stderr?.on("data", keep);
-    child.stdin?.on("error", () => {});
-    // Never leave a server behind if this process ends without dispose() (crash, process.exit).
-    const killOnExit = () => {
-      child.kill("SIGKILL");
-      if (serverPid !== undefined && serverPid !== child.pid) killQuietly(serverPid);
-    };
-    process.once("exit", killOnExit);
-    const exited = new Promise<void>((resolve) =>
-      child.on("close", () => {
-        process.removeListener("exit", killOnExit);
-        resolve();
-      }),
-    );
-    const url = `http://127.0.0.1:${port}`;
+    let server: GuardedProcess | undefined;
+    let port = 0;
     const deadline = Date.now() + (options.startupTimeoutMs ?? 300_000);
     try {
-      for (;;) {
-        if (child.exitCode !== null || child.signalCode !== null)
-          throw new Error(`llama-server exited (${child.exitCode ?? child.signalCode}): ${log.slice(-2000)}`);
-        try {
-          const res = await fetch(`${url}/health`);
-          if (res.status === 200) break;
-        } catch {
-          // not listening yet
-        }
-        if (Date.now() > deadline) throw new Error(`llama-server did not become ready in time: ${log.slice(-2000)}`);
-        await new Promise((r) => setTimeout(r, 200));
+      // The port is picked free, then released for the server to bind: another process can take it
+      // in between, and then the server exits on bind; a new port is picked, a few times.
+      for (let attempt = 1; ; attempt++) {
+        port = options.port ?? (await freePort());
+        log = "";
+        const keep = (d: Buffer) => {
+          const text = redact(d.toString());
+          log = (log + text).slice(-20_000);
+          options.onLog?.(text);
+        };
+        server = spawnGuarded(serverBin, serverArgs(options, port), {
+          env,
+          graceMs: options.stopGraceMs ?? 5000,
+          onStdout: keep,
+          onStderr: keep,
+        });
+        const ready = await waitReady(server, `http://127.0.0.1:${port}`, apiKey, deadline, () => log);
+        if (ready === "ready") break;
+        await server.exited;
+        if (ready === "bind-failed" && options.port === undefined && attempt < 5) continue;
+        throw new Error(ready === "bind-failed" ? `port ${port} was taken: ${log.slice(-2000)}` : ready);
       }
     } catch (e) {
-      child.stdin?.end();
-      child.kill("SIGKILL");
-      await exited;
+      if (server) {
+        server.kill();
+        await server.exited;
+      }
       throw new UserError(
         "MODEL_LOAD_FAILED",
         `Could not start llama-server for ${options.modelPath}: ${(e as Error).message}`,
@@ -184,17 +155,19 @@ export class LlamaServerBackend implements ModelBackend {
         },
       );
     }
+    const url = `http://127.0.0.1:${port}`;
+    const started = server;
     let vocab: LlamaModel;
     try {
       vocab = await llama.loadModel({ modelPath: options.modelPath, vocabOnly: true });
     } catch (e) {
-      child.stdin?.end();
-      child.kill("SIGTERM");
-      await exited;
+      started.stop();
+      await started.exited;
       throw e;
     }
+    const serverPid = await started.pid;
     const scheduler = new FairScheduler(options.sequences, options.roleCaps);
-    return new LlamaServerBackend(child, exited, vocab, url, modelId, options.contextSize, options.threads, scheduler, () => serverPid);
+    return new LlamaServerBackend(started, apiKey, vocab, url, modelId, options.contextSize, options.threads, scheduler, () => serverPid);
   }
 
   countTokens(text: string): number {
@@ -231,16 +204,11 @@ export class LlamaServerBackend implements ModelBackend {
         // so the server evaluates only what follows their shared prefix.
         id_slot: lease.slot,
         cache_prompt: true,
-        stream: false,
+        // Streamed: a long generation is never cut by a client-side timeout, and an abort stops it.
+        stream: true,
       };
       if (request.grammarSchema) body.json_schema = request.grammarSchema;
-      const out = await this.post<{
-        content: string;
-        tokens_predicted: number;
-        tokens_evaluated: number;
-        stop_type?: string;
-        timings?: { cache_n?: number; prompt_n?: number };
-      }>("/completion", body, request.signal);
+      const out = await this.completion(body, request.signal);
       return {
         text: out.content,
         inputTokens: out.tokens_evaluated,
@@ -254,54 +222,171 @@ export class LlamaServerBackend implements ModelBackend {
   }
 
   private async post<T>(route: string, body: unknown, signal: AbortSignal | undefined): Promise<T> {
-    const res = await fetch(`${this.url}${route}`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify(body),
-      signal: signal ?? null,
+    let text = "";
+    await this.request(route, body, signal, (chunk) => {
+      text += chunk;
     });
-    if (!res.ok) {
-      const text = await res.text();
-      throw new UserError(
-        "MODEL_GENERATION_FAILED",
-        `llama-server ${route} answered ${res.status}: ${text.slice(0, 500)}`,
-        "See the server log; lower maxTokens or the prompt size.",
+    return JSON.parse(text) as T;
+  }
+
+  /** /completion, streamed: the pieces of content, then the final chunk's counts. */
+  private async completion(body: Record<string, unknown>, signal: AbortSignal | undefined): Promise<CompletionResult> {
+    let content = "";
+    let final: CompletionResult | undefined;
+    let pending = "";
+    const take = (line: string) => {
+      if (line.startsWith("error:")) throw generationError("/completion", 200, line.slice(6).trim());
+      if (!line.startsWith("data:")) return;
+      const data = line.slice(5).trim();
+      if (data === "" || data === "[DONE]") return;
+      const chunk = JSON.parse(data) as Partial<CompletionResult> & { stop?: boolean; error?: unknown };
+      if (chunk.error !== undefined) throw generationError("/completion", 200, JSON.stringify(chunk.error));
+      content += chunk.content ?? "";
+      if (chunk.stop) final = { ...(chunk as CompletionResult), content };
+    };
+    await this.request("/completion", body, signal, (piece) => {
+      pending += piece;
+      let i = pending.indexOf("\n");
+      while (i >= 0) {
+        take(pending.slice(0, i).replace(/\r$/, ""));
+        pending = pending.slice(i + 1);
+        i = pending.indexOf("\n");
+      }
+    });
+    if (pending.trim() !== "") take(pending.trim());
+    if (!final) throw generationError("/completion", 200, "the stream ended without a final chunk");
+    return final;
+  }
+
+  /**
+   * POSTs JSON to the server with our key, passing the response body on as it arrives. node:http,
+   * not fetch: fetch (undici) gives up on a response after 300 s without headers or data.
+   */
+  private request(route: string, body: unknown, signal: AbortSignal | undefined, onData: (text: string) => void): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const payload = Buffer.from(JSON.stringify(body));
+      const req = http.request(
+        `${this.url}${route}`,
+        {
+          method: "POST",
+          headers: { "content-type": "application/json", "content-length": payload.length, authorization: `Bearer ${this.apiKey}` },
+          signal,
+        },
+        (res) => {
+          res.setEncoding("utf8");
+          if (res.statusCode !== 200) {
+            let text = "";
+            res.on("data", (d: string) => {
+              if (text.length < 4000) text += d;
+            });
+            res.on("end", () => reject(generationError(route, res.statusCode ?? 0, text)));
+            res.on("error", reject);
+            return;
+          }
+          res.on("data", (d: string) => {
+            try {
+              onData(d);
+            } catch (e) {
+              req.destroy();
+              reject(e);
+            }
+          });
+          res.on("end", () => resolve());
+          res.on("error", reject);
+        },
       );
-    }
-    return (await res.json()) as T;
+      req.on("error", (e) => reject(signal?.aborted ? (signal.reason ?? e) : e));
+      req.end(payload);
+    });
   }
 
   async dispose(): Promise<void> {
     if (this.disposed) return;
     this.disposed = true;
-    // Closing the pipe makes the watchdog stop the server (SIGTERM) and exit when it has.
-    this.child.stdin?.end();
-    if (!this.child.stdin && this.child.exitCode === null && this.child.signalCode === null) this.child.kill("SIGTERM");
-    const timer = setTimeout(() => {
-      const pid = this.serverPid();
-      if (pid !== undefined && pid !== this.child.pid) killQuietly(pid, "SIGKILL");
-      this.child.kill("SIGKILL");
-    }, 10_000);
-    await this.exited;
+    // The watchdog stops the server: SIGTERM, then SIGKILL after the grace period.
+    this.server.stop();
+    const timer = setTimeout(() => this.server.kill(), 30_000);
+    await this.server.exited;
     clearTimeout(timer);
     await this.vocab.dispose();
   }
 }
 
-/**
- * sh script: start the server ($0 with "$@") in the background, report its pid on stderr, and kill
- * it when our end of the stdin pipe closes (dispose, exit, crash); exit with the server's status.
- */
-const WATCHDOG =
-  'exec 3<&0; "$0" "$@" </dev/null 3<&- & srv=$!; echo "rust-kb-llama-server-pid $srv" >&2; ' +
-  '(read _ <&3; kill "$srv" 2>/dev/null) 3<&3 & exec 3<&-; wait "$srv"';
+interface CompletionResult {
+  content: string;
+  tokens_predicted: number;
+  tokens_evaluated: number;
+  stop_type?: string;
+  timings?: { cache_n?: number; prompt_n?: number };
+}
 
-function killQuietly(pid: number, signal: NodeJS.Signals = "SIGKILL"): void {
-  try {
-    process.kill(pid, signal);
-  } catch {
-    // already gone
+function generationError(route: string, status: number, text: string): UserError {
+  return new UserError(
+    "MODEL_GENERATION_FAILED",
+    `llama-server ${route} answered ${status}: ${text.slice(0, 500)}`,
+    "See the server log; lower maxTokens or the prompt size.",
+  );
+}
+
+function serverArgs(options: LlamaServerBackendOptions, port: number): string[] {
+  return [
+    "-m",
+    options.modelPath,
+    "-t",
+    String(options.threads),
+    "-tb",
+    String(options.threads),
+    "-c",
+    String(options.sequences * options.contextSize),
+    "-np",
+    String(options.sequences),
+    "--no-kv-unified",
+    "-fa",
+    "auto",
+    "-cram",
+    "0",
+    "--host",
+    "127.0.0.1",
+    "--port",
+    String(port),
+  ];
+}
+
+/**
+ * Waits until the server answers /health, then checks that it is ours: it must refuse a wrong key
+ * and accept ours (only our child has it), so a process that took the port is never sent a prompt.
+ */
+async function waitReady(server: GuardedProcess, url: string, apiKey: string, deadline: number, log: () => string): Promise<"ready" | "bind-failed" | string> {
+  let ended = false;
+  let foreign: string | undefined;
+  void server.exited.then(() => {
+    ended = true;
+  });
+  for (;;) {
+    if (ended) return BIND_FAILED.test(log()) ? "bind-failed" : `llama-server exited: ${log().slice(-2000)}`;
+    const health = await getStatus(`${url}/health`, undefined);
+    if (health === 200) {
+      const wrong = await getStatus(`${url}/props`, randomBytes(24).toString("hex"));
+      const right = await getStatus(`${url}/props`, apiKey);
+      if (wrong === 401 && right === 200) return "ready";
+      // Another process answers on the port: ours will exit on its failed bind (then a new port is tried).
+      foreign = `another server answers on ${url} (${wrong} to a wrong key, ${right} to ours)`;
+    }
+    if (Date.now() > deadline) return `llama-server did not become ready in time${foreign ? `; ${foreign}` : ""}: ${log().slice(-2000)}`;
+    await new Promise((r) => setTimeout(r, 200));
   }
+}
+
+function getStatus(url: string, key: string | undefined): Promise<number | undefined> {
+  return new Promise((resolve) => {
+    const req = http.get(url, { headers: key ? { authorization: `Bearer ${key}` } : {}, timeout: 10_000 }, (res) => {
+      res.resume();
+      res.on("end", () => resolve(res.statusCode));
+      res.on("error", () => resolve(undefined));
+    });
+    req.on("timeout", () => req.destroy());
+    req.on("error", () => resolve(undefined));
+  });
 }
 
 /** llama-server's `stop_type`: "eos" (end-of-generation token), "limit" (n_predict), "word" (stop string). */
