@@ -8,7 +8,7 @@
 import path from "node:path";
 import type { Llama } from "node-llama-cpp";
 import { buildPipelineGraph, type PipelineGraph } from "../graphs/pipelineGraph.ts";
-import { loadAgentsConfig } from "../src/config/agentsConfig.ts";
+import { applyOverrides, loadAgentsConfig } from "../src/config/agentsConfig.ts";
 import { readEnv } from "../src/config/env.ts";
 import { openLlama } from "../src/model/LlamaBackend.ts";
 import { freeMemoryFor, openPool, planPool } from "../src/model/ModelPool.ts";
@@ -50,7 +50,11 @@ async function build(): Promise<PipelineGraph> {
     llama ??= openLlama({ maxThreads: threads, gpu: env.gpu });
     return llama;
   };
-  const plan = await planPool(loadAgentsConfig(), {
+  // `npm run studio -- --endpoint URL ...` hands model servers over through the environment (cli/studioServer.ts).
+  const config = env.studioEndpoints?.length
+    ? applyOverrides(loadAgentsConfig(), { endpoints: env.studioEndpoints, endpointModel: env.studioEndpointModel, apiKeyEnv: env.studioApiKeyEnv })
+    : loadAgentsConfig();
+  const plan = await planPool(config, {
     uvThreadpoolSize: env.uvThreadpoolSize,
     resolveSource: (source) => resolveModel(source ?? env.model ?? DEFAULT_MODEL.uri, { modelsDir: env.modelsDir, offline: env.offline }),
     threads,

@@ -9,17 +9,23 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 
 const HELP = `Usage: npm run studio -- [--port N] [--model PATH|URI] [--threads N] [--no-reload]
+                          [--endpoint URL ... [--endpoint-model NAME] [--api-key-env NAME]]
 
 Starts the LangGraph dev server on 127.0.0.1 (default port 2124; 2024 is often taken) with the
 pipeline graph "rust_kb". Open the hosted Studio at
   https://smith.langchain.com/studio/?baseUrl=http://127.0.0.1:PORT
-(needs internet in the browser), or call the API directly (works offline).`;
+(needs internet in the browser), or call the API directly (works offline).
+--endpoint (repeatable), --endpoint-model and --api-key-env run the graph's models on
+OpenAI-compatible model servers, as with npm run graph (docs/SCALING.md).`;
 
 const { values } = parseArgs({
   options: {
     port: { type: "string" },
     model: { type: "string" },
     threads: { type: "string" },
+    endpoint: { type: "string", multiple: true },
+    "endpoint-model": { type: "string" },
+    "api-key-env": { type: "string" },
     "no-reload": { type: "boolean" },
     help: { type: "boolean", short: "h" },
   },
@@ -46,6 +52,9 @@ const child = spawn(bin, args, {
     LANGGRAPH_CLI_NO_ANALYTICS: "1",
     ...(values.model ? { RUST_KB_MODEL: values.model } : {}),
     ...(values.threads ? { RUST_KB_THREADS: values.threads } : {}),
+    ...(values.endpoint?.length ? { RUST_KB_STUDIO_ENDPOINTS: values.endpoint.join(",") } : {}),
+    ...(values["endpoint-model"] ? { RUST_KB_STUDIO_ENDPOINT_MODEL: values["endpoint-model"] } : {}),
+    ...(values["api-key-env"] ? { RUST_KB_STUDIO_API_KEY_ENV: values["api-key-env"] } : {}),
   },
 });
 for (const sig of ["SIGINT", "SIGTERM"] as const) process.on(sig, () => child.kill(sig));

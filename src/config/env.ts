@@ -22,6 +22,13 @@ export interface Env {
   rustDocsDir: string | undefined;
   /** `RUST_KB_STUDIO_DB`: run database used by the LangGraph Studio entry (default checkpoints/studio.sqlite). */
   studioDb: string | undefined;
+  /**
+   * `RUST_KB_STUDIO_ENDPOINTS` (comma-separated URLs), `RUST_KB_STUDIO_ENDPOINT_MODEL`,
+   * `RUST_KB_STUDIO_API_KEY_ENV`: model servers for the Studio graph (set by `npm run studio -- --endpoint URL ...`).
+   */
+  studioEndpoints: string[] | undefined;
+  studioEndpointModel: string | undefined;
+  studioApiKeyEnv: string | undefined;
   /** `RUST_KB_TEST_FAULTS`: fault injection for the durability tests (src/testing/faults.ts); never set in normal use. */
   testFaults: string | undefined;
   /** `RUST_KB_OFFLINE=1`: never download anything (a missing model is an error at once). */
@@ -73,6 +80,12 @@ export function readEnv(source: NodeJS.ProcessEnv = process.env): Env {
     noColor: nonEmpty(source.NO_COLOR) !== undefined,
     rustDocsDir: nonEmpty(source.RUST_KB_DOCS_DIR),
     studioDb: nonEmpty(source.RUST_KB_STUDIO_DB),
+    studioEndpoints: nonEmpty(source.RUST_KB_STUDIO_ENDPOINTS)
+      ?.split(",")
+      .map((u) => u.trim())
+      .filter((u) => u !== ""),
+    studioEndpointModel: nonEmpty(source.RUST_KB_STUDIO_ENDPOINT_MODEL),
+    studioApiKeyEnv: nonEmpty(source.RUST_KB_STUDIO_API_KEY_ENV),
     testFaults: nonEmpty(source.RUST_KB_TEST_FAULTS),
     offline: ["1", "true", "yes"].includes((source.RUST_KB_OFFLINE ?? "").trim().toLowerCase()),
     gpu: ["false", "0", "cpu", "no"].includes((source.RUST_KB_GPU ?? "").trim().toLowerCase()) ? false : "auto",
