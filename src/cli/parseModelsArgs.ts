@@ -1,5 +1,5 @@
 import { parseArgs } from "node:util";
-import { DEFAULT_MIN_CONTEXT_SIZE, parseByteSize } from "../model/memoryPlan.ts";
+import { DEFAULT_MEMORY_RESERVE, DEFAULT_MEMORY_SHARE, DEFAULT_MIN_CONTEXT_SIZE, parseByteSize } from "../model/memoryPlan.ts";
 import { DEFAULT_AGENT_COUNTS } from "../model/roles.ts";
 import { DEFAULT_BENCH_DIR } from "../models/benchResults.ts";
 import { type PlanModelArg, parsePlanModelArg } from "../models/plan.ts";
@@ -8,7 +8,8 @@ import { type PlanModelArg, parsePlanModelArg } from "../models/plan.ts";
 export const DEFAULT_PLAN_AGENTS = Object.values(DEFAULT_AGENT_COUNTS).reduce((a, b) => a + b, 0);
 export const DEFAULT_PLAN_CONTEXT = 4096;
 /** Set aside for the process outside llama.cpp's buffers (the agents issue's target for it). */
-export const DEFAULT_RESERVE = "200MB";
+/** The run's default (config/agents.json `memory.reserve`), so `plan` and admission agree. */
+export const DEFAULT_RESERVE = DEFAULT_MEMORY_RESERVE;
 
 interface Common {
   /** --dir: models directory (else $RUST_KB_MODELS_DIR, else node-llama-cpp's ~/.node-llama-cpp/models). */
@@ -35,7 +36,7 @@ export interface InspectOptionsArgs extends Common {
 export interface PlanOptionsArgs extends Common {
   models: PlanModelArg[];
   agents: number;
-  /** --memory in bytes; undefined = this machine's RAM. */
+  /** --memory in bytes; undefined = DEFAULT_MEMORY_SHARE of the free RAM, as a run's admission takes. */
   memoryBytes: number | undefined;
   memoryText: string | undefined;
   contextSize: number;
@@ -77,7 +78,7 @@ Options:
             --cpu                 estimate for the CPU even if a GPU is present
   plan:     --agents N            agents per model (default ${DEFAULT_PLAN_AGENTS})
             --memory SIZE         budget, e.g. 24GB (powers of 1024: 24GB = 24 GiB);
-                                  default this machine's total RAM
+                                  default ${Math.round(DEFAULT_MEMORY_SHARE * 100)}% of the free RAM, as a run takes
             --context N           tokens per agent (default ${DEFAULT_PLAN_CONTEXT})
             --min-context N       floor when shrinking the context (default ${DEFAULT_MIN_CONTEXT_SIZE})
             --reserve SIZE        memory kept for the process itself (default ${DEFAULT_RESERVE})

@@ -8,6 +8,8 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
 import { UserError } from "../errors.ts";
+import { parseBackendChoice } from "../model/chooseBackend.ts";
+import { DEFAULT_MEMORY_RESERVE, DEFAULT_MEMORY_SHARE, DEFAULT_MIN_CONTEXT_SIZE, DEFAULT_MIN_SEQUENCES } from "../model/memoryPlan.ts";
 import { ROLES, type Role } from "../model/roles.ts";
 
 export const DEFAULT_AGENTS_CONFIG = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../config/agents.json");
@@ -45,11 +47,12 @@ const modelSpec = z
     /** Tokens per sequence. */
     contextSize: z.number().int().min(256).max(1_048_576).default(4096),
     /**
-     * What runs the model: "node-llama-cpp" in this process (default), or "llama-server", llama.cpp's
-     * own server in a child process on loopback (needs `bash bench/llamacpp/build.sh` once; faster with
-     * many sequences on a small CPU: docs/PROFILE.md).
+     * What runs the model: "llama-server", llama.cpp's own server in a child process on loopback
+     * (built once by `bash scripts/buildLlamaServer.sh`; faster with many sequences: docs/PROFILE.md),
+     * or "node-llama-cpp" in this process. "auto" (default): llama-server when its binary is found,
+     * else node-llama-cpp (src/model/chooseBackend.ts).
      */
-    backend: z.enum(MODEL_BACKENDS).default("node-llama-cpp"),
+    backend: z.enum(["auto", ...MODEL_BACKENDS]).default("auto"),
     /**
      * An OpenAI-compatible model server (Ollama, LM Studio, llama-server, vLLM) serves this model
      * instead of a local file: its base URL, or several URLs serving the same model (calls spread
@@ -103,14 +106,20 @@ export const agentsConfigSchema = z
       .object({
         /** "auto" = `share` of the memory free when the run starts, else a size. */
         budget: z.union([z.literal("auto"), byteSize]).default("auto"),
-        share: z.number().min(0.05).max(1).default(0.8),
+        share: z.number().min(0.05).max(1).default(DEFAULT_MEMORY_SHARE),
         /** Kept free for the process itself (runtime, graph, buffers outside llama.cpp). */
-        reserve: byteSize.default("256MB"),
-        minContextSize: z.number().int().min(256).default(2048),
-        minSequences: z.number().int().min(1).default(1),
+        reserve: byteSize.default(DEFAULT_MEMORY_RESERVE),
+        minContextSize: z.number().int().min(256).default(DEFAULT_MIN_CONTEXT_SIZE),
+        minSequences: z.number().int().min(1).default(DEFAULT_MIN_SEQUENCES),
       })
       .strict()
-      .default({ budget: "auto", share: 0.8, reserve: "256MB", minContextSize: 2048, minSequences: 1 }),
+      .default({
+        budget: "auto",
+        share: DEFAULT_MEMORY_SHARE,
+        reserve: DEFAULT_MEMORY_RESERVE,
+        minContextSize: DEFAULT_MIN_CONTEXT_SIZE,
+        minSequences: DEFAULT_MIN_SEQUENCES,
+      }),
   })
   .strict()
   .superRefine((c, ctx) => {
@@ -219,15 +228,20 @@ export function applyOverrides(config: AgentsConfig, o: AgentsOverrides): Agents
     const key = `${role}-model`;
     const base = next.models[next.roles[role].model];
     // A role given its own file runs it locally, even when the other models are on a server.
-    next.models[key] = { source, contextSize: base?.contextSize ?? 4096, backend: base?.backend ?? "node-llama-cpp" };
+    next.models[key] = { source, contextSize: base?.contextSize ?? 4096, backend: base?.backend ?? "auto" };
     next.roles[role].model = key;
   }
   if (o.contextSize !== undefined) for (const m of Object.values(next.models)) m.contextSize = o.contextSize;
   if (o.memoryBudget !== undefined) next.memory.budget = o.memoryBudget;
   if (o.backend !== undefined) {
-    if (!(MODEL_BACKENDS as readonly string[]).includes(o.backend))
-      throw new UserError("USAGE", `--backend takes ${MODEL_BACKENDS.join(" or ")}, got "${o.backend}"`, "Example: --backend llama-server");
-    for (const m of Object.values(next.models)) m.backend = o.backend as ModelBackendKind;
+    const choice = parseBackendChoice(o.backend);
+    if (choice === undefined)
+      throw new UserError(
+        "USAGE",
+        `--backend takes auto, ${MODEL_BACKENDS.join(", ")} or llama (= node-llama-cpp), got "${o.backend}"`,
+        "Example: --backend llama (in process) or --backend llama-server",
+      );
+    for (const m of Object.values(next.models)) m.backend = choice;
   }
   // Models no role uses any more are dropped.
   const used = new Set(ROLES.map((r) => next.roles[r].model));

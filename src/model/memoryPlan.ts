@@ -3,8 +3,11 @@
  * weights, the KV cache and a context's fixed buffers take, what fits a budget, and how to shrink
  * a configuration (context per sequence first, then sequences) down to floors when it does not.
  *
- * Shared by `npm run models -- plan` and the pipeline's memory-aware admission, so a plan printed
- * before a run and the admission decision at the start of that run agree. Everything here is pure
+ * Shared by `npm run models -- plan` and the pipeline's memory-aware admission, with one set of
+ * defaults (DEFAULT_MEMORY_SHARE of the free memory as the budget, DEFAULT_MEMORY_RESERVE kept back),
+ * so a plan printed before a run and the admission decision at the start of that run agree — on the
+ * same machine state: both take a share of the memory free at that moment (the run takes free VRAM
+ * instead when a discrete GPU will hold the models; `plan` always takes RAM). Everything here is pure
  * except `readModelMemoryProfile`, which reads a GGUF file through node-llama-cpp's GGUF insights.
  *
  * The model of memory, per loaded model with one context of N sequences of C tokens each:
@@ -26,6 +29,14 @@ export const CONTEXT_PAD = 256;
  */
 export const DEFAULT_MIN_CONTEXT_SIZE = 2048;
 export const DEFAULT_MIN_SEQUENCES = 1;
+
+/** Without an explicit budget, the models may use this share of the memory free at the start. */
+export const DEFAULT_MEMORY_SHARE = 0.8;
+/**
+ * Kept back for the process itself (Node.js, tsx and the llama.cpp addon measured 127-138 MiB
+ * before any model, docs/BENCHMARKS.md), on top of the models' arithmetic.
+ */
+export const DEFAULT_MEMORY_RESERVE = "256MB";
 
 /** Where a profile's numbers came from; shown next to the arithmetic. */
 export type ProfileSource = "gguf" | "shape" | "manual";

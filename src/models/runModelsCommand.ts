@@ -8,7 +8,7 @@ import path from "node:path";
 import type { ModelsParseResult } from "../cli/parseModelsArgs.ts";
 import type { Env } from "../config/env.ts";
 import { isAbortError, isUserError, UserError } from "../errors.ts";
-import { formatBytes } from "../model/memoryPlan.ts";
+import { DEFAULT_MEMORY_SHARE, formatBytes } from "../model/memoryPlan.ts";
 import { defaultModelsDir } from "../model/resolveModel.ts";
 import { machineThreads } from "../model/threads.ts";
 import { CATALOG_PATH, loadCatalog } from "./catalog.ts";
@@ -70,7 +70,9 @@ export async function runModelsCommand(command: Command, io: ModelsIo): Promise<
       }
       case "plan": {
         const o = command.options;
-        const budgetBytes = o.memoryBytes ?? os.totalmem();
+        // The run's admission default (src/model/ModelPool.ts): a share of the memory free now.
+        const free = os.freemem();
+        const budgetBytes = o.memoryBytes ?? Math.floor(free * DEFAULT_MEMORY_SHARE);
         const report = await planModels(o.models, {
           catalog,
           directory,
@@ -78,7 +80,7 @@ export async function runModelsCommand(command: Command, io: ModelsIo): Promise<
           contextSize: o.contextSize,
           minContextSize: o.minContextSize,
           budgetBytes,
-          budgetSource: o.memoryText !== undefined ? `--memory ${o.memoryText}` : `this machine's total RAM`,
+          budgetSource: o.memoryText !== undefined ? `--memory ${o.memoryText}` : `${Math.round(DEFAULT_MEMORY_SHARE * 100)}% of ${formatBytes(free)} free RAM`,
           reserveBytes: o.reserveBytes,
           benchDir: path.resolve(o.benchDir),
         });

@@ -1,5 +1,8 @@
+import fs from "node:fs";
 import { describe, expect, it } from "vitest";
 import { DEFAULT_PLAN_AGENTS, parseModelsArgs } from "../../src/cli/parseModelsArgs.ts";
+import { DEFAULT_AGENTS_CONFIG, loadAgentsConfig, parseAgentsConfig } from "../../src/config/agentsConfig.ts";
+import { parseByteSize } from "../../src/model/memoryPlan.ts";
 
 const GiB = 1024 ** 3;
 
@@ -52,7 +55,7 @@ describe("parseModelsArgs", () => {
         memoryText: "24GB",
         contextSize: 4096,
         minContextSize: 2048,
-        reserveBytes: 200 * 1024 ** 2,
+        reserveBytes: 256 * 1024 ** 2,
         benchDir: ".bench/results",
         models: [
           { target: "a", agents: undefined },
@@ -86,5 +89,20 @@ describe("parseModelsArgs", () => {
 
   it("lowers the default context floor to a smaller requested context", () => {
     expect(parseModelsArgs(["plan", "--context", "1024"])).toMatchObject({ options: { contextSize: 1024, minContextSize: 1024 } });
+  });
+
+  it("gives plan the run's admission defaults: the same reserve as config/agents.json and the config schema", () => {
+    const plan = parseModelsArgs(["plan"]);
+    if (plan.kind !== "plan") throw new Error(JSON.stringify(plan));
+    expect(plan.options.memoryBytes).toBeUndefined();
+    const shipped = loadAgentsConfig().memory;
+    const { memory: _shippedMemory, ...withoutMemory } = JSON.parse(fs.readFileSync(DEFAULT_AGENTS_CONFIG, "utf8"));
+    const schemaDefault = parseAgentsConfig(withoutMemory).memory;
+    for (const memory of [shipped, schemaDefault]) {
+      expect(parseByteSize(memory.reserve)).toBe(plan.options.reserveBytes);
+      expect(memory.budget).toBe("auto");
+      expect(memory.share).toBe(0.8);
+    }
+    expect(parseModelsArgs(["--help"])).toMatchObject({ kind: "help" });
   });
 });

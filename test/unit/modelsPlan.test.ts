@@ -89,7 +89,7 @@ describe("planModels", () => {
     // weights 491e6 (catalog) + logits 151936 x 512 x 4 = 311164928 + 30 x 12 KiB x 4096
     expect(m?.fit.modelsBytes).toBe(491e6 + 311164928 + 30 * 48 * MiB);
     expect(m?.fit.outcome).toBe("fits");
-    // (24 GiB - 200 MiB - 491e6 - 311164928) / 48 MiB = 491.9
+    // (24 GiB - 200 MiB - 491e6 - 311164928) / 48 MiB = 491.9 (reserve as passed in options())
     expect(m?.maxAgents).toBe(491);
     expect(m?.bench?.exact?.aggregateTokPerSec).toBe(210.5);
     const text = formatPlan(r);
