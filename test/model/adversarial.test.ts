@@ -304,7 +304,7 @@ describe("hostile model text (scripted model) and a hostile example through the 
   const IMAGE = "![pixel](https://evil.example/track.png?u=1)";
   let dir: string;
   let saved: string | undefined;
-  beforeAll(() => {
+  beforeAll(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), "kb-adversarial-scripted-"));
     fs.mkdirSync(path.join(dir, "in"));
     fs.writeFileSync(
@@ -313,7 +313,8 @@ describe("hostile model text (scripted model) and a hostile example through the 
     );
     saved = process.env.TAVILY_API_KEY;
     process.env.TAVILY_API_KEY = CANARY;
-  });
+    await runScripted();
+  }, 120_000);
   afterAll(() => {
     if (saved === undefined) delete process.env.TAVILY_API_KEY;
     else process.env.TAVILY_API_KEY = saved;
@@ -347,7 +348,7 @@ describe("hostile model text (scripted model) and a hostile example through the 
 
   let pages: string[] = [];
   let dbFile = "";
-  beforeAll(async () => {
+  async function runScripted(): Promise<void> {
     dbFile = path.join(dir, "runs.sqlite");
     const db = RunDatabase.open(dbFile);
     const backend = new ScriptedBackend(script, { modelId: "scripted@1" });
@@ -366,7 +367,7 @@ describe("hostile model text (scripted model) and a hostile example through the 
     pages = filesUnder(path.join(dir, "kb"))
       .map((f) => f.toString())
       .filter((f) => f.endsWith(".md") && !f.includes("/.kb/"));
-  }, 120_000);
+  }
 
   it("pages hold no image and no raw HTML from model text", () => {
     const text = pages.map((f) => fs.readFileSync(f, "utf8").replace(/^---\n[\s\S]*?\n---\n/, "")).join("\n");
