@@ -79,6 +79,18 @@ function relativeLinks(dir: string, files: Map<string, string>): { from: string;
 }
 
 describe("npm run kb -- site", () => {
+  it("parses site with an optional --site-dir, and refuses site-only and lock options where they do not apply", () => {
+    expect(parseKbArgs(["site"])).toMatchObject({ kind: "run", options: { command: { kind: "site", dir: undefined }, out: "./kb" } });
+    expect(parseKbArgs(["site", "--site-dir", "/tmp/s", "--out", "k"])).toMatchObject({
+      kind: "run",
+      options: { command: { kind: "site", dir: "/tmp/s" }, out: "k" },
+    });
+    expect(parseKbArgs(["list", "--site-dir", "x"])).toEqual({ kind: "error", message: "--site-dir applies to site only" });
+    expect(parseKbArgs(["site", "extra"])).toEqual({ kind: "error", message: 'site takes no arguments, got "extra"' });
+    expect(parseKbArgs(["site", "--site-dir", ""])).toEqual({ kind: "error", message: "--site-dir needs a value" });
+    expect(parseKbArgs(["site", "--break-lock"])).toMatchObject({ kind: "error", message: expect.stringContaining("site takes no lock") });
+  });
+
   it("writes a home page, a page per pattern and per category, the quarantine and the search data", () => {
     const r = site();
     expect(r.code, r.stderr).toBe(0);
