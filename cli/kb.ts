@@ -1,12 +1,13 @@
 #!/usr/bin/env node
 /** Entry point of `npm run kb`: a thin shell over the pure parser and runKbCommand. */
 import { KB_HELP, parseKbArgs } from "../src/cli/parseKbArgs.ts";
+import { terminalText } from "../src/util/terminalText.ts";
 
 const parsed = parseKbArgs(process.argv.slice(2));
 if (parsed.kind === "help") {
   process.stdout.write(`${KB_HELP}\n`);
 } else if (parsed.kind === "error") {
-  process.stderr.write(`error: ${parsed.message}\n\n${KB_HELP}\n`);
+  process.stderr.write(`error: ${terminalText(parsed.message)}\n\n${KB_HELP}\n`);
   process.exitCode = 2;
 } else {
   const { runKbCommand } = await import("../src/kb/kbCommand.ts");

@@ -5,6 +5,7 @@ import { fence, mergeEntry, renderCategoryPage, renderEntryPage, renderIndex, re
 import { Reporter } from "../../src/progress/Reporter.ts";
 import { terminalText } from "../../src/util/terminalText.ts";
 import { contribution } from "../fixtures/kb/contributions.ts";
+import { runCli } from "../helpers/cli.ts";
 
 // The most permissive renderer: raw HTML on, as a page viewer that trusts the markdown would be.
 const md = new MarkdownIt({ html: true, linkify: true });
@@ -136,4 +137,13 @@ describe("progress output", () => {
     expect(foreign).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/);
     expect(foreign).toContain("skipped notes/x.md: bad byte");
   });
+});
+
+describe("CLI error printing", () => {
+  it("an argument with ESC sequences is echoed without them", async () => {
+    const r = await runCli("kb", [`${ESC}]0;owned${ESC}\\${ESC}[2Jfrobnicate`]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/unknown command "frobnicate"/);
+    expect(r.stderr).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/);
+  }, 60_000);
 });
