@@ -24,9 +24,13 @@ afterAll(() => {
 describe("npm run graph -- --input examples/notes", () => {
   it("processes every example file with nothing skipped and writes the knowledge base", { timeout: 300_000 }, async () => {
     const out = path.join(tmp, "kb");
-    const r = await runCli("graph", ["--input", "examples/notes", "--out", out, "--db", path.join(tmp, "runs.sqlite"), "--model", MODEL, "--threads", "1", "--json"], {
-      cwd: REPO,
-    });
+    const r = await runCli(
+      "graph",
+      ["--input", "examples/notes", "--out", out, "--db", path.join(tmp, "runs.sqlite"), "--model", MODEL, "--threads", "1", "--json"],
+      {
+        cwd: REPO,
+      },
+    );
     expect(r.code, r.stderr).toBe(0);
     const s = summaryOf(r);
     const found = fs.readdirSync(path.join(REPO, "examples/notes"), { recursive: true }).filter((p) => /\.(md|txt|json)$/.test(String(p))).length;
