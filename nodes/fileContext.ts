@@ -6,8 +6,8 @@
  */
 import type { SourceDocument, SourceUnit } from "../src/input/types.ts";
 import type { NodeDeps } from "./deps.ts";
-import { evidenceUnits, renderUnit } from "./evidence.ts";
-import type { PatternItem } from "./types.ts";
+import { evidenceUnits, renderSources, renderUnit } from "./evidence.ts";
+import type { PatternItem, ResearchSource } from "./types.ts";
 
 const EVIDENCE_MAX_CHARS = 1800;
 /** Tokens kept free for the system prompt, instructions and chat template around the units. */
@@ -44,12 +44,31 @@ export function fileContextFor(
 }
 
 /**
- * Splits items into consecutive batches whose answers fit the context: each item may need
- * `perItemTokens` of output, after a prompt of `promptTokens`. Every batch holds at least one item.
+ * The research results of a file's patterns as one block, each distinct result once, in the order
+ * the patterns found them. The researcher and the writer show the same block after the file's
+ * units, so the writer's prompt shares the researcher's prefix up to the end of it (the writer may
+ * cite only the results the researcher kept for each pattern: its grammar lists only those).
  */
-export function batchesFor<T>(items: readonly T[], contextTokens: number, promptTokens: number, perItemTokens: number): T[][] {
-  const room = Math.max(perItemTokens, contextTokens - promptTokens - 64);
-  const size = Math.max(1, Math.floor(room / Math.max(1, perItemTokens)));
+/** A call's generation limit: `perItem` per item, within what the context leaves after the prompt (never under one item's). */
+export function batchMaxTokens(perItem: number, items: number, contextTokens: number, promptTokens: number): number {
+  return Math.max(perItem, Math.min(perItem * items, contextTokens - promptTokens - 16));
+}
+
+export function renderFileSources(lists: readonly (readonly ResearchSource[])[]): string {
+  const seen = new Map<string, ResearchSource>();
+  for (const list of lists) for (const s of list) if (!seen.has(s.id)) seen.set(s.id, s);
+  return renderSources([...seen.values()]);
+}
+
+/**
+ * Splits items into consecutive batches whose answers should fit the context after a prompt of
+ * `promptTokens`, at `expectedPerItem` tokens of answer per item (an answer that runs past the
+ * call's limit fails its parse and the caller falls back to smaller calls). Every batch holds at
+ * least one item.
+ */
+export function batchesFor<T>(items: readonly T[], contextTokens: number, promptTokens: number, expectedPerItem: number): T[][] {
+  const room = Math.max(expectedPerItem, contextTokens - promptTokens - 64);
+  const size = Math.max(1, Math.floor(room / Math.max(1, expectedPerItem)));
   const out: T[][] = [];
   for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
   return out;

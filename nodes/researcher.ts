@@ -2,8 +2,7 @@ import { createHash } from "node:crypto";
 import type { LangGraphRunnableConfig } from "@langchain/langgraph";
 import type { FileStateType, FileStateUpdate } from "../graphs/state.ts";
 import { type NodeDeps, runContext, STAGE_PRIORITY } from "./deps.ts";
-import { renderSources } from "./evidence.ts";
-import { batchesFor, fileContextFor, fileSystemPrompt } from "./fileContext.ts";
+import { batchesFor, fileContextFor, fileSystemPrompt, renderFileSources } from "./fileContext.ts";
 import { instrument } from "./instrument.ts";
 import { byPatternSchema, researcherSchema } from "./schemas.ts";
 import type { PatternItem, ResearchPack, ResearchSource } from "./types.ts";
@@ -38,7 +37,7 @@ export function makeResearcher(deps: NodeDeps) {
         return source;
       }),
     );
-    const relevant = await judge(deps, runId, state, candidates, [...ids.values()], signal);
+    const relevant = await judge(deps, runId, state, candidates, signal);
     const research: Record<string, string> = {};
     for (const [i, pattern] of state.patterns.entries()) {
       const sources = candidates[i] ?? [];
@@ -81,7 +80,6 @@ async function judge(
   runId: string,
   state: FileStateType,
   candidates: ResearchSource[][],
-  all: ResearchSource[],
   signal: AbortSignal | undefined,
 ): Promise<Map<string, { relevant: string[]; note: string }>> {
   const out = new Map<string, { relevant: string[]; note: string }>();
@@ -90,10 +88,9 @@ async function judge(
   const doc = deps.db.getDocument(state.docId);
   const file = fileContextFor(deps, state.relPath, doc, state.patterns);
   const render = (items: typeof withSources) => {
-    const used = new Set(items.flatMap((x) => x.sources.map((s) => s.id)));
     return deps.prompts.render("researcher.user", {
       file,
-      sources: renderSources(all.filter((s) => used.has(s.id))),
+      sources: renderFileSources(items.map((x) => x.sources)),
       patterns: items
         .map((x) => `[${x.pattern.key}] ${x.pattern.name}: ${x.pattern.summary}\nExcerpts found for it: ${x.sources.map((s) => s.id).join(", ")}`)
         .join("\n\n"),

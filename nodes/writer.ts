@@ -3,8 +3,8 @@ import type { LangGraphRunnableConfig } from "@langchain/langgraph";
 import type { FileStateType, FileStateUpdate } from "../graphs/state.ts";
 import { categoryTitle } from "../src/kb/taxonomy.ts";
 import { type NodeDeps, runContext, STAGE_PRIORITY } from "./deps.ts";
-import { exampleCandidates, renderSources } from "./evidence.ts";
-import { batchesFor, fileContextFor, fileSystemPrompt } from "./fileContext.ts";
+import { exampleCandidates } from "./evidence.ts";
+import { batchesFor, batchMaxTokens, fileContextFor, fileSystemPrompt, renderFileSources } from "./fileContext.ts";
 import { instrument } from "./instrument.ts";
 import { byPatternSchema, type WriterOutput, writerSchema } from "./schemas.ts";
 import type { Draft, DraftRef, PatternItem, ResearchPack, ResearchSource } from "./types.ts";
@@ -28,17 +28,25 @@ export function makeWriter(deps: NodeDeps) {
     const { runId, signal } = runContext(config);
     const doc = deps.db.getDocument(state.docId);
     const round = state.round + 1;
+    const packs = new Map(
+      state.patterns.map((p): [string, ResearchPack] => {
+        const ref = state.research[p.key];
+        return [p.key, ref ? deps.db.getBlob<ResearchPack>(ref) : { sources: [], relevant: [], note: "" }];
+      }),
+    );
     const items = patternsToWrite(state).map((pattern): WriterItem => {
-      const packRef = state.research[pattern.key];
-      const pack: ResearchPack = packRef ? deps.db.getBlob<ResearchPack>(packRef) : { sources: [], relevant: [], note: "" };
+      const pack = packs.get(pattern.key) ?? { sources: [], relevant: [], note: "" };
       return { pattern, sources: pack.sources.filter((s) => pack.relevant.includes(s.id)), candidates: exampleCandidates(doc, pattern.evidence) };
     });
     const file = fileContextFor(deps, state.relPath, doc, state.patterns);
+    // The same research block as the researcher's prompt (a shared prefix); each pattern may cite only what was kept for it.
+    const sources = renderFileSources(state.patterns.map((p) => packs.get(p.key)?.sources ?? []));
     const system = fileSystemPrompt(deps);
-    const render = (batch: readonly WriterItem[]) => renderWriterPrompt(deps, state, file, batch);
+    const render = (batch: readonly WriterItem[]) => renderWriterPrompt(deps, state, file, sources, batch);
     const perItem = deps.settings.maxTokens.writer;
     const drafts: Record<string, DraftRef> = {};
     const write = async (batch: WriterItem[]): Promise<boolean> => {
+      const user = render(batch);
       const schema = byPatternSchema(
         Object.fromEntries(
           batch.map((x) => [
@@ -57,8 +65,8 @@ export function makeWriter(deps: NodeDeps) {
         callKey: `${state.relPath}|writer|${batch.map((x) => x.pattern.key).join(",")}|r${round}`,
         affinityKey: state.relPath,
         priority: STAGE_PRIORITY.writer,
-        prompt: { system, user: render(batch) },
-        maxTokens: perItem * batch.length,
+        prompt: { system, user },
+        maxTokens: batchMaxTokens(perItem, batch.length, deps.llm.contextTokens("writer"), deps.llm.countTokens("writer", system + user)),
         maxAttempts: deps.settings.maxAttempts,
         signal,
       });
@@ -87,7 +95,8 @@ export function makeWriter(deps: NodeDeps) {
       }
       return true;
     };
-    const batches = batchesFor(items, deps.llm.contextTokens("writer"), deps.llm.countTokens("writer", system + render(items)), perItem);
+    // Drafts average well under their limit: batches are sized at half of it (a batch cut off falls back to one call per pattern).
+    const batches = batchesFor(items, deps.llm.contextTokens("writer"), deps.llm.countTokens("writer", system + render(items)), Math.ceil(perItem / 2));
     for (const batch of batches) {
       // A batch the model could not answer as a whole is retried one pattern per call.
       if (!(await write(batch))) for (const x of batch) await write([x]);
@@ -102,9 +111,7 @@ interface WriterItem {
   candidates: { ids: string[]; required: boolean };
 }
 
-function renderWriterPrompt(deps: NodeDeps, state: FileStateType, file: string, batch: readonly WriterItem[]): string {
-  const sources = new Map<string, ResearchSource>();
-  for (const x of batch) for (const s of x.sources) sources.set(s.id, s);
+function renderWriterPrompt(deps: NodeDeps, state: FileStateType, file: string, sources: string, batch: readonly WriterItem[]): string {
   const patterns = batch.map((x) => {
     const ids = x.candidates.ids;
     const codeIds = ids.length === 0 ? '(none): answer "none"' : x.candidates.required ? ids.join(", ") : `${ids.join(", ")} (or "none")`;
@@ -123,7 +130,7 @@ function renderWriterPrompt(deps: NodeDeps, state: FileStateType, file: string, 
     .join("");
   return deps.prompts.render("writer.user", {
     file,
-    sources: renderSources([...sources.values()]),
+    sources,
     path: state.relPath,
     patterns: patterns.join("\n\n"),
     feedback,
