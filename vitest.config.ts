@@ -8,6 +8,9 @@ import { defineConfig } from "vitest/config";
 export default defineConfig({
   test: {
     globals: true,
+    // The default engine ("auto") is llama-server wherever one is built: tests pin the in-process
+    // engine so they run the same everywhere; llama-server tests choose it explicitly.
+    env: { RUST_KB_BACKEND: "node-llama-cpp" },
     projects: [
       {
         extends: true,

@@ -176,11 +176,17 @@ export async function runGraphCommand(options: GraphOptions, io: CommandIo): Pro
       concurrency: options.concurrency,
       threads,
       freeMemory: async () => freeMemoryFor(await getLlama()),
+      // "auto" backends: llama-server when found (RUST_KB_LLAMA_SERVER first), RUST_KB_BACKEND overriding.
+      ...(io.env.llamaServerBin !== undefined ? { llamaServerBin: io.env.llamaServerBin } : {}),
+      ...(io.env.backend !== undefined ? { defaultBackend: io.env.backend } : {}),
     });
     if (plan.fit.outcome !== "fits") emit({ type: "message", level: "warn", text: `memory budget (${plan.budgetSource}): ${plan.arithmetic.join("; ")}` });
     reporter.start();
     const modelName = (m: (typeof plan.models)[number]) => (m.backend === "endpoint" ? m.label : path.basename(m.path));
-    for (const m of plan.models) emit({ type: "model_loading", model: modelName(m) });
+    for (const m of plan.models) {
+      if (m.backendReason) emit({ type: "message", level: "info", text: `${modelName(m)}: ${m.backendReason}` });
+      emit({ type: "model_loading", model: modelName(m) });
+    }
     const loadStart = Date.now();
     const pool = await openPool(getLlama, plan, {
       llamaServerBin: io.env.llamaServerBin,

@@ -32,7 +32,7 @@ export interface GraphOptions {
   agentsConfig?: string;
   /** `--memory-budget SIZE`: instead of a share of free memory. */
   memoryBudget?: string;
-  /** `--backend node-llama-cpp|llama-server`: what runs every model (default: the agents config's). */
+  /** `--backend auto|node-llama-cpp|llama|llama-server`: what runs every model (default: the agents config's, "auto"). */
   backend?: string;
   /** `--endpoint URL` (repeatable): OpenAI-compatible model servers serve the models instead of local files. */
   endpoints?: string[];
@@ -94,8 +94,10 @@ Options:
   --role-model R=M     run role R on model M (a path or hf: URI), e.g. synthesizer=big.gguf
   --agents-config FILE another agents config file (default config/agents.json)
   --memory-budget SIZE memory the models may use, e.g. 6GB (default 80% of free memory)
-  --backend NAME       node-llama-cpp (default, in process) or llama-server (llama.cpp's own
-                       server in a child process; build it once with bash bench/llamacpp/build.sh)
+  --backend NAME       auto (default): llama-server (llama.cpp's own server in a child process,
+                       faster with many agents) when its binary is found, else node-llama-cpp in
+                       process; llama (= node-llama-cpp) or llama-server force one. Build
+                       llama-server once with bash scripts/buildLlamaServer.sh
   --endpoint URL       an OpenAI-compatible model server (Ollama, LM Studio, llama-server, vLLM)
                        runs the models instead of a local GGUF; repeat it for several servers
                        of the same model (calls spread over their slots and move to another

@@ -41,6 +41,12 @@ export interface Env {
   threadpoolChoice: string | undefined;
   /** `RUST_KB_LLAMA_SERVER`: the llama-server binary for the llama-server backend (default: the build cache, bench/.build/bin, then PATH). */
   llamaServerBin: string | undefined;
+  /**
+   * `RUST_KB_BACKEND`: the engine for models whose backend is "auto" (the default): auto,
+   * node-llama-cpp (or llama), llama-server. The test helpers set node-llama-cpp so model tests keep
+   * their engine whether or not a llama-server is built.
+   */
+  backend: string | undefined;
   /** `HOME`: used to locate rustup's toolchains. */
   home: string;
   /** Where built llama.cpp tools are cached: `${XDG_CACHE_HOME:-$HOME/.cache}/rust-kb-pipeline/llama.cpp` (src/util/llamaCppTools.ts). */
@@ -92,6 +98,7 @@ export function readEnv(source: NodeJS.ProcessEnv = process.env): Env {
     uvThreadpoolSize: uvPoolSize(source.UV_THREADPOOL_SIZE),
     threadpoolChoice: nonEmpty(source.RUST_KB_THREADPOOL),
     llamaServerBin: nonEmpty(source.RUST_KB_LLAMA_SERVER),
+    backend: nonEmpty(source.RUST_KB_BACKEND),
     home: source.HOME ?? os.homedir(),
     llamaCppCache: path.join(nonEmpty(source.XDG_CACHE_HOME) ?? path.join(source.HOME ?? os.homedir(), ".cache"), "rust-kb-pipeline", "llama.cpp"),
     secret: (name) => nonEmpty(source[name]),

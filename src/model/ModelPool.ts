@@ -4,12 +4,15 @@
  * loaded, with the machine's threads divided between the models (or, with one libuv pool thread,
  * given to each model in turn: src/model/threads.ts).
  */
+import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import type { Llama } from "node-llama-cpp";
 import { type AgentsConfig, endpointsOf, type ModelBackendKind } from "../config/agentsConfig.ts";
+import { readEnv } from "../config/env.ts";
 import { UserError } from "../errors.ts";
 import { findLlamaCppTool } from "../util/llamaCppTools.ts";
+import { type BackendChoice, type ChooseBackendInput, chooseBackend, cudaLikely, parseBackendChoice } from "./chooseBackend.ts";
 import { endpointRoot } from "./endpointProbe.ts";
 import { LlamaModelBackend } from "./LlamaBackend.ts";
 import { LlamaServerBackend } from "./LlamaServerBackend.ts";
@@ -38,6 +41,8 @@ export interface PoolModelPlan {
    * "endpoint": OpenAI-compatible model servers (then `endpoint` says which, and nothing is loaded here).
    */
   backend: ModelBackendKind | "endpoint";
+  /** Why this engine, when "auto" picked it (whether llama-server was found). */
+  backendReason?: string;
   endpoint?: PoolEndpointPlan;
 }
 
@@ -80,6 +85,15 @@ export interface PlanOptions {
   /** Memory that can be used now (bytes); default: free RAM, or free VRAM when models go to a discrete GPU. */
   freeMemory?: () => Promise<{ bytes: number; what: string }>;
   readProfile?: (file: string, contextSize: number, sequences: number) => Promise<ModelMemoryProfile>;
+  /**
+   * For models whose backend is "auto": the llama-server binary (null = none, so they run in
+   * process; default: RUST_KB_LLAMA_SERVER's path when it exists, else findLlamaCppTool) and whether
+   * a CUDA GPU is likely (default: src/model/chooseBackend.ts's cudaLikely).
+   */
+  llamaServerBin?: string | null;
+  cudaLikely?: boolean;
+  /** What "auto" means for this run (default: RUST_KB_BACKEND, else auto). */
+  defaultBackend?: string;
 }
 
 /**
@@ -91,7 +105,31 @@ export interface PlanOptions {
 export async function planPool(config: AgentsConfig, options: PlanOptions): Promise<PoolPlan> {
   const totalAgents = ROLES.reduce((a, r) => a + config.roles[r].agents, 0);
   const concurrency = Math.max(1, Math.min(options.concurrency ?? totalAgents, totalAgents));
-  const byPath = new Map<string, { keys: string[]; roles: Role[]; contextSize: number; backend: ModelBackendKind | "endpoint"; endpoint?: PoolEndpointPlan }>();
+  const byPath = new Map<
+    string,
+    { keys: string[]; roles: Role[]; contextSize: number; backend: ModelBackendKind | "endpoint"; backendReason?: string; endpoint?: PoolEndpointPlan }
+  >();
+  // RUST_KB_BACKEND (or options.defaultBackend) stands in for "auto".
+  const defaultBackend = (): BackendChoice => {
+    const raw = options.defaultBackend ?? readEnv().backend;
+    if (raw === undefined) return "auto";
+    const choice = parseBackendChoice(raw);
+    if (choice === undefined)
+      throw new UserError("CONFIG_INVALID", `RUST_KB_BACKEND is "${raw}".`, "Set it to auto, node-llama-cpp (or llama) or llama-server, or unset it.");
+    return choice;
+  };
+  // Looked up once, and only when a model asks for "auto".
+  let auto: ChooseBackendInput | undefined;
+  const autoInput = (): ChooseBackendInput => {
+    if (auto) return auto;
+    let serverBin: string | undefined;
+    if (options.llamaServerBin !== null) {
+      const found = options.llamaServerBin ?? findLlamaCppTool("llama-server", { explicit: readEnv().llamaServerBin });
+      serverBin = found !== undefined && fs.existsSync(found) ? found : undefined;
+    }
+    auto = { serverBin, cudaLikely: options.cudaLikely ?? cudaLikely(readEnv().gpu) };
+    return auto;
+  };
   const pathOfKey = new Map<string, string>();
   for (const [key, spec] of Object.entries(config.models)) {
     const urls = endpointsOf(spec);
@@ -114,11 +152,14 @@ export async function planPool(config: AgentsConfig, options: PlanOptions): Prom
     }
     const file = path.resolve(await options.resolveSource(spec.source));
     pathOfKey.set(key, file);
-    const g = byPath.get(file) ?? { keys: [], roles: [], contextSize: 0, backend: spec.backend };
-    if (g.backend !== spec.backend)
+    const requested = spec.backend === "auto" ? defaultBackend() : spec.backend;
+    const chosen = chooseBackend(requested, requested === "auto" ? autoInput() : { serverBin: undefined });
+    // The reason is reported for engines picked automatically only.
+    const g = byPath.get(file) ?? { keys: [], roles: [], contextSize: 0, backend: chosen.backend, ...(requested === "auto" ? { backendReason: chosen.reason } : {}) };
+    if (g.backend !== chosen.backend)
       throw new UserError(
         "CONFIG_INVALID",
-        `models "${g.keys[0]}" and "${key}" name the same file ${file} with different backends (${g.backend}, ${spec.backend}); a file is loaded once.`,
+        `models "${g.keys[0]}" and "${key}" name the same file ${file} with different backends (${g.backend}, ${chosen.backend}); a file is loaded once.`,
         'Give both the same "backend".',
       );
     g.keys.push(key);
@@ -234,6 +275,7 @@ export async function planPool(config: AgentsConfig, options: PlanOptions): Prom
     contextSize: fit.models[i]?.contextSize ?? contextSize,
     threads: threads[i] ?? 1,
     backend: g.backend,
+    ...(g.backendReason !== undefined ? { backendReason: g.backendReason } : {}),
   }));
   return { models: [...models, ...remoteModels], fit, arithmetic, threads: options.threads, budgetBytes, budgetSource, concurrency };
 }

@@ -25,7 +25,9 @@ export interface CliHandle {
 export function startCli(name: string, args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): CliHandle {
   const child = spawn(process.execPath, tsxEntryArgs(`cli/${name}.ts`, ...args), {
     cwd: options.cwd ?? REPO,
-    env: { ...process.env, NO_COLOR: "1", ...options.env },
+    // Model tests pin the in-process engine: the default ("auto") would switch to llama-server
+    // wherever one is built. Tests of llama-server pass --backend llama-server or their own env.
+    env: { ...process.env, NO_COLOR: "1", RUST_KB_BACKEND: "node-llama-cpp", ...options.env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let stdout = "";

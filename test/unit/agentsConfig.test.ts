@@ -56,7 +56,7 @@ describe("agents config", () => {
     expect(c.roles.extractor.agents).toBe(4);
     expect(c.roles.writer.agents).toBe(2);
     expect(c.roles.synthesizer.model).toBe("synthesizer-model");
-    expect(c.models["synthesizer-model"]).toEqual({ source: "/models/big.gguf", contextSize: 2048, backend: "node-llama-cpp" });
+    expect(c.models["synthesizer-model"]).toEqual({ source: "/models/big.gguf", contextSize: 2048, backend: "auto" });
     expect(c.models.default?.contextSize).toBe(2048);
     expect(c.memory.budget).toBe("6GB");
     expect(() => applyOverrides(c, { agents: "painter=3" })).toThrow(/--agents takes role=count/);
@@ -137,7 +137,7 @@ describe("planPool (admission)", () => {
       ["small", "llama-server", 1],
       ["big", "llama-server", 1],
     ]);
-    expect(() => applyOverrides(loadAgentsConfig(), { backend: "ollama" })).toThrow(/--backend takes node-llama-cpp or llama-server/);
+    expect(() => applyOverrides(loadAgentsConfig(), { backend: "ollama" })).toThrow(/--backend takes auto, node-llama-cpp, llama-server or llama/);
     const mixed = applyOverrides(loadAgentsConfig(), { roleModels: ["writer=/models/default.gguf"], memoryBudget: "64GB" });
     mixed.models["writer-model"] = { source: "/models/default.gguf", contextSize: 4096, backend: "llama-server" };
     await expect(planPool(mixed, { resolveSource, readProfile, threads: 2 })).rejects.toThrow(/same file .* with different backends/);
