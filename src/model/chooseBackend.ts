@@ -36,7 +36,10 @@ export function chooseBackend(requested: BackendChoice, input: ChooseBackendInpu
   if (input.serverBin === undefined)
     return { backend: "node-llama-cpp", reason: "node-llama-cpp in process (no llama-server binary found; `bash scripts/buildLlamaServer.sh` builds one)" };
   if (input.cudaLikely)
-    return { backend: "node-llama-cpp", reason: "node-llama-cpp in process (an NVIDIA GPU is present; pass --backend llama-server for a CUDA build of llama-server)" };
+    return {
+      backend: "node-llama-cpp",
+      reason: "node-llama-cpp in process (an NVIDIA GPU is present; pass --backend llama-server for a CUDA build of llama-server)",
+    };
   return { backend: "llama-server", reason: `llama-server (found at ${input.serverBin})` };
 }
 
