@@ -3,11 +3,14 @@
  * factory, so importing this module does nothing: the model and the run database are opened on
  * the first request and shared by later ones. The dev server supplies its own checkpointer.
  *
- * Input to a run: {"inputDir": "/abs/path/notes", "outDir": "/abs/path/kb"}.
+ * Input to a run: {"inputDir": "/abs/path/notes", "outDir": "/abs/path/kb"}; both must lie under the
+ * roots the server was started with (RUST_KB_STUDIO_ROOTS, set by `npm run studio -- --root DIR`;
+ * default the server's directory), and the run takes the output directory's lock (graphs/studioGraph.ts).
  */
 import path from "node:path";
 import type { Llama } from "node-llama-cpp";
-import { buildPipelineGraph, type PipelineGraph } from "../graphs/pipelineGraph.ts";
+import { buildPipelineGraph } from "../graphs/pipelineGraph.ts";
+import { buildStudioGraph, type StudioGraph } from "../graphs/studioGraph.ts";
 import { applyOverrides, loadAgentsConfig } from "../src/config/agentsConfig.ts";
 import { readEnv } from "../src/config/env.ts";
 import { openLlama } from "../src/model/LlamaBackend.ts";
@@ -17,7 +20,7 @@ import { machineThreads } from "../src/model/threads.ts";
 import { RunDatabase } from "../src/store/RunDatabase.ts";
 import { createServices } from "./services.ts";
 
-let pending: Promise<PipelineGraph> | undefined;
+let pending: Promise<StudioGraph> | undefined;
 
 /**
  * The dev server starts its API process with `--import …/langgraph-api/dist/preload.mjs`, which
@@ -40,7 +43,7 @@ export function withoutDevServerPreload(execArgv: readonly string[]): string[] {
   return out;
 }
 
-async function build(): Promise<PipelineGraph> {
+async function build(): Promise<StudioGraph> {
   process.execArgv = withoutDevServerPreload(process.execArgv);
   const env = readEnv();
   const threads = env.threads ?? machineThreads();
@@ -61,13 +64,15 @@ async function build(): Promise<PipelineGraph> {
     freeMemory: async () => freeMemoryFor(await getLlama()),
   });
   const pool = await openPool(getLlama, plan, { llamaServerBin: env.llamaServerBin, secret: env.secret });
-  const db = RunDatabase.open(path.resolve(env.studioDb ?? "checkpoints/studio.sqlite"));
+  const dbPath = path.resolve(env.studioDb ?? "checkpoints/studio.sqlite");
+  const db = RunDatabase.open(dbPath);
   const services = createServices({ db, backendFor: pool.backendFor, events: () => {} });
-  return buildPipelineGraph(services.deps, { concurrency: plan.concurrency });
+  const pipeline = buildPipelineGraph(services.deps, { concurrency: plan.concurrency });
+  return buildStudioGraph({ pipeline, roots: env.studioRoots ?? [process.cwd()], dbPath });
 }
 
 /** Graph factory for the LangGraph dev server. */
-export async function graph(): Promise<PipelineGraph> {
+export async function graph(): Promise<StudioGraph> {
   pending ??= build().catch((e) => {
     pending = undefined;
     throw e;

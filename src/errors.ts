@@ -25,6 +25,8 @@ export type UserErrorCode =
   | "CONFIG_INVALID"
   | "NO_RUN_TO_RESUME"
   | "RUN_LOCKED"
+  /** A Studio run named an input or output directory outside the roots the server was started with. */
+  | "PATH_OUTSIDE_ROOTS"
   | "DB_ERROR"
   | "PROMPT_TEMPLATE";
 

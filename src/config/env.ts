@@ -22,6 +22,12 @@ export interface Env {
   rustDocsDir: string | undefined;
   /** `RUST_KB_STUDIO_DB`: run database used by the LangGraph Studio entry (default checkpoints/studio.sqlite). */
   studioDb: string | undefined;
+  /** `RUST_KB_STUDIO_ROOTS` (path-delimiter separated): the only directories Studio runs may read and write (set by `npm run studio -- --root DIR`; default the directory it was started in). */
+  studioRoots: string[] | undefined;
+  /** `RUST_KB_STUDIO_ORIGINS` (comma-separated): browser origins allowed besides the hosted Studio and localhost (`npm run studio -- --allow-origin ORIGIN`). */
+  studioOrigins: string[];
+  /** `INIT_CWD`: the directory `npm run` was started in (npm runs scripts in the package root). */
+  initCwd: string | undefined;
   /**
    * `RUST_KB_STUDIO_ENDPOINTS` (comma-separated URLs), `RUST_KB_STUDIO_ENDPOINT_MODEL`,
    * `RUST_KB_STUDIO_API_KEY_ENV`: model servers for the Studio graph (set by `npm run studio -- --endpoint URL ...`).
@@ -86,6 +92,14 @@ export function readEnv(source: NodeJS.ProcessEnv = process.env): Env {
     noColor: nonEmpty(source.NO_COLOR) !== undefined,
     rustDocsDir: nonEmpty(source.RUST_KB_DOCS_DIR),
     studioDb: nonEmpty(source.RUST_KB_STUDIO_DB),
+    studioRoots: nonEmpty(source.RUST_KB_STUDIO_ROOTS)
+      ?.split(path.delimiter)
+      .filter((r) => r !== ""),
+    studioOrigins: (nonEmpty(source.RUST_KB_STUDIO_ORIGINS) ?? "")
+      .split(",")
+      .map((o) => o.trim())
+      .filter((o) => o !== ""),
+    initCwd: nonEmpty(source.INIT_CWD),
     studioEndpoints: nonEmpty(source.RUST_KB_STUDIO_ENDPOINTS)
       ?.split(",")
       .map((u) => u.trim())
