@@ -155,7 +155,13 @@ export async function planPool(config: AgentsConfig, options: PlanOptions): Prom
     const requested = spec.backend === "auto" ? defaultBackend() : spec.backend;
     const chosen = chooseBackend(requested, requested === "auto" ? autoInput() : { serverBin: undefined });
     // The reason is reported for engines picked automatically only.
-    const g = byPath.get(file) ?? { keys: [], roles: [], contextSize: 0, backend: chosen.backend, ...(requested === "auto" ? { backendReason: chosen.reason } : {}) };
+    const g = byPath.get(file) ?? {
+      keys: [],
+      roles: [],
+      contextSize: 0,
+      backend: chosen.backend,
+      ...(requested === "auto" ? { backendReason: chosen.reason } : {}),
+    };
     if (g.backend !== chosen.backend)
       throw new UserError(
         "CONFIG_INVALID",
