@@ -11,6 +11,7 @@
  *                    [--ns 1,2,4,8,16,30] [--copies 1,2,4,8] [--tokens 64] [--repeats 3]
  *                    [--pipeline-files 3] [--skip pipeline,copies,raw] [--out docs/bench]
  *   npm run bench -- --vs-llama-cpp [...]   (llama.cpp's own tools on the same file: bench/vsLlamaCpp.ts)
+ *   npm run bench -- --vs-llama-cpp --grammar [...]   (free vs grammar, rejection counts: bench/grammarBench.ts)
  *   npm run bench -- --job --replay [...]   (calls and tokens per file of the pipeline itself: bench/job/jobCli.ts)
  *   npm run bench -- --endpoints [...]      (two external llama-servers through the model-server backend: bench/endpointsBench.ts)
  *
@@ -46,6 +47,12 @@ if (argv.includes("--job")) {
 if (argv.includes("--endpoints")) {
   const { parseEndpointsArgs, runEndpointsBench } = await import("./endpointsBench.ts");
   await runEndpointsBench(parseEndpointsArgs(argv.filter((a) => a !== "--endpoints")));
+  process.exit(0);
+}
+
+if (argv.includes("--vs-llama-cpp") && argv.includes("--grammar")) {
+  const { parseGrammarBenchArgs, runGrammarBench } = await import("./grammarBench.ts");
+  process.stdout.write(`${await runGrammarBench(parseGrammarBenchArgs(argv.filter((a) => a !== "--vs-llama-cpp")))}\n`);
   process.exit(0);
 }
 

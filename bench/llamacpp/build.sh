@@ -59,6 +59,21 @@ for patch in "$NLC"/patches/*.diff; do
 		echo "applied $(basename "$patch")"
 	fi
 done
+# Then the project's own patches (bench/llamacpp/patches/*.diff, each described in docs/PROFILE.md),
+# the same way: grammar-candidates.diff makes a grammar rejection test the most likely tokens before
+# masking the whole vocabulary, and reports rejection counts in llama-server's timings.
+project_patches=()
+for patch in "$ROOT"/bench/llamacpp/patches/*.diff; do
+	[[ -f "$patch" ]] || continue
+	if git -C "$SRC" apply --check "$patch" 2>/dev/null; then
+		git -C "$SRC" apply "$patch"
+		echo "applied $(basename "$patch")"
+	elif ! git -C "$SRC" apply --check --reverse "$patch" 2>/dev/null; then
+		echo "bench/llamacpp/patches/$(basename "$patch") neither applies nor is applied to bench/.build/llama.cpp; delete bench/.build and rerun" >&2
+		exit 1
+	fi
+	project_patches+=("$(basename "$patch" .diff)@$(sha256sum "$patch" | cut -c1-12)")
+done
 
 variant="${NLC_BENCH_CPU_VARIANT:-}"
 if [[ -z "$variant" ]]; then
@@ -105,5 +120,5 @@ mkdir -p "$BIN"
 for t in "${TARGETS[@]}"; do
 	if [[ -e "$OUT/bin/$t" ]]; then ln -sf "$OUT/bin/$t" "$BIN/$t"; fi
 done
-printf '{"commit":"%s","variant":"%s","openmp":"%s","builtAt":"%s"}\n' "$src_head" "$variant" "$OPENMP" "$(date -u +%FT%TZ)" > "$BIN/build-info.json"
+printf '{"commit":"%s","variant":"%s","openmp":"%s","patches":"%s","builtAt":"%s"}\n' "$src_head" "$variant" "$OPENMP" "${project_patches[*]:-}" "$(date -u +%FT%TZ)" > "$BIN/build-info.json"
 echo "done: $BIN"
