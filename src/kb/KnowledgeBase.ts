@@ -164,6 +164,11 @@ export class KnowledgeBase {
 
   /** Opens a knowledge base a run has written (for `npm run kb` and `npm run eval`); never creates one. */
   static openExisting(outDir: string): KnowledgeBase {
+    return KnowledgeBase.open(KnowledgeBase.requireExisting(outDir));
+  }
+
+  /** The absolute path of a directory that holds a knowledge base, or a USAGE error saying how to make one. */
+  static requireExisting(outDir: string): string {
     const dir = path.resolve(outDir);
     if (!fs.existsSync(path.join(dir, ".kb", "kb.sqlite")))
       throw new UserError(
@@ -171,7 +176,7 @@ export class KnowledgeBase {
         `There is no knowledge base in ${dir}.`,
         "Build one with `npm run graph -- --input DIR --out DIR`, or pass the --out directory of an existing one.",
       );
-    return KnowledgeBase.open(dir);
+    return dir;
   }
 
   /**
@@ -183,13 +188,7 @@ export class KnowledgeBase {
    */
   static openReadOnly(outDir: string): KnowledgeBase {
     const dir = path.resolve(outDir);
-    const file = path.join(dir, ".kb", "kb.sqlite");
-    if (!fs.existsSync(file))
-      throw new UserError(
-        "USAGE",
-        `There is no knowledge base in ${dir}.`,
-        "Build one with `npm run graph -- --input DIR --out DIR`, or pass the --out directory of an existing one.",
-      );
+    const file = path.join(KnowledgeBase.requireExisting(dir), ".kb", "kb.sqlite");
     try {
       if (fs.existsSync(`${file}-wal`)) return new KnowledgeBase(dir, new Database(file, { readonly: true, fileMustExist: true, timeout: 10_000 }));
       const image = fs.readFileSync(file);
@@ -203,7 +202,7 @@ export class KnowledgeBase {
       throw new UserError(
         "DB_ERROR",
         `Cannot read the knowledge base in ${dir}: ${(e as Error).message}`,
-        "Rebuild it with `npm run graph` (same --input and --out).",
+        "If a run was killed while writing it, `npm run kb -- rebuild --out DIR` recovers it; otherwise run `npm run graph` again (same --input and --out).",
         {
           cause: e,
         },

@@ -29,9 +29,10 @@ export function runKbCommand(options: KbOptions, io: KbIo): number {
   try {
     if (READ_ONLY.has(options.command.kind)) kb = KnowledgeBase.openReadOnly(options.out);
     else {
-      kb = KnowledgeBase.openExisting(options.out);
-      // merge/separate/rebuild write: one writer per output directory, as a graph run.
-      lock = OutputLock.acquire(kb.outDir, { runId: `kb-${options.command.kind}-${process.pid}`, db: "" }, { breakLock: options.breakLock === true });
+      // merge/separate/rebuild write: one writer per output directory, as a graph run; the lock comes first.
+      const dir = KnowledgeBase.requireExisting(options.out);
+      lock = OutputLock.acquire(dir, { runId: `kb-${options.command.kind}-${process.pid}`, db: "" }, { breakLock: options.breakLock === true });
+      kb = KnowledgeBase.open(dir);
     }
     return execute(kb, options, safeIo);
   } catch (e) {

@@ -49,6 +49,10 @@ export class OutputLock {
     const file = path.join(dir, "lock");
     const mine: LockInfo = { ...info, pid: process.pid, host: os.hostname(), startedAt: new Date().toISOString() };
     const tmp = path.join(dir, `${TEMP_PREFIX}lock.${process.pid}.${randomBytes(4).toString("hex")}.kbtmp`);
+    // A live holder is refused before anything is written (a refused writer leaves no trace).
+    const current = readLockText(file);
+    const currentHolder = current === undefined ? undefined : parseLock(current);
+    if (currentHolder) refuseIfHeld(currentHolder, outDir, options);
     try {
       mkdirReportingCause(dir);
       const fd = fs.openSync(tmp, "wx", 0o644);
@@ -74,20 +78,8 @@ export class OutputLock {
         const seen = readLockText(file);
         if (seen === undefined) continue; // released between our link and our read: try again
         const held = parseLock(seen);
-        if (held) {
-          if (held.host !== os.hostname() && !options.breakLock)
-            throw new UserError(
-              "RUN_LOCKED",
-              `Run ${held.runId} (pid ${held.pid} on host ${held.host}, started ${held.startedAt}, database ${held.db}) holds the lock on ${outDir}; from ${os.hostname()} there is no way to tell whether it is still running.`,
-              `If that run is over (check on ${held.host}), run again with --break-lock; otherwise wait for it or choose another --out.`,
-            );
-          if (held.host === os.hostname() && (held.pid === process.pid || isProcessAlive(held.pid)))
-            throw new UserError(
-              "RUN_LOCKED",
-              `Run ${held.runId} (pid ${held.pid} on ${held.host}, started ${held.startedAt}, database ${held.db}) is writing to ${outDir} right now.`,
-              "Wait for it to finish or stop it (Ctrl-C in its terminal), or choose another --out.",
-            );
-        } else if (!options.breakLock && lockAgeMs(file) < UNREADABLE_GRACE_MS) {
+        if (held) refuseIfHeld(held, outDir, options);
+        else if (!options.breakLock && lockAgeMs(file) < UNREADABLE_GRACE_MS) {
           throw new UserError(
             "RUN_LOCKED",
             `The lock ${file} is being written by another process.`,
@@ -118,13 +110,30 @@ export class OutputLock {
   }
 }
 
+/** Throws RUN_LOCKED when the lock's holder may still be writing: a live process here, or any process on another host (unless --break-lock). */
+function refuseIfHeld(held: LockInfo, outDir: string, options: AcquireOptions): void {
+  if (held.host !== os.hostname() && !options.breakLock)
+    throw new UserError(
+      "RUN_LOCKED",
+      `Run ${held.runId} (pid ${held.pid} on host ${held.host}, started ${held.startedAt}, database ${held.db}) holds the lock on ${outDir}; from ${os.hostname()} there is no way to tell whether it is still running.`,
+      `If that run is over (check on ${held.host}), run again with --break-lock; otherwise wait for it or choose another --out.`,
+    );
+  if (held.host === os.hostname() && (held.pid === process.pid || isProcessAlive(held.pid)))
+    throw new UserError(
+      "RUN_LOCKED",
+      `Run ${held.runId} (pid ${held.pid} on ${held.host}, started ${held.startedAt}, database ${held.db}) is writing to ${outDir} right now.`,
+      "Wait for it to finish or stop it (Ctrl-C in its terminal), or choose another --out.",
+    );
+}
+
 /**
  * Moves a stale lock out of the way without ever deleting a fresh one: rename it to a unique name
  * (atomic), then compare what was moved with what was judged stale. If another process replaced the
  * lock in between, what was moved is its fresh lock: it is put back.
  */
 export function takeOver(file: string, judged: string): void {
-  const aside = `${file}.stale.${process.pid}.${randomBytes(4).toString("hex")}`;
+  // A temporary name of ours: if we die right here, the next writer's cleanup removes it.
+  const aside = path.join(path.dirname(file), `${TEMP_PREFIX}lock-stale.${process.pid}.${randomBytes(4).toString("hex")}.kbtmp`);
   try {
     fs.renameSync(file, aside);
   } catch (e) {

@@ -1,3 +1,4 @@
+import { spawn } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -100,6 +101,25 @@ describe("read-only kb commands", () => {
   it("refuses --break-lock on a command that takes no lock", () => {
     expect(parseKbArgs(["list", "--break-lock"]).kind).toBe("error");
     expect(parseKbArgs(["rebuild", "--break-lock"])).toMatchObject({ kind: "run", options: { breakLock: true } });
+  });
+});
+
+describe("kb writers take the output lock", () => {
+  it.each([["rebuild"], ["merge", "builder", "newtype"]])("%s refuses while a live run holds the lock, and writes nothing", async (...argv) => {
+    const child = spawn(process.execPath, ["-e", "setTimeout(() => {}, 30000)"], { stdio: "ignore" });
+    try {
+      fs.writeFileSync(
+        path.join(out, ".kb", "lock"),
+        JSON.stringify({ runId: "run-busy", pid: child.pid, host: os.hostname(), db: "x.sqlite", startedAt: "t" }),
+      );
+      const before = snapshot(dir);
+      const r = kb(...argv);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/Run run-busy .* is writing to/);
+      expect(snapshot(dir)).toEqual(before);
+    } finally {
+      child.kill();
+    }
   });
 });
 
