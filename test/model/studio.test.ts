@@ -4,6 +4,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import fs from "node:fs";
+import http from "node:http";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
@@ -45,7 +46,7 @@ async function waitOk(url: string, timeoutMs: number): Promise<void> {
 beforeAll(async () => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), "kb-studio-"));
   port = await freePort();
-  server = spawn(process.execPath, tsxEntryArgs("cli/studioServer.ts", "--port", String(port), "--no-reload"), {
+  server = spawn(process.execPath, tsxEntryArgs("cli/studioServer.ts", "--port", String(port), "--no-reload", "--root", tmp), {
     cwd: REPO,
     detached: true,
     env: {
@@ -103,5 +104,86 @@ describe("LangGraph dev server (Studio)", () => {
     expect(fs.existsSync(path.join(out, "index.md"))).toBe(true);
     const state = await client.threads.getState(thread.thread_id);
     expect(state.next).toEqual([]);
+  });
+});
+
+/** A raw request, so Origin and Host can be what a hostile page's browser would send. */
+function raw(
+  method: string,
+  route: string,
+  headers: Record<string, string>,
+  body?: string,
+): Promise<{ status: number; headers: http.IncomingHttpHeaders; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      { host: "127.0.0.1", port, path: route, method, headers: { ...(body ? { "content-length": String(Buffer.byteLength(body)) } : {}), ...headers } },
+      (res) => {
+        let text = "";
+        res.setEncoding("utf8");
+        res.on("data", (d: string) => {
+          text += d;
+        });
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text }));
+      },
+    );
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+describe("LangGraph dev server refuses what a web page could send", () => {
+  const pwnInput = () => ({ assistant_id: "rust_kb", input: { inputDir: path.join(tmp, "secret"), outDir: path.join(tmp, "pwn-kb") } });
+
+  it("refuses a cross-origin text/plain POST to /runs/wait and /threads/{id}/runs/wait, and writes nothing", async () => {
+    fs.mkdirSync(path.join(tmp, "secret"), { recursive: true });
+    fs.writeFileSync(path.join(tmp, "secret", "notes.md"), "# Secret\n\n```rust\nfn main() {}\n```\n");
+    const thread = await new Client({ apiUrl: `http://127.0.0.1:${port}` }).threads.create();
+    for (const route of ["/runs/wait", `/threads/${thread.thread_id}/runs/wait`]) {
+      const r = await raw(
+        "POST",
+        route,
+        { host: `127.0.0.1:${port}`, origin: "https://evil.example", "content-type": "text/plain;charset=UTF-8" },
+        JSON.stringify(pwnInput()),
+      );
+      expect(r.status, route).toBe(403);
+      expect(r.headers["access-control-allow-origin"]).toBeUndefined();
+    }
+    // Without an Origin (not a browser) a text/plain body is refused as well.
+    const plain = await raw("POST", "/runs/wait", { host: `127.0.0.1:${port}`, "content-type": "text/plain" }, JSON.stringify(pwnInput()));
+    expect(plain.status).toBe(415);
+    const form = await raw("POST", "/runs/wait", { host: `127.0.0.1:${port}`, "content-type": "application/x-www-form-urlencoded" }, "a=b");
+    expect(form.status).toBe(415);
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(fs.existsSync(path.join(tmp, "pwn-kb"))).toBe(false);
+  });
+
+  it("answers CORS only for the hosted Studio and localhost, and refuses a DNS-rebinding Host", async () => {
+    const preflight = (origin: string) =>
+      raw("OPTIONS", "/runs/wait", {
+        host: `127.0.0.1:${port}`,
+        origin,
+        "access-control-request-method": "POST",
+        "access-control-request-headers": "content-type",
+      });
+    expect((await preflight("https://evil.example")).headers["access-control-allow-origin"]).toBeUndefined();
+    expect((await preflight("https://smith.langchain.com")).headers["access-control-allow-origin"]).toBe("https://smith.langchain.com");
+    expect((await preflight("http://localhost:3000")).headers["access-control-allow-origin"]).toBe("http://localhost:3000");
+    expect((await raw("GET", "/ok", { host: `127.0.0.1:${port}`, origin: "https://evil.example" })).status).toBe(403);
+    expect((await raw("GET", "/info", { host: `evil.example:${port}` })).status).toBe(403);
+    expect((await raw("GET", "/ok", { host: `localhost:${port}` })).status).toBe(200);
+  });
+
+  it("refuses a JSON run whose outDir is outside the server's roots, and writes nothing there", async () => {
+    const client = new Client({ apiUrl: `http://127.0.0.1:${port}` });
+    const outside = fs.mkdtempSync(path.join(os.tmpdir(), "kb-studio-outside-"));
+    try {
+      const thread = await client.threads.create();
+      await expect(
+        client.runs.wait(thread.thread_id, "rust_kb", { input: { inputDir: path.join(tmp, "secret"), outDir: path.join(outside, "kb") } }),
+      ).rejects.toThrow(/outside the directories this Studio server may use/);
+      expect(fs.readdirSync(outside)).toEqual([]);
+    } finally {
+      fs.rmSync(outside, { recursive: true, force: true });
+    }
   });
 });
