@@ -8,13 +8,14 @@ import fs from "node:fs";
 import path from "node:path";
 import type { Llama } from "node-llama-cpp";
 import { buildPipelineGraph } from "../graphs/pipelineGraph.ts";
-import type { PipelineSettings } from "../nodes/deps.ts";
+import { DEFAULT_SETTINGS, type PipelineSettings } from "../nodes/deps.ts";
 import type { GraphOptions } from "../src/cli/parseGraphArgs.ts";
 import { buildSummary, countVerification, formatSummary, type RunSummary, resumeCommand } from "../src/cli/summary.ts";
 import { type AgentsConfig, applyOverrides, loadAgentsConfig, parseAgentsConfig } from "../src/config/agentsConfig.ts";
 import type { Env } from "../src/config/env.ts";
 import { fsErrorToUserError, isUserError, UserError } from "../src/errors.ts";
 import { KnowledgeBase } from "../src/kb/KnowledgeBase.ts";
+import { writeSite } from "../src/kb/site/writeSite.ts";
 import { openLlama } from "../src/model/LlamaBackend.ts";
 import { freeMemoryFor, openPool, planPool } from "../src/model/ModelPool.ts";
 import { DEFAULT_MODEL, resolveModel } from "../src/model/resolveModel.ts";
@@ -54,6 +55,8 @@ interface RecordedOptions {
   agents: AgentsConfig;
   llmReview: boolean;
   maxFileBytes: number;
+  /** `--max-tokens`: per-role generation limits over the defaults (absent: the defaults). */
+  maxTokens?: GraphOptions["maxTokens"];
 }
 
 export async function runGraphCommand(options: GraphOptions, io: CommandIo): Promise<number> {
@@ -141,6 +144,7 @@ export async function runGraphCommand(options: GraphOptions, io: CommandIo): Pro
           endpointSlots: options.endpointSlots,
         }),
         llmReview: options.llmReview,
+        ...(options.maxTokens ? { maxTokens: options.maxTokens } : {}),
         maxFileBytes: options.maxFileMb * 1024 * 1024,
       };
       runId = newRunId();
@@ -210,7 +214,11 @@ export async function runGraphCommand(options: GraphOptions, io: CommandIo): Pro
     if (faults.write) setWriteFault(faults.write);
 
     const prompts = PromptLibrary.load();
-    const settings: Partial<PipelineSettings> = { llmReview: recorded.llmReview };
+    const settings: Partial<PipelineSettings> = {
+      llmReview: recorded.llmReview,
+      // Part of the settings hash: other limits re-process the files.
+      ...(recorded.maxTokens ? { maxTokens: { ...DEFAULT_SETTINGS.maxTokens, ...recorded.maxTokens } } : {}),
+    };
     const research = await openResearch({
       names: options.research,
       libraries: options.libraries,
@@ -264,7 +272,9 @@ export async function runGraphCommand(options: GraphOptions, io: CommandIo): Pro
     }
 
     const checkpointer = db.checkpointer();
-    const graph = buildPipelineGraph(services.deps, { concurrency: plan.concurrency, checkpointer });
+    // The extractor's model: every file starts there, and its sequences bound the files in flight.
+    const extractorModel = plan.models.find((m) => m.roles.includes("extractor"));
+    const graph = buildPipelineGraph(services.deps, { concurrency: plan.concurrency, sequences: extractorModel?.sequences, checkpointer });
     const config = { configurable: { thread_id: runId }, signal: abort.signal, recursionLimit: 500, durability: "sync" as const };
     const existing = await graph.getState({ configurable: { thread_id: runId } });
     const hasCheckpoint = existing.config?.configurable?.checkpoint_id !== undefined;
@@ -302,6 +312,16 @@ export async function runGraphCommand(options: GraphOptions, io: CommandIo): Pro
     // A finished run needs no step history: keep its final state, per-file progress and call counts.
     if (status === "done" && !options.keepHistory) db.compactRun(runId);
     const kb = services.deps.kb(out);
+    // --site: the static site of the finished knowledge base; a failure there costs none of the run's work.
+    let siteLine: string | undefined;
+    if (status === "done" && options.site) {
+      try {
+        const site = writeSite({ entries: kb.entries(), quarantined: kb.quarantined(), inputDir: input }, path.join(out, "site"));
+        siteLine = `site: ${path.join(site.dir, "index.html")} (${site.files.length} files, ${site.written.length} changed)`;
+      } catch (e) {
+        siteLine = `site not written: ${(e as Error).message}${isUserError(e) && e.hint ? ` ${e.hint}` : ""}`;
+      }
+    }
     summary = buildSummary({
       status,
       runId,
@@ -315,7 +335,9 @@ export async function runGraphCommand(options: GraphOptions, io: CommandIo): Pro
       error,
     });
     db.setRunStatus(runId, status, { summary: JSON.stringify(summary) });
-    return finish(summary, status === "done" ? 0 : status === "interrupted" ? 130 : 1);
+    const code = finish(summary, status === "done" ? 0 : status === "interrupted" ? 130 : 1);
+    if (siteLine) io.stderr.write(`${terminalText(siteLine)}\n`);
+    return code;
   } catch (e) {
     const err = interrupted ? undefined : toUserError(e);
     const status: RunSummary["status"] = interrupted ? "interrupted" : "failed";

@@ -2,13 +2,15 @@ import { type BaseCheckpointSaver, END, type LangGraphRunnableConfig, Send, STAR
 import type { NodeDeps } from "../nodes/deps.ts";
 import { makeDiscover } from "../nodes/discover.ts";
 import { makeFinalize } from "../nodes/finalize.ts";
-import { makeProcessFile } from "../nodes/processFile.ts";
+import { filesInFlight, makeProcessFile } from "../nodes/processFile.ts";
 import { buildFileGraph } from "./fileGraph.ts";
 import { PipelineState, type PipelineStateType } from "./state.ts";
 
 export interface PipelineGraphOptions {
   /** Files in flight at once (each file's LLM calls still wait for a free sequence). */
   concurrency: number;
+  /** Sequences serving the per-file roles: files in flight are bounded by them too (nodes/processFile.ts filesInFlight). */
+  sequences?: number;
   checkpointer?: BaseCheckpointSaver;
 }
 
@@ -23,7 +25,7 @@ export function buildPipelineGraph(deps: NodeDeps, options: PipelineGraphOptions
   const fileGraph = buildFileGraph(deps).compile();
   return new StateGraph(PipelineState)
     .addNode("discover", makeDiscover(deps))
-    .addNode("processFile", makeProcessFile(deps, fileGraph, options.concurrency), { subgraphs: [fileGraph] })
+    .addNode("processFile", makeProcessFile(deps, fileGraph, filesInFlight(options.concurrency, options.sequences)), { subgraphs: [fileGraph] })
     .addNode("finalize", makeFinalize(deps))
     .addEdge(START, "discover")
     .addConditionalEdges("discover", fanOutFiles, ["processFile", "finalize"])

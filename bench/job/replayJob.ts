@@ -11,6 +11,7 @@ import os from "node:os";
 import path from "node:path";
 import { createServices } from "../../cli/services.ts";
 import { buildPipelineGraph } from "../../graphs/pipelineGraph.ts";
+import { filesInFlight } from "../../nodes/processFile.ts";
 import { loadDocument, scanInput } from "../../src/input/scanInput.ts";
 import type { PromptTokenizer } from "../../src/model/LlamaBackend.ts";
 import { ROLES, type Role } from "../../src/model/roles.ts";
@@ -78,6 +79,7 @@ export interface ReplayResult {
   failShare: number;
   failingDrafts: number;
   sequences: number;
+  /** Files in flight at most (the concurrency bounded by the sequences). */
   concurrency: number;
   files: number;
   patterns: number;
@@ -156,7 +158,7 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
     const t0 = performance.now();
     let final: { kb: { entries: number; quarantined: number } | null };
     try {
-      const graph = buildPipelineGraph(services.deps, { concurrency: o.concurrency, checkpointer: db.checkpointer() });
+      const graph = buildPipelineGraph(services.deps, { concurrency: o.concurrency, sequences: o.sequences, checkpointer: db.checkpointer() });
       final = await graph.invoke(
         { inputDir: input, outDir: out, exclude: [path.join(work, "runs.sqlite"), out] },
         { configurable: { thread_id: "replay" }, signal: abort.signal, recursionLimit: 500, durability: "sync" },
@@ -189,7 +191,7 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
       failShare: o.failShare,
       failingDrafts: recipe.failingDrafts,
       sequences: o.sequences,
-      concurrency: o.concurrency,
+      concurrency: filesInFlight(o.concurrency, o.sequences),
       files: labelled.length,
       patterns: labelled.reduce((a, f) => a + f.patterns.length, 0),
       ...total,
