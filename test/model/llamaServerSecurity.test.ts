@@ -4,7 +4,9 @@ import path from "node:path";
 import type { Llama } from "node-llama-cpp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LlamaServerBackend } from "../../src/model/LlamaServerBackend.ts";
+import { isProcessAlive } from "../../src/util/processAlive.ts";
 import { sharedModel } from "../helpers/scriptedBackend.ts";
+import { waitGone } from "../helpers/waitGone.ts";
 
 /**
  * The llama-server backend's defences, with the stand-in server (test/fixtures/bin/fake-llama-server.mjs,
@@ -18,28 +20,6 @@ const FAKE = path.join(REPO, "test/fixtures/bin/fake-llama-server.mjs");
 const STUBBORN = path.join(REPO, "test/fixtures/bin/fake-llama-server-stubborn.mjs");
 const MODEL = sharedModel("llama-2-tiny-random-chatml.gguf");
 const CANARY = "rk-canary-server-5e1d";
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  return !/^\d+ \(.*\) Z/.test(fs.readFileSync(`/proc/${pid}/stat`, "utf8"));
-}
-
-async function gone(pid: number, ms: number): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    try {
-      if (!alive(pid)) return true;
-    } catch {
-      return true;
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return false;
-}
 
 const common = { modelPath: MODEL, sequences: 2, contextSize: 256, threads: 1, roleCaps: {} };
 
@@ -104,10 +84,10 @@ describe.skipIf(process.platform !== "linux")("llama-server backend: key, enviro
   it("sends SIGKILL after the grace period to a server that ignores SIGTERM", async () => {
     const backend = await LlamaServerBackend.start(llama, { ...common, serverBin: STUBBORN, stopGraceMs: 500 });
     const pid = backend.serverPid() as number;
-    expect(alive(pid)).toBe(true);
+    expect(isProcessAlive(pid)).toBe(true);
     const started = Date.now();
     await backend.dispose();
-    expect(await gone(pid, 5000)).toBe(true);
+    expect(await waitGone(pid, 5000)).toBe(true);
     expect(Date.now() - started).toBeLessThan(10_000);
   }, 60_000);
 });

@@ -2,35 +2,13 @@ import { spawn } from "node:child_process";
 import fs from "node:fs";
 import { describe, expect, it } from "vitest";
 import { tsxEntryArgs } from "../../src/util/nodeEntry.ts";
+import { isProcessAlive } from "../../src/util/processAlive.ts";
 import { networkNamespaceAvailable, spawnGuarded, systemTool } from "../../src/util/spawnGuarded.ts";
 import { REPO } from "../helpers/cli.ts";
+import { waitGone } from "../helpers/waitGone.ts";
 
 const posix = process.platform !== "win32";
 const linux = process.platform === "linux";
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  // A zombie answers kill(pid, 0): read its state where /proc exists.
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, { encoding: "utf8", flag: "r" }).toString();
-  return !/^\d+ \(.*\) Z/.test(stat);
-}
-
-async function gone(pid: number, withinMs: number): Promise<boolean> {
-  const deadline = Date.now() + withinMs;
-  while (Date.now() < deadline) {
-    try {
-      if (!alive(pid)) return true;
-    } catch {
-      return true;
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return false;
-}
 
 async function run(
   command: string,
@@ -145,9 +123,9 @@ describe.skipIf(!posix)("spawnGuarded (POSIX)", () => {
 
   it("kills the command when its parent is SIGKILLed", async () => {
     const { parent, info } = await startParent(false);
-    expect(alive(info.pid)).toBe(true);
+    expect(isProcessAlive(info.pid)).toBe(true);
     parent.kill("SIGKILL");
-    expect(await gone(info.pid, 5000)).toBe(true);
+    expect(await waitGone(info.pid, 5000)).toBe(true);
   }, 30_000);
 
   it.skipIf(!linux || !systemTool("setpriv"))(
@@ -155,9 +133,9 @@ describe.skipIf(!posix)("spawnGuarded (POSIX)", () => {
     async () => {
       const { parent, info } = await startParent(true);
       expect(info.isolation.diesWithWatchdog).toBe(true);
-      expect(alive(info.pid)).toBe(true);
+      expect(isProcessAlive(info.pid)).toBe(true);
       process.kill(-(parent.pid as number), "SIGKILL");
-      expect(await gone(info.pid, 5000)).toBe(true);
+      expect(await waitGone(info.pid, 5000)).toBe(true);
     },
     30_000,
   );
