@@ -26,15 +26,23 @@ CACHE_ROOT="${XDG_CACHE_HOME:-$HOME/.cache}/rust-kb-pipeline/llama.cpp"
 DEST="$CACHE_ROOT/$commit"
 
 works() { [[ -x "$1" ]] && "$1" --version >/dev/null 2>&1; }
+# The project's llama.cpp patches (bench/llamacpp/patches/*.diff), as bench/llamacpp/build.sh records
+# them in build-info.json: a cached or bench/.build binary built without the current patches is rebuilt.
+patches=()
+for patch in "$ROOT"/bench/llamacpp/patches/*.diff; do
+	[[ -f "$patch" ]] && patches+=("$(basename "$patch" .diff)@$(sha256sum "$patch" | cut -c1-12)")
+done
+want_patches="\"patches\":\"${patches[*]:-}\""
+has_patches() { [[ -f "$1" ]] && grep -qF "$want_patches" "$1"; }
 
-if works "$DEST/bin/llama-server"; then
+if works "$DEST/bin/llama-server" && has_patches "$DEST/build-info.json"; then
 	echo "llama-server $commit is cached"
 	echo "$DEST/bin/llama-server"
 	exit 0
 fi
 
 BENCH_BIN="$ROOT/bench/.build/bin"
-same_commit() { [[ -f "$BENCH_BIN/build-info.json" ]] && grep -q "\"commit\":\"$commit\"" "$BENCH_BIN/build-info.json" && grep -q '"openmp":"OFF"' "$BENCH_BIN/build-info.json"; }
+same_commit() { [[ -f "$BENCH_BIN/build-info.json" ]] && grep -q "\"commit\":\"$commit\"" "$BENCH_BIN/build-info.json" && grep -q '"openmp":"OFF"' "$BENCH_BIN/build-info.json" && has_patches "$BENCH_BIN/build-info.json"; }
 if works "$BENCH_BIN/llama-server" && same_commit; then
 	echo "reusing bench/.build's llama-server (commit $commit)"
 else
