@@ -45,20 +45,29 @@ export function makeWriter(deps: NodeDeps) {
     const render = (batch: readonly WriterItem[]) => renderWriterPrompt(deps, state, file, sources, batch);
     const perItem = deps.settings.maxTokens.writer;
     const drafts: Record<string, DraftRef> = {};
-    const write = async (batch: WriterItem[]): Promise<boolean> => {
-      const user = render(batch);
-      const schema = byPatternSchema(
-        Object.fromEntries(
-          batch.map((x) => [
-            x.pattern.key,
-            writerSchema(
-              x.candidates.ids,
-              x.sources.map((s) => s.id),
-              x.candidates.required,
-            ),
-          ]),
-        ),
+    const schemaOf = (x: WriterItem) =>
+      writerSchema(
+        x.candidates.ids,
+        x.sources.map((s) => s.id),
+        x.candidates.required,
       );
+    const keep = (key: string, value: WriterOutput) => {
+      const draft: Draft = {
+        summary: value.summary.trim(),
+        whenToUse: value.whenToUse.map((t) => t.trim()),
+        whenNotToUse: value.whenNotToUse.map((t) => t.trim()),
+        pitfalls: value.pitfalls.map((t) => t.trim()),
+        example: value.example,
+        sources: [...new Set(value.sources as string[])],
+      };
+      const hash = createHash("sha256").update(JSON.stringify(draft)).digest("hex").slice(0, 32);
+      deps.db.putBlob(hash, draft, runId);
+      drafts[key] = { ref: hash, round };
+    };
+    /** Writes a batch; returns the items still without an answer (a failed batch of several). */
+    const write = async (batch: WriterItem[]): Promise<WriterItem[]> => {
+      const user = render(batch);
+      const schema = byPatternSchema(Object.fromEntries(batch.map((x) => [x.pattern.key, schemaOf(x)])));
       const result = await deps.llm.generateObject(schema, {
         runId,
         role: "writer",
@@ -67,39 +76,40 @@ export function makeWriter(deps: NodeDeps) {
         priority: STAGE_PRIORITY.writer,
         prompt: { system, user },
         maxTokens: batchMaxTokens(perItem, batch.length, deps.llm.contextTokens("writer"), deps.llm.countTokens("writer", system + user)),
-        maxAttempts: deps.settings.maxAttempts,
+        // A batch of several gets one attempt: what it got right is kept, the rest is asked one pattern per call.
+        maxAttempts: batch.length > 1 ? 1 : deps.settings.maxAttempts,
         signal,
       });
       if (!result.ok) {
-        if (batch.length > 1) return false;
+        if (batch.length > 1) return batch.filter((x) => !salvage(x, result.lastText));
         for (const x of batch) drafts[x.pattern.key] = { ref: null, round, problems: result.problems.slice(0, 5) };
-        return true;
+        return [];
       }
       for (const x of batch) {
         const value = (result.value.byPattern as Record<string, WriterOutput>)[x.pattern.key];
-        if (!value) {
-          drafts[x.pattern.key] = { ref: null, round, problems: ["the writer's answer had no entry for this pattern"] };
-          continue;
-        }
-        const draft: Draft = {
-          summary: value.summary.trim(),
-          whenToUse: value.whenToUse.map((t) => t.trim()),
-          whenNotToUse: value.whenNotToUse.map((t) => t.trim()),
-          pitfalls: value.pitfalls.map((t) => t.trim()),
-          example: value.example,
-          sources: [...new Set(value.sources as string[])],
-        };
-        const hash = createHash("sha256").update(JSON.stringify(draft)).digest("hex").slice(0, 32);
-        deps.db.putBlob(hash, draft, runId);
-        drafts[x.pattern.key] = { ref: hash, round };
+        if (value) keep(x.pattern.key, value);
+        else drafts[x.pattern.key] = { ref: null, round, problems: ["the writer's answer had no entry for this pattern"] };
       }
+      return [];
+    };
+    /** Keeps one pattern's entry from a batch answer that failed as a whole, when that entry is valid on its own. */
+    const salvage = (x: WriterItem, text: string): boolean => {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        return false;
+      }
+      const checked = schemaOf(x).safeParse((parsed as { byPattern?: Record<string, unknown> } | null)?.byPattern?.[x.pattern.key]);
+      if (!checked.success) return false;
+      keep(x.pattern.key, checked.data);
       return true;
     };
     // Drafts average well under their limit: batches are sized at half of it (a batch cut off falls back to one call per pattern).
     const batches = batchesFor(items, deps.llm.contextTokens("writer"), deps.llm.countTokens("writer", system + render(items)), Math.ceil(perItem / 2));
     for (const batch of batches) {
-      // A batch the model could not answer as a whole is retried one pattern per call.
-      if (!(await write(batch))) for (const x of batch) await write([x]);
+      // Patterns a batch could not answer are retried one per call.
+      for (const x of await write(batch)) await write([x]);
     }
     return { drafts, round };
   });

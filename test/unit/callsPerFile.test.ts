@@ -29,7 +29,7 @@ const draft = (example: string) => ({
   sources: [],
 });
 
-function script(failBatches: boolean) {
+function script(failBatches: false | "unparsable" | "p2 invalid") {
   return (req: BackendRequest): string => {
     const three = req.prompt.user.startsWith("File: three.md");
     switch (req.role) {
@@ -47,7 +47,9 @@ function script(failBatches: boolean) {
         return answerPerPattern(req, () => ({ relevant: [], note: "" }));
       case "writer": {
         // A batch of several patterns can be made to fail: the node then asks one pattern per call.
-        if (failBatches && (patternKeys(req)?.length ?? 0) > 1) return "not json";
+        const batch = (patternKeys(req)?.length ?? 0) > 1;
+        if (failBatches === "unparsable" && batch) return "not json";
+        if (failBatches === "p2 invalid" && batch) return answerPerPattern(req, (key) => draft(key === "p3" ? "none" : "C1"));
         // p1 cites C1, p2 cites C2 (each must show its own code); p3 and other.md have none.
         return answerPerPattern(req, (key) => draft(three ? (({ p1: "C1", p2: "C2" } as Record<string, string>)[key] ?? "none") : "none"));
       }
@@ -59,7 +61,7 @@ function script(failBatches: boolean) {
   };
 }
 
-async function run(failBatches: boolean) {
+async function run(failBatches: false | "unparsable" | "p2 invalid") {
   const db = RunDatabase.open(path.join(dir, "runs.sqlite"));
   const backend = new ScriptedBackend(script(failBatches));
   const services = createServices({ db, backendFor: () => backend, events: () => {} });
@@ -97,10 +99,16 @@ describe("calls per file do not grow with the patterns in the file", () => {
   });
 
   it("falls back to one writer call per pattern when the model cannot answer the batch", async () => {
-    const { backend, final } = await run(true);
+    const { backend, final } = await run("unparsable");
     expect(final.results.find((r) => r.relPath === "three.md")?.published).toHaveLength(3);
     const writes = ofThree(backend.callsFor("writer"));
-    // Three attempts at the batch, then one call per pattern.
-    expect(writes.map((r) => patternKeys(r)?.join(","))).toEqual(["p1,p2,p3", "p1,p2,p3", "p1,p2,p3", "p1", "p2", "p3"]);
+    // One attempt at the batch, then one call per pattern.
+    expect(writes.map((r) => patternKeys(r)?.join(","))).toEqual(["p1,p2,p3", "p1", "p2", "p3"]);
+  });
+
+  it("keeps the valid entries of a batch that failed as a whole and asks again only for the invalid one", async () => {
+    const { backend, final } = await run("p2 invalid");
+    expect(final.results.find((r) => r.relPath === "three.md")?.published).toHaveLength(3);
+    expect(ofThree(backend.callsFor("writer")).map((r) => patternKeys(r)?.join(","))).toEqual(["p1,p2,p3", "p2"]);
   });
 });
