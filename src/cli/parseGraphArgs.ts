@@ -34,6 +34,8 @@ export interface GraphOptions {
   memoryBudget?: string;
   /** `--backend auto|node-llama-cpp|llama|llama-server`: what runs every model (default: the agents config's, "auto"). */
   backend?: string;
+  /** `--max-tokens N` or `role=N,...`: generation limit per call of each role (extractor, researcher, writer, validator). */
+  maxTokens?: Partial<Record<MaxTokensRole, number>>;
   /** `--endpoint URL` (repeatable): OpenAI-compatible model servers serve the models instead of local files. */
   endpoints?: string[];
   /** `--endpoint-model NAME`: the model's name on the servers (default: the one /v1/models lists). */
@@ -44,6 +46,8 @@ export interface GraphOptions {
   endpointSlots?: number;
   /** `--keep-history`: do not compact the run's checkpoints when it finishes. */
   keepHistory?: boolean;
+  /** `--site`: when the run finishes, also write the static HTML site into <out>/site. */
+  site?: boolean;
   /** `--force`: re-process every file even when the ledger says it is unchanged. */
   force?: boolean;
   /** `--force-out`: write into a non-empty --out that is not a knowledge base (its files are left alone). */
@@ -54,6 +58,28 @@ export interface GraphOptions {
   breakLock?: boolean;
   /** Resume this run (by ID) rather than the newest unfinished one (`npm run runs -- resume ID`). */
   runId?: string;
+}
+
+export const MAX_TOKENS_ROLES = ["extractor", "researcher", "writer", "validator"] as const;
+export type MaxTokensRole = (typeof MAX_TOKENS_ROLES)[number];
+
+/** `--max-tokens 256` (every role) or `--max-tokens extractor=400,writer=300`. */
+export function parseMaxTokens(text: string): Partial<Record<MaxTokensRole, number>> | string {
+  const out: Partial<Record<MaxTokensRole, number>> = {};
+  const bad = `--max-tokens takes a number or role=N pairs (roles: ${MAX_TOKENS_ROLES.join(", ")}), got "${text}"`;
+  if (/^\d+$/.test(text.trim())) {
+    const n = Number(text.trim());
+    if (n < 16) return bad;
+    for (const r of MAX_TOKENS_ROLES) out[r] = n;
+    return out;
+  }
+  for (const part of text.split(",").map((x) => x.trim())) {
+    const m = /^([a-z]+)=(\d+)$/.exec(part);
+    const role = m?.[1] as MaxTokensRole | undefined;
+    if (!m || !role || !MAX_TOKENS_ROLES.includes(role) || Number(m[2]) < 16) return bad;
+    out[role] = Number(m[2]);
+  }
+  return out;
 }
 
 export type ParseResult = { kind: "run"; options: GraphOptions } | { kind: "help" } | { kind: "error"; message: string };
@@ -77,6 +103,8 @@ Options:
   --resume             continue the last unfinished run for this --input and --out
   --keep-history       keep every checkpoint of a finished run (default: compacted to the
                        final state; see npm run runs -- compact)
+  --site               when the run finishes, also write the knowledge base as a static HTML
+                       site into <out>/site (the same as npm run kb -- site)
   --force              re-process every file (by default files whose content, model and
                        prompts are unchanged since the last run are kept as they are)
   --force-out          use an --out directory that has other files in it and no knowledge
@@ -105,6 +133,9 @@ Options:
   --endpoint-model NAME  the model's name on the server (default: the one /v1/models lists)
   --api-key-env NAME   environment variable holding the server's API key (never the key itself)
   --endpoint-slots N   concurrent calls per server when it does not report its slots (default 4)
+  --max-tokens N|LIST  tokens each call may generate, for every role or per role, e.g.
+                       extractor=600,writer=600 (default extractor 900, researcher 160,
+                       writer 900, validator 240); part of the run's settings
   --threads N          CPU threads for generation (default: $RUST_KB_THREADS, else the core count)
   --context-size N     tokens per sequence (default 4096, capped by the model)
   --no-llm-review      validator runs its deterministic checks only
@@ -155,6 +186,7 @@ export function parseGraphArgs(argv: readonly string[]): ParseResult {
         prune: { type: "boolean" },
         "break-lock": { type: "boolean" },
         "keep-history": { type: "boolean" },
+        site: { type: "boolean" },
         agents: { type: "string" },
         "role-model": { type: "string", multiple: true },
         "agents-config": { type: "string" },
@@ -164,6 +196,7 @@ export function parseGraphArgs(argv: readonly string[]): ParseResult {
         "endpoint-model": { type: "string" },
         "api-key-env": { type: "string" },
         "endpoint-slots": { type: "string" },
+        "max-tokens": { type: "string" },
         concurrency: { type: "string" },
         threads: { type: "string" },
         "context-size": { type: "string" },
@@ -216,6 +249,12 @@ export function parseGraphArgs(argv: readonly string[]): ParseResult {
     };
   if (typeof v["api-key-env"] === "string" && !/^[A-Za-z_][A-Za-z0-9_]*$/.test(v["api-key-env"]))
     return { kind: "error", message: `--api-key-env takes the NAME of an environment variable (e.g. OPENAI_API_KEY), not the key itself` };
+  let maxTokens: Partial<Record<MaxTokensRole, number>> | undefined;
+  if (typeof v["max-tokens"] === "string") {
+    const r = parseMaxTokens(v["max-tokens"]);
+    if (typeof r === "string") return { kind: "error", message: r };
+    maxTokens = r;
+  }
   const libraries = v.library as string[] | undefined;
   if (libraries?.some((l) => l === "")) return { kind: "error", message: "--library needs a directory" };
   const researchNames = research as GraphOptions["research"];
@@ -239,11 +278,13 @@ export function parseGraphArgs(argv: readonly string[]): ParseResult {
       ...(v.prune === true ? { prune: true } : {}),
       ...(v["break-lock"] === true ? { breakLock: true } : {}),
       ...(v["keep-history"] === true ? { keepHistory: true } : {}),
+      ...(v.site === true ? { site: true } : {}),
       ...(typeof v.agents === "string" ? { agents: v.agents } : {}),
       ...((v["role-model"] as string[] | undefined)?.length ? { roleModels: v["role-model"] as unknown as string[] } : {}),
       ...(typeof v["agents-config"] === "string" ? { agentsConfig: v["agents-config"] } : {}),
       ...(typeof v["memory-budget"] === "string" ? { memoryBudget: v["memory-budget"] } : {}),
       ...(typeof v.backend === "string" ? { backend: v.backend } : {}),
+      ...(maxTokens ? { maxTokens } : {}),
       ...(endpoints?.length ? { endpoints: [...new Set(endpoints.map((e) => e.trim()))] } : {}),
       ...(typeof v["endpoint-model"] === "string" ? { endpointModel: v["endpoint-model"] } : {}),
       ...(typeof v["api-key-env"] === "string" ? { apiKeyEnv: v["api-key-env"] } : {}),

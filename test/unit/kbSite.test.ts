@@ -10,6 +10,7 @@ import path from "node:path";
 import { PassThrough } from "node:stream";
 import { pathToFileURL } from "node:url";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { parseGraphArgs } from "../../src/cli/parseGraphArgs.ts";
 import { parseKbArgs } from "../../src/cli/parseKbArgs.ts";
 import { KnowledgeBase } from "../../src/kb/KnowledgeBase.ts";
 import { runKbCommand } from "../../src/kb/kbCommand.ts";
@@ -89,6 +90,9 @@ describe("npm run kb -- site", () => {
     expect(parseKbArgs(["site", "extra"])).toEqual({ kind: "error", message: 'site takes no arguments, got "extra"' });
     expect(parseKbArgs(["site", "--site-dir", ""])).toEqual({ kind: "error", message: "--site-dir needs a value" });
     expect(parseKbArgs(["site", "--break-lock"])).toMatchObject({ kind: "error", message: expect.stringContaining("site takes no lock") });
+    // The graph run's --site writes the same site when the run finishes.
+    expect(parseGraphArgs(["--input", "n", "--site"])).toMatchObject({ kind: "run", options: { site: true } });
+    expect(parseGraphArgs(["--input", "n"])).toMatchObject({ kind: "run", options: expect.not.objectContaining({ site: true }) });
   });
 
   it("writes a home page, a page per pattern and per category, the quarantine and the search data", () => {
