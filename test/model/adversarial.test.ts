@@ -268,6 +268,16 @@ describe("hostile corpus through the CLI (tiny model)", () => {
     if (reason !== undefined) expect(reason).not.toMatch(/Maximum call stack|unexpected error/);
   });
 
+  it("hostile file names reach the pages as text: no raw HTML, no control character", () => {
+    const pages = filesUnder(out)
+      .map(String)
+      .filter((f) => f.endsWith(".md") && !f.includes("/.kb/") && !f.endsWith("/mine.md"));
+    expect(pages.length).toBeGreaterThan(0);
+    const text = pages.map((f) => fs.readFileSync(f, "utf8")).join("\n");
+    expect(text).not.toMatch(/<img src=x|<script>/);
+    expect(text).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/);
+  });
+
   it("no control character from file names reaches the terminal", () => {
     expect(first.stderr + second.stderr + listed.stdout + listed.stderr).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/);
   });
