@@ -49,6 +49,7 @@ export interface LlamaServerBackendOptions {
 
 /** Environment variables the server may need (libraries, GPU selection); nothing else of ours, no keys. */
 const SERVER_ENV = /^(PATH|HOME|TMPDIR|LANG|LC_[A-Z]+|LD_LIBRARY_PATH|DYLD_LIBRARY_PATH|(CUDA|HIP|ROCR|GGML|VK|OMP|GOMP|GPU_DEVICE_ORDINAL|ZE)_?[A-Z0-9_]*)$/;
+const NO_KEEP_ALIVE = new http.Agent({ keepAlive: false });
 /** llama-server's log line when the port was taken between our pick and its bind. */
 const BIND_FAILED = /couldn't bind HTTP server socket|address already in use/i;
 
@@ -264,6 +265,8 @@ export class LlamaServerBackend implements ModelBackend {
    */
   private request(route: string, body: unknown, signal: AbortSignal | undefined, onData: (text: string) => void): Promise<void> {
     return new Promise<void>((resolve, reject) => {
+      // An abort rejects with the signal's reason, as fetch does (AbortError by default).
+      const fail = (e: unknown) => reject(signal?.aborted ? (signal.reason ?? e) : e);
       const payload = Buffer.from(JSON.stringify(body));
       const req = http.request(
         `${this.url}${route}`,
@@ -271,6 +274,8 @@ export class LlamaServerBackend implements ModelBackend {
           method: "POST",
           headers: { "content-type": "application/json", "content-length": payload.length, authorization: `Bearer ${this.apiKey}` },
           signal,
+          // A fresh connection per call: the server may close idle kept-alive ones under us.
+          agent: NO_KEEP_ALIVE,
         },
         (res) => {
           res.setEncoding("utf8");
@@ -280,7 +285,7 @@ export class LlamaServerBackend implements ModelBackend {
               if (text.length < 4000) text += d;
             });
             res.on("end", () => reject(generationError(route, res.statusCode ?? 0, text)));
-            res.on("error", reject);
+            res.on("error", fail);
             return;
           }
           res.on("data", (d: string) => {
@@ -291,11 +296,12 @@ export class LlamaServerBackend implements ModelBackend {
               reject(e);
             }
           });
-          res.on("end", () => resolve());
-          res.on("error", reject);
+          res.on("end", () => (signal?.aborted ? fail(new Error("aborted")) : resolve()));
+          res.on("error", fail);
+          res.on("aborted", () => fail(new Error("llama-server closed the connection mid-answer")));
         },
       );
-      req.on("error", (e) => reject(signal?.aborted ? (signal.reason ?? e) : e));
+      req.on("error", fail);
       req.end(payload);
     });
   }

@@ -4,6 +4,7 @@ import path from "node:path";
 import type { Llama } from "node-llama-cpp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LlamaServerBackend } from "../../src/model/LlamaServerBackend.ts";
+import { findLlamaCppTool } from "../../src/util/llamaCppTools.ts";
 import { isProcessAlive } from "../../src/util/processAlive.ts";
 import { sharedModel } from "../helpers/scriptedBackend.ts";
 import { waitGone } from "../helpers/waitGone.ts";
@@ -61,6 +62,30 @@ describe.skipIf(process.platform !== "linux")("llama-server backend: key, enviro
       await backend.dispose();
     }
   }, 60_000);
+
+  it.skipIf(!findLlamaCppTool("llama-server"))(
+    "the real llama-server refuses callers without its key, gets none of our secrets and streams a completion (skipped where llama-server is not built)",
+    async () => {
+      const backend = await LlamaServerBackend.start(llama, { ...common, serverBin: findLlamaCppTool("llama-server") });
+      try {
+        const pid = backend.serverPid() as number;
+        const environ = fs.readFileSync(`/proc/${pid}/environ`, "utf8");
+        expect(environ).not.toContain(CANARY);
+        const key = /LLAMA_API_KEY=([0-9a-f]+)/.exec(environ)?.[1] ?? "";
+        expect(key).toHaveLength(48);
+        expect(fs.readFileSync(`/proc/${pid}/cmdline`, "utf8")).not.toContain(key);
+        const plain = await fetch(`${backend.url}/completion`, { method: "POST", headers: { "content-type": "application/json" }, body: '{"prompt":"a"}' });
+        expect(plain.status).toBe(401);
+        const out = await backend.generate({ role: "writer", prompt: { system: "s", user: "u" }, maxTokens: 4, temperature: 0 });
+        expect(out.outputTokens).toBeGreaterThan(0);
+        expect(out.outputTokens).toBeLessThanOrEqual(4);
+        expect(out.inputTokens).toBeGreaterThan(0);
+      } finally {
+        await backend.dispose();
+      }
+    },
+    120_000,
+  );
 
   it("picks another port when the first one is taken between the pick and the bind", async () => {
     // A server binary that finds its port taken on its first start, as llama-server reports it.
