@@ -39,6 +39,7 @@ export function makeDiscover(deps: Pick<NodeDeps, "db" | "events" | "ledger">) {
         continue;
       }
       firstPathOf.set(loaded.doc.id, file.relPath);
+      for (const w of loaded.doc.warnings ?? []) deps.events({ type: "message", level: "warn", text: `${file.relPath}: ${w}` });
       deps.db.putDocument(loaded.doc, runId);
       deps.db.indexDocument(runId, loaded.doc);
       const task = { relPath: file.relPath, docId: loaded.doc.id };

@@ -1,18 +1,27 @@
 import { getNodeValue, type Node as JsonNode, type ParseError, parseTree, printParseErrorCode } from "jsonc-parser";
+import { MAX_UNITS_PER_FILE } from "./capUnits.ts";
 import { splitLong } from "./parseMarkdown.ts";
 import type { SourceUnit } from "./types.ts";
 
 const NAME_FIELDS = ["name", "title", "id", "key", "lint", "pattern"];
 const FENCE = /```([\w+-]*)[^\n]*\n([\s\S]*?)\n?```/g;
 
-export type ParsedJson = { ok: true; title: string | undefined; units: SourceUnit[] } | { ok: false; reason: string };
+export type ParsedJson = { ok: true; title: string | undefined; units: SourceUnit[]; notes: string[] } | { ok: false; reason: string };
+
+/**
+ * Arrays and objects nested deeper than this are not read: the JSON reader recurses per level
+ * (10,000 levels overflowed the stack here) and rendering a deep value grows with depth squared.
+ */
+export const MAX_JSON_DEPTH = 64;
 
 /**
  * Reads a JSON file as records, whatever its shape: a plain array, an object wrapping an array
  * (`{"lints": [...]}`), an object keyed by name, or such shapes nested a few levels down.
  * Fenced code inside string values becomes code units that point back at the record.
  */
-export function parseJson(text: string): ParsedJson {
+export function parseJson(text: string, maxUnits = MAX_UNITS_PER_FILE): ParsedJson {
+  const deep = depthBeyond(text, MAX_JSON_DEPTH);
+  if (deep !== undefined) return { ok: false, reason: `JSON nested deeper than ${MAX_JSON_DEPTH} levels (line ${lineAt(lineStarts(text), deep)}), not read` };
   const errors: ParseError[] = [];
   const root = parseTree(text, errors, { disallowComments: true, allowTrailingComma: false });
   if (!root || errors.length > 0) {
@@ -26,7 +35,15 @@ export function parseJson(text: string): ParsedJson {
   const units: SourceUnit[] = [];
   const codeUnits: SourceUnit[] = [];
   let recordNo = 0;
+  const notes: string[] = [];
   for (const [i, { node, name }] of found.entries()) {
+    if (units.length + codeUnits.length >= maxUnits) {
+      // The rest is not even rendered; src/input/capUnits.ts trims the last record's extra units.
+      notes.push(
+        `truncated: ${found.length - i} of ${found.length} records not read, from line ${lineAt(starts, node.offset)} on (at most ${maxUnits} units per file)`,
+      );
+      break;
+    }
     const title = name ?? recordName(node) ?? `record ${i + 1}`;
     const startLine = lineAt(starts, node.offset);
     const endLine = lineAt(starts, node.offset + node.length);
@@ -52,7 +69,25 @@ export function parseJson(text: string): ParsedJson {
   }
   const rootValue = root.type === "object" ? (getNodeValue(root) as Record<string, unknown>) : undefined;
   const docTitle = typeof rootValue?.title === "string" ? rootValue.title : typeof rootValue?.collection === "string" ? rootValue.collection : undefined;
-  return { ok: true, title: docTitle, units: [...units, ...codeUnits] };
+  return { ok: true, title: docTitle, units: [...units, ...codeUnits], notes };
+}
+
+/** Offset of the first bracket that opens level `max + 1` (strings skipped), or undefined. Linear, no recursion. */
+function depthBeyond(text: string, max: number): number | undefined {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 92)
+        i++; // backslash: skip the escaped character
+      else if (c === 34) inString = false;
+    } else if (c === 34) inString = true;
+    else if (c === 91 || c === 123) {
+      if (++depth > max) return i;
+    } else if (c === 93 || c === 125) depth--;
+  }
+  return undefined;
 }
 
 function collectRecords(node: JsonNode, out: { node: JsonNode; name: string | undefined }[], depth: number): void {

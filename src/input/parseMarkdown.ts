@@ -1,6 +1,8 @@
-import type { Code, Heading, Nodes, Root } from "mdast";
+import type { Nodes, Root } from "mdast";
 import { fromMarkdown } from "mdast-util-from-markdown";
-import type { SourceUnit } from "./types.ts";
+import { markdownRisk } from "./markdownRisk.ts";
+import { outlineByLines } from "./outlineByLines.ts";
+import type { MarkdownOutline, SourceUnit } from "./types.ts";
 
 /** Units longer than this are split at paragraph (then line, then character) boundaries. */
 export const MAX_UNIT_CHARS = 4000;
@@ -11,87 +13,118 @@ const CODE_MARKER = /^\[code:\s*([\w+-]*)\]\s*$/;
 export interface ParsedMarkdown {
   title: string | undefined;
   units: SourceUnit[];
+  /** How the file was read when it was not the usual way (for the report). */
+  notes: string[];
 }
 
 /**
  * Splits markdown (and markdown-like plain text: setext headings, indented code) into prose
  * sections and code blocks with 1-based line spans. Section texts are the source lines with each
- * code block replaced by a `[code Cn]` marker, so the model sees where the code sits.
+ * code block replaced by a `[code Cn]` marker, so the model sees where the code sits. Text the
+ * markdown parser would choke on (src/input/markdownRisk.ts) is read line by line instead.
  */
 export function parseMarkdown(text: string): ParsedMarkdown {
   const lines = text.split("\n");
-  const tree: Root = fromMarkdown(text);
-  const headings = tree.children.filter((n): n is Heading => n.type === "heading" && n.position !== undefined);
-  const codes: Code[] = [];
-  collectCode(tree, codes);
+  const risk = markdownRisk(lines);
+  if (risk) return { ...unitsFromOutline(lines, outlineByLines(lines)), notes: [`read line by line (headings and fenced code only): ${risk}`] };
+  return { ...unitsFromOutline(lines, outlineOf(fromMarkdown(text))), notes: [] };
+}
 
-  const codeIds = new Map<Code, string>();
-  for (const [i, c] of codes.entries()) codeIds.set(c, `C${i + 1}`);
+/** Top-level headings and every code block of a parsed tree (walked without recursion). */
+function outlineOf(tree: Root): MarkdownOutline {
+  const headings: MarkdownOutline["headings"] = [];
+  for (const n of tree.children)
+    if (n.type === "heading" && n.position) headings.push({ depth: n.depth, line: n.position.start.line, text: plainText(n) ?? "" });
+  const codes: MarkdownOutline["codes"] = [];
+  const stack: Nodes[] = [tree];
+  while (stack.length > 0) {
+    const node = stack.pop() as Nodes;
+    if (node.type === "code") {
+      if (node.position) codes.push({ startLine: node.position.start.line, endLine: node.position.end.line, value: node.value, lang: node.lang ?? "" });
+      continue;
+    }
+    if ("children" in node) for (let i = node.children.length - 1; i >= 0; i--) stack.push(node.children[i] as Nodes);
+  }
+  return { headings, codes };
+}
 
-  const title = plainText(headings.find((h) => h.depth === 1) ?? headings[0]);
+/**
+ * Builds the units from the file's lines and outline: one section per top-level heading (plus a
+ * preamble), code blocks as their own units pointing at the section part they sit in. Linear in
+ * lines plus code blocks: sections and code blocks are both in line order, so one cursor walks each.
+ */
+export function unitsFromOutline(lines: readonly string[], outline: MarkdownOutline): { title: string | undefined; units: SourceUnit[] } {
+  const { headings } = outline;
+  const codes = [...outline.codes].sort((a, b) => a.startLine - b.startLine);
+  const codeId = (i: number) => `C${i + 1}`;
+  const title = (headings.find((h) => h.depth === 1) ?? headings[0])?.text;
 
   // Section boundaries: a preamble before the first heading, then one section per heading.
-  const starts: { line: number; heading?: Heading }[] = [];
-  if (headings.length === 0 || lineOf(headings[0], "start") > 1) starts.push({ line: 1 });
-  for (const h of headings) starts.push({ line: lineOf(h, "start"), heading: h });
+  const starts: { line: number; heading?: MarkdownOutline["headings"][number] }[] = [];
+  if (headings.length === 0 || (headings[0]?.line ?? 1) > 1) starts.push({ line: 1 });
+  for (const h of headings) starts.push({ line: h.line, heading: h });
 
   const units: SourceUnit[] = [];
+  const parentOf: (string | undefined)[] = codes.map(() => undefined);
   const stack: { depth: number; text: string }[] = [];
   let sectionNo = 0;
-  const codeUnits: SourceUnit[] = [];
+  let first = 0; // first code block not before the current section
 
-  starts.forEach((start, i) => {
+  for (const [i, start] of starts.entries()) {
     const end = (starts[i + 1]?.line ?? lines.length + 1) - 1;
     if (start.heading) {
       const depth = start.heading.depth;
       while (stack.length > 0 && (stack[stack.length - 1]?.depth ?? 0) >= depth) stack.pop();
-      stack.push({ depth, text: plainText(start.heading) ?? "" });
+      stack.push({ depth, text: start.heading.text });
     }
     const sectionTitle = stack.map((s) => s.text).join(" > ") || "(preamble)";
-    const inSection = codes.filter((c) => lineOf(c, "start") >= start.line && lineOf(c, "start") <= end);
+    while (first < codes.length && (codes[first]?.startLine ?? 0) < start.line) first++;
+    let last = first; // one past the last code block starting in this section
+    while (last < codes.length && (codes[last]?.startLine ?? 0) <= end) last++;
     // Rebuild the section from its source lines, each code block replaced by one marker line.
     const entries: Line[] = [];
+    let k = first;
     for (let ln = start.line; ln <= end; ln++) {
-      const code = inSection.find((c) => ln >= lineOf(c, "start") && ln <= lineOf(c, "end"));
-      if (code) {
-        if (ln === lineOf(code, "start")) entries.push({ text: `[code ${codeIds.get(code)}]`, startLine: ln, endLine: lineOf(code, "end") });
+      while (k < last && (codes[k]?.endLine ?? 0) < ln) k++;
+      const code = k < last ? codes[k] : undefined;
+      if (code && ln >= code.startLine && ln <= code.endLine) {
+        if (ln === code.startLine) entries.push({ text: `[code ${codeId(k)}]`, startLine: ln, endLine: code.endLine });
         continue;
       }
       entries.push({ text: lines[ln - 1] ?? "", startLine: ln, endLine: ln });
     }
-    while (entries.length > 0 && (entries[0]?.text ?? "").trim() === "") entries.shift();
-    while (entries.length > 0 && (entries[entries.length - 1]?.text ?? "").trim() === "") entries.pop();
-    if (entries.length === 0) return;
-    const parts = splitLines(entries);
-    for (const [k, part] of parts.entries()) {
-      sectionNo++;
-      const id = `S${sectionNo}`;
-      units.push({
-        id,
-        kind: "section",
-        title: parts.length > 1 ? `${sectionTitle} (part ${k + 1})` : sectionTitle,
-        startLine: part.startLine,
-        endLine: part.endLine,
-        text: part.text,
-      });
-      for (const c of inSection) {
-        const cl = lineOf(c, "start");
-        if (cl >= part.startLine && cl <= part.endLine) codeUnits.push(codeUnit(c, codeIds.get(c) ?? "C?", id));
+    let from = 0;
+    let to = entries.length;
+    while (from < to && (entries[from]?.text ?? "").trim() === "") from++;
+    while (to > from && (entries[to - 1]?.text ?? "").trim() === "") to--;
+    if (from < to) {
+      const parts = splitLines(from === 0 && to === entries.length ? entries : entries.slice(from, to));
+      let c = first;
+      for (const [p, part] of parts.entries()) {
+        sectionNo++;
+        const id = `S${sectionNo}`;
+        units.push({
+          id,
+          kind: "section",
+          title: parts.length > 1 ? `${sectionTitle} (part ${p + 1})` : sectionTitle,
+          startLine: part.startLine,
+          endLine: part.endLine,
+          text: part.text,
+        });
+        while (c < last && (codes[c]?.startLine ?? 0) < part.startLine) c++;
+        while (c < last && (codes[c]?.startLine ?? 0) <= part.endLine) parentOf[c++] = id;
       }
     }
-  });
-  // Code blocks whose section was empty (or that sit in the preamble alone) still become units.
-  for (const c of codes) {
-    const id = codeIds.get(c) ?? "C?";
-    if (!codeUnits.some((u) => u.id === id)) codeUnits.push(codeUnit(c, id, undefined));
+    first = last;
   }
-  codeUnits.sort((a, b) => Number(a.id.slice(1)) - Number(b.id.slice(1)));
+  // Code blocks whose section was empty (or that sit in the preamble alone) still become units, without a parent.
+  const codeUnits = codes.map((c, i) => codeUnit(c, codeId(i), parentOf[i]));
   return { title, units: [...units, ...codeUnits] };
 }
 
-function codeUnit(code: Code, id: string, parent: string | undefined): SourceUnit {
+function codeUnit(code: MarkdownOutline["codes"][number], id: string, parent: string | undefined): SourceUnit {
   let value = code.value;
-  let lang = code.lang ?? "";
+  let lang = code.lang;
   const firstLine = value.split("\n", 1)[0] ?? "";
   const marker = CODE_MARKER.exec(firstLine);
   if (marker) {
@@ -102,35 +135,26 @@ function codeUnit(code: Code, id: string, parent: string | undefined): SourceUni
     id,
     kind: "code",
     title: "code",
-    startLine: lineOf(code, "start"),
-    endLine: lineOf(code, "end"),
+    startLine: code.startLine,
+    endLine: code.endLine,
     text: value,
     lang,
     ...(parent ? { parent } : {}),
   };
 }
 
-function collectCode(node: Nodes, out: Code[]): void {
-  if (node.type === "code" && node.position) {
-    out.push(node);
-    return;
-  }
-  if ("children" in node) for (const child of node.children) collectCode(child as Nodes, out);
-}
-
-function lineOf(node: { position?: { start: { line: number }; end: { line: number } } } | undefined, which: "start" | "end"): number {
-  return node?.position?.[which].line ?? 1;
-}
-
+/** The text of a node and its descendants, joined (walked without recursion). */
 export function plainText(node: Nodes | undefined): string | undefined {
   if (!node) return undefined;
   if ("value" in node && typeof node.value === "string") return node.value;
-  if ("children" in node)
-    return node.children
-      .map((c) => plainText(c as Nodes) ?? "")
-      .join("")
-      .trim();
-  return "";
+  const out: string[] = [];
+  const stack: Nodes[] = [node];
+  while (stack.length > 0) {
+    const n = stack.pop() as Nodes;
+    if ("value" in n && typeof n.value === "string") out.push(n.value);
+    else if ("children" in n) for (let i = n.children.length - 1; i >= 0; i--) stack.push(n.children[i] as Nodes);
+  }
+  return out.join("").trim();
 }
 
 /** A line of a unit's text with the source lines it stands for (a code marker stands for the whole block). */

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import fs from "node:fs/promises";
 import path from "node:path";
+import { capUnits } from "./capUnits.ts";
 import { decodeText } from "./decodeText.ts";
 import { parseJson } from "./parseJson.ts";
 import { parseMarkdown } from "./parseMarkdown.ts";
@@ -181,15 +182,28 @@ export async function loadDocument(file: FoundFile, maxBytes = DEFAULT_MAX_FILE_
     const parsed = parseJson(text);
     if (!parsed.ok) return { ok: false, reason: parsed.reason };
     if (parsed.units.length === 0) return { ok: false, reason: "JSON holds no records" };
+    const capped = capUnits(parsed.units);
+    const warnings = parsed.notes.length > 0 ? parsed.notes : capped.truncated ? [capped.truncated] : [];
     return {
       ok: true,
-      doc: { id, relPath: file.relPath, format: "json", title: parsed.title ?? fallbackTitle, lineCount, units: parsed.units, notes: decoded.notes },
+      doc: { id, relPath: file.relPath, format: "json", title: parsed.title ?? fallbackTitle, lineCount, units: capped.units, notes: decoded.notes, warnings },
     };
   }
   const parsed = parseMarkdown(text);
   if (parsed.units.length === 0) return { ok: false, reason: "no text content" };
+  const capped = capUnits(parsed.units);
+  const warnings = [...parsed.notes, ...(capped.truncated ? [capped.truncated] : [])];
   return {
     ok: true,
-    doc: { id, relPath: file.relPath, format: file.format, title: parsed.title ?? fallbackTitle, lineCount, units: parsed.units, notes: decoded.notes },
+    doc: {
+      id,
+      relPath: file.relPath,
+      format: file.format,
+      title: parsed.title ?? fallbackTitle,
+      lineCount,
+      units: capped.units,
+      notes: decoded.notes,
+      warnings,
+    },
   };
 }

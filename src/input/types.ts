@@ -30,4 +30,14 @@ export interface SourceDocument {
   units: SourceUnit[];
   /** Normalisations applied (BOM removed, CRLF, UTF-16 decoded …), for the report. */
   notes: string[];
+  /** What the reader left out or simplified (a cap was hit); each is reported as a warning. */
+  warnings?: string[];
+}
+
+/** Where a markdown file's headings and code blocks are: what the unit splitter needs from a parser. */
+export interface MarkdownOutline {
+  /** Top-level headings, in order. */
+  headings: { depth: number; line: number; text: string }[];
+  /** Code blocks in document order (1-based inclusive spans; `value` without fences or indentation). */
+  codes: { startLine: number; endLine: number; value: string; lang: string }[];
 }

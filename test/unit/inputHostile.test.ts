@@ -1,0 +1,179 @@
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { capUnits, MAX_UNITS_PER_FILE } from "../../src/input/capUnits.ts";
+import { MAX_INLINE_MARKERS, MAX_MARKDOWN_NESTING } from "../../src/input/markdownRisk.ts";
+import { MAX_JSON_DEPTH, parseJson } from "../../src/input/parseJson.ts";
+import { parseMarkdown, unitsFromOutline } from "../../src/input/parseMarkdown.ts";
+import { loadDocument, scanInput } from "../../src/input/scanInput.ts";
+import type { MarkdownOutline } from "../../src/input/types.ts";
+import { sharedCorpus } from "../helpers/scriptedBackend.ts";
+
+let root: string;
+beforeAll(() => {
+  root = fs.mkdtempSync(path.join(os.tmpdir(), "kb-hostile-"));
+});
+afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
+
+async function loadText(name: string, text: string) {
+  fs.writeFileSync(path.join(root, name), text);
+  const scan = await scanInput(root);
+  const file = scan.files.find((f) => f.relPath === name);
+  if (!file) throw new Error(`not found: ${name}`);
+  return loadDocument(file);
+}
+
+describe("deeply nested JSON", () => {
+  it("skips a file nested 100,000 levels deep with the reason instead of overflowing the stack", async () => {
+    for (const text of ["[".repeat(100_000) + "]".repeat(100_000), `${'{"a":'.repeat(100_000)}1${"}".repeat(100_000)}`]) {
+      const r = parseJson(text);
+      expect(r).toEqual({ ok: false, reason: `JSON nested deeper than ${MAX_JSON_DEPTH} levels (line 1), not read` });
+    }
+    const r = await loadText("deep.json", `{\n"x": ${"[".repeat(10_000)}${"]".repeat(10_000)}\n}`);
+    expect(r).toEqual({ ok: false, reason: `JSON nested deeper than ${MAX_JSON_DEPTH} levels (line 2), not read` });
+  });
+
+  it("reads JSON at the depth limit, and brackets inside strings do not count", () => {
+    const atLimit = `[{"name":"deep","v":${"[".repeat(MAX_JSON_DEPTH - 2)}1${"]".repeat(MAX_JSON_DEPTH - 2)}}]`;
+    expect(parseJson(atLimit).ok).toBe(true);
+    const inStrings = JSON.stringify([{ name: "brackets", text: "[".repeat(1000), esc: '\\"[[[' }]);
+    const r = parseJson(inStrings);
+    expect(r.ok && r.units[0]?.title).toBe("brackets");
+  });
+});
+
+describe("markdown the parser would choke on is read line by line", () => {
+  const cases: [string, string][] = [
+    ["100,000 nested blockquotes on one line", `# Quotes\n\n${"> ".repeat(100_000)}deep\n`],
+    ["blockquotes one level deeper per line", `# Quotes\n\n${Array.from({ length: 2000 }, (_, i) => `${">".repeat(i + 1)} q${i}`).join("\n")}\n`],
+    ["100,000 nested list items on one line", `# List\n\n${"- ".repeat(100_000)}deep\n`],
+    ["a list indented one level deeper per line", `# List\n\n${Array.from({ length: 400 }, (_, i) => `${"  ".repeat(i)}- item ${i}`).join("\n")}\n`],
+    ["2,000 nested emphasis markers in one paragraph", `# Emphasis\n\n${"*a ".repeat(2000)}x${" a*".repeat(2000)}\n`],
+    ["10,000 nested link brackets", `# Links\n\n${"[".repeat(10_000)}x${"](u)".repeat(10_000)}\n`],
+  ];
+  it.each(cases)("%s: units with every line, and a note saying why", (_label, text) => {
+    const r = parseMarkdown(text);
+    expect(r.notes).toHaveLength(1);
+    expect(r.notes[0]).toMatch(
+      /^read line by line \(headings and fenced code only\): (blockquotes or lists nested deeper than 32 levels|more than 200 (emphasis markers|link brackets) in one paragraph) \(line \d+\)$/,
+    );
+    expect(r.title).toBe(text.slice(2, text.indexOf("\n")));
+    // Nothing lost: the sections hold every line after the heading (compared by length: the texts are huge).
+    const sections = r.units.filter((u) => u.kind === "section");
+    const kept = sections.map((u) => u.text.replace(/\s+/g, "")).join("");
+    expect(kept.length).toBe(text.replace(/\s+/g, "").length);
+  });
+
+  it("still finds headings and fenced code (also in a blockquote that is cut short) when reading line by line", () => {
+    const text = `# Top\n\n${"> ".repeat(MAX_MARKDOWN_NESTING + 1)}x\n\n## Code\n\n\`\`\`rust\nfn main() {}\n\`\`\`\n\nSub\n---\n\ntail\n`;
+    const r = parseMarkdown(text);
+    expect(r.notes[0]).toMatch(/nested deeper than 32 levels \(line 3\)/);
+    expect(r.units.map((u) => [u.id, u.title, u.startLine, u.endLine])).toEqual([
+      ["S1", "Top", 1, 3],
+      ["S2", "Top > Code", 5, 9],
+      ["S3", "Top > Sub", 11, 14],
+      ["C1", "code", 7, 9],
+    ]);
+    expect(r.units[3]).toMatchObject({ text: "fn main() {}", lang: "rust", parent: "S2" });
+  });
+
+  it("leaves markdown below the caps to the markdown parser", () => {
+    const nested = `# Nested\n\n${"> ".repeat(MAX_MARKDOWN_NESTING)}deep\n\n${"*a* ".repeat(MAX_INLINE_MARKERS / 2)}\n\nsnake_case_${"name_".repeat(400)}x\n`;
+    expect(parseMarkdown(nested).notes).toEqual([]);
+  });
+
+  it.skipIf(!fs.existsSync(sharedCorpus("rust-research")))("reads every note of the shared corpus without a cap or a fallback", async () => {
+    const scan = await scanInput(sharedCorpus("rust-research"));
+    expect(scan.files.length).toBeGreaterThan(20);
+    for (const f of scan.files) {
+      const r = await loadDocument(f);
+      if (r.ok) expect([f.relPath, r.doc.warnings]).toEqual([f.relPath, []]);
+    }
+  });
+});
+
+describe("markdown splitting", () => {
+  /**
+   * Work done to split one section holding `codes` code blocks, counted as reads of the file's
+   * lines and of the code blocks' line spans (deterministic, unlike a stopwatch on a busy machine).
+   */
+  function workFor(codes: number): number {
+    let reads = 0;
+    const lines: string[] = ["# Big", ""];
+    const outline: MarkdownOutline = { headings: [{ depth: 1, line: 1, text: "Big" }], codes: [] };
+    for (let i = 0; i < codes; i++) {
+      lines.push(`Text ${i}.`, "```rust");
+      const code = { startLine: lines.length, endLine: lines.length + 2, value: `let x${i} = ${i};`, lang: "rust" };
+      outline.codes.push(
+        new Proxy(code, {
+          get(target, key: string) {
+            if (key === "startLine" || key === "endLine") reads++;
+            return target[key as keyof typeof target];
+          },
+        }),
+      );
+      lines.push(`let x${i} = ${i};`, "```", "");
+    }
+    const countedLines = new Proxy(lines, {
+      get(target, key) {
+        if (typeof key === "string" && /^\d+$/.test(key)) reads++;
+        return Reflect.get(target, key);
+      },
+    });
+    const { units } = unitsFromOutline(countedLines, outline);
+    expect(units.filter((u) => u.kind === "code")).toHaveLength(codes);
+    return reads;
+  }
+
+  it("does work about linear in the number of code blocks (4x the blocks: under 6x the work, not 16x)", () => {
+    const small = workFor(5000);
+    const large = workFor(20_000);
+    // Linear is 4x (sorting adds a little); the splitter this replaced scanned every block per line: 16x.
+    expect(large / small).toBeLessThan(6);
+    expect(large / small).toBeGreaterThan(3);
+  });
+});
+
+describe("units per file", () => {
+  it("keeps the first units of a markdown file with thousands of sections and says what was left out", async () => {
+    const text = Array.from({ length: 1500 }, (_, i) => `# Section ${i}\n\ntext ${i}\n\n\`\`\`rust\nlet a${i} = 1;\n\`\`\`\n`).join("\n");
+    const r = await loadText("many.md", text);
+    expect(r.ok).toBe(true);
+    if (!r.ok) return;
+    expect(r.doc.units).toHaveLength(MAX_UNITS_PER_FILE);
+    // Each kept section keeps its code block, and no code block points at a dropped section.
+    const ids = new Set(r.doc.units.map((u) => u.id));
+    for (const u of r.doc.units) if (u.parent) expect(ids.has(u.parent)).toBe(true);
+    expect(r.doc.units.filter((u) => u.kind === "section")).toHaveLength(MAX_UNITS_PER_FILE / 2);
+    expect(r.doc.warnings).toEqual([`truncated: 2000 of 3000 units not read, from line ${500 * 8 + 1} on (at most ${MAX_UNITS_PER_FILE} units per file)`]);
+  });
+
+  it("stops reading records of a JSON file at the cap, on one line or many", async () => {
+    const records = Array.from({ length: 50_000 }, (_, i) => ({ name: `r${i}` }));
+    const r = await loadText("many.json", JSON.stringify(records));
+    expect(r.ok).toBe(true);
+    if (!r.ok) return;
+    expect(r.doc.units).toHaveLength(MAX_UNITS_PER_FILE);
+    expect(r.doc.units[0]?.title).toBe("r0");
+    expect(r.doc.warnings).toEqual([`truncated: 49000 of 50000 records not read, from line 1 on (at most ${MAX_UNITS_PER_FILE} units per file)`]);
+  });
+
+  it("cuts a group at the cap when one section has more code blocks than the cap", () => {
+    const units = [
+      { id: "S1", kind: "section" as const, title: "s", startLine: 1, endLine: 9, text: "x" },
+      ...Array.from({ length: 5 }, (_, i) => ({
+        id: `C${i + 1}`,
+        kind: "code" as const,
+        title: "code",
+        startLine: 2 + i,
+        endLine: 2 + i,
+        text: "c",
+        parent: "S1",
+      })),
+    ];
+    const r = capUnits(units, 3);
+    expect(r.units.map((u) => u.id)).toEqual(["S1", "C1", "C2"]);
+    expect(r.truncated).toBe("truncated: 3 of 6 units not read, from line 4 on (at most 3 units per file)");
+  });
+});
