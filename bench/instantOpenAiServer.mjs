@@ -29,7 +29,7 @@ const server = http.createServer((req, res) => {
       res.writeHead(200, { "content-type": "application/json" });
       res.end(
         JSON.stringify({
-          choices: [{ index: 0, message: { role: "assistant", content: '{"probe":"rust-kb-json-schema-ok"}' }, finish_reason: "stop" }],
+          choices: [{ index: 0, message: { role: "assistant", content: '{"probe":"rust-kb-ok"}' }, finish_reason: "stop" }],
           usage: { prompt_tokens: 1, completion_tokens: 1 },
         }),
       );

@@ -29,7 +29,7 @@ Options:
 Every option of \`npm run graph\` is accepted too and goes to the pipeline run: --input (required),
 --out, --model, --models-dir, --db, --resume, --concurrency, --threads, --context-size,
 --agents, --role-model, --agents-config, --memory-budget, --backend, --endpoint, --endpoint-model,
---api-key-env, --endpoint-slots, --research, --library,
+--api-key-env, --endpoint-slots, --max-tokens, --research, --library,
 --no-llm-review, --max-file-mb, --json (the last JSON line on stdout is then the evaluation).
 
 Exit codes: 0 scored, 1 failed, 2 usage error, 130 interrupted (the pipeline run is resumable).`;
@@ -54,6 +54,7 @@ const GRAPH_VALUE_OPTIONS = new Set([
   "--endpoint-model",
   "--api-key-env",
   "--endpoint-slots",
+  "--max-tokens",
   "--research",
   "--library",
   "--docs-index",

@@ -144,7 +144,7 @@ Pitfalls: Deref on a newtype leaks the inner API; prefer explicit methods. See c
 /** The JSON schema the start-up probe asks for: one enum value the model could not produce by accident. */
 const PROBE_SCHEMA = {
   type: "object",
-  properties: { probe: { type: "string", enum: ["rust-kb-json-schema-ok"] } },
+  properties: { probe: { type: "string", enum: ["rust-kb-ok"] } },
   required: ["probe"],
   additionalProperties: false,
 };
@@ -427,7 +427,8 @@ export class OpenAiBackend implements ModelBackend {
             { role: "system", content: "You answer in JSON." },
             { role: "user", content: "Reply with a JSON object." },
           ],
-          max_tokens: 48,
+          // Room for the grammar's optional whitespace with a small vocabulary (stories260K: ~30 tokens).
+          max_tokens: 256,
           temperature: 0,
           response_format: { type: "json_schema", json_schema: { name: "probe", schema: PROBE_SCHEMA, strict: true } },
         },
@@ -445,14 +446,14 @@ export class OpenAiBackend implements ModelBackend {
     }
     let ok = false;
     try {
-      ok = (JSON.parse(content ?? "") as { probe?: unknown }).probe === "rust-kb-json-schema-ok";
+      ok = (JSON.parse(content ?? "") as { probe?: unknown }).probe === "rust-kb-ok";
     } catch {
       ok = false;
     }
     if (!ok)
       throw new UserError(
         "ENDPOINT_UNSUPPORTED",
-        `${ep.root} accepted response_format json_schema but did not follow the schema (asked for {"probe": "rust-kb-json-schema-ok"}, got ${JSON.stringify((content ?? "").slice(0, 120))}): it ignores the constraint.`,
+        `${ep.root} accepted response_format json_schema but did not follow the schema (asked for {"probe": "rust-kb-ok"}, got ${JSON.stringify((content ?? "").slice(0, 120))}): it ignores the constraint.`,
         hint,
       );
   }

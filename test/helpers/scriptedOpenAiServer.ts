@@ -143,7 +143,7 @@ export class ScriptedOpenAiServer {
       ? this.options.probeStatus
         ? { status: this.options.probeStatus }
         : {
-            text: this.options.ignoreSchema ? "Sure! Here is JSON." : '{"probe":"rust-kb-json-schema-ok"}',
+            text: this.options.ignoreSchema ? "Sure! Here is JSON." : '{"probe":"rust-kb-ok"}',
           }
       : await (this.options.reply ?? (() => ({ text: "ok" })))(body, this.chatIndex++);
     if (reply.status) {

@@ -25,7 +25,10 @@ let tmp: string;
 let input: string;
 const servers: ExternalServer[] = [];
 
-/** Few agents and short context: stories260K fills every string to its limit, so calls are long. */
+/**
+ * Few agents and short generations: stories260K fills every string to its field's limit, so at the
+ * default limits (900 tokens for the extractor and writer) a run takes minutes; --max-tokens keeps it short.
+ */
 function args(out: string, db: string, urls: string[], extra: string[] = []): string[] {
   return [
     "--input",
@@ -37,6 +40,8 @@ function args(out: string, db: string, urls: string[], extra: string[] = []): st
     ...urls.flatMap((u) => ["--endpoint", u]),
     "--agents",
     "extractor=2,researcher=2,writer=2,validator=2,synthesizer=1",
+    "--max-tokens",
+    "extractor=300,researcher=100,writer=300,validator=120",
     "--research",
     "input",
     "--no-llm-review",
@@ -54,7 +59,19 @@ describe.skipIf(SERVER === undefined)(`npm run graph --endpoint on two external 
       fs.mkdirSync(path.dirname(dest), { recursive: true });
       fs.copyFileSync(sharedCorpus("rust-research", rel), dest);
     }
-    for (let i = 0; i < 2; i++) servers.push(await startLlamaServer({ bin: SERVER as string, model: MODEL, slots: 3, ctxPerSlot: 4096, threads: 1 }));
+    for (let i = 0; i < 2; i++)
+      servers.push(
+        await startLlamaServer({
+          bin: SERVER as string,
+          model: MODEL,
+          slots: 3,
+          ctxPerSlot: 4096,
+          threads: 1,
+          // stories260K was trained at 2048 tokens, and llama-server caps a slot at that; the pipeline's
+          // prompts run to ~3000 tokens in this 512-token vocabulary.
+          extra: ["--override-kv", "llama.context_length=int:8192"],
+        }),
+      );
   });
 
   afterAll(async () => {

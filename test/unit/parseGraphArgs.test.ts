@@ -109,6 +109,17 @@ describe("parseGraphArgs", () => {
     if (r.kind === "error") expect(r.message).toContain(message);
   });
 
+  it("--max-tokens sets every role's limit or some roles'", () => {
+    const all = parseGraphArgs(["--input", "n", "--max-tokens", "200"]);
+    expect(all.kind === "run" && all.options.maxTokens).toEqual({ extractor: 200, researcher: 200, writer: 200, validator: 200 });
+    const some = parseGraphArgs(["--input", "n", "--max-tokens", "extractor=400, writer=300"]);
+    expect(some.kind === "run" && some.options.maxTokens).toEqual({ extractor: 400, writer: 300 });
+    for (const bad of ["synthesizer=10", "writer=abc", "8", "extractor=400,"]) {
+      const r = parseGraphArgs(["--input", "n", "--max-tokens", bad]);
+      expect(r.kind === "error" && r.message).toMatch(/--max-tokens takes a number or role=N pairs/);
+    }
+  });
+
   it("returns help for -h", () => {
     expect(parseGraphArgs(["-h"])).toEqual({ kind: "help" });
   });
