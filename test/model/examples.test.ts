@@ -24,7 +24,7 @@ afterAll(() => {
 });
 
 describe("npm run graph -- --input examples/notes", () => {
-  it("processes every example file with nothing skipped and writes the knowledge base (and with --site its HTML site)", { timeout: 300_000 }, async () => {
+  it("processes every example file with nothing skipped and writes the knowledge base (and with --site its HTML site)", { timeout: 600_000 }, async () => {
     const out = path.join(tmp, "kb");
     const r = await runCli(
       "graph",
