@@ -40,7 +40,7 @@ export interface PlanOptions {
   contextSize: number;
   minContextSize: number;
   budgetBytes: number;
-  /** How the budget was chosen, for the header ("--memory 24GB", "this machine's RAM"). */
+  /** How the budget was chosen, for the header ("--memory 24GB", "80% of 7.8 GiB free RAM"). */
   budgetSource: string;
   reserveBytes: number;
   benchDir: string;
