@@ -173,6 +173,19 @@ describe("LangGraph dev server refuses what a web page could send", () => {
     expect((await raw("GET", "/ok", { host: `localhost:${port}` })).status).toBe(200);
   });
 
+  it("refuses a WebSocket upgrade from a foreign origin (CORS does not apply to WebSockets)", async () => {
+    const thread = await new Client({ apiUrl: `http://127.0.0.1:${port}` }).threads.create();
+    const upgrade = {
+      host: `127.0.0.1:${port}`,
+      connection: "Upgrade",
+      upgrade: "websocket",
+      "sec-websocket-version": "13",
+      "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
+    };
+    const refused = await raw("GET", `/threads/${thread.thread_id}/stream/events`, { ...upgrade, origin: "https://evil.example" });
+    expect(refused.status).toBe(403);
+  });
+
   it("refuses a JSON run whose outDir is outside the server's roots, and writes nothing there", async () => {
     const client = new Client({ apiUrl: `http://127.0.0.1:${port}` });
     const outside = fs.mkdtempSync(path.join(os.tmpdir(), "kb-studio-outside-"));
