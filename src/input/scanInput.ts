@@ -20,9 +20,12 @@ const FORMATS: Record<string, SourceFormat> = {
 const SKIP_DIRS = new Set(["node_modules", ".git", ".hg", ".svn"]);
 
 export interface FoundFile {
+  /** Path relative to the input directory; bytes that are not UTF-8 are shown escaped (`caf\xE9.md`). */
   relPath: string;
-  /** Real path of the file (links resolved, always inside the input directory). */
+  /** Real path of the file (links resolved, always inside the input directory), for display. */
   absPath: string;
+  /** The same real path as bytes: what the file is opened by (a name need not be valid UTF-8). */
+  pathBytes: Buffer;
   size: number;
   format: SourceFormat;
 }
@@ -50,49 +53,107 @@ export function formatOf(name: string): SourceFormat | undefined {
   return FORMATS[path.extname(name).toLowerCase()];
 }
 
+const SLASH = 0x2f;
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * A file name as text: UTF-8 as it is, anything else with each byte that is not part of valid
+ * UTF-8 written `\xHH` (a Latin-1 `café` is `caf\xE9`). A backslash in such a name is doubled,
+ * so an escaped name never equals a real one.
+ */
+export function displayName(bytes: Uint8Array): string {
+  try {
+    return utf8.decode(bytes);
+  } catch {
+    let out = "";
+    let i = 0;
+    while (i < bytes.length) {
+      const n = utf8SequenceLength(bytes, i);
+      if (n > 0) {
+        const ch = utf8.decode(bytes.subarray(i, i + n));
+        out += ch === "\\" ? "\\\\" : ch;
+        i += n;
+      } else {
+        out += `\\x${(bytes[i] ?? 0).toString(16).toUpperCase().padStart(2, "0")}`;
+        i++;
+      }
+    }
+    return out;
+  }
+}
+
+/** Length of the valid UTF-8 sequence starting at `i`, or 0 when the byte there does not start one. */
+function utf8SequenceLength(b: Uint8Array, i: number): number {
+  const c = b[i] ?? 0;
+  const cont = (k: number, lo = 0x80, hi = 0xbf) => {
+    const x = b[i + k];
+    return x !== undefined && x >= lo && x <= hi;
+  };
+  if (c < 0x80) return 1;
+  if (c >= 0xc2 && c <= 0xdf) return cont(1) ? 2 : 0;
+  if (c === 0xe0) return cont(1, 0xa0) && cont(2) ? 3 : 0;
+  if ((c >= 0xe1 && c <= 0xec) || c === 0xee || c === 0xef) return cont(1) && cont(2) ? 3 : 0;
+  if (c === 0xed) return cont(1, 0x80, 0x9f) && cont(2) ? 3 : 0;
+  if (c === 0xf0) return cont(1, 0x90) && cont(2) && cont(3) ? 4 : 0;
+  if (c >= 0xf1 && c <= 0xf3) return cont(1) && cont(2) && cont(3) ? 4 : 0;
+  if (c === 0xf4) return cont(1, 0x80, 0x8f) && cont(2) && cont(3) ? 4 : 0;
+  return 0;
+}
+
+function joinBytes(dir: Buffer, name: Buffer): Buffer {
+  return Buffer.concat([dir, Buffer.from([SLASH]), name]);
+}
+
+/** A lossless string key for a byte path (one character per byte). */
+const keyOf = (p: Buffer) => p.toString("latin1");
+
 /**
  * Walks the input directory. Only regular files with a supported extension (any case) are found;
  * links are followed only when their target stays inside the input directory, and each real
- * directory is entered once, so link loops end. Everything unusual is reported, never fatal.
+ * directory is entered once, so link loops end. Paths are handled as bytes, so names that are not
+ * valid UTF-8 are read too (and shown escaped). Everything unusual is reported, never fatal.
  */
 export async function scanInput(inputDir: string, options: ScanOptions = {}): Promise<InputScan> {
   const root = await fs.realpath(inputDir);
+  const rootBytes = Buffer.from(root);
   const maxBytes = options.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES;
-  const exclude = await Promise.all((options.exclude ?? []).map(async (p) => fs.realpath(p).catch(() => path.resolve(p))));
+  const exclude = (await Promise.all((options.exclude ?? []).map(async (p) => fs.realpath(p).catch(() => path.resolve(p))))).map((p) => Buffer.from(p));
   const files: FoundFile[] = [];
   const skipped: SkippedFile[] = [];
   let ignored = 0;
-  const visitedDirs = new Set<string>([root]);
+  const visitedDirs = new Set<string>([keyOf(rootBytes)]);
   const seenFiles = new Set<string>();
 
-  const inside = (p: string) => p === root || p.startsWith(root + path.sep);
-  const excluded = (p: string) => exclude.some((x) => p === x || p.startsWith(x + path.sep));
+  const under = (p: Buffer, dir: Buffer) => p.equals(dir) || (p.length > dir.length && p[dir.length] === SLASH && p.subarray(0, dir.length).equals(dir));
+  const inside = (p: Buffer) => under(p, rootBytes);
+  const excluded = (p: Buffer) => exclude.some((x) => under(p, x));
 
   // Links are handled after every real entry, so a real file or directory is always read under
   // its own name and a link to it is the one reported as the duplicate.
-  const pendingLinks: { full: string; rel: string; name: string }[] = [];
+  const pendingLinks: { full: Buffer; rel: string; name: string }[] = [];
 
-  async function walk(dirReal: string, relDir: string): Promise<void> {
-    let entries: import("node:fs").Dirent[];
+  async function walk(dirReal: Buffer, relDir: string): Promise<void> {
+    let entries: import("node:fs").Dirent<Buffer>[];
     try {
-      entries = await fs.readdir(dirReal, { withFileTypes: true });
+      entries = await fs.readdir(dirReal, { withFileTypes: true, encoding: "buffer" });
     } catch (e) {
       skipped.push({ relPath: relDir || ".", reason: `cannot read directory (${(e as NodeJS.ErrnoException).code ?? "error"})` });
       return;
     }
-    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    entries.sort((a, b) => Buffer.compare(a.name, b.name));
     for (const entry of entries) {
-      const rel = relDir ? `${relDir}/${entry.name}` : entry.name;
-      const full = path.join(dirReal, entry.name);
-      if (entry.isSymbolicLink()) pendingLinks.push({ full, rel, name: entry.name });
-      else await visit(full, full, rel, entry.name, entry.isDirectory(), entry.isFile(), false);
+      const name = displayName(entry.name);
+      const rel = relDir ? `${relDir}/${name}` : name;
+      const full = joinBytes(dirReal, entry.name);
+      if (entry.isSymbolicLink()) pendingLinks.push({ full, rel, name });
+      else await visit(full, full, rel, name, entry.isDirectory(), entry.isFile(), false);
     }
   }
 
-  async function visitLink(link: { full: string; rel: string; name: string }): Promise<void> {
-    let real: string;
+  async function visitLink(link: { full: Buffer; rel: string; name: string }): Promise<void> {
+    let real: Buffer;
     try {
-      real = await fs.realpath(link.full);
+      real = await fs.realpath(link.full, { encoding: "buffer" });
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (formatOf(link.name) || code === "ELOOP")
@@ -107,15 +168,15 @@ export async function scanInput(inputDir: string, options: ScanOptions = {}): Pr
     await visit(link.full, real, link.rel, link.name, st?.isDirectory() ?? false, st?.isFile() ?? false, true);
   }
 
-  async function visit(full: string, real: string, rel: string, name: string, isDir: boolean, isFile: boolean, viaLink: boolean): Promise<void> {
+  async function visit(full: Buffer, real: Buffer, rel: string, name: string, isDir: boolean, isFile: boolean, viaLink: boolean): Promise<void> {
     if (excluded(real) || excluded(full)) return;
     if (isDir) {
       if (SKIP_DIRS.has(name)) return;
-      if (visitedDirs.has(real)) {
+      if (visitedDirs.has(keyOf(real))) {
         if (viaLink) skipped.push({ relPath: rel, reason: "link to a directory already read (loop or duplicate), not followed" });
         return;
       }
-      visitedDirs.add(real);
+      visitedDirs.add(keyOf(real));
       await walk(real, rel);
       return;
     }
@@ -125,11 +186,11 @@ export async function scanInput(inputDir: string, options: ScanOptions = {}): Pr
       else ignored++;
       return;
     }
-    if (seenFiles.has(real)) {
+    if (seenFiles.has(keyOf(real))) {
       skipped.push({ relPath: rel, reason: "link to a file already read" });
       return;
     }
-    seenFiles.add(real);
+    seenFiles.add(keyOf(real));
     const st = await fs.stat(real).catch((e: NodeJS.ErrnoException) => e);
     if (st instanceof Error) {
       skipped.push({ relPath: rel, reason: `cannot read file (${st.code ?? "error"})` });
@@ -142,10 +203,10 @@ export async function scanInput(inputDir: string, options: ScanOptions = {}): Pr
       });
       return;
     }
-    files.push({ relPath: rel, absPath: real, size: st.size, format });
+    files.push({ relPath: rel, absPath: displayName(real), pathBytes: real, size: st.size, format });
   }
 
-  await walk(root, "");
+  await walk(rootBytes, "");
   while (pendingLinks.length > 0) {
     const link = pendingLinks.shift();
     if (link) await visitLink(link);
@@ -161,7 +222,7 @@ export type LoadResult = { ok: true; doc: SourceDocument } | { ok: false; reason
 export async function loadDocument(file: FoundFile, maxBytes = DEFAULT_MAX_FILE_BYTES): Promise<LoadResult> {
   let bytes: Buffer;
   try {
-    const handle = await fs.open(file.absPath, "r");
+    const handle = await fs.open(file.pathBytes, "r");
     try {
       const st = await handle.stat();
       if (st.size > maxBytes) return { ok: false, reason: `too large (${st.size} bytes)` };

@@ -177,3 +177,32 @@ describe("units per file", () => {
     expect(r.truncated).toBe("truncated: 3 of 6 units not read, from line 4 on (at most 3 units per file)");
   });
 });
+
+describe("file names that are not valid UTF-8", () => {
+  it("reads a Latin-1 named file through its byte path and shows the name escaped", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "kb-latin1-"));
+    try {
+      const dirBytes = Buffer.from(dir);
+      const join = (...parts: Buffer[]) => Buffer.concat(parts.flatMap((p) => [Buffer.from("/"), p]).slice(1));
+      // "café.md" and a directory "año" in Latin-1 (0xE9, 0xF1): not valid UTF-8.
+      fs.writeFileSync(join(dirBytes, Buffer.from([0x63, 0x61, 0x66, 0xe9, 0x2e, 0x6d, 0x64])), "# Caf\u00e9\n\nLatin-1 name, UTF-8 text.\n");
+      const sub = join(dirBytes, Buffer.from([0x61, 0xf1, 0x6f]));
+      fs.mkdirSync(sub);
+      fs.writeFileSync(join(sub, Buffer.from("n\\o.md")), "# Backslash\n\ntext\n");
+      // A backslash in a name that needs escaping is doubled, so it cannot pass for an escape.
+      fs.writeFileSync(join(dirBytes, Buffer.from([0x5c, 0x78, 0x45, 0x39, 0xe9, 0x2e, 0x6d, 0x64])), "# Tricky\n\ntext\n");
+      fs.writeFileSync(path.join(dir, "ünï.md"), "# UTF-8\n\nfine\n");
+      const scan = await scanInput(dir);
+      expect(scan.skipped).toEqual([]);
+      expect(scan.files.map((f) => f.relPath)).toEqual(["\\\\xE9\\xE9.md", "a\\xF1o/n\\o.md", "caf\\xE9.md", "ünï.md"]);
+      for (const f of scan.files) {
+        const r = await loadDocument(f);
+        expect(r.ok).toBe(true);
+      }
+      const cafe = await loadDocument(scan.files[2] as (typeof scan.files)[number]);
+      expect(cafe.ok && cafe.doc.title).toBe("Café");
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
