@@ -17,7 +17,7 @@ import { sharedCorpus, sharedModel } from "../helpers/scriptedBackend.ts";
 
 const SERVER = findLlamaCppTool("llama-server");
 const MODEL = sharedModel("stories260K-chatml.gguf");
-const SLICE = ["rust-patterns/idioms/concat-format.md", "rust-patterns/idioms/temporary-mutability.txt", "rust-patterns/idioms/pass-var-to-closure.md"];
+const SLICE = ["rust-patterns/idioms/concat-format.md", "rust-patterns/idioms/temporary-mutability.txt"];
 const SKIP = SERVER === undefined ? " (SKIPPED: llama-server is not built; run bash scripts/buildLlamaServer.sh)" : "";
 if (SKIP) console.warn(`endpointLlamaServer.test.ts${SKIP}`);
 
@@ -41,7 +41,7 @@ function args(out: string, db: string, urls: string[], extra: string[] = []): st
     "--agents",
     "extractor=2,researcher=2,writer=2,validator=2,synthesizer=1",
     "--max-tokens",
-    "extractor=300,researcher=100,writer=300,validator=120",
+    "extractor=200,researcher=64,writer=200,validator=64",
     "--research",
     "input",
     "--no-llm-review",
