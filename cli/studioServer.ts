@@ -9,7 +9,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { readEnv } from "../src/config/env.ts";
-import { allowedOriginRegex, parseOrigin } from "../src/studio/studioPolicy.ts";
+import { configWithOrigins, parseOrigin } from "../src/studio/studioPolicy.ts";
 
 const HELP = `Usage: npm run studio -- [--port N] [--model PATH|URI] [--threads N] [--no-reload]
                           [--root DIR ...] [--allow-origin ORIGIN ...]
@@ -70,9 +70,8 @@ try {
 let config = path.join(repo, "langgraph.json");
 if (origins.length > 0) {
   const base = JSON.parse(fs.readFileSync(config, "utf8")) as { http?: { cors?: Record<string, unknown> } };
-  base.http = { ...base.http, cors: { ...base.http?.cors, allow_origin_regex: allowedOriginRegex(origins) } };
   config = path.join(repo, `.langgraph.studio-${process.pid}.json`);
-  fs.writeFileSync(config, `${JSON.stringify(base, null, 2)}\n`);
+  fs.writeFileSync(config, `${JSON.stringify(configWithOrigins(base, origins), null, 2)}\n`);
   const generated = config;
   process.on("exit", () => fs.rmSync(generated, { force: true }));
 }

@@ -46,6 +46,11 @@ export function allowedOriginRegex(extraOrigins: readonly string[] = []): string
   return `^(${[...new Set(listed)].join("|")}|${LOOPBACK_ORIGIN})$`;
 }
 
+/** A copy of langgraph.json whose CORS allows the extra origins as well (for `--allow-origin`). */
+export function configWithOrigins<T extends { http?: { cors?: Record<string, unknown> } }>(config: T, extraOrigins: readonly string[]): T {
+  return { ...config, http: { ...config.http, cors: { ...config.http?.cors, allow_origin_regex: allowedOriginRegex(extraOrigins) } } };
+}
+
 export function isAllowedOrigin(origin: string, extraOrigins: readonly string[] = []): boolean {
   return new RegExp(allowedOriginRegex(extraOrigins)).test(origin);
 }

@@ -8,7 +8,15 @@ import type { PipelineStateType } from "../../graphs/state.ts";
 import { makeStudioRun } from "../../nodes/studioRun.ts";
 import { isUserError } from "../../src/errors.ts";
 import { OutputLock } from "../../src/store/OutputLock.ts";
-import { allowedOriginRegex, confineToRoots, isAllowedOrigin, parseOrigin, type RequestFacts, refuseRequest } from "../../src/studio/studioPolicy.ts";
+import {
+  allowedOriginRegex,
+  configWithOrigins,
+  confineToRoots,
+  isAllowedOrigin,
+  parseOrigin,
+  type RequestFacts,
+  refuseRequest,
+} from "../../src/studio/studioPolicy.ts";
 import { REPO } from "../helpers/cli.ts";
 
 const base: RequestFacts = {
@@ -61,6 +69,19 @@ describe("which requests reach the Studio server's API", () => {
     expect(isAllowedOrigin("https://evil.example")).toBe(false);
     expect(() => parseOrigin("https://x.example/path")).toThrow(/not an origin/);
     expect(parseOrigin("https://x.example:8443/")).toBe("https://x.example:8443");
+  });
+
+  it("--allow-origin adds exactly that origin to a copy of the config, the rest unchanged", () => {
+    const config = JSON.parse(fs.readFileSync(path.join(REPO, "langgraph.json"), "utf8"));
+    const copy = configWithOrigins(config, ["https://studio.example.com"]);
+    const regex = new RegExp(copy.http.cors.allow_origin_regex);
+    expect(regex.test("https://studio.example.com")).toBe(true);
+    expect(regex.test("https://smith.langchain.com")).toBe(true);
+    expect(regex.test("https://studio.example.com.evil.example")).toBe(false);
+    expect(regex.test("https://studioXexample.com")).toBe(false);
+    expect(copy.http.app).toBe(config.http.app);
+    expect(copy.graphs).toEqual(config.graphs);
+    expect(config.http.cors.allow_origin_regex).toBe(allowedOriginRegex());
   });
 });
 
