@@ -234,16 +234,19 @@ export class KnowledgeBase {
    * replace or remove them. Runs once, when the table is empty and entries exist.
    */
   private adoptLegacyPages(): void {
-    const has = (this.db.prepare("SELECT COUNT(*) AS n FROM written_files").get() as { n: number }).n;
+    // Once per store: a store made by this version records from its first write, so a file of the
+    // user's that a finalize left alone is never adopted later.
+    if (this.meta(FILES_RECORDED) !== undefined) return;
     const entries = (this.db.prepare("SELECT COUNT(*) AS n FROM entries").get() as { n: number }).n;
-    if (has > 0 || entries === 0) return;
     const rels = [...this.entries().map((e) => `patterns/${e.slug}.md`), ...CATEGORIES.map((c) => `categories/${c.id}.md`), ...FIXED_FILES];
     const ins = this.db.prepare("INSERT OR IGNORE INTO written_files (path, hash) VALUES (?, ?)");
     const tx = this.db.transaction(() => {
-      for (const rel of rels) {
-        const hash = fileHash(path.join(this.outDir, rel));
-        if (hash) ins.run(rel, hash);
-      }
+      if (entries > 0)
+        for (const rel of rels) {
+          const hash = fileHash(path.join(this.outDir, rel));
+          if (hash) ins.run(rel, hash);
+        }
+      this.db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES (?, '1')").run(FILES_RECORDED);
     });
     tx.immediate();
   }
@@ -431,7 +434,7 @@ export class KnowledgeBase {
       if (list.length > 0) outputs.set(`categories/${cat.id}.md`, renderCategoryPage(cat.id, list, links));
     }
     outputs.set("index.md", renderIndex(entries, quarantined.length));
-    outputs.set("quarantine.md", renderQuarantine(quarantined));
+    outputs.set("quarantine.md", renderQuarantine(quarantined, sourceLinker(this.outDir, inputDir)));
     const kbJson: KbJson = {
       $schema: "kb.schema.json",
       schemaVersion: KB_JSON_VERSION,
@@ -577,6 +580,8 @@ export function keptMessage(kept: readonly string[]): string {
 
 /** Folders of pages under the output directory (temporary files are cleaned only here, at its root and in .kb). */
 const PAGE_DIRS = ["patterns", "categories"] as const;
+/** Meta key: this store records the files it writes (set once; legacy stores adopt their pages then). */
+const FILES_RECORDED = "filesRecorded";
 /** Output files at the root of every knowledge base. */
 const FIXED_FILES = ["index.md", "quarantine.md", "kb.json", "kb.schema.json"] as const;
 

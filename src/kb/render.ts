@@ -188,11 +188,12 @@ export function renderCategoryPage(categoryId: string, entries: readonly Entry[]
   return out.join("\n");
 }
 
-export function renderQuarantine(records: readonly QuarantineRecord[]): string {
+/** `links` are relative to the directory the quarantine page is in (the KB's or the site's root). */
+export function renderQuarantine(records: readonly QuarantineRecord[], links: SourceLinker = NO_SOURCE_LINKS): string {
   const out: string[] = ["# Quarantine", "", "Drafts that did not pass validation after the allowed repair rounds. They are not in the knowledge base.", ""];
   if (records.length === 0) out.push("Nothing is quarantined.", "");
   for (const r of records) {
-    out.push(`## ${inline(r.name)} — ${codeSpan(r.relPath)} (${inline(r.patternKey)})`, "");
+    out.push(`## ${inline(r.name)} — ${linkedPath(links, r.relPath)} (${inline(r.patternKey)})`, "");
     for (const p of r.problems) out.push(`- ${inline(p)}`);
     out.push("");
   }

@@ -216,6 +216,15 @@ describe("pages for note-taking tools", () => {
     expect(links).toBeGreaterThan(20);
     const page = fs.readFileSync(path.join(kb.outDir, "patterns", "newtype.md"), "utf8");
     expect(page).toContain("From `patterns/newtype.md` [lines 10-13](../../notes/patterns/newtype.md#L10-L13) (C1)");
+    // The quarantine page (at the KB's root) links its drafts' files too.
+    const fluent = DRAFTS.filter((d) => d.relPath === "notes/fluent.md").map(contribution);
+    kb.replaceFile("notes/fluent.md", fluent, [
+      { relPath: "notes/fluent.md", patternKey: "p9", name: "Broken draft", problems: ["cites S9, which does not exist"] },
+    ]);
+    kb.finalize({ judge: "none", run: run() });
+    const quarantine = fs.readFileSync(path.join(kb.outDir, "quarantine.md"), "utf8");
+    expect(quarantine).toContain("## Broken draft — [`notes/fluent.md`](../notes/notes/fluent.md) (p9)");
+    expect(fs.existsSync(path.resolve(kb.outDir, "../notes/notes/fluent.md"))).toBe(true);
     // `npm run kb -- rebuild` (no run) keeps the links of the run that built the KB.
     fs.rmSync(path.join(kb.outDir, "patterns", "newtype.md"));
     kb.finalize({ judge: "none" });

@@ -15,7 +15,7 @@ import { parseKbArgs } from "../../src/cli/parseKbArgs.ts";
 import { KnowledgeBase } from "../../src/kb/KnowledgeBase.ts";
 import { runKbCommand } from "../../src/kb/kbCommand.ts";
 import { SITE_MANIFEST } from "../../src/kb/site/writeSite.ts";
-import { DRAFTS, fillKb } from "../fixtures/kb/contributions.ts";
+import { contribution, DRAFTS, fillKb } from "../fixtures/kb/contributions.ts";
 
 const REPO = path.resolve(import.meta.dirname, "../..");
 let tmp: string;
@@ -33,6 +33,10 @@ beforeEach(() => {
   const kb = KnowledgeBase.open(out);
   try {
     fillKb(kb, DRAFTS);
+    const fluent = DRAFTS.filter((d) => d.relPath === "notes/fluent.md").map(contribution);
+    kb.replaceFile("notes/fluent.md", fluent, [
+      { relPath: "notes/fluent.md", patternKey: "p9", name: "Broken draft", problems: ["cites S9, which does not exist"] },
+    ]);
     kb.finalize({ judge: "none", run: { runId: "site-test", inputDir: notes, files: [] } });
   } finally {
     kb.close();
@@ -112,6 +116,8 @@ describe("npm run kb -- site", () => {
     }
     expect([...files.keys()].filter((f) => f.startsWith("patterns/")).length).toBe(kb.entries.length);
     for (const f of ["quarantine.html", "search-index.js", "search.js", "style.css", SITE_MANIFEST]) expect(files.has(f), f).toBe(true);
+    expect(files.get("quarantine.html")).toContain('Broken draft — <a href="../../notes/notes/fluent.md"><code>notes/fluent.md</code></a> (p9)');
+    expect(files.get("index.html")).toContain('1 draft failed validation: see <a href="quarantine.html">the quarantine</a>.');
     // Nothing outside the site directory changed.
     expect(fs.readdirSync(out).sort()).toEqual([".kb", "categories", "index.md", "kb.json", "kb.schema.json", "patterns", "quarantine.md", "site"]);
   });

@@ -183,7 +183,11 @@ export function renderSite(source: SiteSource, siteDir: string): Map<string, str
   }
   files.set(
     "quarantine.html",
-    page({ title: "Quarantine — Rust patterns", root: "", body: markdownToHtml(renderQuarantine(quarantined), siteHref("quarantine.md", mdPages)) }),
+    page({
+      title: "Quarantine — Rust patterns",
+      root: "",
+      body: markdownToHtml(renderQuarantine(quarantined, sourceLinker(siteDir, source.inputDir)), siteHref("quarantine.md", mdPages)),
+    }),
   );
   files.set("search-index.js", searchIndex(entries));
   for (const asset of ["search.js", "style.css"]) files.set(asset, fs.readFileSync(path.join(ASSETS, asset), "utf8"));
