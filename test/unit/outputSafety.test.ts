@@ -169,11 +169,35 @@ describe("only files the tool wrote are replaced or removed", () => {
     expect(recorded).toContain("index.md");
     // Simulate an older store: no records.
     const legacy = KnowledgeBase.open(out);
-    (legacy as unknown as { db: { exec(s: string): void } }).db.exec("DELETE FROM written_files");
+    (legacy as unknown as { db: { exec(s: string): void } }).db.exec("DELETE FROM written_files; DELETE FROM meta WHERE key = 'filesRecorded'");
     legacy.close();
     const again = KnowledgeBase.open(out);
     try {
       expect(again.writtenFiles()).toEqual(recorded);
+    } finally {
+      again.close();
+    }
+  });
+
+  it("a user's files left alone at every output path are never adopted later", () => {
+    const fresh = path.join(dir, "fresh2");
+    const mine = ["index.md", "quarantine.md", "kb.json", "kb.schema.json", "patterns/newtype.md", "categories/type-safety.md"];
+    for (const f of mine) {
+      fs.mkdirSync(path.dirname(path.join(fresh, f)), { recursive: true });
+      fs.writeFileSync(path.join(fresh, f), `mine: ${f}\n`);
+    }
+    const k = KnowledgeBase.open(fresh);
+    try {
+      fillKb(k, DRAFTS.slice(0, 1));
+      expect(k.finalize({ judge: "none" }).kept).toEqual([...mine].sort());
+    } finally {
+      k.close();
+    }
+    const again = KnowledgeBase.open(fresh);
+    try {
+      expect(again.writtenFiles()).toEqual([]);
+      again.finalize({ judge: "none" });
+      for (const f of mine) expect(fs.readFileSync(path.join(fresh, f), "utf8")).toBe(`mine: ${f}\n`);
     } finally {
       again.close();
     }
