@@ -582,8 +582,6 @@ export function keptMessage(kept: readonly string[]): string {
 const PAGE_DIRS = ["patterns", "categories"] as const;
 /** Meta key: this store records the files it writes (set once; legacy stores adopt their pages then). */
 const FILES_RECORDED = "filesRecorded";
-/** Meta key: this store records the files it writes (set once; legacy stores adopt their pages then). */
-const FILES_RECORDED = "filesRecorded";
 /** Output files at the root of every knowledge base. */
 const FIXED_FILES = ["index.md", "quarantine.md", "kb.json", "kb.schema.json"] as const;
 
