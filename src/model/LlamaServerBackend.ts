@@ -17,10 +17,10 @@
 import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import http from "node:http";
-import net from "node:net";
 import path from "node:path";
 import type { Llama, LlamaModel } from "node-llama-cpp";
 import { UserError } from "../errors.ts";
+import { freePort } from "../util/freePort.ts";
 import { type GuardedProcess, spawnGuarded } from "../util/spawnGuarded.ts";
 import { FairScheduler } from "./FairScheduler.ts";
 import type { Role } from "./roles.ts";
@@ -56,17 +56,6 @@ const BIND_FAILED = /couldn't bind HTTP server socket|address already in use/i;
 /** Sampling settings node-llama-cpp uses by default, so both backends sample alike. */
 const TOP_K = 40;
 const TOP_P = 0.95;
-
-async function freePort(): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.on("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const addr = srv.address();
-      srv.close(() => (typeof addr === "object" && addr ? resolve(addr.port) : reject(new Error("no free port"))));
-    });
-  });
-}
 
 export class LlamaServerBackend implements ModelBackend {
   readonly modelId: string;

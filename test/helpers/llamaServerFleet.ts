@@ -4,7 +4,7 @@
  * stopped (or killed mid-run) by the caller.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import net from "node:net";
+import { freePort } from "../../src/util/freePort.ts";
 
 export interface ExternalServer {
   url: string;
@@ -28,16 +28,7 @@ export interface ServerArgs {
   port?: number;
 }
 
-export async function freePort(): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.on("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const addr = srv.address();
-      srv.close(() => (typeof addr === "object" && addr ? resolve(addr.port) : reject(new Error("no free port"))));
-    });
-  });
-}
+export { freePort };
 
 const started = new Set<ChildProcess>();
 process.once("exit", () => {
