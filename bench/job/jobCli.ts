@@ -9,6 +9,11 @@
  *                    [--patterns-per-file 3] [--sequences N] [--concurrency N] [--no-kv-reuse]
  *                    [--out docs/bench] [--name job-replay]
  *
+ * `--engine` runs the same slice through the pipeline on a loaded model for time (bench/job/engineJob.ts):
+ *
+ *   npm run bench -- --job --engine [--json] [--synthetic qwen2.5-0.5b] [--quant Q4_K_M|Q8_0]
+ *                    [--model PATH] [--threads N] [--sequences N] [--concurrency N] [--rustc]
+ *
  * Tokens are counted with a real tokenizer loaded vocabulary-only through node-llama-cpp (default:
  * ../shared/models/llama-2-tiny-random-chatml.gguf, the Llama-2 32k SentencePiece vocabulary with
  * ChatML), through the model's chat template, so prompt counts include the template. Markdown in
@@ -19,9 +24,14 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { loadAgentsConfig } from "../../src/config/agentsConfig.ts";
+import { ensureSyntheticModel, type SyntheticModelQuant } from "../../src/gguf/ensureSyntheticModel.ts";
+import { isSyntheticShapeName, SYNTHETIC_SHAPES } from "../../src/gguf/writeSyntheticGguf.ts";
 import { loadPromptTokenizer, openLlama } from "../../src/model/LlamaBackend.ts";
 import { ROLES, type Role } from "../../src/model/roles.ts";
+import { machineThreads } from "../../src/model/threads.ts";
+import { engineMarkdown, runEngine } from "./engineJob.ts";
 import { DEFAULT_SLICE, type ReplayOptions, type ReplayResult, replayMarkdown, runReplay } from "./replayJob.ts";
+import { timelineSvg } from "./timelineSvg.ts";
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 
@@ -41,10 +51,15 @@ export async function runJobBench(argv: string[]): Promise<void> {
       "no-kv-reuse": { type: "boolean", default: false },
       rustc: { type: "boolean", default: false },
       out: { type: "string", default: "docs/bench" },
-      name: { type: "string", default: "job-replay" },
+      name: { type: "string" },
+      synthetic: { type: "string", default: "qwen2.5-0.5b" },
+      quant: { type: "string", default: "Q4_K_M" },
+      model: { type: "string" },
+      threads: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
+  if (values.engine && !values.help) return runEngineMode(values);
   if (values.help || !values.replay) {
     process.stdout.write(
       `${fs
@@ -52,7 +67,6 @@ export async function runJobBench(argv: string[]): Promise<void> {
         .split("*/")[0]
         ?.replace(/^\/\*\*?/, "")}\n`,
     );
-    if (values.engine) process.stderr.write("Engine mode (time on a synthetic-shape model) is not built yet: see docs/BENCHMARKS.md.\n");
     process.exitCode = values.help ? 0 : 2;
     return;
   }
@@ -62,6 +76,7 @@ export async function runJobBench(argv: string[]): Promise<void> {
   const tokenizerPath = path.resolve(values.tokenizer ?? path.join(repo, "../shared/models/llama-2-tiny-random-chatml.gguf"));
   for (const p of [corpusDir, labelsPath, tokenizerPath])
     if (!fs.existsSync(p)) throw new Error(`job bench: ${p} not found (the replay needs ../shared beside the repository)`);
+  values.name ??= "job-replay";
   const agents = loadAgentsConfig();
   const caps = Object.fromEntries(ROLES.map((r) => [r, agents.roles[r].agents])) as Record<Role, number>;
   const total = ROLES.reduce((a, r) => a + caps[r], 0);
@@ -110,18 +125,18 @@ export async function runJobBench(argv: string[]): Promise<void> {
   const valid = results.valid as ReplayResult;
   const date = new Date().toISOString();
   const md = [
-    `## Job benchmark, replay mode (${values.name})`,
+    `## Job benchmark, replay mode (${values.name ?? "job-replay"})`,
     "",
     `Measured ${date.slice(0, 16).replace("T", " ")} UTC with \`npm run bench -- --job ${argv.join(" ")}\`. Counts are deterministic (a scripted model answers from a fixed recipe; tokens from a real tokenizer and chat template); wall time is not a figure of merit here.`,
     "",
     ...variants.map((v) => replayMarkdown(v.title, results[v.key] as ReplayResult)),
   ].join("\n");
   fs.mkdirSync(values.out, { recursive: true });
-  fs.writeFileSync(path.join(values.out, `${values.name}.md`), `${md}\n`);
+  fs.writeFileSync(path.join(values.out, `${values.name ?? "job-replay"}.md`), `${md}\n`);
   const resultsDir = path.join(repo, ".bench/results");
   fs.mkdirSync(resultsDir, { recursive: true });
-  fs.writeFileSync(path.join(resultsDir, `${values.name}.json`), `${JSON.stringify({ date, argv, results }, null, 2)}\n`);
-  log(`wrote ${path.join(values.out, `${values.name}.md`)} and ${path.join(resultsDir, `${values.name}.json`)}`);
+  fs.writeFileSync(path.join(resultsDir, `${values.name ?? "job-replay"}.json`), `${JSON.stringify({ date, argv, results }, null, 2)}\n`);
+  log(`wrote ${path.join(values.out, `${values.name ?? "job-replay"}.md`)} and ${path.join(resultsDir, `${values.name ?? "job-replay"}.json`)}`);
   if (values.json) {
     const slim = (r: ReplayResult) => ({
       calls: r.calls,
@@ -151,4 +166,80 @@ export async function runJobBench(argv: string[]): Promise<void> {
       })}\n`,
     );
   } else process.stdout.write(`${md}\n`);
+}
+
+async function runEngineMode(values: {
+  json: boolean;
+  synthetic: string;
+  quant: string;
+  model?: string;
+  threads?: string;
+  sequences?: string;
+  concurrency?: string;
+  "context-size": string;
+  rustc: boolean;
+  out: string;
+  name?: string;
+}): Promise<void> {
+  const log = (s: string) => process.stderr.write(`${s}\n`);
+  const threads = values.threads ? Number(values.threads) : machineThreads();
+  let modelPath: string;
+  let label: string;
+  if (values.model) {
+    modelPath = path.resolve(values.model);
+    label = path.basename(modelPath, ".gguf");
+  } else {
+    if (!isSyntheticShapeName(values.synthetic)) throw new Error(`--synthetic takes one of ${Object.keys(SYNTHETIC_SHAPES).join(", ")}`);
+    modelPath = await ensureSyntheticModel({
+      shape: values.synthetic,
+      quant: values.quant as SyntheticModelQuant,
+      cacheDir: path.join(repo, ".bench/models"),
+      threads,
+      onProgress: log,
+    });
+    label = `synthetic-${values.synthetic}-${values.quant}`;
+  }
+  const agents = loadAgentsConfig();
+  const caps = Object.fromEntries(ROLES.map((r) => [r, agents.roles[r].agents])) as Record<Role, number>;
+  const total = ROLES.reduce((a, r) => a + caps[r], 0);
+  const sequences = values.sequences ? Number(values.sequences) : total;
+  const r = await runEngine({
+    modelPath,
+    corpusDir: path.resolve(repo, "../shared/corpus/rust-research"),
+    files: DEFAULT_SLICE,
+    threads,
+    sequences,
+    roleCaps: Object.fromEntries(ROLES.map((role) => [role, Math.min(caps[role], sequences)])),
+    concurrency: values.concurrency ? Number(values.concurrency) : total,
+    contextSize: Number(values["context-size"]),
+    rustc: values.rustc,
+    log,
+  });
+  const name = values.name ?? `job-engine-${label}`;
+  const date = new Date().toISOString();
+  const md = [
+    `## Job benchmark, engine mode (${label})`,
+    "",
+    `Measured ${date.slice(0, 16).replace("T", " ")} UTC with \`npm run bench -- --job ${process.argv
+      .slice(2)
+      .filter((a) => a !== "--job")
+      .join(
+        " ",
+      )}\`${values.model ? "" : " (SYNTHETIC: random weights in the real model's shape; what the extractor finds and how many repairs follow is chance)"}.`,
+    "",
+    engineMarkdown(r),
+    `![calls per sequence over time](${name}.svg)`,
+    "",
+  ].join("\n");
+  fs.mkdirSync(values.out, { recursive: true });
+  fs.writeFileSync(path.join(values.out, `${name}.md`), md);
+  fs.writeFileSync(path.join(values.out, `${name}.svg`), timelineSvg(`${label}: model calls per sequence over time`, r.timeline, r.sequences, r.wallMs));
+  const resultsDir = path.join(repo, ".bench/results");
+  fs.mkdirSync(resultsDir, { recursive: true });
+  fs.writeFileSync(path.join(resultsDir, `${name}.json`), `${JSON.stringify({ date, result: r }, null, 2)}\n`);
+  log(`wrote ${path.join(values.out, `${name}.md`)}, .svg and ${path.join(resultsDir, `${name}.json`)}`);
+  if (values.json) {
+    const { timeline: _t, ...rest } = r;
+    process.stdout.write(`${JSON.stringify({ ...rest, wallMs: Math.round(r.wallMs) })}\n`);
+  } else process.stdout.write(md);
 }

@@ -147,6 +147,7 @@ export class LlamaModelBackend implements ModelBackend {
         temperature: request.temperature,
         seed: request.seed,
         signal: request.signal,
+        ...(request.onFirstToken ? { onTextChunk: once(request.onFirstToken) } : {}),
       });
       const used = sequence.tokenMeter.diff(before);
       const prompt = promptReuse(held, sequence.contextTokens, used.usedInputTokens, used.usedOutputTokens);
@@ -155,6 +156,7 @@ export class LlamaModelBackend implements ModelBackend {
         text: res.response,
         inputTokens: prompt.tokens,
         reusedInputTokens: prompt.reused,
+        sequence: lease.slot,
         outputTokens: used.usedOutputTokens,
         stopReason: mapStopReason(res.metadata.stopReason),
       };
@@ -202,6 +204,15 @@ export function promptReuse(held: readonly unknown[], now: readonly unknown[], e
   let i = 0;
   while (i < promptLength - 1 && i < held.length && held[i] === now[i]) i++;
   return { tokens: Math.max(evaluatedInput + i, promptLength), reused: i };
+}
+
+function once(fn: () => void): () => void {
+  let called = false;
+  return () => {
+    if (called) return;
+    called = true;
+    fn();
+  };
 }
 
 function mapStopReason(reason: string): StopReason {

@@ -22,6 +22,8 @@ export interface BackendRequest {
   signal?: AbortSignal;
   /** Called when the call gets its sequence and starts (after any wait for a free one). */
   onStart?: () => void;
+  /** Called when the first generated text arrives (the prompt is evaluated by then); for timing. */
+  onFirstToken?: () => void;
   /**
    * Calls with the same key share a prompt prefix (one file's calls: the file's units come first).
    * A backend prefers the sequence that served this key last, so the prefix is still in its KV
@@ -41,6 +43,8 @@ export interface BackendResult {
   inputTokens: number;
   /** Of `inputTokens`, those served from the sequence's (or server slot's) KV cache rather than evaluated. */
   reusedInputTokens?: number;
+  /** The sequence (slot) that served the call, where the backend has numbered ones; for timelines. */
+  sequence?: number;
   outputTokens: number;
   stopReason: StopReason;
 }
