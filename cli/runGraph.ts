@@ -13,7 +13,7 @@ import type { GraphOptions } from "../src/cli/parseGraphArgs.ts";
 import { buildSummary, countVerification, formatSummary, type RunSummary, resumeCommand } from "../src/cli/summary.ts";
 import { type AgentsConfig, applyOverrides, loadAgentsConfig, parseAgentsConfig } from "../src/config/agentsConfig.ts";
 import type { Env } from "../src/config/env.ts";
-import { fsErrorToUserError, isUserError, UserError } from "../src/errors.ts";
+import { describeError, errorNode, fsErrorToUserError, isUserError, UserError } from "../src/errors.ts";
 import { KnowledgeBase } from "../src/kb/KnowledgeBase.ts";
 import { writeSite } from "../src/kb/site/writeSite.ts";
 import { openLlama } from "../src/model/LlamaBackend.ts";
@@ -28,7 +28,7 @@ import { defaultDocsIndexPath, openResearch } from "../src/research/openResearch
 import type { LedgerSettings } from "../src/store/Ledger.ts";
 import { OutputLock } from "../src/store/OutputLock.ts";
 import { RunDatabase, type RunRow } from "../src/store/RunDatabase.ts";
-import { parseFaults, withModelFault } from "../src/testing/faults.ts";
+import { parseFaults, setNodeFault, withModelFault } from "../src/testing/faults.ts";
 import { setWriteFault } from "../src/util/atomicWrite.ts";
 import { terminalText } from "../src/util/terminalText.ts";
 import { CodeCheckCache } from "../src/validate/CodeCheckCache.ts";
@@ -212,6 +212,7 @@ export async function runGraphCommand(options: GraphOptions, io: CommandIo): Pro
     const faults = parseFaults(io.env.testFaults);
     const backendFor = faults.model ? withModelFault(pool.backendFor, faults.model) : pool.backendFor;
     if (faults.write) setWriteFault(faults.write);
+    setNodeFault(faults.node);
 
     const prompts = PromptLibrary.load();
     const settings: Partial<PipelineSettings> = {
@@ -363,6 +364,7 @@ export async function runGraphCommand(options: GraphOptions, io: CommandIo): Pro
     unsubscribe();
     reporter.stop();
     setWriteFault(undefined);
+    setNodeFault(undefined);
     for (const c of cleanups.reverse()) {
       try {
         await c();
@@ -437,11 +439,12 @@ export function toUserError(e: unknown): UserError {
     const fsErr = fsErrorToUserError(cur, "the knowledge base or checkpoint");
     if (fsErr) return fsErr;
   }
-  const msg = e instanceof Error ? e.message : String(e);
+  // Not a model failure (those are UserErrors from LlmService): a bug, named as one, with where it happened.
+  const node = errorNode(e);
   return new UserError(
-    "MODEL_GENERATION_FAILED",
-    `The run stopped on an unexpected error: ${msg}`,
-    "Finished work is saved: fix the cause and resume with --resume. If it repeats, report it with this message.",
+    "INTERNAL_ERROR",
+    `The run stopped on an unexpected error${node ? ` in the ${node} node` : ""}: ${describeError(e)}`,
+    "Finished work is saved: resume with --resume. If it repeats, report it with this message.",
     { cause: e },
   );
 }

@@ -1,4 +1,6 @@
 import type { LangGraphRunnableConfig } from "@langchain/langgraph";
+import { markErrorNode } from "../src/errors.ts";
+import { injectNodeFault } from "../src/testing/faults.ts";
 import type { NodeDeps } from "./deps.ts";
 import { runContext } from "./deps.ts";
 
@@ -15,7 +17,14 @@ export function instrument<S extends { relPath: string }, U>(
     const { runId } = runContext(config);
     deps.db.upsertFile(runId, state.relPath, { node: name });
     deps.events({ type: "node_started", path: state.relPath, node: name });
-    const result = await fn(state, config);
+    let result: U;
+    try {
+      injectNodeFault(name, state.relPath);
+      result = await fn(state, config);
+    } catch (e) {
+      // processFile names the node when it quarantines the file.
+      throw markErrorNode(e, name);
+    }
     deps.events({ type: "node_finished", path: state.relPath, node: name });
     return result;
   };

@@ -1,9 +1,10 @@
 import type { LangGraphRunnableConfig } from "@langchain/langgraph";
 import type { FileStateType, PipelineStateType } from "../graphs/state.ts";
+import { describeError, errorNode, isRunLevelError } from "../src/errors.ts";
 import type { LedgerSettings } from "../src/store/Ledger.ts";
 import { Semaphore } from "../src/util/Semaphore.ts";
 import { type NodeDeps, runContext } from "./deps.ts";
-import type { FileTask } from "./types.ts";
+import type { FileOutcome, FileTask } from "./types.ts";
 
 /** What the parent graph sends for each file. */
 export type FileTaskInput = FileTask & { outDir: string; settings: LedgerSettings | null };
@@ -37,7 +38,14 @@ export function makeProcessFile(deps: Pick<NodeDeps, "db" | "events" | "ledger" 
     const { runId, signal } = runContext(config);
     const release = await slots.acquire(signal);
     try {
-      const final = await fileGraph.invoke({ relPath: task.relPath, docId: task.docId, outDir: task.outDir }, config);
+      let final: FileStateType;
+      try {
+        final = await fileGraph.invoke({ relPath: task.relPath, docId: task.docId, outDir: task.outDir }, config);
+      } catch (e) {
+        // A failure of this file alone sets the file aside; one that would hit every file stops the run (resumable).
+        if (signal?.aborted || isRunLevelError(e)) throw e;
+        return { results: [quarantineFile(runId, task, e)] };
+      }
       const outcome = final.outcome;
       if (!outcome) throw new Error(`file ${task.relPath} finished without an outcome`);
       // The knowledge base now holds this file's contribution: record what produced it.
@@ -59,5 +67,18 @@ export function makeProcessFile(deps: Pick<NodeDeps, "db" | "events" | "ledger" 
     } finally {
       release();
     }
+  }
+
+  /**
+   * Records a file whose processing threw: quarantined with the node and the error, the ledger left
+   * alone (the next run tries the file again), and the outcome returned so the run goes on and a
+   * resumed run does not repeat it.
+   */
+  function quarantineFile(runId: string, task: FileTaskInput, e: unknown): FileOutcome {
+    const node = errorNode(e) ?? "processFile";
+    const reason = `failed in the ${node} node on an unexpected error (${describeError(e)}); the file was set aside and the run went on — report it if it repeats`;
+    deps.db.upsertFile(runId, task.relPath, { status: "quarantined", patterns: 0, node, reason });
+    deps.events({ type: "file_finished", path: task.relPath, status: "quarantined", patterns: 0, reason });
+    return { relPath: task.relPath, docId: task.docId, status: "quarantined", published: [], quarantined: [], patterns: 0, reason };
   }
 }

@@ -28,7 +28,9 @@ export type UserErrorCode =
   /** A Studio run named an input or output directory outside the roots the server was started with. */
   | "PATH_OUTSIDE_ROOTS"
   | "DB_ERROR"
-  | "PROMPT_TEMPLATE";
+  | "PROMPT_TEMPLATE"
+  /** A bug: an error the code did not expect, outside any one file (inside a file it quarantines that file). */
+  | "INTERNAL_ERROR";
 
 export class UserError extends Error {
   readonly code: UserErrorCode;
@@ -51,6 +53,42 @@ export function isUserError(e: unknown): e is UserError {
 export function isAbortError(e: unknown): boolean {
   if (!(e instanceof Error)) return false;
   return e.name === "AbortError" || e.name === "GraphDrained" || (e as { code?: string }).code === "ABORT_ERR";
+}
+
+/**
+ * True for errors that would hit every file, so the run stops (resumable) instead of setting one
+ * file aside: interruptions, user errors (disk full, model failures, configuration), and errno or
+ * SQLite codes from the environment. Anything else thrown while processing a file is a problem
+ * with that file (or a bug it triggers): the file is quarantined with the reason.
+ */
+export function isRunLevelError(e: unknown): boolean {
+  for (let cur: unknown = e, depth = 0; cur && depth < 8; cur = (cur as { cause?: unknown }).cause, depth++) {
+    if (isAbortError(cur) || isUserError(cur)) return true;
+    const code = (cur as { code?: unknown }).code;
+    if (typeof code === "string" && /^(E[A-Z0-9]+|SQLITE_[A-Z_]+)$/.test(code)) return true;
+  }
+  return false;
+}
+
+const NODE = Symbol("rust-kb.node");
+
+/** Records the pipeline node an error escaped from (the innermost node wins); the error keeps its type. */
+export function markErrorNode(e: unknown, node: string): unknown {
+  const err = e instanceof Error ? e : new Error(String(e));
+  if (!(NODE in err)) Object.defineProperty(err, NODE, { value: node, enumerable: false });
+  return err;
+}
+
+/** The node an error escaped from, when one was recorded. */
+export function errorNode(e: unknown): string | undefined {
+  return e instanceof Error && NODE in e ? String((e as unknown as Record<symbol, unknown>)[NODE]) : undefined;
+}
+
+/** "TypeError: x is undefined", for a report (the error's class says what kind of failure it was). */
+export function describeError(e: unknown): string {
+  if (!(e instanceof Error)) return String(e);
+  const msg = e.message.split("\n", 1)[0] ?? "";
+  return e.name && e.name !== "Error" ? `${e.name}: ${msg}` : msg;
 }
 
 /** Maps low-level filesystem errors to user errors with advice; returns undefined if not one we know. */

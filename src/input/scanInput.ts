@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import fs from "node:fs/promises";
 import path from "node:path";
+import { describeError } from "../errors.ts";
 import { capUnits } from "./capUnits.ts";
 import { decodeText } from "./decodeText.ts";
 import { parseJson } from "./parseJson.ts";
@@ -233,6 +234,15 @@ export async function loadDocument(file: FoundFile, maxBytes = DEFAULT_MAX_FILE_
   } catch (e) {
     return { ok: false, reason: `cannot read file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})` };
   }
+  try {
+    return parseDocument(file, bytes);
+  } catch (e) {
+    // A reader bug on one file's content never stops the run: the file is skipped with what went wrong.
+    return { ok: false, reason: `could not be read: unexpected error in the reader (${describeError(e)}); report it if it repeats` };
+  }
+}
+
+function parseDocument(file: FoundFile, bytes: Buffer): LoadResult {
   const decoded = decodeText(bytes);
   if (!decoded.ok) return { ok: false, reason: decoded.reason };
   const text = decoded.text;

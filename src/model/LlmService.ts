@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import type { z } from "zod";
+import { describeError, isAbortError, isUserError, UserError } from "../errors.ts";
 import type { EventSink } from "../progress/events.ts";
 import { zodToGrammarSchema } from "./jsonSchema.ts";
 import type { Role } from "./roles.ts";
@@ -179,7 +180,14 @@ export class LlmService {
       });
     } catch (e) {
       if (running) events?.({ type: "llm_call_finished", role: request.role, outputTokens: 0, ms: performance.now() - started, memo: false });
-      throw e;
+      // A model that fails fails for every file: named as a model failure, it stops the run (resumable).
+      if (isAbortError(e) || isUserError(e)) throw e;
+      throw new UserError(
+        "MODEL_GENERATION_FAILED",
+        `The ${request.role} model (${backend.modelId}) failed during generation: ${describeError(e)}`,
+        "Finished work is saved: check the model (file, memory, server), then resume with --resume.",
+        { cause: e },
+      );
     }
     if (!running) events?.({ type: "llm_call_started", role: request.role });
     const ms = performance.now() - started;

@@ -3,6 +3,8 @@
  * Never set in normal use. Format: `;`-separated items
  *   model:after=N          the (N+1)th and later model calls throw mid-generation
  *   write:CODE:after=N     the (N+1)th and later knowledge-base page writes fail with errno CODE (ENOSPC, EROFS)
+ *   node:NAME:path=TEXT    the per-file node NAME throws an unexpected error (a TypeError, as a bug would)
+ *                          for every file whose path contains TEXT
  */
 import type { Role } from "../model/roles.ts";
 import type { BackendForRole, ModelBackend } from "../model/types.ts";
@@ -10,6 +12,12 @@ import type { BackendForRole, ModelBackend } from "../model/types.ts";
 export interface Faults {
   model?: { after: number };
   write?: { code: string; after: number };
+  node?: NodeFault;
+}
+
+export interface NodeFault {
+  node: string;
+  path: string;
 }
 
 export function parseFaults(spec: string | undefined): Faults {
@@ -26,6 +34,11 @@ export function parseFaults(spec: string | undefined): Faults {
     const w = /^write:([A-Z]+):after=(\d+)$/.exec(item);
     if (w) {
       faults.write = { code: w[1] ?? "EIO", after: Number(w[2]) };
+      continue;
+    }
+    const n = /^node:([a-zA-Z]+):path=(.+)$/.exec(item);
+    if (n) {
+      faults.node = { node: n[1] ?? "", path: n[2] ?? "" };
       continue;
     }
     throw new Error(`RUST_KB_TEST_FAULTS: cannot read "${item}"`);
@@ -54,4 +67,17 @@ export function withModelFault(backendFor: BackendForRole, fault: { after: numbe
     }
     return w;
   };
+}
+
+let nodeFault: NodeFault | undefined;
+
+/** Arms (or, with undefined, disarms) the node fault for this process. */
+export function setNodeFault(fault: NodeFault | undefined): void {
+  nodeFault = fault;
+}
+
+/** Throws the armed node fault when `node` runs for a matching file (called by nodes/instrument.ts). */
+export function injectNodeFault(node: string, relPath: string): void {
+  if (nodeFault && nodeFault.node === node && relPath.includes(nodeFault.path))
+    throw new TypeError(`injected fault in ${node} for ${relPath} (RUST_KB_TEST_FAULTS)`);
 }
