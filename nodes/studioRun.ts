@@ -3,6 +3,7 @@ import type { LangGraphRunnableConfig } from "@langchain/langgraph";
 import type { PipelineGraph } from "../graphs/pipelineGraph.ts";
 import type { PipelineStateType } from "../graphs/state.ts";
 import { UserError } from "../src/errors.ts";
+import { KnowledgeBase } from "../src/kb/KnowledgeBase.ts";
 import { OutputLock } from "../src/store/OutputLock.ts";
 import { confineToRoots } from "../src/studio/studioPolicy.ts";
 import { runContext } from "./deps.ts";
@@ -28,6 +29,14 @@ export function makeStudioRun(deps: StudioRunDeps) {
     const outDir = confineToRoots(state.outDir, deps.roots, "outDir");
     if (!fs.statSync(inputDir, { throwIfNoEntry: false })?.isDirectory())
       throw new UserError("INPUT_NOT_DIRECTORY", `inputDir ${inputDir} is not a directory.`, "Give the directory of your research notes.");
+    // As on the command line: a directory of someone's files is not a knowledge base (no --force-out here).
+    const usable = KnowledgeBase.isUsableOutDir(outDir);
+    if (!usable.ok)
+      throw new UserError(
+        "OUTPUT_NOT_KB",
+        `outDir ${outDir} is not empty (${usable.entries.join(", ")}) and holds no knowledge base.`,
+        "Give a new or empty directory, or the directory of an existing knowledge base.",
+      );
     const lock = OutputLock.acquire(outDir, { runId, db: deps.dbPath });
     try {
       const db = deps.dbPath;
