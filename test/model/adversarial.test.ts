@@ -292,7 +292,7 @@ describe("hostile corpus through the CLI (tiny model)", () => {
   });
 
   it("the file outside the input (and /etc/hostname) is nowhere in the output or the database", () => {
-    const hostname = fs.readFileSync("/etc/hostname", "utf8").trim();
+    const hostname = fs.existsSync("/etc/hostname") ? fs.readFileSync("/etc/hostname", "utf8").trim() : "";
     const leaks = [...filesUnder(out), ...filesUnder(dbDir)]
       .filter((f) => fileHolds(f, OUTSIDE) || (hostname.length >= 6 && fileHolds(f, `error: ${hostname}`)))
       .map(String);
