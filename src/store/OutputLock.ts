@@ -69,7 +69,7 @@ export class OutputLock {
     try {
       for (let attempt = 0; attempt < 5; attempt++) {
         try {
-          fs.linkSync(tmp, file);
+          placeExclusively(tmp, file);
           fsyncDir(dir);
           return new OutputLock(file, mine);
         } catch (e) {
@@ -107,6 +107,22 @@ export class OutputLock {
     const text = readLockText(this.file);
     const held = text === undefined ? undefined : parseLock(text);
     if (held && held.pid === this.info.pid && held.runId === this.info.runId && held.startedAt === this.info.startedAt) fs.rmSync(this.file, { force: true });
+  }
+}
+
+/**
+ * Puts the complete temp file in place as `file`, failing with EEXIST if it exists: a hard link
+ * (atomic, content complete at once). File systems without hard links (FAT/exFAT drives, some
+ * FUSE mounts) get an exclusive create + copy instead: still one winner, and a reader that finds
+ * it half-written waits UNREADABLE_GRACE_MS before judging it.
+ */
+function placeExclusively(tmp: string, file: string): void {
+  try {
+    fs.linkSync(tmp, file);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== "EPERM" && code !== "ENOTSUP" && code !== "EOPNOTSUPP" && code !== "ENOSYS" && code !== "EMLINK") throw e;
+    fs.copyFileSync(tmp, file, fs.constants.COPYFILE_EXCL);
   }
 }
 

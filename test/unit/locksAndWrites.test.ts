@@ -2,7 +2,7 @@ import { spawn } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { isUserError } from "../../src/errors.ts";
 import type { SourceDocument } from "../../src/input/types.ts";
 import { OutputLock, takeOver } from "../../src/store/OutputLock.ts";
@@ -196,6 +196,22 @@ describe("OutputLock", () => {
       expect(() => OutputLock.acquire(dir, { runId: "run-me", db: "y" }, { breakLock: true })).toThrow(/is writing to/);
     } finally {
       child.kill();
+    }
+  });
+
+  it("works on a file system without hard links (exFAT): exclusive create, still one winner", () => {
+    const link = vi.spyOn(fs, "linkSync").mockImplementation(() => {
+      throw Object.assign(new Error("EPERM: operation not permitted, link"), { code: "EPERM" });
+    });
+    try {
+      const lock = OutputLock.acquire(dir, { runId: "run-me", db: "y" });
+      expect(link).toHaveBeenCalled();
+      expect(JSON.parse(fs.readFileSync(lockFile(), "utf8")).runId).toBe("run-me");
+      expect(() => OutputLock.acquire(dir, { runId: "run-two", db: "y" })).toThrow(/is writing to/);
+      lock.release();
+      expect(fs.readdirSync(path.join(dir, ".kb"))).toEqual([]);
+    } finally {
+      link.mockRestore();
     }
   });
 
