@@ -99,7 +99,7 @@ describe("validator -> writer repair loop", () => {
     expect(bad?.status).toBe("quarantined");
     expect(bad?.quarantined[0]?.problems.join(" ")).toMatch(/summary is too short/);
     expect(final.results.find((r) => r.relPath === "other.md")?.status).toBe("processed");
-    expect(fs.readFileSync(path.join(out, "quarantine.md"), "utf8")).toMatch(/Newtype — `newtype.md`[\s\S]*summary is too short/);
+    expect(fs.readFileSync(path.join(out, "quarantine.md"), "utf8")).toMatch(/Newtype — \[`newtype.md`\]\([^)]*newtype\.md\)[\s\S]*summary is too short/);
     expect(fs.existsSync(path.join(out, "patterns", "newtype.md"))).toBe(false);
   });
 
