@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import type { z } from "zod";
 import { describeError, isAbortError, isUserError, UserError } from "../errors.ts";
 import type { EventSink } from "../progress/events.ts";
+import { fitPrompt } from "./fitPrompt.ts";
 import { zodToGrammarSchema } from "./jsonSchema.ts";
 import type { Role } from "./roles.ts";
 import type { BackendForRole, BackendResult, ChatPrompt } from "./types.ts";
@@ -142,6 +143,15 @@ export class LlmService {
     const { store, events } = this.options;
     const runId = request.runId;
     const backend = this.options.backendFor(request.role);
+    // Every role's prompt fits the context (before the memo key, so a resumed call finds its memo).
+    const fitted = fitPrompt(request.prompt, request.maxTokens, backend);
+    if (fitted.shortened)
+      events?.({
+        type: "message",
+        level: "warn",
+        text: `${request.callKey}: the ${request.role} prompt was shortened from ${fitted.shortened.from} to ${fitted.shortened.to} tokens to fit the model's context of ${backend.contextTokens}`,
+      });
+    request = { ...request, prompt: fitted.prompt, maxTokens: fitted.maxTokens };
     const memoKey = hashKey([
       request.callKey,
       backend.modelId,

@@ -1,0 +1,67 @@
+import type { ChatPrompt } from "./types.ts";
+
+/** Tokens kept free for the chat template around the system and user texts (and a safety margin). */
+const TEMPLATE_TOKENS = 48;
+const MARKER = "\n\n[… part of this text was left out here to fit the model's context …]\n\n";
+/** The head keeps the file's first units; the tail keeps the role's step, its items and its rules. */
+const HEAD_SHARE = 0.4;
+
+export interface PromptBudget {
+  /** Tokens one sequence holds (prompt and answer together). */
+  contextTokens: number;
+  countTokens: (text: string) => number;
+}
+
+export interface FittedPrompt {
+  prompt: ChatPrompt;
+  maxTokens: number;
+  /** Prompt tokens before and after, when the prompt had to be shortened. */
+  shortened?: { from: number; to: number };
+}
+
+/**
+ * Makes a prompt and its answer fit one sequence's context, for every role: a prompt that fits is
+ * returned as it is; else the answer limit is held to at most half the context and the middle of
+ * the user text is left out (marked), keeping its head (the file's first units) and its tail (the
+ * step and its rules). Without this, node-llama-cpp silently drops the start of an over-long
+ * history (the prompt's instructions and file included) and llama-server refuses the request.
+ * Nodes size their prompts to the context first (unit chunks, batches); this is the guarantee.
+ */
+export function fitPrompt(prompt: ChatPrompt, maxTokens: number, budget: PromptBudget): FittedPrompt {
+  const usable = budget.contextTokens - TEMPLATE_TOKENS - Math.ceil(budget.contextTokens * 0.02);
+  const system = budget.countTokens(prompt.system);
+  const user = budget.countTokens(prompt.user);
+  if (system + user + maxTokens <= usable) return { prompt, maxTokens };
+  const answer = Math.max(1, Math.min(maxTokens, Math.floor(usable / 2)));
+  let room = usable - answer;
+  let sys = prompt.system;
+  if (system > room / 2) sys = cutMiddle(prompt.system, Math.floor(room / 2), budget.countTokens);
+  room -= budget.countTokens(sys);
+  const fitted = { system: sys, user: user <= room ? prompt.user : cutMiddle(prompt.user, room, budget.countTokens) };
+  return { prompt: fitted, maxTokens: answer, shortened: { from: system + user, to: budget.countTokens(fitted.system) + budget.countTokens(fitted.user) } };
+}
+
+/** Leaves out the middle of `text` (cut at line ends where one is near) so it counts at most `limit` tokens. */
+export function cutMiddle(text: string, limit: number, countTokens: (text: string) => number): string {
+  if (limit <= 0) return "";
+  const total = countTokens(text);
+  if (total <= limit) return text;
+  let keep = Math.floor((text.length * limit) / total) - MARKER.length;
+  for (let i = 0; i < 30 && keep > 0; i++) {
+    const candidate = join(text, keep);
+    const n = countTokens(candidate);
+    if (n <= limit) return candidate;
+    keep = Math.floor(keep * Math.min(0.95, limit / n));
+  }
+  return text.slice(0, Math.max(0, limit));
+}
+
+function join(text: string, keep: number): string {
+  let headEnd = Math.floor(keep * HEAD_SHARE);
+  let tailStart = text.length - (keep - headEnd);
+  const nl = text.lastIndexOf("\n", headEnd);
+  if (nl > headEnd - 200 && nl > 0) headEnd = nl;
+  const nl2 = text.indexOf("\n", tailStart);
+  if (nl2 >= 0 && nl2 < tailStart + 200) tailStart = nl2 + 1;
+  return text.slice(0, headEnd) + MARKER + text.slice(tailStart);
+}
