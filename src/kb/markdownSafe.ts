@@ -28,6 +28,8 @@ export function safeUrl(url: string): string | undefined {
 
 /** A link destination found in model text: http(s), or a relative path without a scheme. */
 function safeDestination(dest: string): string | undefined {
+  // Entities and backslash escapes are decoded by renderers (`javascript&#58;…`): never trusted.
+  if (/[&\\]/.test(dest)) return undefined;
   if (/^[a-z][a-z0-9+.-]*:/i.test(dest)) return safeUrl(dest);
   if (dest.startsWith("//")) return undefined; // scheme-relative: another host
   return dest.replace(/[()<> ]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);

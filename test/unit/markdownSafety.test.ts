@@ -44,10 +44,17 @@ describe("prose from models and file names", () => {
     ["[click](javascript:alert(1))", /href="javascript/],
     ["[x](data:text/html;base64,PHNjcmlwdD4=)", /href="data/],
     ["[x](//evil.example/a)", /href="\/\/evil/],
+    ["[x](javascript&#58;alert(1))", /href=/],
+    ["[x](javascript\\:alert(1))", /href=/],
     ["&lt;script&gt;", /<script/],
     ["[ref]: javascript:alert(1)", /javascript:alert\(1\)"/],
   ])("%j is shown as text", (text, forbidden) => {
     expect(html(safeInline(text))).not.toMatch(forbidden);
+  });
+
+  it("keeps no link whose destination a renderer would decode (entities, escapes)", () => {
+    expect(safeInline("[x](javascript&#58;alert(1))")).not.toMatch(/\]\(/);
+    expect(safeInline("[x](javascript\\:alert(1))")).not.toMatch(/\]\(/);
   });
 
   it("keeps http(s) and relative links, and the alt text of a dropped image", () => {
