@@ -59,8 +59,8 @@ const utf8 = new TextDecoder("utf-8", { fatal: true });
 
 /**
  * A file name as text: UTF-8 as it is, anything else with each byte that is not part of valid
- * UTF-8 written `\xHH` (a Latin-1 `café` is `caf\xE9`). A backslash in such a name is doubled,
- * so an escaped name never equals a real one.
+ * UTF-8 written `\xHH` (a Latin-1 `café` is `caf\xE9`). A backslash in such a name is doubled, so
+ * its escapes read back unambiguously; a valid name that literally holds `\xE9` still shows the same.
  */
 export function displayName(bytes: Uint8Array): string {
   try {
