@@ -57,15 +57,20 @@ log "llama-batched-bench"
 	-npl "$(echo $NS | tr ' ' ',')" > "$OUT/batched-bench.txt" 2>&1 || tail -20 "$OUT/batched-bench.txt" >&2
 grep -E '^\|' "$OUT/batched-bench.txt" >&2
 
-"$BIN/llama-server" -m "$MODEL" -ngl 99 -fa on -np "$maxn" -c $(( maxn * (TOKENS + 384) )) --host 127.0.0.1 --port $PORT -cram 0 > "$OUT/server.log" 2>&1 &
-SPID=$!
-trap 'kill $SPID 2>/dev/null' EXIT
-for _ in $(seq 1 240); do
-	if command -v curl >/dev/null; then curl -sf "http://127.0.0.1:$PORT/health" >/dev/null && break
-	else python3 -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:$PORT/health')" 2>/dev/null && break; fi
-	sleep 0.5
-done
-log "server up"
+SPID=
+start_server() { # start_server LOGNAME [ENV=VALUE...]
+	local name=$1; shift
+	env "$@" "$BIN/llama-server" -m "$MODEL" -ngl 99 -fa on -np "$maxn" -c $(( maxn * (TOKENS + 384) )) --host 127.0.0.1 --port $PORT -cram 0 > "$OUT/$name.log" 2>&1 &
+	SPID=$!
+	for _ in $(seq 1 240); do
+		if command -v curl >/dev/null; then curl -sf "http://127.0.0.1:$PORT/health" >/dev/null && break
+		else python3 -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:$PORT/health')" 2>/dev/null && break; fi
+		sleep 0.5
+	done
+	log "server up ($name $*)"
+}
+stop_server() { [[ -n "$SPID" ]] && kill "$SPID" 2>/dev/null && wait "$SPID" 2>/dev/null; SPID=; }
+trap stop_server EXIT
 
 post() { # post BODYFILE OUTFILE
 	if command -v curl >/dev/null; then curl -s -H 'content-type: application/json' --data-binary "@$1" "http://127.0.0.1:$PORT/completion" > "$2"
@@ -92,9 +97,13 @@ fire() { # fire N N_PREDICT CAND -> prints "wall_ms tokens checked rejected cand
 }
 
 printf 'config\tseqs\ttok_s\ttokens_per_seq\tchecked\trejected\tcand_hit\tfull_mask\tms_per_rejection\tms_per_mask\n' > "$RES"
+# PREFILTERS: "off" runs the server with LLAMA_GRAMMAR_NO_PREFILTER=1 (llama.cpp's mask), "on" with the patch's prefilter.
+for pf in ${PREFILTERS:-off on}; do
+if [[ $pf == off ]]; then start_server server-prefilter-off LLAMA_GRAMMAR_NO_PREFILTER=1; else start_server server-prefilter-on; fi
 for n in $NS; do
 	for cand in -1 $CANDS; do
-		name=$([[ $cand == -1 ]] && echo free || echo "grammar-cand$cand")
+		[[ $cand == -1 && $pf == on ]] && continue # free generation does not use the grammar
+		name=$([[ $cand == -1 ]] && echo free || echo "grammar-cand$cand-prefilter-$pf")
 		(fire "$n" 4 "$cand" > /dev/null) # warm-up (a subshell: its wait must not wait for the server)
 		for r in $(seq 1 "$RUNS"); do
 			read -r ws ts _ < <(fire "$n" 1 "$cand")
@@ -106,5 +115,7 @@ for n in $NS; do
 		done
 	done
 done
+stop_server
+done
 log "done"
-column -t "$RES" >&2 || cat "$RES" >&2
+cat "$RES" >&2
