@@ -81,7 +81,10 @@ async function complete(url: string, prompt: string, candidates: number) {
     body: JSON.stringify({ prompt, n_predict: 80, temperature: 0, cache_prompt: false, json_schema: schema, grammar_candidates: candidates }),
   });
   expect(res.ok).toBe(true);
-  return (await res.json()) as { content: string; timings: Record<string, number> };
+  return (await res.json()) as {
+    content: string;
+    timings: { grammar_n_checked: number; grammar_n_rejected: number; grammar_n_cand_hit: number; grammar_n_full_mask: number };
+  };
 }
 
 describe.skipIf(!patched || !fs.existsSync(MODEL))("llama-server grammar patch", () => {
