@@ -1,7 +1,6 @@
-import type { Nodes, Root } from "mdast";
-import { fromMarkdown } from "mdast-util-from-markdown";
 import { markdownRisk } from "./markdownRisk.ts";
 import { outlineByLines } from "./outlineByLines.ts";
+import { outlineInParts } from "./outlineInParts.ts";
 import type { MarkdownOutline, SourceUnit } from "./types.ts";
 
 /** Units longer than this are split at paragraph (then line, then character) boundaries. */
@@ -27,25 +26,7 @@ export function parseMarkdown(text: string): ParsedMarkdown {
   const lines = text.split("\n");
   const risk = markdownRisk(lines);
   if (risk) return { ...unitsFromOutline(lines, outlineByLines(lines)), notes: [`read line by line (headings and fenced code only): ${risk}`] };
-  return { ...unitsFromOutline(lines, outlineOf(fromMarkdown(text))), notes: [] };
-}
-
-/** Top-level headings and every code block of a parsed tree (walked without recursion). */
-function outlineOf(tree: Root): MarkdownOutline {
-  const headings: MarkdownOutline["headings"] = [];
-  for (const n of tree.children)
-    if (n.type === "heading" && n.position) headings.push({ depth: n.depth, line: n.position.start.line, text: plainText(n) ?? "" });
-  const codes: MarkdownOutline["codes"] = [];
-  const stack: Nodes[] = [tree];
-  while (stack.length > 0) {
-    const node = stack.pop() as Nodes;
-    if (node.type === "code") {
-      if (node.position) codes.push({ startLine: node.position.start.line, endLine: node.position.end.line, value: node.value, lang: node.lang ?? "" });
-      continue;
-    }
-    if ("children" in node) for (let i = node.children.length - 1; i >= 0; i--) stack.push(node.children[i] as Nodes);
-  }
-  return { headings, codes };
+  return { ...unitsFromOutline(lines, outlineInParts(lines)), notes: [] };
 }
 
 /**
@@ -141,20 +122,6 @@ function codeUnit(code: MarkdownOutline["codes"][number], id: string, parent: st
     lang,
     ...(parent ? { parent } : {}),
   };
-}
-
-/** The text of a node and its descendants, joined (walked without recursion). */
-export function plainText(node: Nodes | undefined): string | undefined {
-  if (!node) return undefined;
-  if ("value" in node && typeof node.value === "string") return node.value;
-  const out: string[] = [];
-  const stack: Nodes[] = [node];
-  while (stack.length > 0) {
-    const n = stack.pop() as Nodes;
-    if ("value" in n && typeof n.value === "string") out.push(n.value);
-    else if ("children" in n) for (let i = n.children.length - 1; i >= 0; i--) stack.push(n.children[i] as Nodes);
-  }
-  return out.join("").trim();
 }
 
 /** A line of a unit's text with the source lines it stands for (a code marker stands for the whole block). */

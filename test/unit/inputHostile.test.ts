@@ -1,9 +1,11 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { fromMarkdown } from "mdast-util-from-markdown";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { capUnits, MAX_UNITS_PER_FILE } from "../../src/input/capUnits.ts";
 import { MAX_INLINE_MARKERS, MAX_MARKDOWN_NESTING } from "../../src/input/markdownRisk.ts";
+import { outlineInParts, outlineOf, partStarts } from "../../src/input/outlineInParts.ts";
 import { MAX_JSON_DEPTH, parseJson } from "../../src/input/parseJson.ts";
 import { parseMarkdown, unitsFromOutline } from "../../src/input/parseMarkdown.ts";
 import { loadDocument, scanInput } from "../../src/input/scanInput.ts";
@@ -132,6 +134,46 @@ describe("markdown splitting", () => {
     // Linear is 4x (sorting adds a little); the splitter this replaced scanned every block per line: 16x.
     expect(large / small).toBeLessThan(6);
     expect(large / small).toBeGreaterThan(3);
+  });
+});
+
+describe("markdown parsed in parts", () => {
+  it.skipIf(!fs.existsSync(sharedCorpus("rust-research")))(
+    "finds the same headings and code blocks as one parse of the whole file (real notes over 200 lines)",
+    async () => {
+      const scan = await scanInput(sharedCorpus("rust-research"));
+      let multi = 0;
+      for (const f of scan.files.filter((x) => x.format !== "json")) {
+        const text = fs.readFileSync(f.pathBytes, "utf8").replace(/\r\n?/g, "\n");
+        const lines = text.split("\n");
+        if (partStarts(lines).length > 1) multi++;
+        expect([f.relPath, outlineInParts(lines)]).toEqual([f.relPath, outlineOf(fromMarkdown(text))]);
+      }
+      expect(multi).toBeGreaterThan(0);
+    },
+  );
+
+  it("cuts long lists and runs of setext headings into parts of bounded size (micromark is quadratic in one parse)", () => {
+    for (const text of ["- a\n  - b\n    - c\n".repeat(5000), "a\n=\n".repeat(5000), "- a\n  - b\n    - c\n\npara\n\n".repeat(2000)]) {
+      const lines = text.split("\n");
+      const starts = partStarts(lines);
+      const sizes = starts.map((s, i) => (starts[i + 1] ?? lines.length) - s);
+      expect(Math.max(...sizes)).toBeLessThanOrEqual(600);
+      expect(starts.length).toBeGreaterThan(lines.length / 600);
+    }
+  });
+
+  it("never cuts inside fenced code, an indented continuation or a blockquote", () => {
+    const fence = ["```rust", ...Array.from({ length: 300 }, (_, i) => (i % 10 === 0 ? "" : `line ${i}`)), "```"];
+    const lines = [...Array.from({ length: 250 }, (_, i) => (i % 2 ? "" : `para ${i}`)), ...fence, "", "    indented code", "", "> quote", "", "tail"];
+    const starts = partStarts(lines);
+    expect(starts.length).toBeGreaterThan(1);
+    for (const s of starts.slice(1)) {
+      expect(lines[s - 1]).toBe("");
+      expect(lines[s]).toMatch(/^[^\s>`]/);
+    }
+    const codes = outlineInParts(lines).codes;
+    expect(codes.find((c) => c.lang === "rust")).toMatchObject({ startLine: 251, endLine: 552 });
   });
 });
 
