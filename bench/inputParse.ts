@@ -17,6 +17,9 @@ const cases: [string, () => string, "md" | "json"][] = [
   ["markdown, 100k nested blockquotes on one line", () => `# Q\n\n${"> ".repeat(100_000 * scale)}x\n`, "md"],
   ["markdown, 2k nested emphasis markers", () => `# E\n\n${"*a ".repeat(2000 * scale)}x${" a*".repeat(2000 * scale)}\n`, "md"],
   ["markdown, 400-level indented list", () => `# L\n\n${Array.from({ length: 400 * scale }, (_, i) => `${"  ".repeat(i)}- item ${i}`).join("\n")}\n`, "md"],
+  ["markdown, 15k nested list items, no blank line", () => "- a\n  - b\n    - c\n".repeat(5000 * scale), "md"],
+  ["markdown, 5k setext headings", () => "a\n=\n".repeat(5000 * scale), "md"],
+  ["markdown, 2k short lists between paragraphs", () => "- a\n  - b\n    - c\n\npara\n\n".repeat(2000 * scale), "md"],
   ["JSON, 50k records", () => JSON.stringify(Array.from({ length: 50_000 * scale }, (_, i) => ({ name: `r${i}`, text: "x" }))), "json"],
   ["JSON, 100k levels deep", () => "[".repeat(100_000 * scale) + "]".repeat(100_000 * scale), "json"],
 ];

@@ -1,9 +1,9 @@
 /**
  * Shapes of markdown that make the markdown parser (micromark, via mdast-util-from-markdown) slow
- * beyond reason or overflow the stack: measured here, 30,000 nested blockquotes on one line threw
- * "Maximum call stack size exceeded" after 96 s, 2,000 nested emphasis markers in a 12 KB
- * paragraph took 14 s, and nested lists grow faster than their size. Real notes stay far below
- * these caps; a file above them is read line by line instead (src/input/outlineByLines.ts).
+ * beyond reason or overflow the stack: 30,000 nested blockquotes on one line threw "Maximum call
+ * stack size exceeded", and nested emphasis or lists grow with the square of their count (time
+ * per size: `npx tsx bench/inputParse.ts`). Real notes stay far below these caps; a file above
+ * them is read line by line instead (src/input/outlineByLines.ts).
  */
 
 /** Nesting of blockquotes and list items one line may open (indentation before a list marker counts as depth). */

@@ -5,8 +5,9 @@ import type { MarkdownOutline } from "./types.ts";
 
 /**
  * Lines one parse holds when a safe boundary allows. micromark's work grows with the square of
- * the containers in one parse: measured here, 2,000 short nested lists with a paragraph between
- * each took 14 s, 2,000 setext headings 3 s. Parsing in parts bounds that to the part's size.
+ * the containers in one parse (short nested lists, even with paragraphs between them; setext
+ * headings): doubling their count took 3-4x the time here. Parsing in parts bounds that to the
+ * part's size (`npx tsx bench/inputParse.ts`).
  */
 const PART_LINES = 200;
 /** Without a safe boundary, a part ends at a blank line after this many lines (one huge list): headings and code stay found, nesting across the cut is lost. */
