@@ -425,6 +425,18 @@ async function benchOursRows(kind: string, file: string, o: GrammarBenchOptions,
   return rows;
 }
 
+/** ms per rejection for a row without counters, from the llama-server row of the same sequences and schema (llama.cpp's path). */
+export function derivedPerRejection(rows: readonly Row[], row: Row, grammar: Point): number | undefined {
+  const ref = rows
+    .find((x) => x.engine === "llama-server" && x.sequences === row.sequences && x.schema === row.schema)
+    ?.grammar.find((g) => g.variant.startsWith("mask on rejection"))?.point.counts;
+  if (!ref || ref.checked === 0 || ref.rejected === 0) return undefined;
+  const g = grammar.rate.median;
+  const f = row.free.rate.median;
+  if (!(g > 0) || !(f > 0)) return undefined;
+  return (1000 / g - 1000 / f) / (ref.rejected / ref.checked);
+}
+
 function pct(a: number, b: number): string {
   return b > 0 ? `${((100 * a) / b).toFixed(1)}%` : "—";
 }
@@ -452,12 +464,17 @@ export function renderGrammarReport(o: GrammarBenchOptions, results: ModelResult
       for (const g of r.grammar) {
         const c = g.point.counts;
         const counted = c.checked > 0;
+        const derived = counted ? undefined : derivedPerRejection(m.rows, r, g.point);
         L.push(
-          `| ${r.engine} | ${r.sequences} | ${r.schema} | ${formatSummary(r.free.rate)} | ${g.variant} | ${formatSummary(g.point.rate)} | ${ratio(g.point.rate, r.free.rate)} | ${g.point.tokensPerSeq.toFixed(0)} | ${counted ? `${pct(c.rejected, c.checked)} of ${c.checked}` : "—"} | ${counted ? pct(c.candHit, c.rejected) : "—"} | ${counted ? c.fullMask : "—"} | ${counted && c.rejected > 0 ? (c.rejectMs / c.rejected).toFixed(2) : "—"} | ${counted && c.fullMask > 0 ? (c.maskMs / c.fullMask).toFixed(2) : "—"} |`,
+          `| ${r.engine} | ${r.sequences} | ${r.schema} | ${formatSummary(r.free.rate)} | ${g.variant} | ${formatSummary(g.point.rate)} | ${ratio(g.point.rate, r.free.rate)} | ${g.point.tokensPerSeq.toFixed(0)} | ${counted ? `${pct(c.rejected, c.checked)} of ${c.checked}` : "—"} | ${counted ? pct(c.candHit, c.rejected) : "—"} | ${counted ? c.fullMask : "—"} | ${counted && c.rejected > 0 ? (c.rejectMs / c.rejected).toFixed(2) : derived !== undefined ? `${derived.toFixed(2)} (derived)` : "—"} | ${counted && c.fullMask > 0 ? (c.maskMs / c.fullMask).toFixed(2) : "—"} |`,
         );
       }
     }
   }
+  L.push("");
+  L.push(
+    "(derived) = engines without counters (node-llama-cpp's addon): the extra machine time per generated token, 1000/grammar - 1000/free (aggregate tok/s: sampling is serial), divided by the rejection rate llama-server measured on the same model, schema and sequences with llama.cpp's own path (grammar_candidates 0); at temperature 0 both engines see the same logits, so the same tokens are rejected.",
+  );
   L.push("");
   return L.join("\n");
 }
