@@ -49,9 +49,13 @@ export function fileContextFor(
  * units, so the writer's prompt shares the researcher's prefix up to the end of it (the writer may
  * cite only the results the researcher kept for each pattern: its grammar lists only those).
  */
-/** A call's generation limit: `perItem` per item, within what the context leaves after the prompt (never under one item's). */
+/**
+ * A call's generation limit: `perItem` per item, within what the context leaves after the prompt,
+ * the chat template and a margin (so LlmService's fitPrompt never has to shorten the prompt to
+ * make room for the answer); never under one item's.
+ */
 export function batchMaxTokens(perItem: number, items: number, contextTokens: number, promptTokens: number): number {
-  return Math.max(perItem, Math.min(perItem * items, contextTokens - promptTokens - 16));
+  return Math.max(perItem, Math.min(perItem * items, contextTokens - promptTokens - 64 - Math.ceil(contextTokens * 0.02)));
 }
 
 export function renderFileSources(lists: readonly (readonly ResearchSource[])[]): string {

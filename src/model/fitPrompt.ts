@@ -29,16 +29,18 @@ export interface FittedPrompt {
  */
 export function fitPrompt(prompt: ChatPrompt, maxTokens: number, budget: PromptBudget): FittedPrompt {
   const usable = budget.contextTokens - TEMPLATE_TOKENS - Math.ceil(budget.contextTokens * 0.02);
-  const system = budget.countTokens(prompt.system);
-  const user = budget.countTokens(prompt.user);
+  // The budget is usually a backend: call its method on it (passed alone it loses `this`).
+  const count = (text: string) => budget.countTokens(text);
+  const system = count(prompt.system);
+  const user = count(prompt.user);
   if (system + user + maxTokens <= usable) return { prompt, maxTokens };
   const answer = Math.max(1, Math.min(maxTokens, Math.floor(usable / 2)));
   let room = usable - answer;
   let sys = prompt.system;
-  if (system > room / 2) sys = cutMiddle(prompt.system, Math.floor(room / 2), budget.countTokens);
-  room -= budget.countTokens(sys);
-  const fitted = { system: sys, user: user <= room ? prompt.user : cutMiddle(prompt.user, room, budget.countTokens) };
-  return { prompt: fitted, maxTokens: answer, shortened: { from: system + user, to: budget.countTokens(fitted.system) + budget.countTokens(fitted.user) } };
+  if (system > room / 2) sys = cutMiddle(prompt.system, Math.floor(room / 2), count);
+  room -= count(sys);
+  const fitted = { system: sys, user: user <= room ? prompt.user : cutMiddle(prompt.user, room, count) };
+  return { prompt: fitted, maxTokens: answer, shortened: { from: system + user, to: count(fitted.system) + count(fitted.user) } };
 }
 
 /** Leaves out the middle of `text` (cut at line ends where one is near) so it counts at most `limit` tokens. */

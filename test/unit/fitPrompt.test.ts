@@ -65,3 +65,18 @@ describe("every role's call is budgeted to the context", () => {
     });
   });
 });
+
+describe("fitPrompt with a backend as its budget", () => {
+  it("calls the backend's countTokens on the backend (a class method that reads `this` works when the prompt must be shortened)", () => {
+    class Counting {
+      readonly contextTokens = 512;
+      private readonly charsPerToken = 4;
+      countTokens(text: string): number {
+        return Math.ceil(text.length / this.charsPerToken);
+      }
+    }
+    const fitted = fitPrompt({ system: "sys", user: bigUser(20) }, 200, new Counting());
+    expect(fitted.shortened).toBeDefined();
+    expect(fitted.prompt.user).toContain("Step: write entries.");
+  });
+});
