@@ -21,9 +21,9 @@ export interface FittedPrompt {
 
 /**
  * Makes a prompt and its answer fit one sequence's context, for every role: a prompt that fits is
- * returned as it is; else the answer limit is held to at most half the context and the middle of
- * the user text is left out (marked), keeping its head (the file's first units) and its tail (the
- * step and its rules). Without this, node-llama-cpp silently drops the start of an over-long
+ * returned as it is (the answer limit lowered to the room left, when that is still a fair share);
+ * else the answer limit is held to at most half the context and the middle of the user text is
+ * left out (marked), keeping its head (the file's first units) and its tail (the step and its rules). Without this, node-llama-cpp silently drops the start of an over-long
  * history (the prompt's instructions and file included) and llama-server refuses the request.
  * Nodes size their prompts to the context first (unit chunks, batches); this is the guarantee.
  */
@@ -34,6 +34,9 @@ export function fitPrompt(prompt: ChatPrompt, maxTokens: number, budget: PromptB
   const system = count(prompt.system);
   const user = count(prompt.user);
   if (system + user + maxTokens <= usable) return { prompt, maxTokens };
+  // A prompt that fits keeps every token when the answer can give way and still get a fair share.
+  const left = usable - system - user;
+  if (left >= Math.min(maxTokens, Math.floor(usable / 4))) return { prompt, maxTokens: left };
   const answer = Math.max(1, Math.min(maxTokens, Math.floor(usable / 2)));
   let room = usable - answer;
   let sys = prompt.system;

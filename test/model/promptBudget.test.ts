@@ -39,16 +39,13 @@ describe("a prompt longer than the context", () => {
 
   it("is shortened to fit by LlmService for every role, keeping the file header and the step", async () => {
     const sent: BackendRequest[] = [];
-    const recording = {
-      modelId: backend.modelId,
-      contextTokens: backend.contextTokens,
-      countTokens: (t: string) => backend.countTokens(t),
-      generate: (req: BackendRequest) => {
-        sent.push(req);
-        return backend.generate(req);
-      },
+    // The real backend object goes to LlmService (its countTokens is a method that needs its `this`).
+    const generate = backend.generate.bind(backend);
+    backend.generate = (req: BackendRequest) => {
+      sent.push(req);
+      return generate(req);
     };
-    const llm = new LlmService({ backendFor: () => recording });
+    const llm = new LlmService({ backendFor: () => backend });
     for (const role of ["extractor", "researcher", "writer", "validator", "synthesizer"] as const)
       await llm.generateText({ runId: "r", role, callKey: role, prompt: { system: "sys", user }, maxTokens: 16 });
     expect(sent).toHaveLength(5);

@@ -18,6 +18,14 @@ describe("fitPrompt", () => {
     expect(fitPrompt(prompt, 100, { contextTokens: 4096, countTokens: count })).toEqual({ prompt, maxTokens: 100 });
   });
 
+  it("lowers only the answer limit when the prompt fits and the answer still gets a fair share", () => {
+    const prompt = { system: "sys", user: "u".repeat(8000) };
+    const r = fitPrompt(prompt, 3000, { contextTokens: 4096, countTokens: count });
+    expect(r.prompt).toBe(prompt);
+    expect(r.shortened).toBeUndefined();
+    expect(r.maxTokens).toBe(4096 - 48 - Math.ceil(4096 * 0.02) - 1 - 2000);
+  });
+
   it("shortens the middle of an over-long user text, keeping its head and its step, so prompt plus answer fit", () => {
     const prompt = { system: "You write knowledge-base entries.", user: bigUser(200) };
     const r = fitPrompt(prompt, 900, { contextTokens: 4096, countTokens: count });
