@@ -12,9 +12,11 @@
  *
  * Per model, sequence count and schema it measures, by the difference method of bench/modelLayerBench.ts
  * (N-token calls minus 1-token calls, so prompt processing cancels out), aggregate generation tok/s of
- *  - llama-server without a grammar, and with the schema's grammar at each `grammar_candidates` value,
- *    plus the server's own counts: tokens checked against the grammar, rejections, rejections resolved
- *    among the candidates, full-vocabulary masks, and the time spent per rejection and per mask;
+ *  - llama-server without a grammar and with the schema's grammar as llama.cpp ships it (a server
+ *    started with LLAMA_GRAMMAR_NO_PREFILTER=1, grammar_candidates 0), then with the patch (prefilter
+ *    on, each `--candidates` value), plus the server's own counts: tokens checked against the grammar,
+ *    rejections, rejections resolved among the candidates, full-vocabulary masks, and the time spent
+ *    per rejection and per mask;
  *  - our backends (`llama` = node-llama-cpp in process, `server` = LlamaServerBackend) free and with the
  *    same grammar. node-llama-cpp samples first and masks on rejection like llama-server
  *    (AddonSampler.cpp), but its addon has no counters: its cost per rejection is the extra time per
@@ -348,36 +350,56 @@ function log(line: string): void {
   process.stderr.write(`[grammar-bench] ${line}\n`);
 }
 
+/**
+ * One llama-server run per prefilter setting: "off" (LLAMA_GRAMMAR_NO_PREFILTER=1, the server
+ * inherits this process's environment) measures free generation and llama.cpp's own path
+ * (grammar_candidates 0); "on" measures the patch at each --candidates value.
+ */
 async function benchServerRows(bin: string, file: string, o: GrammarBenchOptions, n: number): Promise<Row[]> {
-  const server = await startLlamaServer(bin, { model: file, threads: o.threads, parallel: n, contextPerSlot: o.tokens + 384 });
-  const rows: Row[] = [];
-  try {
-    const fire = (schema?: GrammarSchema, candidates?: number) => async (tokens: number) => {
-      const r = await Promise.all(
-        Array.from({ length: n }, (_, i) =>
-          serverCall(server.url, chatml(PROMPTS[i % PROMPTS.length] ?? ""), tokens, { temperature: o.temperature, seed: 1 + i, schema, candidates }),
-        ),
-      );
-      return { tokens: r.reduce((a, x) => a + x.predicted, 0), counts: r.reduce((a, x) => addCounts(a, x.counts), ZERO) };
-    };
-    log(`llama-server x${n}: free`);
-    const free = await measure(o.runs, gateFor(o), fire(), o.tokens, n);
-    for (const schemaName of o.schemas) {
-      const schema = benchSchema(schemaName);
-      const grammar: Row["grammar"] = [];
-      for (const c of o.candidates) {
-        log(`llama-server x${n}: ${schemaName} grammar, grammar_candidates ${c}`);
-        grammar.push({
-          variant: c === 0 ? "mask on rejection (llama.cpp)" : `top-${c} candidates first`,
-          point: await measure(o.runs, gateFor(o), fire(schema, c), o.tokens, n),
-        });
-      }
-      rows.push({ sequences: n, schema: schemaName, engine: "llama-server", free, grammar });
+  const rows = new Map<SchemaName, Row>();
+  let free: Point | undefined;
+  for (const prefilter of ["off", "on"] as const) {
+    const saved = process.env.LLAMA_GRAMMAR_NO_PREFILTER;
+    if (prefilter === "off") process.env.LLAMA_GRAMMAR_NO_PREFILTER = "1";
+    else delete process.env.LLAMA_GRAMMAR_NO_PREFILTER;
+    let server: Awaited<ReturnType<typeof startLlamaServer>>;
+    try {
+      server = await startLlamaServer(bin, { model: file, threads: o.threads, parallel: n, contextPerSlot: o.tokens + 384 });
+    } finally {
+      if (saved === undefined) delete process.env.LLAMA_GRAMMAR_NO_PREFILTER;
+      else process.env.LLAMA_GRAMMAR_NO_PREFILTER = saved;
     }
-  } finally {
-    await server.stop();
+    try {
+      const url = server.url;
+      const fire = (schema?: GrammarSchema, candidates?: number) => async (tokens: number) => {
+        const r = await Promise.all(
+          Array.from({ length: n }, (_, i) =>
+            serverCall(url, chatml(PROMPTS[i % PROMPTS.length] ?? ""), tokens, { temperature: o.temperature, seed: 1 + i, schema, candidates }),
+          ),
+        );
+        return { tokens: r.reduce((a, x) => a + x.predicted, 0), counts: r.reduce((a, x) => addCounts(a, x.counts), ZERO) };
+      };
+      if (prefilter === "off") {
+        log(`llama-server x${n}: free`);
+        free = await measure(o.runs, gateFor(o), fire(), o.tokens, n);
+      }
+      for (const schemaName of o.schemas) {
+        const schema = benchSchema(schemaName);
+        const row = rows.get(schemaName) ?? { sequences: n, schema: schemaName, engine: "llama-server", free: free as Point, grammar: [] };
+        rows.set(schemaName, row);
+        for (const c of prefilter === "off" ? [0] : o.candidates) {
+          log(`llama-server x${n}: ${schemaName} grammar, prefilter ${prefilter}, grammar_candidates ${c}`);
+          row.grammar.push({
+            variant: prefilter === "off" ? "mask on rejection (llama.cpp)" : c === 0 ? "prefilter only" : `prefilter + top-${c} candidates (patch default)`,
+            point: await measure(o.runs, gateFor(o), fire(schema, c), o.tokens, n),
+          });
+        }
+      }
+    } finally {
+      await server.stop();
+    }
   }
-  return rows;
+  return [...rows.values()];
 }
 
 async function benchOursRows(kind: string, file: string, o: GrammarBenchOptions, n: number, serverBin: string | undefined): Promise<Row[]> {
