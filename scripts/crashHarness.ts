@@ -166,7 +166,9 @@ export function tornPages(pages: Map<string, string>): string[] {
         torn.push(rel);
       }
     } else if (rel.endsWith(".md")) {
-      if (!text.startsWith("# ") || !text.endsWith("\n")) torn.push(rel);
+      // Pattern pages open with YAML front matter, then the title.
+      const body = text.startsWith("---\n") ? text.slice(text.indexOf("\n---\n", 4) + 5).replace(/^\n/, "") : text;
+      if (!body.startsWith("# ") || !text.endsWith("\n")) torn.push(rel);
       else if (rel.startsWith("patterns/") && !text.includes("\n## Sources")) torn.push(rel);
     }
   }
