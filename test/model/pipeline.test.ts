@@ -99,7 +99,9 @@ describe("npm run graph on a corpus slice with a tiny model", () => {
       expect(index).toContain(`(patterns/${page})`);
       const text = fs.readFileSync(path.join(outA(), "patterns", page), "utf8");
       for (const h of ["## Example", "## When to use", "## When not to use", "## Pitfalls", "## Sources"]) expect(text).toContain(`\n${h}\n`);
-      const m = /From `([^`]+)` (?:lines? \d+(?:-\d+)?|\[lines? \d+(?:-\d+)?\]\([^)\s]+\)) \((C\d+)\), quoted verbatim:\n\n(`{3,})\w*\n([\s\S]*?)\n\3\n/.exec(text);
+      const m = /From `([^`]+)` (?:lines? \d+(?:-\d+)?|\[lines? \d+(?:-\d+)?\]\([^)\s]+\)) \((C\d+)\), quoted verbatim:\n\n(`{3,})\w*\n([\s\S]*?)\n\3\n/.exec(
+        text,
+      );
       if (!m) continue;
       examples++;
       const rel = m[1] ?? "";
