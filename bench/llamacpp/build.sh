@@ -34,7 +34,18 @@ BUNDLE="$NLC/gitRelease.bundle"
 JOBS="${NLC_BENCH_JOBS:-$(nproc)}"
 # llama-simple: a minimal C++ generate loop, used as the reference in the callgrind profile (docs/PROFILE.md).
 TARGETS=(llama-bench llama-batched-bench llama-quantize llama-server llama-parallel llama-simple)
-if [[ -n "${NLC_BENCH_TARGETS:-}" ]]; then read -r -a TARGETS <<< "$NLC_BENCH_TARGETS"; fi
+if [[ -n "${NLC_BENCH_TARGETS:-}" ]]; then
+	read -r -a TARGETS <<< "$NLC_BENCH_TARGETS"
+	# The tools share libllama/libllama-common (BUILD_SHARED_LIBS): rebuilding one target after a patch
+	# changes those libraries under the tools already built, and a tool left unlinked against the new
+	# layout crashes (seen: llama-batched-bench segfaulted after a llama-server-only rebuild). So the
+	# tools already in this build are rebuilt with the ones asked for.
+	for existing in "$BIN"/llama-*; do
+		[[ -e "$existing" ]] || continue
+		name="$(basename "$existing")"
+		[[ " ${TARGETS[*]} " == *" $name "* ]] || TARGETS+=("$name")
+	done
+fi
 
 mkdir -p "$BUILD_ROOT"
 if [[ ! -f "$BUNDLE" ]]; then
