@@ -13,10 +13,10 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { createServices } from "../cli/services.ts";
 import { buildPipelineGraph } from "../graphs/pipelineGraph.ts";
-import type { BackendRequest, BackendResult, ModelBackend } from "../src/model/types.ts";
+import type { BackendRequest, BackendResult, ModelBackend } from "../src/llm/types.ts";
 import { PromptLibrary } from "../src/prompts/PromptLibrary.ts";
+import { createServices } from "../src/run/createServices.ts";
 import { RunDatabase } from "../src/store/RunDatabase.ts";
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");

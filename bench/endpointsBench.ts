@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- --endpoints`: the model-server backend (src/model/OpenAiBackend.ts) against two
+ * `npm run bench -- --endpoints`: the model-server backend (src/llm/OpenAiBackend.ts) against two
  * external llama.cpp llama-servers on this machine (one thread each, a synthetic-shape model), in one
  * benchmark run:
  *
@@ -25,7 +25,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { ensureSyntheticModel } from "../src/gguf/ensureSyntheticModel.ts";
 import { isSyntheticShapeName } from "../src/gguf/writeSyntheticGguf.ts";
-import { type CallStats, OpenAiBackend } from "../src/model/OpenAiBackend.ts";
+import { type CallStats, OpenAiBackend } from "../src/llm/OpenAiBackend.ts";
 import { findLlamaCppTool } from "../src/util/llamaCppTools.ts";
 import { type ExternalServer, startLlamaServer } from "../test/helpers/llamaServerFleet.ts";
 import { machineInfo } from "./machine.ts";

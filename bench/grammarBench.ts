@@ -31,8 +31,8 @@ import { z } from "zod";
 import { extractorSchema } from "../nodes/schemas.ts";
 import { ensureSyntheticModel, type SyntheticModelQuant } from "../src/gguf/ensureSyntheticModel.ts";
 import { isSyntheticShapeName, SYNTHETIC_SHAPES, type SyntheticShapeName } from "../src/gguf/writeSyntheticGguf.ts";
-import { type GrammarSchema, zodToGrammarSchema } from "../src/model/jsonSchema.ts";
-import type { ModelBackend } from "../src/model/types.ts";
+import { type GrammarSchema, zodToGrammarSchema } from "../src/llm/jsonSchema.ts";
+import type { ModelBackend } from "../src/llm/types.ts";
 import { findLlamaCppTool } from "../src/util/llamaCppTools.ts";
 import { startLlamaServer } from "./llamacpp/tools.ts";
 import { quietSample } from "./quiet.ts";
@@ -403,8 +403,8 @@ async function benchServerRows(bin: string, file: string, o: GrammarBenchOptions
 }
 
 async function benchOursRows(kind: string, file: string, o: GrammarBenchOptions, n: number, serverBin: string | undefined): Promise<Row[]> {
-  const { openLlama, LlamaModelBackend } = await import("../src/model/LlamaBackend.ts");
-  const { LlamaServerBackend } = await import("../src/model/LlamaServerBackend.ts");
+  const { openLlama, LlamaModelBackend } = await import("../src/llm/LlamaBackend.ts");
+  const { LlamaServerBackend } = await import("../src/llm/LlamaServerBackend.ts");
   const llama = await openLlama({ maxThreads: o.threads, gpu: false });
   const common = { modelPath: file, sequences: n, contextSize: o.tokens + 384, threads: o.threads, roleCaps: { extractor: n } };
   const backend: ModelBackend & { dispose(): Promise<void> } =

@@ -9,7 +9,7 @@
  * call on every sequence at once (so the compute buffers for an N-token batch are in use).
  */
 import fs from "node:fs";
-import { LlamaModelBackend, openLlama } from "../src/model/LlamaBackend.ts";
+import { LlamaModelBackend, openLlama } from "../src/llm/LlamaBackend.ts";
 
 function peakRssBytes(): number {
   try {

@@ -8,7 +8,7 @@
  * llama-server in vsLlamaCpp.ts.
  */
 
-import type { ModelBackend } from "../src/model/types.ts";
+import type { ModelBackend } from "../src/llm/types.ts";
 
 export interface ModelLayerBenchOptions {
   /** Concurrent calls (each gets its own sequence). */

@@ -5,7 +5,7 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { runGraphCommand } from "../cli/runGraph.ts";
+import { runGraphCommand } from "../src/commands/graph/runGraphCommand.ts";
 import { readEnv } from "../src/config/env.ts";
 import type { PipelineEvent } from "../src/progress/events.ts";
 

@@ -6,10 +6,10 @@
 import { execFileSync } from "node:child_process";
 import type { Llama, LlamaContext, LlamaContextSequence, LlamaModel } from "node-llama-cpp";
 import { readEnv } from "../src/config/env.ts";
-import { LlamaModelBackend } from "../src/model/LlamaBackend.ts";
-import { LlmService } from "../src/model/LlmService.ts";
-import { ROLES } from "../src/model/roles.ts";
-import { threadsPerModel } from "../src/model/threads.ts";
+import { LlamaModelBackend } from "../src/llm/LlamaBackend.ts";
+import { LlmService } from "../src/llm/LlmService.ts";
+import { ROLES } from "../src/llm/roles.ts";
+import { threadsPerModel } from "../src/llm/threads.ts";
 import { REPO_ROOT, tsxEntryArgs } from "../src/util/nodeEntry.ts";
 import { peakRss } from "./machine.ts";
 import { type Summary, summarize } from "./stats.ts";
@@ -111,7 +111,7 @@ export async function rawThroughput(llama: Llama, modelPath: string, n: number, 
 /**
  * The naive alternative: k separate copies of the model (weights read into memory per copy, no
  * shared mmap), one context of one sequence each. Threads as the agent pool assigns them to several
- * models (src/model/threads.ts): divided between the copies, or all to each when libuv's pool has
+ * models (src/llm/threads.ts): divided between the copies, or all to each when libuv's pool has
  * one thread and the copies' decodes take turns.
  */
 export async function copiesThroughput(llama: Llama, modelPath: string, k: number, o: GenOptions): Promise<ThroughputPoint> {

@@ -18,7 +18,7 @@ import path from "node:path";
 import { ensureSyntheticModel, type SyntheticModelQuant } from "../src/gguf/ensureSyntheticModel.ts";
 import { findLlamaCppTool } from "../src/gguf/quantizeGguf.ts";
 import { isSyntheticShapeName, SYNTHETIC_SHAPES, type SyntheticShapeName } from "../src/gguf/writeSyntheticGguf.ts";
-import type { ModelBackend } from "../src/model/types.ts";
+import type { ModelBackend } from "../src/llm/types.ts";
 import {
   findLlamaCppTools,
   type LlamaCppTools,
@@ -193,8 +193,8 @@ function chatml(user: string): string {
 
 async function loadBackend(kind: string, model: string, o: VsLlamaCppOptions, sequences: number): Promise<{ backend: ModelBackend; dispose(): Promise<void> }> {
   if (kind !== "llama" && kind !== "server") throw new Error(`unknown backend ${kind} (known: llama, server)`);
-  const { openLlama, LlamaModelBackend } = await import("../src/model/LlamaBackend.ts");
-  const { LlamaServerBackend } = await import("../src/model/LlamaServerBackend.ts");
+  const { openLlama, LlamaModelBackend } = await import("../src/llm/LlamaBackend.ts");
+  const { LlamaServerBackend } = await import("../src/llm/LlamaServerBackend.ts");
   const llama = await openLlama({ maxThreads: o.threads, gpu: false });
   const common = { modelPath: model, sequences, contextSize: o.tokens + 256, threads: o.threads, roleCaps: { extractor: sequences } };
   const backend =

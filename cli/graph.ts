@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /** Entry point of `npm run graph`: a thin shell over the pure parser and runGraphCommand. */
-import { GRAPH_HELP, parseGraphArgs } from "../src/cli/parseGraphArgs.ts";
+import { GRAPH_HELP, parseGraphArgs } from "../src/commands/graph/parseGraphArgs.ts";
 import { terminalText } from "../src/util/terminalText.ts";
 import { processIo, readEnvOrExit } from "./processIo.ts";
 
@@ -12,6 +12,6 @@ if (parsed.kind === "help") {
   process.exitCode = 2;
 } else {
   const env = readEnvOrExit();
-  const { runGraphCommand } = await import("./runGraph.ts");
+  const { runGraphCommand } = await import("../src/commands/graph/runGraphCommand.ts");
   process.exitCode = await runGraphCommand(parsed.options, processIo(env));
 }

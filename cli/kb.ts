@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /** Entry point of `npm run kb`: a thin shell over the pure parser and runKbCommand. */
-import { KB_HELP, parseKbArgs } from "../src/cli/parseKbArgs.ts";
+import { KB_HELP, parseKbArgs } from "../src/commands/kb/parseKbArgs.ts";
 import { terminalText } from "../src/util/terminalText.ts";
 
 const parsed = parseKbArgs(process.argv.slice(2));
@@ -10,6 +10,6 @@ if (parsed.kind === "help") {
   process.stderr.write(`error: ${terminalText(parsed.message)}\n\n${KB_HELP}\n`);
   process.exitCode = 2;
 } else {
-  const { runKbCommand } = await import("../src/kb/kbCommand.ts");
+  const { runKbCommand } = await import("../src/commands/kb/kbCommand.ts");
   process.exitCode = runKbCommand(parsed.options, { stdout: process.stdout, stderr: process.stderr });
 }

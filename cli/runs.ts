@@ -1,9 +1,9 @@
 #!/usr/bin/env node
 /** `npm run runs -- list | show ID | resume ID | delete ID | compact ID|--done` */
 import path from "node:path";
-import { parseRunsArgs, RUNS_HELP } from "../src/cli/parseRunsArgs.ts";
+import { parseRunsArgs, RUNS_HELP } from "../src/commands/runs/parseRunsArgs.ts";
+import { formatRunDetails, formatRunList, listRuns, showRun } from "../src/commands/runs/runsReport.ts";
 import { isUserError, UserError } from "../src/errors.ts";
-import { formatRunDetails, formatRunList, listRuns, showRun } from "../src/runs/runsReport.ts";
 import { RunDatabase } from "../src/store/RunDatabase.ts";
 import { processIo, readEnvOrExit } from "./processIo.ts";
 
@@ -59,7 +59,7 @@ async function main(): Promise<number> {
         const r = db.getRun(cmd.id);
         if (!r) throw new UserError("NO_RUN_TO_RESUME", `There is no run ${cmd.id} in ${cmd.db}.`, "List the runs with `npm run runs -- list`.");
         db.close();
-        const { runGraphCommand } = await import("./runGraph.ts");
+        const { runGraphCommand } = await import("../src/commands/graph/runGraphCommand.ts");
         return runGraphCommand(
           {
             input: r.input,

@@ -13,12 +13,12 @@ import { buildPipelineGraph } from "../graphs/pipelineGraph.ts";
 import { buildStudioGraph, type StudioGraph } from "../graphs/studioGraph.ts";
 import { applyOverrides, loadAgentsConfig } from "../src/config/agentsConfig.ts";
 import { readEnv } from "../src/config/env.ts";
-import { openLlama } from "../src/model/LlamaBackend.ts";
-import { freeMemoryFor, openPool, planPool } from "../src/model/ModelPool.ts";
-import { DEFAULT_MODEL, resolveModel } from "../src/model/resolveModel.ts";
-import { machineThreads } from "../src/model/threads.ts";
+import { openLlama } from "../src/llm/LlamaBackend.ts";
+import { freeMemoryFor, openPool, planPool } from "../src/llm/ModelPool.ts";
+import { DEFAULT_MODEL, resolveModel } from "../src/llm/resolveModel.ts";
+import { machineThreads } from "../src/llm/threads.ts";
+import { createServices } from "../src/run/createServices.ts";
 import { RunDatabase } from "../src/store/RunDatabase.ts";
-import { createServices } from "./services.ts";
 
 let pending: Promise<StudioGraph> | undefined;
 

@@ -5,10 +5,10 @@
  * sequence's last call (prompt + answer) stay, and a call evaluates only what follows the prefix its
  * prompt shares with them (at least one token).
  */
-import { FairScheduler } from "../../src/model/FairScheduler.ts";
-import type { PromptTokenizer } from "../../src/model/LlamaBackend.ts";
-import type { Role } from "../../src/model/roles.ts";
-import type { BackendRequest, BackendResult, ModelBackend } from "../../src/model/types.ts";
+import { FairScheduler } from "../../src/llm/FairScheduler.ts";
+import type { PromptTokenizer } from "../../src/llm/LlamaBackend.ts";
+import type { Role } from "../../src/llm/roles.ts";
+import type { BackendRequest, BackendResult, ModelBackend } from "../../src/llm/types.ts";
 import type { ReplayRecipe } from "./replayRecipe.ts";
 
 /** One call as the benchmark records it. */

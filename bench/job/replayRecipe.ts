@@ -15,7 +15,7 @@
  * prompt, so the recipe follows whatever prompt layout and batching the nodes use.
  */
 import type { SourceDocument } from "../../src/input/types.ts";
-import type { BackendRequest } from "../../src/model/types.ts";
+import type { BackendRequest } from "../../src/llm/types.ts";
 
 export interface LabelledFile {
   /** Path relative to the replay's input directory. */

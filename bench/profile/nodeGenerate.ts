@@ -11,7 +11,7 @@
  */
 
 import { getLlama, LlamaChat, LlamaCompletion, type LlamaContextSequence, LlamaLogLevel } from "node-llama-cpp";
-import { LlamaModelBackend } from "../../src/model/LlamaBackend.ts";
+import { LlamaModelBackend } from "../../src/llm/LlamaBackend.ts";
 
 const argv = process.argv.slice(2);
 const model = argv[0];

@@ -8,9 +8,9 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
 import { UserError } from "../errors.ts";
-import { parseBackendChoice } from "../model/chooseBackend.ts";
-import { DEFAULT_MEMORY_RESERVE, DEFAULT_MEMORY_SHARE, DEFAULT_MIN_CONTEXT_SIZE, DEFAULT_MIN_SEQUENCES } from "../model/memoryPlan.ts";
-import { ROLES, type Role } from "../model/roles.ts";
+import { parseBackendChoice } from "../llm/chooseBackend.ts";
+import { DEFAULT_MEMORY_RESERVE, DEFAULT_MEMORY_SHARE, DEFAULT_MIN_CONTEXT_SIZE, DEFAULT_MIN_SEQUENCES } from "../llm/memoryPlan.ts";
+import { ROLES, type Role } from "../llm/roles.ts";
 
 export const DEFAULT_AGENTS_CONFIG = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../config/agents.json");
 
@@ -50,7 +50,7 @@ const modelSpec = z
      * What runs the model: "llama-server", llama.cpp's own server in a child process on loopback
      * (built once by `bash scripts/buildLlamaServer.sh`; faster with many sequences: docs/PROFILE.md),
      * or "node-llama-cpp" in this process. "auto" (default): llama-server when its binary is found,
-     * else node-llama-cpp (src/model/chooseBackend.ts).
+     * else node-llama-cpp (src/llm/chooseBackend.ts).
      */
     backend: z.enum(["auto", ...MODEL_BACKENDS]).default("auto"),
     /**

@@ -1,4 +1,4 @@
-import { emptyRoleCounts, ROLES, type Role } from "../model/roles.ts";
+import { emptyRoleCounts, ROLES, type Role } from "../llm/roles.ts";
 import { terminalText } from "../util/terminalText.ts";
 import type { PipelineEvent } from "./events.ts";
 

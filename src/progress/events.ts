@@ -1,4 +1,4 @@
-import type { Role } from "../model/roles.ts";
+import type { Role } from "../llm/roles.ts";
 
 /** Progress events, emitted by the pipeline and rendered by a reporter (TTY, plain lines or JSON). */
 export type PipelineEvent =

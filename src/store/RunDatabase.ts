@@ -5,8 +5,8 @@ import { SqliteSaver } from "@langchain/langgraph-checkpoint-sqlite";
 import Database from "better-sqlite3";
 import { fsErrorToUserError, UserError } from "../errors.ts";
 import type { SourceDocument } from "../input/types.ts";
-import type { CallRecord, CallStore } from "../model/LlmService.ts";
-import type { BackendResult } from "../model/types.ts";
+import type { CallRecord, CallStore } from "../llm/LlmService.ts";
+import type { BackendResult } from "../llm/types.ts";
 import { isProcessAlive } from "../util/processAlive.ts";
 import { CompressingSerializer } from "./compressingSerde.ts";
 

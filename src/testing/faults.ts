@@ -6,8 +6,8 @@
  *   node:NAME:path=TEXT    the per-file node NAME throws an unexpected error (a TypeError, as a bug would)
  *                          for every file whose path contains TEXT
  */
-import type { Role } from "../model/roles.ts";
-import type { BackendForRole, ModelBackend } from "../model/types.ts";
+import type { Role } from "../llm/roles.ts";
+import type { BackendForRole, ModelBackend } from "../llm/types.ts";
 
 export interface Faults {
   model?: { after: number };

@@ -1,4 +1,4 @@
-import type { BackendRequest, BackendResult, ModelBackend } from "../../src/model/types.ts";
+import type { BackendRequest, BackendResult, ModelBackend } from "../../src/llm/types.ts";
 
 export type Script = (request: BackendRequest, callIndex: number) => string | Partial<BackendResult> | Promise<string | Partial<BackendResult>>;
 

@@ -6,10 +6,10 @@
 import type { Llama } from "node-llama-cpp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { applyOverrides, loadAgentsConfig } from "../../src/config/agentsConfig.ts";
-import { LlamaModelBackend, openLlama } from "../../src/model/LlamaBackend.ts";
-import { LlmService } from "../../src/model/LlmService.ts";
-import { openPool, planPool } from "../../src/model/ModelPool.ts";
-import { ROLES } from "../../src/model/roles.ts";
+import { LlamaModelBackend, openLlama } from "../../src/llm/LlamaBackend.ts";
+import { LlmService } from "../../src/llm/LlmService.ts";
+import { openPool, planPool } from "../../src/llm/ModelPool.ts";
+import { ROLES } from "../../src/llm/roles.ts";
 import { sharedModel } from "../helpers/scriptedBackend.ts";
 
 let llama: Llama;

@@ -11,7 +11,7 @@ import net from "node:net";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { extractorSchema } from "../../nodes/schemas.ts";
-import { zodToGrammarSchema } from "../../src/model/jsonSchema.ts";
+import { zodToGrammarSchema } from "../../src/llm/jsonSchema.ts";
 import { findLlamaCppTool } from "../../src/util/llamaCppTools.ts";
 import { REPO } from "../helpers/cli.ts";
 

@@ -3,7 +3,7 @@ import path from "node:path";
 import type { Llama } from "node-llama-cpp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { applyOverrides, loadAgentsConfig } from "../../src/config/agentsConfig.ts";
-import { openPool, planPool } from "../../src/model/ModelPool.ts";
+import { openPool, planPool } from "../../src/llm/ModelPool.ts";
 import { sharedModel } from "../helpers/scriptedBackend.ts";
 
 /**

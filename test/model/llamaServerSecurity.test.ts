@@ -3,7 +3,7 @@ import os from "node:os";
 import path from "node:path";
 import type { Llama } from "node-llama-cpp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { LlamaServerBackend } from "../../src/model/LlamaServerBackend.ts";
+import { LlamaServerBackend } from "../../src/llm/LlamaServerBackend.ts";
 import { findLlamaCppTool } from "../../src/util/llamaCppTools.ts";
 import { isProcessAlive } from "../../src/util/processAlive.ts";
 import { sharedModel } from "../helpers/scriptedBackend.ts";

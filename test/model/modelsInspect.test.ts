@@ -7,11 +7,11 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadCatalog } from "../../src/commands/models/catalog.ts";
+import { formatInspect, inspectModel, resolveInspectTarget } from "../../src/commands/models/inspect.ts";
+import { formatPlan, planModels } from "../../src/commands/models/plan.ts";
 import { SYNTHETIC_SHAPES, syntheticParameterCount, writeSyntheticGguf } from "../../src/gguf/writeSyntheticGguf.ts";
-import { kvBytesPerSequence, maxSequencesThatFit, profileFromShape } from "../../src/model/memoryPlan.ts";
-import { loadCatalog } from "../../src/models/catalog.ts";
-import { formatInspect, inspectModel, resolveInspectTarget } from "../../src/models/inspect.ts";
-import { formatPlan, planModels } from "../../src/models/plan.ts";
+import { kvBytesPerSequence, maxSequencesThatFit, profileFromShape } from "../../src/llm/memoryPlan.ts";
 import { REPO, startCli } from "../helpers/cli.ts";
 
 const MODELS = path.join(REPO, "../shared/models");

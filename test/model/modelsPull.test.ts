@@ -12,9 +12,9 @@ import os from "node:os";
 import path from "node:path";
 import { readGgufFileInfo } from "node-llama-cpp";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { type Catalog, type CatalogEntry, loadCatalog, parseCatalog } from "../../src/commands/models/catalog.ts";
+import { pullModel } from "../../src/commands/models/pull.ts";
 import { isUserError } from "../../src/errors.ts";
-import { type Catalog, type CatalogEntry, loadCatalog, parseCatalog } from "../../src/models/catalog.ts";
-import { pullModel } from "../../src/models/pull.ts";
 import { REPO, startCli } from "../helpers/cli.ts";
 
 const MB = 1024 * 1024;

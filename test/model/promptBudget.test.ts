@@ -6,9 +6,9 @@
  */
 import type { Llama } from "node-llama-cpp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { LlamaModelBackend, openLlama } from "../../src/model/LlamaBackend.ts";
-import { LlmService } from "../../src/model/LlmService.ts";
-import type { BackendRequest } from "../../src/model/types.ts";
+import { LlamaModelBackend, openLlama } from "../../src/llm/LlamaBackend.ts";
+import { LlmService } from "../../src/llm/LlmService.ts";
+import type { BackendRequest } from "../../src/llm/types.ts";
 import { sharedModel } from "../helpers/scriptedBackend.ts";
 
 let llama: Llama;

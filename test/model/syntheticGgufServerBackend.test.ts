@@ -5,7 +5,7 @@ import type { Llama } from "node-llama-cpp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { findLlamaCppTool } from "../../src/gguf/quantizeGguf.ts";
 import { type SyntheticShape, writeSyntheticGguf } from "../../src/gguf/writeSyntheticGguf.ts";
-import { LlamaServerBackend } from "../../src/model/LlamaServerBackend.ts";
+import { LlamaServerBackend } from "../../src/llm/LlamaServerBackend.ts";
 
 /** The opt-in llama-server backend, on a tiny synthetic model. Skipped where llama.cpp's tools are not built (bash bench/llamacpp/build.sh). */
 const serverBin = findLlamaCppTool("llama-server");

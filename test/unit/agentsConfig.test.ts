@@ -3,8 +3,8 @@ import os from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { applyOverrides, loadAgentsConfig, parseAgentsConfig } from "../../src/config/agentsConfig.ts";
-import { planPool } from "../../src/model/ModelPool.ts";
-import type { ModelMemoryProfile } from "../../src/model/memoryPlan.ts";
+import { planPool } from "../../src/llm/ModelPool.ts";
+import type { ModelMemoryProfile } from "../../src/llm/memoryPlan.ts";
 
 const MiB = 1024 * 1024;
 

@@ -2,9 +2,9 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { createServices } from "../../cli/services.ts";
 import { buildPipelineGraph } from "../../graphs/pipelineGraph.ts";
-import type { BackendRequest } from "../../src/model/types.ts";
+import type { BackendRequest } from "../../src/llm/types.ts";
+import { createServices } from "../../src/run/createServices.ts";
 import { RunDatabase } from "../../src/store/RunDatabase.ts";
 import { answerPerPattern, patternKeys, ScriptedBackend } from "../helpers/scriptedBackend.ts";
 

@@ -3,9 +3,9 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { applyOverrides, loadAgentsConfig } from "../../src/config/agentsConfig.ts";
-import { chooseBackend, parseBackendChoice } from "../../src/model/chooseBackend.ts";
-import { planPool } from "../../src/model/ModelPool.ts";
-import type { ModelMemoryProfile } from "../../src/model/memoryPlan.ts";
+import { chooseBackend, parseBackendChoice } from "../../src/llm/chooseBackend.ts";
+import { planPool } from "../../src/llm/ModelPool.ts";
+import type { ModelMemoryProfile } from "../../src/llm/memoryPlan.ts";
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "choose-backend-"));
 const serverBin = path.join(dir, "llama-server");

@@ -3,13 +3,13 @@ import os from "node:os";
 import path from "node:path";
 import { Writable } from "node:stream";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { resumedTotals } from "../../cli/runGraph.ts";
-import { createServices } from "../../cli/services.ts";
 import { buildPipelineGraph } from "../../graphs/pipelineGraph.ts";
-import { FairScheduler } from "../../src/model/FairScheduler.ts";
-import type { BackendRequest, BackendResult, ModelBackend } from "../../src/model/types.ts";
+import { resumedTotals } from "../../src/commands/graph/runGraphCommand.ts";
+import { FairScheduler } from "../../src/llm/FairScheduler.ts";
+import type { BackendRequest, BackendResult, ModelBackend } from "../../src/llm/types.ts";
 import type { PipelineEvent } from "../../src/progress/events.ts";
 import { Reporter } from "../../src/progress/Reporter.ts";
+import { createServices } from "../../src/run/createServices.ts";
 import { RunDatabase } from "../../src/store/RunDatabase.ts";
 
 let dir: string;

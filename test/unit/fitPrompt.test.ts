@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { cutMiddle, fitPrompt } from "../../src/model/fitPrompt.ts";
-import { LlmService } from "../../src/model/LlmService.ts";
+import { cutMiddle, fitPrompt } from "../../src/llm/fitPrompt.ts";
+import { LlmService } from "../../src/llm/LlmService.ts";
 import type { PipelineEvent } from "../../src/progress/events.ts";
 import { ScriptedBackend } from "../helpers/scriptedBackend.ts";
 

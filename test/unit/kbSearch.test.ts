@@ -3,9 +3,9 @@ import os from "node:os";
 import path from "node:path";
 import { PassThrough } from "node:stream";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { parseKbArgs } from "../../src/cli/parseKbArgs.ts";
+import { runKbCommand } from "../../src/commands/kb/kbCommand.ts";
+import { parseKbArgs } from "../../src/commands/kb/parseKbArgs.ts";
 import { KnowledgeBase, OVERRIDES_FILE } from "../../src/kb/KnowledgeBase.ts";
-import { runKbCommand } from "../../src/kb/kbCommand.ts";
 import { DRAFTS, fillKb } from "../fixtures/kb/contributions.ts";
 
 let dir: string;

@@ -10,10 +10,10 @@ import path from "node:path";
 import { PassThrough } from "node:stream";
 import { pathToFileURL } from "node:url";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { parseGraphArgs } from "../../src/cli/parseGraphArgs.ts";
-import { parseKbArgs } from "../../src/cli/parseKbArgs.ts";
+import { parseGraphArgs } from "../../src/commands/graph/parseGraphArgs.ts";
+import { runKbCommand } from "../../src/commands/kb/kbCommand.ts";
+import { parseKbArgs } from "../../src/commands/kb/parseKbArgs.ts";
 import { KnowledgeBase } from "../../src/kb/KnowledgeBase.ts";
-import { runKbCommand } from "../../src/kb/kbCommand.ts";
 import { SITE_MANIFEST } from "../../src/kb/site/writeSite.ts";
 import { contribution, DRAFTS, fillKb } from "../fixtures/kb/contributions.ts";
 

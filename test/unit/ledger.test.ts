@@ -3,7 +3,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { parseRunsArgs } from "../../src/cli/parseRunsArgs.ts";
+import { parseRunsArgs } from "../../src/commands/runs/parseRunsArgs.ts";
 import { Ledger } from "../../src/store/Ledger.ts";
 import { OutputLock } from "../../src/store/OutputLock.ts";
 

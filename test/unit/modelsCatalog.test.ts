@@ -2,9 +2,9 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
+import { type CatalogEntry, entrySizeBytes, findEntry, findEntryByUri, loadCatalog, parseCatalog, suggestNames } from "../../src/commands/models/catalog.ts";
 import { isUserError } from "../../src/errors.ts";
-import { DEFAULT_MODEL } from "../../src/model/resolveModel.ts";
-import { type CatalogEntry, entrySizeBytes, findEntry, findEntryByUri, loadCatalog, parseCatalog, suggestNames } from "../../src/models/catalog.ts";
+import { DEFAULT_MODEL } from "../../src/llm/resolveModel.ts";
 
 const catalog = loadCatalog();
 

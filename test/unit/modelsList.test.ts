@@ -2,8 +2,8 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { loadCatalog } from "../../src/models/catalog.ts";
-import { formatList, listModels } from "../../src/models/list.ts";
+import { loadCatalog } from "../../src/commands/models/catalog.ts";
+import { formatList, listModels } from "../../src/commands/models/list.ts";
 
 describe("listModels", () => {
   it("shows what is downloaded (under node-llama-cpp's file names), what is partial, and other GGUF files", async () => {

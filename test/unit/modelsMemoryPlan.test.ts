@@ -10,7 +10,7 @@ import {
   padContextSize,
   parseByteSize,
   profileFromShape,
-} from "../../src/model/memoryPlan.ts";
+} from "../../src/llm/memoryPlan.ts";
 
 const KiB = 1024;
 const MiB = 1024 * KiB;

@@ -1,8 +1,8 @@
 import fs from "node:fs";
 import { describe, expect, it } from "vitest";
-import { DEFAULT_PLAN_AGENTS, parseModelsArgs } from "../../src/cli/parseModelsArgs.ts";
+import { DEFAULT_PLAN_AGENTS, parseModelsArgs } from "../../src/commands/models/parseModelsArgs.ts";
 import { DEFAULT_AGENTS_CONFIG, loadAgentsConfig, parseAgentsConfig } from "../../src/config/agentsConfig.ts";
-import { parseByteSize } from "../../src/model/memoryPlan.ts";
+import { parseByteSize } from "../../src/llm/memoryPlan.ts";
 
 const GiB = 1024 ** 3;
 

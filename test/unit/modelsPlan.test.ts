@@ -2,10 +2,10 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
+import { type BenchResult, matchBench, readBenchResults } from "../../src/commands/models/benchResults.ts";
+import { loadCatalog } from "../../src/commands/models/catalog.ts";
+import { formatPlan, type PlanOptions, planModels } from "../../src/commands/models/plan.ts";
 import { isUserError } from "../../src/errors.ts";
-import { type BenchResult, matchBench, readBenchResults } from "../../src/models/benchResults.ts";
-import { loadCatalog } from "../../src/models/catalog.ts";
-import { formatPlan, type PlanOptions, planModels } from "../../src/models/plan.ts";
 
 const MiB = 1024 ** 2;
 const GiB = 1024 ** 3;

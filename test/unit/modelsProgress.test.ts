@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { createProgressWriter, formatDuration, formatProgressLine, SpeedMeter } from "../../src/models/progress.ts";
+import { createProgressWriter, formatDuration, formatProgressLine, SpeedMeter } from "../../src/commands/models/progress.ts";
 
 const MiB = 1024 * 1024;
 

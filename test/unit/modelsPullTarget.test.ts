@@ -2,10 +2,10 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
+import { loadCatalog } from "../../src/commands/models/catalog.ts";
+import { resolvePullTarget } from "../../src/commands/models/pull.ts";
 import { isUserError } from "../../src/errors.ts";
-import { assertPlainFileName, DEFAULT_MODEL, downloadModelFile, modelDownloadUrl, modelHost } from "../../src/model/resolveModel.ts";
-import { loadCatalog } from "../../src/models/catalog.ts";
-import { resolvePullTarget } from "../../src/models/pull.ts";
+import { assertPlainFileName, DEFAULT_MODEL, downloadModelFile, modelDownloadUrl, modelHost } from "../../src/llm/resolveModel.ts";
 
 const catalog = loadCatalog();
 

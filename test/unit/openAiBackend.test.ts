@@ -4,8 +4,8 @@
  * accounting, structured output and cancellation.
  */
 import { afterEach, describe, expect, it } from "vitest";
-import { OpenAiBackend, type OpenAiBackendOptions } from "../../src/model/OpenAiBackend.ts";
-import type { BackendRequest } from "../../src/model/types.ts";
+import { OpenAiBackend, type OpenAiBackendOptions } from "../../src/llm/OpenAiBackend.ts";
+import type { BackendRequest } from "../../src/llm/types.ts";
 import { ScriptedOpenAiServer, scriptedServer } from "../helpers/scriptedOpenAiServer.ts";
 
 const servers: ScriptedOpenAiServer[] = [];

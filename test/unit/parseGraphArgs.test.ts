@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { DEFAULT_DB, DEFAULT_OUT, parseGraphArgs } from "../../src/cli/parseGraphArgs.ts";
+import { DEFAULT_DB, DEFAULT_OUT, parseGraphArgs } from "../../src/commands/graph/parseGraphArgs.ts";
 
 describe("parseGraphArgs", () => {
   it("requires --input", () => {

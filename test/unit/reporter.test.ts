@@ -1,7 +1,7 @@
 import { PassThrough } from "node:stream";
 import { describe, expect, it } from "vitest";
-import { formatSummary, type RunSummary, resumeCommand, shellQuote } from "../../src/cli/summary.ts";
 import { Reporter } from "../../src/progress/Reporter.ts";
+import { formatSummary, type RunSummary, resumeCommand, shellQuote } from "../../src/run/summary.ts";
 
 function streams() {
   const err = new PassThrough() as PassThrough & { isTTY?: boolean; columns?: number };

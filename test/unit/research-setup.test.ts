@@ -2,7 +2,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { parseGraphArgs } from "../../src/cli/parseGraphArgs.ts";
+import { parseGraphArgs } from "../../src/commands/graph/parseGraphArgs.ts";
 import type { PipelineEvent } from "../../src/progress/events.ts";
 import { defaultDocsIndexPath, defaultResearchNames, openResearch } from "../../src/research/openResearch.ts";
 import { RunDatabase } from "../../src/store/RunDatabase.ts";

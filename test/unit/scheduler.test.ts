@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { FairScheduler } from "../../src/model/FairScheduler.ts";
-import { divideThreads } from "../../src/model/threads.ts";
+import { FairScheduler } from "../../src/llm/FairScheduler.ts";
+import { divideThreads } from "../../src/llm/threads.ts";
 import { Semaphore } from "../../src/util/Semaphore.ts";
 
 const tick = () => new Promise((r) => setTimeout(r, 0));

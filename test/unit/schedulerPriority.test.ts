@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { FairScheduler } from "../../src/model/FairScheduler.ts";
-import { promptReuse } from "../../src/model/LlamaBackend.ts";
-import { reusedFromTimings } from "../../src/model/LlamaServerBackend.ts";
+import { FairScheduler } from "../../src/llm/FairScheduler.ts";
+import { promptReuse } from "../../src/llm/LlamaBackend.ts";
+import { reusedFromTimings } from "../../src/llm/LlamaServerBackend.ts";
 
 describe("FairScheduler priority (files in flight finish first)", () => {
   it("serves a waiting later-stage call before an earlier-stage call that waited longer", async () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
 import { extractorSchema, writerSchema } from "../../nodes/schemas.ts";
-import { zodToGrammarSchema } from "../../src/model/jsonSchema.ts";
+import { zodToGrammarSchema } from "../../src/llm/jsonSchema.ts";
 
 describe("node schemas", () => {
   it("only accept evidence IDs that exist", () => {

@@ -5,7 +5,7 @@
  */
 import fs from "node:fs";
 import path from "node:path";
-import { DEFAULT_MODEL } from "../model/resolveModel.ts";
+import { DEFAULT_MODEL } from "../../llm/resolveModel.ts";
 import type { Catalog, CatalogEntry } from "./catalog.ts";
 import { renderTable } from "./table.ts";
 

@@ -2,7 +2,7 @@
  * The engine's model side: every distinct model file loaded once, one context per model whose
  * sequence count covers the agents that use it, admitted by a memory budget before anything is
  * loaded, with the machine's threads divided between the models (or, with one libuv pool thread,
- * given to each model in turn: src/model/threads.ts).
+ * given to each model in turn: src/llm/threads.ts).
  */
 import fs from "node:fs";
 import os from "node:os";
@@ -88,7 +88,7 @@ export interface PlanOptions {
   /**
    * For models whose backend is "auto": the llama-server binary (null = none, so they run in
    * process; default: RUST_KB_LLAMA_SERVER's path when it exists, else findLlamaCppTool) and whether
-   * a CUDA GPU is likely (default: src/model/chooseBackend.ts's cudaLikely).
+   * a CUDA GPU is likely (default: src/llm/chooseBackend.ts's cudaLikely).
    */
   llamaServerBin?: string | null;
   cudaLikely?: boolean;

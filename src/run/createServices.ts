@@ -3,17 +3,17 @@
  * nothing here runs at import time.
  */
 import { createHash } from "node:crypto";
-import { DEFAULT_SETTINGS, type NodeDeps, type PipelineSettings } from "../nodes/deps.ts";
-import { KB_SCHEMA_VERSION, KnowledgeBase } from "../src/kb/KnowledgeBase.ts";
-import { LlmService } from "../src/model/LlmService.ts";
-import type { BackendForRole } from "../src/model/types.ts";
-import type { EventSink } from "../src/progress/events.ts";
-import { PromptLibrary } from "../src/prompts/PromptLibrary.ts";
-import { InputSetProvider } from "../src/research/InputSetProvider.ts";
-import type { ResearchProvider } from "../src/research/types.ts";
-import { Ledger } from "../src/store/Ledger.ts";
-import type { RunDatabase } from "../src/store/RunDatabase.ts";
-import { TaskTracker } from "../src/util/TaskTracker.ts";
+import { DEFAULT_SETTINGS, type NodeDeps, type PipelineSettings } from "../../nodes/deps.ts";
+import { KB_SCHEMA_VERSION, KnowledgeBase } from "../kb/KnowledgeBase.ts";
+import { LlmService } from "../llm/LlmService.ts";
+import type { BackendForRole } from "../llm/types.ts";
+import type { EventSink } from "../progress/events.ts";
+import { PromptLibrary } from "../prompts/PromptLibrary.ts";
+import { InputSetProvider } from "../research/InputSetProvider.ts";
+import type { ResearchProvider } from "../research/types.ts";
+import { Ledger } from "../store/Ledger.ts";
+import type { RunDatabase } from "../store/RunDatabase.ts";
+import { TaskTracker } from "../util/TaskTracker.ts";
 
 export interface ServiceOptions {
   db: RunDatabase;

@@ -1,8 +1,8 @@
 import { parseArgs } from "node:util";
-import { DEFAULT_MEMORY_RESERVE, DEFAULT_MEMORY_SHARE, DEFAULT_MIN_CONTEXT_SIZE, parseByteSize } from "../model/memoryPlan.ts";
-import { DEFAULT_AGENT_COUNTS } from "../model/roles.ts";
-import { DEFAULT_BENCH_DIR } from "../models/benchResults.ts";
-import { type PlanModelArg, parsePlanModelArg } from "../models/plan.ts";
+import { DEFAULT_MEMORY_RESERVE, DEFAULT_MEMORY_SHARE, DEFAULT_MIN_CONTEXT_SIZE, parseByteSize } from "../../llm/memoryPlan.ts";
+import { DEFAULT_AGENT_COUNTS } from "../../llm/roles.ts";
+import { DEFAULT_BENCH_DIR } from "./benchResults.ts";
+import { type PlanModelArg, parsePlanModelArg } from "./plan.ts";
 
 /** The users' plan: 30 agents (10 extractors, 8 researchers, 6 writers, 4 validators, 2 synthesizers). */
 export const DEFAULT_PLAN_AGENTS = Object.values(DEFAULT_AGENT_COUNTS).reduce((a, b) => a + b, 0);

@@ -5,8 +5,8 @@
 import fs from "node:fs";
 import path from "node:path";
 import Database from "better-sqlite3";
-import { fmtMs } from "../progress/Reporter.ts";
-import type { RunDatabase, RunFileRow, RunRow } from "../store/RunDatabase.ts";
+import { fmtMs } from "../../progress/Reporter.ts";
+import type { RunDatabase, RunFileRow, RunRow } from "../../store/RunDatabase.ts";
 
 export interface RunListItem {
   id: string;

@@ -1,6 +1,6 @@
 import type { UserError } from "../errors.ts";
 import type { ExampleRef } from "../kb/types.ts";
-import type { LlmCounters } from "../model/LlmService.ts";
+import type { LlmCounters } from "../llm/LlmService.ts";
 import type { RunDatabase } from "../store/RunDatabase.ts";
 
 /** The final `--json` line: scripts can rely on these fields. */

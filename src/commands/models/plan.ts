@@ -1,7 +1,7 @@
 /**
  * `npm run models -- plan --agents 30 [--memory 24GB] [--context 4096] [MODEL[=N]…]`: how many
  * agents of which models fit a machine of that size, with the arithmetic shown (the same
- * src/model/memoryPlan.ts code the pipeline's admission runs), and the tokens/s a benchmark
+ * src/llm/memoryPlan.ts code the pipeline's admission runs), and the tokens/s a benchmark
  * measured for that model shape, where one exists.
  *
  * Models that are downloaded (or given as a path) are profiled from their GGUF; catalog models that
@@ -9,7 +9,7 @@
  */
 import fs from "node:fs";
 import path from "node:path";
-import { UserError } from "../errors.ts";
+import { UserError } from "../../errors.ts";
 import {
   type FitResult,
   fitToBudget,
@@ -20,8 +20,8 @@ import {
   maxSequencesThatFit,
   profileFromShape,
   readModelMemoryProfile,
-} from "../model/memoryPlan.ts";
-import { isRemoteSpec } from "../model/resolveModel.ts";
+} from "../../llm/memoryPlan.ts";
+import { isRemoteSpec } from "../../llm/resolveModel.ts";
 import { type BenchMatch, type BenchResult, formatBenchResult, matchBench, readBenchResults } from "./benchResults.ts";
 import { type Catalog, type CatalogEntry, entrySizeBytes, findEntry, findEntryByUri, suggestNames } from "./catalog.ts";
 import { renderTable } from "./table.ts";

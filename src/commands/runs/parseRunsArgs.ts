@@ -1,5 +1,5 @@
 import { parseArgs } from "node:util";
-import { DEFAULT_DB } from "./parseGraphArgs.ts";
+import { DEFAULT_DB } from "../graph/parseGraphArgs.ts";
 
 export type RunsCommand =
   | { kind: "list"; db: string; json: boolean }

@@ -1,5 +1,5 @@
 import { parseArgs } from "node:util";
-import { DEFAULT_OUT } from "./parseGraphArgs.ts";
+import { DEFAULT_OUT } from "../graph/parseGraphArgs.ts";
 
 export type KbCommand =
   | { kind: "search"; query: string; limit: number }

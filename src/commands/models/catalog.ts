@@ -8,11 +8,11 @@ import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
-import { UserError } from "../errors.ts";
-import { ROLES } from "../model/roles.ts";
+import { UserError } from "../../errors.ts";
+import { ROLES } from "../../llm/roles.ts";
 
 /** The repo's catalog file. */
-export const CATALOG_PATH = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../config/models.catalog.json");
+export const CATALOG_PATH = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../../config/models.catalog.json");
 
 /** Sizes inside this range (decimal MB, as Hugging Face lists them) suit the users' plan. */
 export const SIZE_BUDGET_MB = { min: 300, max: 700 } as const;
@@ -127,7 +127,7 @@ export function parseCatalog(data: unknown, source = "catalog"): Catalog {
   throw new UserError(
     "CONFIG_INVALID",
     `The model catalog ${source} is not valid:\n${problems}`,
-    `Fix ${source} (schema in src/models/catalog.ts, described in docs/MODELS.md).`,
+    `Fix ${source} (schema in src/commands/models/catalog.ts, described in docs/MODELS.md).`,
   );
 }
 

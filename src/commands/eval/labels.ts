@@ -4,7 +4,7 @@
  */
 import fs from "node:fs";
 import { z } from "zod";
-import { UserError } from "../errors.ts";
+import { UserError } from "../../errors.ts";
 
 const LabelPatternSchema = z.looseObject({
   name: z.string().min(1),

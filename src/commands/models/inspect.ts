@@ -2,13 +2,13 @@
  * `npm run models -- inspect FILE|NAME`: what a GGUF file says about itself (architecture,
  * parameters, quantization mix, context, chat template, tokenizer) and what it would take in
  * memory here, for the weights and for N agents at a given context, through the same
- * src/model/memoryPlan.ts code the pipeline's admission uses.
+ * src/llm/memoryPlan.ts code the pipeline's admission uses.
  */
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import type { Llama } from "node-llama-cpp";
-import { UserError } from "../errors.ts";
+import { UserError } from "../../errors.ts";
 import {
   formatBytes,
   kvBytesPerSequence,
@@ -16,7 +16,7 @@ import {
   maxSequencesThatFit,
   modelMemoryBytes,
   readModelMemoryProfile,
-} from "../model/memoryPlan.ts";
+} from "../../llm/memoryPlan.ts";
 import { type Catalog, type CatalogEntry, findEntry, suggestNames } from "./catalog.ts";
 
 export interface TensorTypeShare {

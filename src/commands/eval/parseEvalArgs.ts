@@ -1,4 +1,4 @@
-import { type GraphOptions, parseGraphArgs } from "./parseGraphArgs.ts";
+import { type GraphOptions, parseGraphArgs } from "../graph/parseGraphArgs.ts";
 
 export interface EvalOptions {
   /** Labels file in the format of ../shared/corpus/rust-research.labels.json. */

@@ -2,10 +2,10 @@
  * Scores a knowledge base against ground-truth labels. Pure: kb.json data and labels in, numbers
  * out. The matching rules are documented in docs/KNOWLEDGE-BASE.md ("Evaluation").
  */
-import { type AliasIndex, buildAliasIndex, canonicalKey } from "../kb/aliases.ts";
-import { nameSimilarity } from "../kb/resolve.ts";
-import { nameKey } from "../kb/slug.ts";
-import type { Entry, QuarantineRecord } from "../kb/types.ts";
+import { type AliasIndex, buildAliasIndex, canonicalKey } from "../../kb/aliases.ts";
+import { nameSimilarity } from "../../kb/resolve.ts";
+import { nameKey } from "../../kb/slug.ts";
+import type { Entry, QuarantineRecord } from "../../kb/types.ts";
 import type { LabelFile, LabelPattern } from "./labels.ts";
 
 const byString = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);

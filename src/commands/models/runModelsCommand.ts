@@ -5,15 +5,15 @@
  */
 import os from "node:os";
 import path from "node:path";
-import type { ModelsParseResult } from "../cli/parseModelsArgs.ts";
-import type { Env } from "../config/env.ts";
-import { isAbortError, isUserError, UserError } from "../errors.ts";
-import { DEFAULT_MEMORY_SHARE, formatBytes } from "../model/memoryPlan.ts";
-import { defaultModelsDir } from "../model/resolveModel.ts";
-import { machineThreads } from "../model/threads.ts";
+import type { Env } from "../../config/env.ts";
+import { isAbortError, isUserError, UserError } from "../../errors.ts";
+import { DEFAULT_MEMORY_SHARE, formatBytes } from "../../llm/memoryPlan.ts";
+import { defaultModelsDir } from "../../llm/resolveModel.ts";
+import { machineThreads } from "../../llm/threads.ts";
 import { CATALOG_PATH, loadCatalog } from "./catalog.ts";
 import { formatInspect, inspectModel, resolveInspectTarget } from "./inspect.ts";
 import { formatList, listModels, stagingDirectory } from "./list.ts";
+import type { ModelsParseResult } from "./parseModelsArgs.ts";
 import { formatPlan, planModels } from "./plan.ts";
 import { createProgressWriter } from "./progress.ts";
 import { pullModel } from "./pull.ts";
@@ -59,7 +59,7 @@ export async function runModelsCommand(command: Command, io: ModelsIo): Promise<
       case "inspect": {
         const o = command.options;
         const { file, entry } = await resolveInspectTarget(o.target, catalog, directory);
-        const llama = o.cpu ? undefined : await (await import("../model/LlamaBackend.ts")).openLlama({ maxThreads: machineThreads(), gpu: "auto" });
+        const llama = o.cpu ? undefined : await (await import("../../llm/LlamaBackend.ts")).openLlama({ maxThreads: machineThreads(), gpu: "auto" });
         try {
           const report = await inspectModel(file, { contextSize: o.contextSize, agents: o.agents, llama, entry });
           io.stdout.write(`${o.json ? json(report) : formatInspect(report)}\n`);
@@ -70,7 +70,7 @@ export async function runModelsCommand(command: Command, io: ModelsIo): Promise<
       }
       case "plan": {
         const o = command.options;
-        // The run's admission default (src/model/ModelPool.ts): a share of the memory free now.
+        // The run's admission default (src/llm/ModelPool.ts): a share of the memory free now.
         const free = os.freemem();
         const budgetBytes = o.memoryBytes ?? Math.floor(free * DEFAULT_MEMORY_SHARE);
         const report = await planModels(o.models, {

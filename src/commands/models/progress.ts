@@ -3,7 +3,7 @@
  * moving average over the last few seconds (not since the start, so a resumed download does not
  * look fast), computed from the samples the downloader reports.
  */
-import { formatBytes } from "../model/memoryPlan.ts";
+import { formatBytes } from "../../llm/memoryPlan.ts";
 
 export interface ProgressSample {
   downloadedBytes: number;

@@ -1,14 +1,14 @@
 /**
  * `npm run models -- pull NAME|hf:URI|URL`: resolves the target against the catalog, downloads it
- * with src/model/resolveModel.ts's downloadModelFile (staged, resumable, renamed only when
+ * with src/llm/resolveModel.ts's downloadModelFile (staged, resumable, renamed only when
  * complete) and verifies it: size against the server and the catalog, sha256 where the catalog has
  * one.
  */
 import { createHash } from "node:crypto";
 import fs from "node:fs";
-import { UserError } from "../errors.ts";
-import { formatBytes } from "../model/memoryPlan.ts";
-import { assertNoEncodedSeparators, type DownloadStatus, downloadModelFile, isRemoteSpec } from "../model/resolveModel.ts";
+import { UserError } from "../../errors.ts";
+import { formatBytes } from "../../llm/memoryPlan.ts";
+import { assertNoEncodedSeparators, type DownloadStatus, downloadModelFile, isRemoteSpec } from "../../llm/resolveModel.ts";
 import { type Catalog, type CatalogEntry, entrySizeBytes, findEntry, findEntryByUri, suggestNames } from "./catalog.ts";
 
 export interface PullTarget {

@@ -3,15 +3,15 @@
  * from the store; write the static site. The knowledge base is opened only when a command runs (nothing at import).
  */
 import path from "node:path";
-import type { KbCommand, KbOptions } from "../cli/parseKbArgs.ts";
-import { isUserError } from "../errors.ts";
-import { OutputLock } from "../store/OutputLock.ts";
-import { terminalText } from "../util/terminalText.ts";
-import { KnowledgeBase, keptMessage, OVERRIDES_FILE } from "./KnowledgeBase.ts";
-import { renderEntryPage } from "./render.ts";
-import { writeSite } from "./site/writeSite.ts";
-import { CATEGORIES } from "./taxonomy.ts";
-import { draftIdOf } from "./types.ts";
+import { isUserError } from "../../errors.ts";
+import { KnowledgeBase, keptMessage, OVERRIDES_FILE } from "../../kb/KnowledgeBase.ts";
+import { renderEntryPage } from "../../kb/render.ts";
+import { writeSite } from "../../kb/site/writeSite.ts";
+import { CATEGORIES } from "../../kb/taxonomy.ts";
+import { draftIdOf } from "../../kb/types.ts";
+import { OutputLock } from "../../store/OutputLock.ts";
+import { terminalText } from "../../util/terminalText.ts";
+import type { KbCommand, KbOptions } from "./parseKbArgs.ts";
 
 export interface KbIo {
   stdout: NodeJS.WritableStream;

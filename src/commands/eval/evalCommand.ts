@@ -5,16 +5,16 @@
  */
 import fs from "node:fs";
 import path from "node:path";
-import type { EvalOptions } from "../cli/parseEvalArgs.ts";
-import type { GraphOptions } from "../cli/parseGraphArgs.ts";
-import { isUserError, UserError } from "../errors.ts";
-import { loadDocument, scanInput } from "../input/scanInput.ts";
-import { inputFingerprint, KnowledgeBase } from "../kb/KnowledgeBase.ts";
-import { KbJsonSchema } from "../kb/schema.ts";
-import type { Entry, QuarantineRecord } from "../kb/types.ts";
-import { RunDatabase } from "../store/RunDatabase.ts";
-import { writeFileAtomic } from "../util/atomicWrite.ts";
+import { isUserError, UserError } from "../../errors.ts";
+import { loadDocument, scanInput } from "../../input/scanInput.ts";
+import { inputFingerprint, KnowledgeBase } from "../../kb/KnowledgeBase.ts";
+import { KbJsonSchema } from "../../kb/schema.ts";
+import type { Entry, QuarantineRecord } from "../../kb/types.ts";
+import { RunDatabase } from "../../store/RunDatabase.ts";
+import { writeFileAtomic } from "../../util/atomicWrite.ts";
+import type { GraphOptions } from "../graph/parseGraphArgs.ts";
 import { labelsForInput, loadLabels } from "./labels.ts";
+import type { EvalOptions } from "./parseEvalArgs.ts";
 import { isTinyTestModel, renderEvalReport } from "./report.ts";
 import { type EvalScores, scoreKb } from "./score.ts";
 
