@@ -1,8 +1,8 @@
 import type { LangGraphRunnableConfig } from "@langchain/langgraph";
 import type { KnowledgeBase } from "../src/kb/KnowledgeBase.ts";
 import type { CodeVerification } from "../src/kb/types.ts";
-import type { LlmService } from "../src/model/LlmService.ts";
-import type { Role } from "../src/model/roles.ts";
+import type { LlmService } from "../src/llm/LlmService.ts";
+import type { Role } from "../src/llm/roles.ts";
 import type { EventSink } from "../src/progress/events.ts";
 import type { PromptLibrary } from "../src/prompts/PromptLibrary.ts";
 import type { ResearchProvider } from "../src/research/types.ts";
