@@ -20,21 +20,10 @@ export interface Env {
   noColor: boolean;
   /** `RUST_KB_DOCS_DIR`: overrides where the rustup documentation is looked for. */
   rustDocsDir: string | undefined;
-  /** `RUST_KB_STUDIO_DB`: run database used by the LangGraph Studio entry (default checkpoints/studio.sqlite). */
-  studioDb: string | undefined;
-  /** `RUST_KB_STUDIO_ROOTS` (path-delimiter separated): the only directories Studio runs may read and write (set by `npm run studio -- --root DIR`; default the directory it was started in). */
-  studioRoots: string[] | undefined;
-  /** `RUST_KB_STUDIO_ORIGINS` (comma-separated): browser origins allowed besides the hosted Studio and localhost (`npm run studio -- --allow-origin ORIGIN`). */
+  /** `RUST_KB_STUDIO_ORIGINS` (comma-separated): browser origins allowed besides the hosted Studio and localhost (as `npm run studio -- --allow-origin ORIGIN`). */
   studioOrigins: string[];
   /** `INIT_CWD`: the directory `npm run` was started in (npm runs scripts in the package root). */
   initCwd: string | undefined;
-  /**
-   * `RUST_KB_STUDIO_ENDPOINTS` (comma-separated URLs), `RUST_KB_STUDIO_ENDPOINT_MODEL`,
-   * `RUST_KB_STUDIO_API_KEY_ENV`: model servers for the Studio graph (set by `npm run studio -- --endpoint URL ...`).
-   */
-  studioEndpoints: string[] | undefined;
-  studioEndpointModel: string | undefined;
-  studioApiKeyEnv: string | undefined;
   /** `RUST_KB_TEST_FAULTS`: fault injection for the durability tests (src/testing/faults.ts); never set in normal use. */
   testFaults: string | undefined;
   /** `RUST_KB_OFFLINE=1`: never download anything (a missing model is an error at once). */
@@ -91,21 +80,11 @@ export function readEnv(source: NodeJS.ProcessEnv = process.env): Env {
     threads: positiveInt("RUST_KB_THREADS", source.RUST_KB_THREADS),
     noColor: nonEmpty(source.NO_COLOR) !== undefined,
     rustDocsDir: nonEmpty(source.RUST_KB_DOCS_DIR),
-    studioDb: nonEmpty(source.RUST_KB_STUDIO_DB),
-    studioRoots: nonEmpty(source.RUST_KB_STUDIO_ROOTS)
-      ?.split(path.delimiter)
-      .filter((r) => r !== ""),
     studioOrigins: (nonEmpty(source.RUST_KB_STUDIO_ORIGINS) ?? "")
       .split(",")
       .map((o) => o.trim())
       .filter((o) => o !== ""),
     initCwd: nonEmpty(source.INIT_CWD),
-    studioEndpoints: nonEmpty(source.RUST_KB_STUDIO_ENDPOINTS)
-      ?.split(",")
-      .map((u) => u.trim())
-      .filter((u) => u !== ""),
-    studioEndpointModel: nonEmpty(source.RUST_KB_STUDIO_ENDPOINT_MODEL),
-    studioApiKeyEnv: nonEmpty(source.RUST_KB_STUDIO_API_KEY_ENV),
     testFaults: nonEmpty(source.RUST_KB_TEST_FAULTS),
     offline: ["1", "true", "yes"].includes((source.RUST_KB_OFFLINE ?? "").trim().toLowerCase()),
     gpu: ["false", "0", "cpu", "no"].includes((source.RUST_KB_GPU ?? "").trim().toLowerCase()) ? false : "auto",

@@ -1,5 +1,5 @@
 /**
- * What the LangGraph dev server (`npm run studio`) accepts, as pure functions: which browser
+ * What the Studio server (`npm run studio`) accepts, as pure functions: which browser
  * origins may call it (CORS), which requests reach the API at all, and which directories a run may
  * read and write. A web page open in the user's browser must not be able to start runs: browsers
  * send simple cross-origin POSTs (text/plain, forms) without asking first, so the server refuses
@@ -8,7 +8,7 @@
  */
 import fs from "node:fs";
 import path from "node:path";
-import { UserError } from "../errors.ts";
+import { UserError } from "../../errors.ts";
 
 /** The hosted Studio (the LangSmith UI) that talks to the local server from the user's browser. */
 export const HOSTED_STUDIO_ORIGIN = "https://smith.langchain.com";
@@ -40,15 +40,10 @@ export function parseOrigin(text: string): string {
   return url.origin;
 }
 
-/** One regex (for langgraph.json's http.cors.allow_origin_regex) matching exactly the allowed origins. */
-export function allowedOriginRegex(extraOrigins: readonly string[] = []): string {
+/** One regex matching exactly the allowed origins. */
+function allowedOriginRegex(extraOrigins: readonly string[] = []): string {
   const listed = [HOSTED_STUDIO_ORIGIN, ...extraOrigins.map(parseOrigin)].map(escapeRegex);
   return `^(${[...new Set(listed)].join("|")}|${LOOPBACK_ORIGIN})$`;
-}
-
-/** A copy of langgraph.json whose CORS allows the extra origins as well (for `--allow-origin`). */
-export function configWithOrigins<T extends { http?: { cors?: Record<string, unknown> } }>(config: T, extraOrigins: readonly string[]): T {
-  return { ...config, http: { ...config.http, cors: { ...config.http?.cors, allow_origin_regex: allowedOriginRegex(extraOrigins) } } };
 }
 
 export function isAllowedOrigin(origin: string, extraOrigins: readonly string[] = []): boolean {
