@@ -347,31 +347,3 @@ describe("graph command: --out safety flags", () => {
     expect(fs.readFileSync(path.join(home, "thesis.md"), "utf8")).toBe("my thesis");
   }, 120_000);
 });
-
-describe("Studio runs", () => {
-  it("refuse an outDir of someone's files, before the lock or the pipeline", async () => {
-    const { makeStudioRun } = await import("../../nodes/studioRun.ts");
-    let invoked = false;
-    const run = makeStudioRun({
-      pipeline: {
-        invoke: async () => {
-          invoked = true;
-          return {};
-        },
-      } as never,
-      roots: [dir],
-      dbPath: path.join(dir, "runs.sqlite"),
-    });
-    fs.mkdirSync(path.join(dir, "notes"));
-    fs.mkdirSync(path.join(dir, "home"));
-    fs.writeFileSync(path.join(dir, "home", "thesis.md"), "mine");
-    const before = snapshot(path.join(dir, "home"));
-    await expect(run({ inputDir: path.join(dir, "notes"), outDir: path.join(dir, "home") } as never, { configurable: { thread_id: "t1" } })).rejects.toThrow(
-      /not empty \(thesis\.md\) and holds no knowledge base/,
-    );
-    expect(invoked).toBe(false);
-    expect(snapshot(path.join(dir, "home"))).toEqual(before);
-    await run({ inputDir: path.join(dir, "notes"), outDir: out } as never, { configurable: { thread_id: "t2" } });
-    expect(invoked).toBe(true);
-  });
-});

@@ -1,23 +1,11 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import type { LangGraphRunnableConfig } from "@langchain/langgraph";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import type { PipelineGraph } from "../../graphs/pipelineGraph.ts";
-import type { PipelineStateType } from "../../graphs/state.ts";
-import { makeStudioRun } from "../../nodes/studioRun.ts";
+import { parseStudioArgs } from "../../src/commands/studio/parseStudioArgs.ts";
+import { refusePathEdits } from "../../src/commands/studio/servedGraph.ts";
+import { confineToRoots, isAllowedOrigin, parseOrigin, type RequestFacts, refuseRequest } from "../../src/commands/studio/studioPolicy.ts";
 import { isUserError } from "../../src/errors.ts";
-import { OutputLock } from "../../src/store/OutputLock.ts";
-import {
-  allowedOriginRegex,
-  configWithOrigins,
-  confineToRoots,
-  isAllowedOrigin,
-  parseOrigin,
-  type RequestFacts,
-  refuseRequest,
-} from "../../src/studio/studioPolicy.ts";
-import { REPO } from "../helpers/cli.ts";
 
 const base: RequestFacts = {
   method: "POST",
@@ -62,30 +50,17 @@ describe("which requests reach the Studio server's API", () => {
     expect(refuseRequest({ ...base, host: "[::1]:2124" })).toBeUndefined();
   });
 
-  it("langgraph.json's CORS regex is the policy's (hosted Studio and localhost only)", () => {
-    const config = JSON.parse(fs.readFileSync(path.join(REPO, "langgraph.json"), "utf8"));
-    expect(config.http.cors.allow_origin_regex).toBe(allowedOriginRegex());
-    expect(config.http.app).toBe("./cli/studioHttp.ts:app");
+  it("reads origins exactly: look-alikes and paths are not origins", () => {
     expect(isAllowedOrigin("https://evil.example")).toBe(false);
+    expect(isAllowedOrigin("https://studio.example.com", ["https://studio.example.com"])).toBe(true);
+    expect(isAllowedOrigin("https://studio.example.com.evil.example", ["https://studio.example.com"])).toBe(false);
+    expect(isAllowedOrigin("https://studioXexample.com", ["https://studio.example.com"])).toBe(false);
     expect(() => parseOrigin("https://x.example/path")).toThrow(/not an origin/);
     expect(parseOrigin("https://x.example:8443/")).toBe("https://x.example:8443");
   });
-
-  it("--allow-origin adds exactly that origin to a copy of the config, the rest unchanged", () => {
-    const config = JSON.parse(fs.readFileSync(path.join(REPO, "langgraph.json"), "utf8"));
-    const copy = configWithOrigins(config, ["https://studio.example.com"]);
-    const regex = new RegExp(copy.http.cors.allow_origin_regex);
-    expect(regex.test("https://studio.example.com")).toBe(true);
-    expect(regex.test("https://smith.langchain.com")).toBe(true);
-    expect(regex.test("https://studio.example.com.evil.example")).toBe(false);
-    expect(regex.test("https://studioXexample.com")).toBe(false);
-    expect(copy.http.app).toBe(config.http.app);
-    expect(copy.graphs).toEqual(config.graphs);
-    expect(config.http.cors.allow_origin_regex).toBe(allowedOriginRegex());
-  });
 });
 
-describe("Studio runs stay inside the server's roots and take the output lock", () => {
+describe("Studio runs stay inside the server's roots and never pick paths by editing state", () => {
   let tmp: string;
   let root: string;
   beforeEach(() => {
@@ -116,67 +91,41 @@ describe("Studio runs stay inside the server's roots and take the output lock", 
     expect(codeOf(() => confineToRoots(undefined, [root], "inputDir"))).toBe("USAGE");
   });
 
-  function fakePipeline(onInvoke: (input: Record<string, unknown>) => void, fail = false): PipelineGraph {
-    return {
-      invoke: async (input: Record<string, unknown>) => {
-        onInvoke(input);
-        if (fail) throw new Error("pipeline failed");
-        return { kb: { entries: 0, quarantined: 0 } };
-      },
-    } as unknown as PipelineGraph;
-  }
-  const config = { configurable: { thread_id: "studio-run-1" } } as LangGraphRunnableConfig;
-  const state = (s: Partial<PipelineStateType>) => s as PipelineStateType;
-
-  it("refuses a run whose outDir is outside the roots before anything is written", async () => {
-    let invoked = false;
-    const markInvoked = () => {
-      invoked = true;
-    };
-    const run = makeStudioRun({ pipeline: fakePipeline(markInvoked), roots: [root], dbPath: path.join(tmp, "db.sqlite") });
-    const outside = path.join(tmp, "pwn-kb");
-    await expect(run(state({ inputDir: path.join(root, "notes"), outDir: outside }), config)).rejects.toMatchObject({ code: "PATH_OUTSIDE_ROOTS" });
-    await expect(run(state({ inputDir: "/etc", outDir: path.join(root, "kb") }), config)).rejects.toMatchObject({ code: "PATH_OUTSIDE_ROOTS" });
-    expect(invoked).toBe(false);
-    expect(fs.existsSync(outside)).toBe(false);
-    expect(fs.existsSync(path.join(root, "kb"))).toBe(false);
+  it("refuses state edits that name a path, at the top level and in a file's subgraph", () => {
+    expect(codeOf(() => refusePathEdits({ outDir: "/tmp/elsewhere" }))).toBe("USAGE");
+    expect(codeOf(() => refusePathEdits({ inputDir: "/etc" }))).toBe("USAGE");
+    expect(codeOf(() => refusePathEdits({ exclude: [] }))).toBe("USAGE");
+    expect(codeOf(() => refusePathEdits([{ round: 1 }, { outDir: "x" }]))).toBe("USAGE");
+    expect(codeOf(() => refusePathEdits({ verdicts: {}, round: 0, force: true }))).toBeUndefined();
   });
+});
 
-  it("holds the output lock while the pipeline runs, releases it after (also on failure), and passes only the directories", async () => {
-    const out = path.join(root, "kb");
-    const db = path.join(tmp, "db.sqlite");
-    const seen: Record<string, unknown>[] = [];
-    const holders: (string | undefined)[] = [];
-    const pipeline = (fail: boolean) =>
-      fakePipeline((input) => {
-        seen.push(input);
-        // holder() ignores this process's own lock: read the lock file.
-        const file = path.join(out, ".kb", "lock");
-        holders.push(fs.existsSync(file) ? (JSON.parse(fs.readFileSync(file, "utf8")) as { runId: string }).runId : undefined);
-      }, fail);
-    await makeStudioRun({ pipeline: pipeline(false), roots: [root], dbPath: db })(
-      state({ inputDir: "notes", outDir: "kb", exclude: [], settings: null, maxFileBytes: 1 }),
-      config,
-    );
-    expect(holders).toEqual(["studio-run-1"]);
-    expect(fs.existsSync(path.join(out, ".kb", "lock"))).toBe(false);
-    expect(seen[0]).toEqual({ inputDir: path.join(root, "notes"), outDir: out, exclude: [db, `${db}-wal`, `${db}-shm`, out], force: false });
-    await expect(makeStudioRun({ pipeline: pipeline(true), roots: [root], dbPath: db })(state({ inputDir: "notes", outDir: "kb" }), config)).rejects.toThrow(
-      "pipeline failed",
-    );
-    expect(holders).toEqual(["studio-run-1", "studio-run-1"]);
-    expect(fs.existsSync(path.join(out, ".kb", "lock"))).toBe(false);
-  });
-
-  it("refuses a run while another writer holds the output directory", async () => {
-    const out = path.join(root, "kb");
-    fs.mkdirSync(out);
-    const lock = OutputLock.acquire(out, { runId: "cli-run", db: "x" });
-    try {
-      const run = makeStudioRun({ pipeline: fakePipeline(() => {}), roots: [root], dbPath: path.join(tmp, "db.sqlite") });
-      await expect(run(state({ inputDir: "notes", outDir: "kb" }), config)).rejects.toMatchObject({ code: "RUN_LOCKED" });
-    } finally {
-      lock.release();
-    }
+describe("npm run studio's arguments", () => {
+  it("defaults to the CLI's run database and port 2124, and takes roots, origins and model options", () => {
+    expect(parseStudioArgs([])).toEqual({ kind: "run", options: { db: "checkpoints/runs.sqlite", port: 2124, roots: [], allowOrigins: [], compact: false } });
+    const parsed = parseStudioArgs([
+      "--db",
+      "x.sqlite",
+      "--port",
+      "0",
+      "--root",
+      "a",
+      "--root",
+      "b",
+      "--allow-origin",
+      "https://s.example",
+      "--model",
+      "m.gguf",
+      "--threads",
+      "2",
+    ]);
+    expect(parsed).toEqual({
+      kind: "run",
+      options: { db: "x.sqlite", port: 0, roots: ["a", "b"], allowOrigins: ["https://s.example"], compact: false, model: "m.gguf", threads: 2 },
+    });
+    expect(parseStudioArgs(["--port", "http"]).kind).toBe("error");
+    expect(parseStudioArgs(["--endpoint-model", "x"]).kind).toBe("error");
+    expect(parseStudioArgs(["--bogus"]).kind).toBe("error");
+    expect(parseStudioArgs(["-h"]).kind).toBe("help");
   });
 });

@@ -61,7 +61,8 @@ export class StudioThreads implements ThreadSaver {
     const known = this.find(id);
     if (!known) {
       if (!validate(id)) throw new HTTPException(422, { message: "Thread IDs are UUIDs (they become run IDs)." });
-      if (this.pending.size >= MAX_PENDING) throw new HTTPException(429, { message: "Too many threads without a run: start a run in one, or restart the server." });
+      if (this.pending.size >= MAX_PENDING)
+        throw new HTTPException(429, { message: "Too many threads without a run: start a run in one, or restart the server." });
       this.pending.set(id, { createdAt: new Date().toISOString(), metadata: user });
     } else if (Object.keys(user).length > 0) {
       const pending = this.pending.get(id);

@@ -82,7 +82,9 @@ export async function runStudioCommand(options: StudioOptions, io: StudioIo): Pr
         ...session,
         finish: async (result: { status: "done" | "interrupted" | "failed"; error?: unknown }) => {
           stops.delete(request.runId);
-          const summary = await session.finish(result.error === undefined ? { status: result.status } : { status: result.status, error: toUserError(result.error) });
+          const summary = await session.finish(
+            result.error === undefined ? { status: result.status } : { status: result.status, error: toUserError(result.error) },
+          );
           say(`run ${request.runId}: ${result.status}`);
           return summary;
         },

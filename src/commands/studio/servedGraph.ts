@@ -7,8 +7,8 @@
  * real run, and records how it ended.
  */
 import type { RunnableConfig } from "@langchain/core/runnables";
-import type { BaseCheckpointSaver } from "@langchain/langgraph";
 import { validate } from "@langchain/core/utils/uuid";
+import type { BaseCheckpointSaver } from "@langchain/langgraph";
 import { buildPipelineGraph, type PipelineGraph } from "../../../graphs/pipelineGraph.ts";
 import { UserError } from "../../errors.ts";
 import type { RunDatabase } from "../../store/RunDatabase.ts";
@@ -64,7 +64,11 @@ export function buildServedGraph(structure: PipelineGraph, deps: ServedGraphDeps
   const guard = (config: RunnableConfig, values: unknown) => {
     const runId = config.configurable?.thread_id;
     if (typeof runId === "string" && (deps.active.has(runId) || deps.db.getRun(runId)?.status === "running"))
-      throw new UserError("RUN_LOCKED", `Run ${runId} is running: its state cannot be edited now.`, "Wait for it to stop, then edit a checkpoint and run from there.");
+      throw new UserError(
+        "RUN_LOCKED",
+        `Run ${runId} is running: its state cannot be edited now.`,
+        "Wait for it to stop, then edit a checkpoint and run from there.",
+      );
     refusePathEdits(values);
   };
   Object.assign(served, {
@@ -91,7 +95,8 @@ async function* streamRun(
   options: Record<string, unknown> & { configurable?: Record<string, unknown>; signal?: AbortSignal },
 ): AsyncGenerator<unknown> {
   const threadId = options.configurable?.thread_id;
-  if (typeof threadId !== "string" || !validate(threadId)) throw new UserError("USAGE", "A Studio run needs a thread (its ID is the run ID).", "Create a thread, then run in it.");
+  if (typeof threadId !== "string" || !validate(threadId))
+    throw new UserError("USAGE", "A Studio run needs a thread (its ID is the run ID).", "Create a thread, then run in it.");
   const checkpointId = options.configurable?.checkpoint_id;
   if (checkpointId !== undefined && typeof checkpointId !== "string") throw new UserError("USAGE", "checkpoint_id must be a string.");
   if (deps.active.has(threadId)) throw new UserError("RUN_LOCKED", `Run ${threadId} is already running in this server.`, "Wait for it to finish or stop it.");
@@ -161,9 +166,17 @@ async function admit(
   const values = state.values as { inputDir?: unknown; outDir?: unknown; exclude?: unknown };
   // State edits never choose paths: the checkpoint must name the run's own directories.
   if (values.inputDir !== undefined && (values.inputDir !== run.input || values.outDir !== run.out))
-    throw new UserError("USAGE", `The checkpoint's directories differ from run ${run.id}'s (${run.input} -> ${run.out}).`, "Run from a checkpoint of this run.");
+    throw new UserError(
+      "USAGE",
+      `The checkpoint's directories differ from run ${run.id}'s (${run.input} -> ${run.out}).`,
+      "Run from a checkpoint of this run.",
+    );
   if (values.exclude !== undefined && (!Array.isArray(values.exclude) || !values.exclude.includes(run.out)))
-    throw new UserError("USAGE", `The checkpoint of run ${run.id} no longer excludes its output directory from the input.`, "Run from a checkpoint of this run.");
+    throw new UserError(
+      "USAGE",
+      `The checkpoint of run ${run.id} no longer excludes its output directory from the input.`,
+      "Run from a checkpoint of this run.",
+    );
   return { kind: "resume", runId: run.id };
 }
 

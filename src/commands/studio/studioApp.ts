@@ -4,8 +4,9 @@
  * plus the few routes Studio calls that the embed server lacks (/ok, /info, the assistant of the
  * graph, its drawing and schemas, a thread's runs, runs/wait).
  */
-import { createEmbedServer } from "@langchain/langgraph-api/experimental/embed";
+
 import type { BaseCheckpointSaver } from "@langchain/langgraph";
+import { createEmbedServer } from "@langchain/langgraph-api/experimental/embed";
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { cors } from "hono/cors";
@@ -14,8 +15,8 @@ import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { PipelineGraph } from "../../../graphs/pipelineGraph.ts";
 import { isUserError } from "../../errors.ts";
 import type { RunDatabase } from "../../store/RunDatabase.ts";
-import { buildServedGraph, buildStructureGraph, type ServedGraphDeps } from "./servedGraph.ts";
 import { ASSISTANT_ID, GRAPH_ID, StudioThreads } from "./StudioThreads.ts";
+import { buildServedGraph, buildStructureGraph, type ServedGraphDeps } from "./servedGraph.ts";
 import { isAllowedOrigin, refuseRequest } from "./studioPolicy.ts";
 import { studioSchemas } from "./studioSchemas.ts";
 
@@ -76,7 +77,10 @@ export function createStudioApp(options: StudioAppOptions): StudioApp {
       exposeHeaders: ["Content-Location", "X-Pagination-Total", "X-Pagination-Next"],
     }),
   );
-  app.use("*", bodyLimit({ maxSize: MAX_BODY_BYTES, onError: (c) => c.json({ error: "Payload Too Large", message: "Request bodies are limited to 1 MiB." }, 413) }));
+  app.use(
+    "*",
+    bodyLimit({ maxSize: MAX_BODY_BYTES, onError: (c) => c.json({ error: "Payload Too Large", message: "Request bodies are limited to 1 MiB." }, 413) }),
+  );
   app.onError((err, c) => {
     if (err instanceof HTTPException) return c.json({ error: err.message }, err.status);
     if (isUserError(err)) return c.json({ error: err.code, message: err.message, hint: err.hint ?? null }, statusOf(err.code));

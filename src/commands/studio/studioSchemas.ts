@@ -65,7 +65,15 @@ const CONFIG: Schema = { type: "object", properties: {} };
 
 export function studioSchemas() {
   return {
-    pipeline: { graph_id: GRAPH_ID, assistant_id: ASSISTANT_ID, input_schema: PIPELINE_INPUT, output_schema: PIPELINE_STATE, state_schema: PIPELINE_STATE, config_schema: CONFIG, context_schema: CONFIG },
+    pipeline: {
+      graph_id: GRAPH_ID,
+      assistant_id: ASSISTANT_ID,
+      input_schema: PIPELINE_INPUT,
+      output_schema: PIPELINE_STATE,
+      state_schema: PIPELINE_STATE,
+      config_schema: CONFIG,
+      context_schema: CONFIG,
+    },
     file: { graph_id: GRAPH_ID, input_schema: FILE_STATE, output_schema: FILE_STATE, state_schema: FILE_STATE, config_schema: CONFIG },
   };
 }
