@@ -101,14 +101,11 @@ const final = await graph.invoke(
   { configurable: { thread_id: runId }, recursionLimit: 500, durability: "sync" },
 );
 db.setRunStatus(runId, "done");
-db.db.pragma("wal_checkpoint(TRUNCATE)");
 const files = final.files.length;
 const published = final.results.filter((r) => r.status === "processed").length;
+// Checkpoints the WAL into the file first, so the size below is the file's.
+const tables = db.largestTables(6);
 const during = db.sizeBytes();
-const tables = db.db.prepare("SELECT name, SUM(pgsize) AS bytes FROM dbstat GROUP BY name ORDER BY bytes DESC LIMIT 6").all() as {
-  name: string;
-  bytes: number;
-}[];
 const { after } = process.env.KEEP_DB ? { after: 0 } : db.compactRun(runId);
 const calls = db.callTotals(runId);
 services.close();

@@ -158,7 +158,7 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
     const db = RunDatabase.open(path.join(work, "runs.sqlite"));
     const inputProvider = new InputSetProvider(db);
     const research: ResearchProvider = { name: inputProvider.name, search: (q) => time("research", () => inputProvider.search(q)) };
-    const checker = new RustChecker({ cache: new CodeCheckCache(db.db), forbiddenDirs: [input, out], ...(o.rustc ? {} : { rustc: false }) });
+    const checker = new RustChecker({ cache: new CodeCheckCache(db.connection), forbiddenDirs: [input, out], ...(o.rustc ? {} : { rustc: false }) });
     const fileFinishedMs: number[] = [];
     const onEvent = (e: PipelineEvent) => {
       if (e.type === "file_finished") fileFinishedMs.push(performance.now() - t0);

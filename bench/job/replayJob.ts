@@ -150,7 +150,7 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
       backendFor: () => backend,
       events: onEvent,
       research: [new InputSetProvider(db)],
-      codeCheck: new RustChecker({ cache: new CodeCheckCache(db.db), forbiddenDirs: [input, out], ...(o.rustc ? {} : { rustc: false }) }),
+      codeCheck: new RustChecker({ cache: new CodeCheckCache(db.connection), forbiddenDirs: [input, out], ...(o.rustc ? {} : { rustc: false }) }),
     });
     // Every waiting call listens on the run's signal, as in the CLI.
     const abort = new AbortController();

@@ -1,9 +1,9 @@
 import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
-import Database from "better-sqlite3";
 import { z } from "zod";
 import { fsErrorToUserError, UserError } from "../errors.ts";
+import { openSqlite, openSqliteReadOnly, type SqliteConnection } from "../store/openSqlite.ts";
 import { removeStaleTemps, writeFileAtomic } from "../util/atomicWrite.ts";
 import { ALIAS_TABLE, type AliasIndex, buildAliasIndex } from "./aliases.ts";
 import { assignIds, buildEntry, linkRelated, type PreviousAssignment } from "./entries.ts";
@@ -111,9 +111,9 @@ function normalizeContribution(raw: Contribution): Contribution {
  */
 export class KnowledgeBase {
   readonly outDir: string;
-  private readonly db: Database.Database;
+  private readonly db: SqliteConnection;
 
-  private constructor(outDir: string, db: Database.Database) {
+  private constructor(outDir: string, db: SqliteConnection) {
     this.outDir = outDir;
     this.db = db;
   }
@@ -125,9 +125,7 @@ export class KnowledgeBase {
       fs.accessSync(dir, fs.constants.W_OK);
       // Only our own temporary names, only in the folders we write (a user's `.tmp-x` elsewhere stays).
       removeStaleTemps([dir, path.join(dir, ".kb"), ...PAGE_DIRS.map((d) => path.join(dir, d))]);
-      const db = new Database(path.join(dir, ".kb", "kb.sqlite"), { timeout: 10_000 });
-      db.pragma("journal_mode = WAL");
-      db.pragma("synchronous = NORMAL");
+      const db = openSqlite(path.join(dir, ".kb", "kb.sqlite"));
       db.exec(`
         CREATE TABLE IF NOT EXISTS contributions (
           slug TEXT NOT NULL, rel_path TEXT NOT NULL, pattern_key TEXT NOT NULL, json TEXT NOT NULL,
@@ -190,14 +188,7 @@ export class KnowledgeBase {
     const dir = path.resolve(outDir);
     const file = path.join(KnowledgeBase.requireExisting(dir), ".kb", "kb.sqlite");
     try {
-      if (fs.existsSync(`${file}-wal`)) return new KnowledgeBase(dir, new Database(file, { readonly: true, fileMustExist: true, timeout: 10_000 }));
-      const image = fs.readFileSync(file);
-      // Bytes 18-19 say "WAL mode"; an in-memory copy must read as a rollback-journal database.
-      if (image.length > 19 && image[18] === 2 && image[19] === 2) {
-        image[18] = 1;
-        image[19] = 1;
-      }
-      return new KnowledgeBase(dir, new Database(image, { readonly: true }));
+      return new KnowledgeBase(dir, openSqliteReadOnly(file));
     } catch (e) {
       throw new UserError(
         "DB_ERROR",

@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
-import Database from "better-sqlite3";
+import { openSqlite, type SqliteConnection } from "../store/openSqlite.ts";
 import { type DocPage, htmlSections, markdownSections, textSections } from "./docSections.ts";
 import { sleep } from "./RateLimiter.ts";
 import type { DocsRoot } from "./rustDocs.ts";
@@ -78,18 +78,16 @@ export interface DocsHit {
  */
 export class LocalDocsIndex {
   readonly file: string;
-  private readonly db: Database.Database;
+  private readonly db: SqliteConnection;
 
-  private constructor(db: Database.Database, file: string) {
+  private constructor(db: SqliteConnection, file: string) {
     this.db = db;
     this.file = file;
   }
 
   static open(file: string): LocalDocsIndex {
-    if (file !== ":memory:") fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
-    const db = new Database(file, { timeout: 2_000 });
-    db.pragma("journal_mode = WAL");
-    db.pragma("synchronous = NORMAL");
+    // A short wait: the index is shared by runs only while one of them (re)builds it.
+    const db = openSqlite(file, { busyTimeoutMs: 2_000 });
     db.exec(SCHEMA);
     const version = (db.prepare("SELECT value FROM meta WHERE key = 'version'").get() as { value: string } | undefined)?.value;
     if (version !== String(DOCS_INDEX_VERSION)) {

@@ -1,4 +1,4 @@
-import type Database from "better-sqlite3";
+import type { SqliteConnection } from "../store/openSqlite.ts";
 import type { ResearchHitSource } from "./types.ts";
 
 const SCHEMA = `
@@ -10,14 +10,14 @@ CREATE TABLE IF NOT EXISTS research_cache (
 
 /**
  * Every provider answer, kept in the run database by provider and query key, so a resumed or
- * repeated run asks no service twice. Takes the run database's better-sqlite3 handle (`db.db`)
- * and owns only its own table. Entries never expire on their own: delete rows (or the table) to
+ * repeated run asks no service twice. Takes the run database's connection
+ * (`RunDatabase.connection`) and owns only its own table. Entries never expire on their own: delete rows (or the table) to
  * fetch fresh results.
  */
 export class SearchCache {
-  private readonly db: Database.Database;
+  private readonly db: SqliteConnection;
 
-  constructor(db: Database.Database) {
+  constructor(db: SqliteConnection) {
     this.db = db;
     this.db.exec(SCHEMA);
   }

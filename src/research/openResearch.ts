@@ -57,7 +57,7 @@ export function defaultDocsIndexPath(dbPath: string): string {
 export async function openResearch(options: ResearchOptions): Promise<ResearchSetup> {
   const say = (text: string, level: "info" | "warn" = "info") => options.events({ type: "message", level, text });
   const wanted = RESEARCH_PROVIDERS.filter((n) => (options.names ?? defaultResearchNames(options.env.tavilyApiKey)).includes(n));
-  const cache = new SearchCache(options.db.db);
+  const cache = new SearchCache(options.db.connection);
   const notes: string[] = [];
   const closers: (() => void)[] = [];
   const built: { name: ResearchProviderName; provider: ResearchProvider }[] = [];

@@ -1,6 +1,5 @@
-import fs from "node:fs";
 import path from "node:path";
-import Database from "better-sqlite3";
+import { openSqlite, type SqliteConnection } from "./openSqlite.ts";
 
 /** What produced a file's contribution to the knowledge base. */
 export interface LedgerSettings {
@@ -28,13 +27,10 @@ export type FileChange = { kind: "unchanged" } | { kind: "new" } | { kind: "cont
  * It lives with the knowledge base it describes, so any checkpoint DB sees the same history.
  */
 export class Ledger {
-  private constructor(private readonly db: Database.Database) {}
+  private constructor(private readonly db: SqliteConnection) {}
 
   static open(outDir: string): Ledger {
-    fs.mkdirSync(path.join(outDir, ".kb"), { recursive: true });
-    const db = new Database(path.join(outDir, ".kb", "ledger.sqlite"), { timeout: 10_000 });
-    db.pragma("journal_mode = WAL");
-    db.pragma("synchronous = NORMAL");
+    const db = openSqlite(path.join(outDir, ".kb", "ledger.sqlite"));
     db.exec(`CREATE TABLE IF NOT EXISTS ledger (
       rel_path TEXT PRIMARY KEY, doc_id TEXT NOT NULL, settings_hash TEXT NOT NULL, model_id TEXT NOT NULL,
       prompts_hash TEXT NOT NULL, status TEXT NOT NULL, run_id TEXT NOT NULL, processed_at TEXT NOT NULL)`);

@@ -1,14 +1,12 @@
-import fs from "node:fs";
-import path from "node:path";
 import { deflateSync, inflateSync } from "node:zlib";
 import { SqliteSaver } from "@langchain/langgraph-checkpoint-sqlite";
-import Database from "better-sqlite3";
 import { fsErrorToUserError, UserError } from "../errors.ts";
 import type { SourceDocument } from "../input/types.ts";
 import type { CallRecord, CallStore } from "../llm/LlmService.ts";
 import type { BackendResult } from "../llm/types.ts";
 import { isProcessAlive } from "../util/processAlive.ts";
 import { CompressingSerializer } from "./compressingSerde.ts";
+import { openSqlite, type SqliteConnection } from "./openSqlite.ts";
 
 export type RunStatus = "running" | "interrupted" | "done" | "failed";
 export type FileStatus = "pending" | "processed" | "quarantined" | "skipped" | "unchanged";
@@ -42,6 +40,14 @@ export interface CallRow {
   outputTokens: number;
   ms: number;
   createdAt: string;
+}
+
+export interface CallTotals {
+  calls: number;
+  inputTokens: number;
+  outputTokens: number;
+  /** Time spent in model calls, summed over calls (ms). */
+  modelMs: number;
 }
 
 export interface ResearchHit {
@@ -84,25 +90,32 @@ CREATE TABLE IF NOT EXISTS indexed_docs (doc_id TEXT PRIMARY KEY);
  * pipeline's own tables — parsed documents and other large texts stored by hash (graph state keeps
  * only their IDs), runs, per-file progress, the LLM-call ledger/memo and a full-text index of the
  * input units for local research.
+ *
+ * Other stores keep their own tables in this file (CodeCheckCache, SearchCache): they take
+ * {@link RunDatabase.connection} and touch only their tables; nothing outside this class queries
+ * the tables above.
  */
 export class RunDatabase implements CallStore {
-  readonly db: Database.Database;
+  /**
+   * The connection, for stores that keep their own tables in the run database (the checkpointer,
+   * CodeCheckCache, SearchCache). Not for queries on this class's tables: add a method here.
+   */
+  readonly connection: SqliteConnection;
   readonly file: string;
 
-  private constructor(db: Database.Database, file: string) {
-    this.db = db;
+  private constructor(db: SqliteConnection, file: string) {
+    this.connection = db;
     this.file = file;
+  }
+
+  /** @deprecated The connection under its old name, until src/run stops using it: use {@link connection} (for stores with their own tables) or a method. */
+  get db(): SqliteConnection {
+    return this.connection;
   }
 
   static open(file: string): RunDatabase {
     try {
-      if (file !== ":memory:") fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
-      const db = new Database(file, { timeout: 10_000 });
-      // Must precede the first table: lets compaction hand freed pages back to the file system.
-      db.pragma("auto_vacuum = INCREMENTAL");
-      db.pragma("journal_mode = WAL");
-      // NORMAL in WAL mode: a committed transaction survives a process crash (SIGKILL); only power loss can drop the newest.
-      db.pragma("synchronous = NORMAL");
+      const db = openSqlite(file, { incrementalVacuum: true });
       db.exec(SCHEMA);
       return new RunDatabase(db, file);
     } catch (e) {
@@ -118,12 +131,12 @@ export class RunDatabase implements CallStore {
   }
 
   close(): void {
-    if (this.db.open) this.db.close();
+    if (this.connection.open) this.connection.close();
   }
 
   /** LangGraph's SqliteSaver on this connection, storing large payloads deflated. */
   checkpointer(): SqliteSaver {
-    return new SqliteSaver(this.db, new CompressingSerializer());
+    return new SqliteSaver(this.connection, new CompressingSerializer());
   }
 
   // ---- documents and blobs -------------------------------------------------------------------
@@ -134,15 +147,15 @@ export class RunDatabase implements CallStore {
    * document between its storing and its indexing.
    */
   putDocument(doc: SourceDocument, runId: string): void {
-    const tx = this.db.transaction(() => {
-      this.db.prepare("INSERT OR IGNORE INTO documents (id, json) VALUES (?, ?)").run(doc.id, pack(doc));
-      this.db.prepare("INSERT OR IGNORE INTO run_docs (run_id, doc_id, rel_path) VALUES (?, ?, ?)").run(runId, doc.id, doc.relPath);
+    const tx = this.connection.transaction(() => {
+      this.connection.prepare("INSERT OR IGNORE INTO documents (id, json) VALUES (?, ?)").run(doc.id, pack(doc));
+      this.connection.prepare("INSERT OR IGNORE INTO run_docs (run_id, doc_id, rel_path) VALUES (?, ?, ?)").run(runId, doc.id, doc.relPath);
     });
     tx.immediate();
   }
 
   getDocument(id: string): SourceDocument {
-    const row = this.db.prepare("SELECT json FROM documents WHERE id = ?").get(id) as { json: Buffer | string } | undefined;
+    const row = this.connection.prepare("SELECT json FROM documents WHERE id = ?").get(id) as { json: Buffer | string } | undefined;
     if (!row) throw new Error(`document ${id} is not in the run database`);
     return unpack(row.json) as SourceDocument;
   }
@@ -150,15 +163,15 @@ export class RunDatabase implements CallStore {
   /** Stores a value by its hash and notes that `runId` uses it (deleting or compacting the run frees it). */
   putBlob(hash: string, value: unknown, runId: string): void {
     // One transaction: another run's compaction drops blobs no run references.
-    const tx = this.db.transaction(() => {
-      this.db.prepare("INSERT OR IGNORE INTO blobs (hash, json) VALUES (?, ?)").run(hash, pack(value));
-      this.db.prepare("INSERT OR IGNORE INTO blob_runs (run_id, hash) VALUES (?, ?)").run(runId, hash);
+    const tx = this.connection.transaction(() => {
+      this.connection.prepare("INSERT OR IGNORE INTO blobs (hash, json) VALUES (?, ?)").run(hash, pack(value));
+      this.connection.prepare("INSERT OR IGNORE INTO blob_runs (run_id, hash) VALUES (?, ?)").run(runId, hash);
     });
     tx.immediate();
   }
 
   getBlob<T>(hash: string): T {
-    const row = this.db.prepare("SELECT json FROM blobs WHERE hash = ?").get(hash) as { json: Buffer | string } | undefined;
+    const row = this.connection.prepare("SELECT json FROM blobs WHERE hash = ?").get(hash) as { json: Buffer | string } | undefined;
     if (!row) throw new Error(`blob ${hash} is not in the run database`);
     return unpack(row.json) as T;
   }
@@ -167,20 +180,20 @@ export class RunDatabase implements CallStore {
 
   /** Indexes a document's units once (content-addressed) and records that the run includes it. */
   indexDocument(runId: string, doc: SourceDocument): void {
-    const tx = this.db.transaction(() => {
-      this.db.prepare("INSERT OR IGNORE INTO run_docs (run_id, doc_id, rel_path) VALUES (?, ?, ?)").run(runId, doc.id, doc.relPath);
-      const done = this.db.prepare("SELECT 1 FROM indexed_docs WHERE doc_id = ?").get(doc.id);
+    const tx = this.connection.transaction(() => {
+      this.connection.prepare("INSERT OR IGNORE INTO run_docs (run_id, doc_id, rel_path) VALUES (?, ?, ?)").run(runId, doc.id, doc.relPath);
+      const done = this.connection.prepare("SELECT 1 FROM indexed_docs WHERE doc_id = ?").get(doc.id);
       if (done) return;
-      const insert = this.db.prepare("INSERT INTO unit_fts (doc_id, unit_id, title, text) VALUES (?, ?, ?, ?)");
+      const insert = this.connection.prepare("INSERT INTO unit_fts (doc_id, unit_id, title, text) VALUES (?, ?, ?, ?)");
       for (const u of doc.units) insert.run(doc.id, u.id, u.title, u.text);
-      this.db.prepare("INSERT INTO indexed_docs (doc_id) VALUES (?)").run(doc.id);
+      this.connection.prepare("INSERT INTO indexed_docs (doc_id) VALUES (?)").run(doc.id);
     });
     tx();
   }
 
   /** Ranked units of this run's documents matching an FTS5 query. */
   searchUnits(runId: string, ftsQuery: string, limit: number): ResearchHit[] {
-    const rows = this.db
+    const rows = this.connection
       .prepare(
         `SELECT f.doc_id AS docId, f.unit_id AS unitId, f.title AS title, f.text AS text, bm25(unit_fts) AS rank, r.rel_path AS relPath
          FROM unit_fts f JOIN run_docs r ON r.doc_id = f.doc_id AND r.run_id = ?
@@ -196,30 +209,30 @@ export class RunDatabase implements CallStore {
   // ---- runs ------------------------------------------------------------------------------------
 
   createRun(row: Omit<RunRow, "endedAt" | "summary" | "status">): void {
-    this.db
+    this.connection
       .prepare("INSERT INTO runs (id, input, out, model, settings, status, started_at, pid) VALUES (?, ?, ?, ?, ?, 'running', ?, ?)")
       .run(row.id, row.input, row.out, row.model, row.settings, row.startedAt, row.pid);
   }
 
   getRun(id: string): RunRow | undefined {
-    const row = this.db.prepare("SELECT * FROM runs WHERE id = ?").get(id) as Record<string, unknown> | undefined;
+    const row = this.connection.prepare("SELECT * FROM runs WHERE id = ?").get(id) as Record<string, unknown> | undefined;
     return row ? toRunRow(row) : undefined;
   }
 
   listRuns(): RunRow[] {
-    return (this.db.prepare("SELECT * FROM runs ORDER BY started_at DESC, id DESC").all() as Record<string, unknown>[]).map(toRunRow);
+    return (this.connection.prepare("SELECT * FROM runs ORDER BY started_at DESC, id DESC").all() as Record<string, unknown>[]).map(toRunRow);
   }
 
   /** The newest run for this input and output that did not finish. */
   latestUnfinished(input: string, out: string): RunRow | undefined {
-    const row = this.db
+    const row = this.connection
       .prepare("SELECT * FROM runs WHERE input = ? AND out = ? AND status != 'done' ORDER BY started_at DESC, id DESC LIMIT 1")
       .get(input, out) as Record<string, unknown> | undefined;
     return row ? toRunRow(row) : undefined;
   }
 
   setRunStatus(id: string, status: RunStatus, fields: { endedAt?: string | null; pid?: number | null; summary?: string | null } = {}): void {
-    this.db
+    this.connection
       .prepare("UPDATE runs SET status = ?, ended_at = COALESCE(?, ended_at), pid = ?, summary = COALESCE(?, summary) WHERE id = ?")
       .run(status, fields.endedAt ?? null, fields.pid ?? null, fields.summary ?? null, id);
   }
@@ -235,7 +248,7 @@ export class RunDatabase implements CallStore {
 
   upsertFile(runId: string, relPath: string, fields: Partial<RunFileRow>): void {
     const now = new Date().toISOString();
-    this.db
+    this.connection
       .prepare(
         `INSERT INTO run_files (run_id, rel_path, doc_id, status, node, reason, patterns, updated_at)
          VALUES (@runId, @relPath, @docId, COALESCE(@status, 'pending'), @node, @reason, COALESCE(@patterns, 0), @now)
@@ -256,7 +269,7 @@ export class RunDatabase implements CallStore {
   }
 
   listFiles(runId: string): RunFileRow[] {
-    return this.db
+    return this.connection
       .prepare("SELECT rel_path AS relPath, doc_id AS docId, status, node, reason, patterns FROM run_files WHERE run_id = ? ORDER BY rel_path")
       .all(runId) as RunFileRow[];
   }
@@ -264,14 +277,16 @@ export class RunDatabase implements CallStore {
   // ---- LLM-call ledger and memo (CallStore) ----------------------------------------------------
 
   getMemo(runId: string, memoKey: string): BackendResult | undefined {
-    const row = this.db.prepare("SELECT result FROM llm_memo WHERE run_id = ? AND memo_key = ?").get(runId, memoKey) as { result: Buffer | string } | undefined;
+    const row = this.connection.prepare("SELECT result FROM llm_memo WHERE run_id = ? AND memo_key = ?").get(runId, memoKey) as
+      | { result: Buffer | string }
+      | undefined;
     return row ? (unpack(row.result) as BackendResult) : undefined;
   }
 
   /** Records a finished call in the ledger and its result in the memo, in one transaction. */
   putMemo(runId: string, memoKey: string, result: BackendResult, record: CallRecord): void {
-    const tx = this.db.transaction(() => {
-      this.db
+    const tx = this.connection.transaction(() => {
+      this.connection
         .prepare(
           `INSERT OR REPLACE INTO llm_calls (run_id, memo_key, call_key, role, model, input_tokens, output_tokens, ms, stop_reason, created_at)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -288,34 +303,44 @@ export class RunDatabase implements CallStore {
           record.stopReason,
           new Date().toISOString(),
         );
-      this.db.prepare("INSERT OR REPLACE INTO llm_memo (run_id, memo_key, result) VALUES (?, ?, ?)").run(runId, memoKey, pack(result));
+      this.connection.prepare("INSERT OR REPLACE INTO llm_memo (run_id, memo_key, result) VALUES (?, ?, ?)").run(runId, memoKey, pack(result));
     });
     tx();
   }
 
   listCalls(runId: string): CallRow[] {
-    return this.db
+    return this.connection
       .prepare(
         "SELECT call_key AS callKey, role, input_tokens AS inputTokens, output_tokens AS outputTokens, ms, created_at AS createdAt FROM llm_calls WHERE run_id = ? ORDER BY created_at, call_key",
       )
       .all(runId) as CallRow[];
   }
 
-  callTotals(runId: string): { calls: number; inputTokens: number; outputTokens: number } {
-    return this.db
+  /** The run's model calls: how many, their tokens, and the time spent in them (ms). */
+  callTotals(runId: string): CallTotals {
+    return this.connection
       .prepare(
-        "SELECT COUNT(*) AS calls, COALESCE(SUM(input_tokens), 0) AS inputTokens, COALESCE(SUM(output_tokens), 0) AS outputTokens FROM llm_calls WHERE run_id = ?",
+        "SELECT COUNT(*) AS calls, COALESCE(SUM(input_tokens), 0) AS inputTokens, COALESCE(SUM(output_tokens), 0) AS outputTokens, COALESCE(SUM(ms), 0) AS modelMs FROM llm_calls WHERE run_id = ?",
       )
-      .get(runId) as { calls: number; inputTokens: number; outputTokens: number };
+      .get(runId) as CallTotals;
   }
 
   // ---- maintenance: delete and compact -------------------------------------------------------
 
   /** Bytes the database file uses now (pages x page size). */
   sizeBytes(): number {
-    const pages = this.db.pragma("page_count", { simple: true }) as number;
-    const size = this.db.pragma("page_size", { simple: true }) as number;
+    const pages = this.connection.pragma("page_count", { simple: true }) as number;
+    const size = this.connection.pragma("page_size", { simple: true }) as number;
     return pages * size;
+  }
+
+  /** The largest tables and indexes by bytes (SQLite's dbstat), for size reports. */
+  largestTables(limit: number): { name: string; bytes: number }[] {
+    this.connection.pragma("wal_checkpoint(TRUNCATE)");
+    return this.connection.prepare("SELECT name, SUM(pgsize) AS bytes FROM dbstat GROUP BY name ORDER BY bytes DESC LIMIT ?").all(limit) as {
+      name: string;
+      bytes: number;
+    }[];
   }
 
   /**
@@ -326,18 +351,18 @@ export class RunDatabase implements CallStore {
    */
   compactRun(runId: string): { before: number; after: number } {
     const before = this.sizeBytes();
-    const tx = this.db.transaction(() => {
-      const last = this.db
+    const tx = this.connection.transaction(() => {
+      const last = this.connection
         .prepare("SELECT checkpoint_id AS id FROM checkpoints WHERE thread_id = ? AND checkpoint_ns = '' ORDER BY checkpoint_id DESC LIMIT 1")
         .get(runId) as { id: string } | undefined;
       if (last) {
-        this.db.prepare("DELETE FROM checkpoints WHERE thread_id = ? AND NOT (checkpoint_ns = '' AND checkpoint_id = ?)").run(runId, last.id);
-        this.db.prepare("DELETE FROM writes WHERE thread_id = ? AND NOT (checkpoint_ns = '' AND checkpoint_id = ?)").run(runId, last.id);
+        this.connection.prepare("DELETE FROM checkpoints WHERE thread_id = ? AND NOT (checkpoint_ns = '' AND checkpoint_id = ?)").run(runId, last.id);
+        this.connection.prepare("DELETE FROM writes WHERE thread_id = ? AND NOT (checkpoint_ns = '' AND checkpoint_id = ?)").run(runId, last.id);
       }
-      this.db.prepare("DELETE FROM llm_memo WHERE run_id = ?").run(runId);
+      this.connection.prepare("DELETE FROM llm_memo WHERE run_id = ?").run(runId);
       this.dropRunBlobs(runId);
       // Parsed documents and their search index are only needed while a run works on them.
-      this.db.prepare("DELETE FROM run_docs WHERE run_id = ?").run(runId);
+      this.connection.prepare("DELETE FROM run_docs WHERE run_id = ?").run(runId);
       this.dropUnusedDocuments();
     });
     tx();
@@ -347,14 +372,14 @@ export class RunDatabase implements CallStore {
 
   /** Removes a run entirely: its checkpoints, ledger of calls, progress, and documents no other run uses. */
   deleteRun(runId: string): void {
-    const tx = this.db.transaction(() => {
-      for (const table of ["checkpoints", "writes"]) this.db.prepare(`DELETE FROM ${table} WHERE thread_id = ?`).run(runId);
-      this.db.prepare("DELETE FROM llm_calls WHERE run_id = ?").run(runId);
-      this.db.prepare("DELETE FROM llm_memo WHERE run_id = ?").run(runId);
-      this.db.prepare("DELETE FROM run_files WHERE run_id = ?").run(runId);
-      this.db.prepare("DELETE FROM run_docs WHERE run_id = ?").run(runId);
+    const tx = this.connection.transaction(() => {
+      for (const table of ["checkpoints", "writes"]) this.connection.prepare(`DELETE FROM ${table} WHERE thread_id = ?`).run(runId);
+      this.connection.prepare("DELETE FROM llm_calls WHERE run_id = ?").run(runId);
+      this.connection.prepare("DELETE FROM llm_memo WHERE run_id = ?").run(runId);
+      this.connection.prepare("DELETE FROM run_files WHERE run_id = ?").run(runId);
+      this.connection.prepare("DELETE FROM run_docs WHERE run_id = ?").run(runId);
       this.dropRunBlobs(runId);
-      this.db.prepare("DELETE FROM runs WHERE id = ?").run(runId);
+      this.connection.prepare("DELETE FROM runs WHERE id = ?").run(runId);
       this.dropUnusedDocuments();
     });
     tx();
@@ -364,23 +389,23 @@ export class RunDatabase implements CallStore {
   /** Documents (and their index rows) no run is working on any more. */
   private dropUnusedDocuments(): void {
     const unused = "doc_id NOT IN (SELECT doc_id FROM run_docs)";
-    const removed = this.db.prepare(`DELETE FROM unit_fts WHERE ${unused}`).run().changes;
+    const removed = this.connection.prepare(`DELETE FROM unit_fts WHERE ${unused}`).run().changes;
     // FTS5 keeps deleted rows as tombstones in its segments until they are merged.
-    if (removed > 0) this.db.prepare("INSERT INTO unit_fts (unit_fts) VALUES ('optimize')").run();
-    this.db.prepare(`DELETE FROM indexed_docs WHERE ${unused}`).run();
-    this.db.prepare("DELETE FROM documents WHERE id NOT IN (SELECT doc_id FROM run_docs)").run();
+    if (removed > 0) this.connection.prepare("INSERT INTO unit_fts (unit_fts) VALUES ('optimize')").run();
+    this.connection.prepare(`DELETE FROM indexed_docs WHERE ${unused}`).run();
+    this.connection.prepare("DELETE FROM documents WHERE id NOT IN (SELECT doc_id FROM run_docs)").run();
   }
 
   private dropRunBlobs(runId: string): void {
-    this.db.prepare("DELETE FROM blob_runs WHERE run_id = ?").run(runId);
-    this.db.prepare("DELETE FROM blobs WHERE hash NOT IN (SELECT hash FROM blob_runs)").run();
+    this.connection.prepare("DELETE FROM blob_runs WHERE run_id = ?").run(runId);
+    this.connection.prepare("DELETE FROM blobs WHERE hash NOT IN (SELECT hash FROM blob_runs)").run();
   }
 
   /** Hands freed pages back to the file system (the WAL is checkpointed first so the file can shrink). */
   private reclaim(): void {
-    this.db.pragma("wal_checkpoint(TRUNCATE)");
-    this.db.pragma("incremental_vacuum");
-    this.db.pragma("wal_checkpoint(TRUNCATE)");
+    this.connection.pragma("wal_checkpoint(TRUNCATE)");
+    this.connection.pragma("incremental_vacuum");
+    this.connection.pragma("wal_checkpoint(TRUNCATE)");
   }
 }
 

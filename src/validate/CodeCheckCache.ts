@@ -1,15 +1,16 @@
-import type Database from "better-sqlite3";
 import type { CodeVerification as CodeVerdict } from "../kb/types.ts";
+import type { SqliteConnection } from "../store/openSqlite.ts";
 
 /**
  * Verdicts of the Rust code checker by key (a hash of the code, its language tag, the checker
  * version and the rustc version), in the run database, so a resumed or repeated run compiles
- * nothing twice. Takes the better-sqlite3 handle (`db.db`) and owns only its table.
+ * nothing twice. Takes the run database's connection (`RunDatabase.connection`) and owns only its
+ * table.
  */
 export class CodeCheckCache {
-  private readonly db: Database.Database;
+  private readonly db: SqliteConnection;
 
-  constructor(db: Database.Database) {
+  constructor(db: SqliteConnection) {
     this.db = db;
     // Verdicts of the unsandboxed checker (before v2) may quote what `env!`/`include_str!` read:
     // its table (no `sandboxed` column) is dropped, never served.

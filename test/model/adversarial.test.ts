@@ -365,7 +365,7 @@ describe("hostile model text (scripted model) and a hostile example through the 
     dbFile = path.join(dir, "runs.sqlite");
     const db = RunDatabase.open(dbFile);
     const backend = new ScriptedBackend(script, { modelId: "scripted@1" });
-    const codeCheck = new RustChecker({ cache: new CodeCheckCache(db.db), forbiddenDirs: [path.join(dir, "in"), path.join(dir, "kb")] });
+    const codeCheck = new RustChecker({ cache: new CodeCheckCache(db.connection), forbiddenDirs: [path.join(dir, "in"), path.join(dir, "kb")] });
     const services = createServices({ db, backendFor: () => backend, events: () => {}, codeCheck });
     try {
       const graph = buildPipelineGraph(services.deps, { concurrency: 2, checkpointer: db.checkpointer() });

@@ -4,7 +4,7 @@
  */
 import fs from "node:fs";
 import path from "node:path";
-import Database from "better-sqlite3";
+import { KnowledgeBase } from "../../kb/KnowledgeBase.ts";
 import { fmtMs } from "../../progress/Reporter.ts";
 import type { RunDatabase, RunFileRow, RunRow } from "../../store/RunDatabase.ts";
 
@@ -53,7 +53,6 @@ export function showRun(db: RunDatabase, id: string): RunDetails | undefined {
   const byStatus: Record<string, number> = {};
   for (const f of fileRows) byStatus[f.status] = (byStatus[f.status] ?? 0) + 1;
   const calls = db.callTotals(id);
-  const modelMs = (db.db.prepare("SELECT COALESCE(SUM(ms), 0) AS ms FROM llm_calls WHERE run_id = ?").get(id) as { ms: number }).ms;
   let wallMs: number | null = null;
   try {
     wallMs = r.summary ? ((JSON.parse(r.summary) as { wallMs?: number }).wallMs ?? null) : null;
@@ -73,7 +72,7 @@ export function showRun(db: RunDatabase, id: string): RunDetails | undefined {
     files: { total: fileRows.length, finished: fileRows.filter((f) => FINISHED.has(f.status)).length, byStatus },
     fileRows,
     quarantined: readQuarantine(r.out, new Set(fileRows.map((f) => f.relPath))),
-    totals: { ...calls, modelMs, wallMs },
+    totals: { ...calls, wallMs },
   };
 }
 
@@ -85,21 +84,20 @@ function safeHash(settings: string): string {
   }
 }
 
-/** Quarantined drafts of this run's files, read-only from the knowledge base (absent KB: none). */
+/** Quarantined drafts of this run's files, read-only from the knowledge base (absent or unreadable KB: none). */
 function readQuarantine(out: string, files: ReadonlySet<string>): RunDetails["quarantined"] {
-  const file = path.join(out, ".kb", "kb.sqlite");
-  if (!fs.existsSync(file)) return [];
-  const kb = new Database(file, { readonly: true, fileMustExist: true });
+  if (!fs.existsSync(path.join(out, ".kb", "kb.sqlite"))) return [];
+  let kb: KnowledgeBase | undefined;
   try {
-    const rows = kb.prepare("SELECT json FROM quarantine ORDER BY rel_path, pattern_key").all() as { json: string }[];
-    return rows
-      .map((row) => JSON.parse(row.json) as { relPath: string; name: string; problems: string[] })
+    kb = KnowledgeBase.openReadOnly(out);
+    return kb
+      .quarantined()
       .filter((q) => files.has(q.relPath))
       .map((q) => ({ relPath: q.relPath, name: q.name, problems: q.problems }));
   } catch {
     return [];
   } finally {
-    kb.close();
+    kb?.close();
   }
 }
 
