@@ -8,16 +8,13 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
 import { UserError } from "../errors.ts";
-import { parseBackendChoice } from "../llm/chooseBackend.ts";
+import { MODEL_BACKENDS, parseBackendChoice } from "../llm/chooseBackend.ts";
 import { DEFAULT_MEMORY_RESERVE, DEFAULT_MEMORY_SHARE, DEFAULT_MIN_CONTEXT_SIZE, DEFAULT_MIN_SEQUENCES } from "../llm/memoryPlan.ts";
 import { ROLES, type Role } from "../llm/roles.ts";
 
 export const DEFAULT_AGENTS_CONFIG = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../config/agents.json");
 
 const byteSize = z.string().regex(/^\s*\d+(\.\d+)?\s*([kmgt]i?b?|b)?\s*$/i, 'a size such as "256MB" or "24GB"');
-
-export const MODEL_BACKENDS = ["node-llama-cpp", "llama-server"] as const;
-export type ModelBackendKind = (typeof MODEL_BACKENDS)[number];
 
 /** An http(s) base URL without credentials (keys come from `apiKeyEnv`, never from the URL). */
 const endpointUrl = z.string().superRefine((u, ctx) => {

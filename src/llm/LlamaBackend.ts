@@ -1,14 +1,22 @@
 /**
- * The one module that owns node-llama-cpp. Nothing here runs at import time: `getLlama` and model
- * loading happen in `openLlama` / `LlamaModelBackend.load`, called by the CLI after the input and
- * model have been checked.
+ * The in-process engine: llama.cpp through node-llama-cpp (loaded via ./llamaCpp.ts). Nothing here
+ * runs at import time: `getLlama` and model loading happen in `openLlama` /
+ * `LlamaModelBackend.load`, called by the CLI after the input and model have been checked.
  */
 
 import fs from "node:fs";
 import path from "node:path";
-import type { ChatHistoryItem, Llama, LlamaContext, LlamaContextSequence, LlamaGrammar, LlamaModel } from "node-llama-cpp";
 import { UserError } from "../errors.ts";
 import { FairScheduler } from "./FairScheduler.ts";
+import {
+  type ChatHistoryItem,
+  type Llama,
+  type LlamaContext,
+  type LlamaContextSequence,
+  type LlamaGrammar,
+  type LlamaModel,
+  loadLlamaCpp,
+} from "./llamaCpp.ts";
 import type { Role } from "./roles.ts";
 import type { BackendRequest, BackendResult, ModelBackend, StopReason } from "./types.ts";
 
@@ -21,7 +29,7 @@ export interface OpenLlamaOptions {
 
 /** Starts llama.cpp (loads the native binding); no model yet. */
 export async function openLlama(options: OpenLlamaOptions): Promise<Llama> {
-  const { getLlama, LlamaLogLevel } = await import("node-llama-cpp");
+  const { getLlama, LlamaLogLevel } = await loadLlamaCpp();
   try {
     return await getLlama({
       gpu: options.gpu ?? "auto",
@@ -123,7 +131,7 @@ export class LlamaModelBackend implements ModelBackend {
   }
 
   async generate(request: BackendRequest): Promise<BackendResult> {
-    const { LlamaChat } = await import("node-llama-cpp");
+    const { LlamaChat } = await loadLlamaCpp();
     const grammar = request.grammarSchema ? await this.grammarFor(request.grammarSchema) : undefined;
     const lease = await this.scheduler.acquire(request.role, { signal: request.signal, affinityKey: request.affinityKey, priority: request.priority });
     const sequence = this.sequences[lease.slot];
@@ -240,7 +248,7 @@ export interface PromptTokenizer {
 
 /** Loads only the vocabulary of a GGUF (no weights, no context) and its chat template. */
 export async function loadPromptTokenizer(llama: Llama, modelPath: string): Promise<PromptTokenizer> {
-  const { resolveChatWrapper } = await import("node-llama-cpp");
+  const { resolveChatWrapper } = await loadLlamaCpp();
   const stat = fs.statSync(modelPath);
   const model = await llama.loadModel({ modelPath, vocabOnly: true });
   const wrapper = resolveChatWrapper(model);

@@ -18,11 +18,11 @@ import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import http from "node:http";
 import path from "node:path";
-import type { Llama, LlamaModel } from "node-llama-cpp";
 import { UserError } from "../errors.ts";
 import { freePort } from "../util/freePort.ts";
 import { type GuardedProcess, spawnGuarded } from "../util/spawnGuarded.ts";
 import { FairScheduler } from "./FairScheduler.ts";
+import type { Llama, LlamaModel } from "./llamaCpp.ts";
 import type { Role } from "./roles.ts";
 import type { BackendRequest, BackendResult, ModelBackend, StopReason } from "./types.ts";
 

@@ -7,15 +7,16 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import type { Llama } from "node-llama-cpp";
-import { type AgentsConfig, endpointsOf, type ModelBackendKind } from "../config/agentsConfig.ts";
+import { type AgentsConfig, endpointsOf } from "../config/agentsConfig.ts";
 import { readEnv } from "../config/env.ts";
 import { UserError } from "../errors.ts";
 import { findLlamaCppTool } from "../util/llamaCppTools.ts";
+import type { ModelBackendKind } from "./chooseBackend.ts";
 import { type BackendChoice, type ChooseBackendInput, chooseBackend, cudaLikely, parseBackendChoice } from "./chooseBackend.ts";
 import { endpointRoot } from "./endpointProbe.ts";
 import { LlamaModelBackend } from "./LlamaBackend.ts";
 import { LlamaServerBackend } from "./LlamaServerBackend.ts";
+import type { Llama } from "./llamaCpp.ts";
 import { type FitResult, fitToBudget, formatBytes, formatFitArithmetic, type ModelMemoryProfile, parseByteSize, readModelMemoryProfile } from "./memoryPlan.ts";
 import { OpenAiBackend, type StructuredOutputMode } from "./OpenAiBackend.ts";
 import { ROLES, type Role } from "./roles.ts";

@@ -7,7 +7,10 @@
  * as before, with no error. An explicit backend always wins.
  */
 import fs from "node:fs";
-import type { ModelBackendKind } from "../config/agentsConfig.ts";
+
+/** The engines that run a local model file. */
+export const MODEL_BACKENDS = ["node-llama-cpp", "llama-server"] as const;
+export type ModelBackendKind = (typeof MODEL_BACKENDS)[number];
 
 /** What a config or `--backend` asks for: an engine, or "auto". */
 export type BackendChoice = ModelBackendKind | "auto";

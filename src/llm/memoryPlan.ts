@@ -18,7 +18,7 @@
  * sequence count; it only grows with the context, so treating it as fixed while shrinking is
  * conservative. `pad(C)` rounds up to llama.cpp's 256-token context padding.
  */
-import type { Llama } from "node-llama-cpp";
+import { type Llama, loadLlamaCpp } from "./llamaCpp.ts";
 
 /** llama.cpp pads each sequence's context to a multiple of this (node-llama-cpp's contextSizePad). */
 export const CONTEXT_PAD = 256;
@@ -356,7 +356,7 @@ export interface ReadProfileOptions {
  * (C/2, 1), (C/2, N).
  */
 export async function readModelMemoryProfile(ggufPath: string, options: ReadProfileOptions = {}): Promise<ModelMemoryProfile> {
-  const { readGgufFileInfo, GgufInsights } = await import("node-llama-cpp");
+  const { readGgufFileInfo, GgufInsights } = await loadLlamaCpp();
   const path = await import("node:path");
   const info = await readGgufFileInfo(ggufPath, { logWarnings: false });
   const insights = await GgufInsights.from(info, options.llama);

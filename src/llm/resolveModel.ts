@@ -2,6 +2,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { UserError } from "../errors.ts";
+import { loadLlamaCpp } from "./llamaCpp.ts";
 
 /**
  * The default model: Qwen2.5-0.5B-Instruct, Q4_K_M (about 490 MB). Chosen because it is the
@@ -102,7 +103,7 @@ export async function resolveModel(spec: string, options: ResolveModelOptions = 
       );
     return p;
   }
-  const { resolveModelFile } = await import("node-llama-cpp");
+  const { resolveModelFile } = await loadLlamaCpp();
   const directory = options.modelsDir ? path.resolve(options.modelsDir) : defaultModelsDir();
   try {
     return await resolveModelFile(spec, { directory, download: false, cli: false });
@@ -242,7 +243,7 @@ export async function downloadModelFile(spec: string, options: DownloadModelFile
       `${spec} is not a model name, hf: URI or URL.`,
       "Pass a catalog name (see `npm run models -- list`), an hf: URI or an http(s) URL.",
     );
-  const { resolveModelFile, createModelDownloader } = await import("node-llama-cpp");
+  const { resolveModelFile, createModelDownloader } = await loadLlamaCpp();
   const directory = path.resolve(options.directory);
   const present = (file: string): DownloadModelFileResult => ({
     path: file,

@@ -7,8 +7,8 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import type { Llama } from "node-llama-cpp";
 import { UserError } from "../../errors.ts";
+import { type Llama, loadLlamaCpp } from "../../llm/llamaCpp.ts";
 import {
   formatBytes,
   kvBytesPerSequence,
@@ -99,7 +99,7 @@ export async function resolveInspectTarget(target: string, catalog: Catalog, dir
       `Pass the path of a .gguf file or a catalog name${near.length > 0 ? ` (did you mean ${near.join(", ")}?)` : ""}; \`npm run models -- list\` shows the catalog.`,
     );
   }
-  const { resolveModelFile } = await import("node-llama-cpp");
+  const { resolveModelFile } = await loadLlamaCpp();
   try {
     return { file: await resolveModelFile(entry.uri, { directory, download: false, cli: false }), entry };
   } catch {
@@ -113,7 +113,7 @@ export async function resolveInspectTarget(target: string, catalog: Catalog, dir
 
 /** Reads the GGUF header (no weights) and summarises it. */
 export async function summarizeGguf(file: string, llama?: Llama): Promise<GgufSummary> {
-  const { readGgufFileInfo, GgufInsights, GgufFileType, GgmlType } = await import("node-llama-cpp");
+  const { readGgufFileInfo, GgufInsights, GgufFileType, GgmlType } = await loadLlamaCpp();
   let info: Awaited<ReturnType<typeof readGgufFileInfo>>;
   try {
     info = await readGgufFileInfo(file, { logWarnings: false });

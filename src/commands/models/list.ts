@@ -5,6 +5,7 @@
  */
 import fs from "node:fs";
 import path from "node:path";
+import { loadLlamaCpp } from "../../llm/llamaCpp.ts";
 import { DEFAULT_MODEL } from "../../llm/resolveModel.ts";
 import type { Catalog, CatalogEntry } from "./catalog.ts";
 import { renderTable } from "./table.ts";
@@ -30,7 +31,7 @@ export function stagingDirectory(directory: string): string {
 }
 
 async function findDownloaded(entry: CatalogEntry, directory: string): Promise<string | undefined> {
-  const { resolveModelFile } = await import("node-llama-cpp");
+  const { resolveModelFile } = await loadLlamaCpp();
   try {
     return await resolveModelFile(entry.uri, { directory, download: false, cli: false });
   } catch {

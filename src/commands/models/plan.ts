@@ -10,6 +10,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { UserError } from "../../errors.ts";
+import { loadLlamaCpp } from "../../llm/llamaCpp.ts";
 import {
   type FitResult,
   fitToBudget,
@@ -84,7 +85,7 @@ export function parsePlanModelArg(arg: string): PlanModelArg | string {
 }
 
 async function findDownloaded(uri: string, directory: string): Promise<string | undefined> {
-  const { resolveModelFile } = await import("node-llama-cpp");
+  const { resolveModelFile } = await loadLlamaCpp();
   try {
     return await resolveModelFile(uri, { directory, download: false, cli: false });
   } catch {

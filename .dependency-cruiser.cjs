@@ -1,0 +1,83 @@
+/**
+ * Import rules (issue 15, "the architecture this needs"), checked by `npm run lint:deps` and so by
+ * `npm run lint` in CI. Layers, from the bottom up:
+ *   src/ (except src/run and src/commands)  providers: model layer, stores, research, kb, input...
+ *   nodes/                                   graph nodes, built on the providers
+ *   graphs/                                  graph wiring, built on nodes/
+ *   src/run/                                 run composition (runPipeline), built on graphs/
+ *   src/commands/<name>/                     each command's parser and runner
+ *   cli/                                     thin entry points
+ * bench/ and test/ sit beside all of it: they may import anything, production code never imports them.
+ */
+const PRODUCTION = "^(cli|src|nodes|graphs)/";
+const PROVIDERS = "^src/(?!run/|commands/)";
+
+/** @type {import('dependency-cruiser').IConfiguration} */
+module.exports = {
+  forbidden: [
+    {
+      name: "no-circular",
+      severity: "error",
+      comment: "Import cycles make load order and initialisation fragile; break them with a smaller shared module.",
+      from: { path: PRODUCTION },
+      to: { circular: true },
+    },
+    {
+      name: "no-production-import-of-bench-or-test",
+      severity: "error",
+      comment: "bench/ and test/ are tools around the product; nothing the product runs may depend on them.",
+      from: { path: PRODUCTION },
+      to: { path: "^(bench|test)/" },
+    },
+    {
+      name: "providers-stay-below-the-pipeline",
+      severity: "error",
+      comment: "src/ providers (model layer, stores, research, kb...) know nothing of graphs, nodes, commands or run composition.",
+      from: { path: PROVIDERS },
+      to: { path: "^(graphs|nodes|cli)/|^src/(run|commands)/" },
+    },
+    {
+      name: "nodes-stay-below-graphs",
+      severity: "error",
+      comment:
+        "Nodes are wired by graphs/, run by src/run and src/commands; they import none of those, except the state schema both layers share (graphs/state.ts).",
+      from: { path: "^nodes/" },
+      to: { path: "^(graphs|cli)/|^src/(run|commands)/", pathNot: "^graphs/state\\.ts$" },
+    },
+    {
+      name: "graphs-stay-below-commands",
+      severity: "error",
+      comment: "Graphs are composed into runs by src/run and started by commands; they import neither commands nor cli/.",
+      from: { path: "^graphs/" },
+      to: { path: "^cli/|^src/commands/" },
+    },
+    {
+      name: "node-llama-cpp-only-in-src-llm-llamaCpp",
+      severity: "error",
+      comment:
+        "node-llama-cpp is loaded through src/llm/llamaCpp.ts alone (types included), so the model layer owns the native library. bench/ and test/ may use it directly.",
+      from: { path: PRODUCTION, pathNot: "^src/llm/llamaCpp\\.ts$" },
+      to: { path: "node-llama-cpp", dependencyTypes: ["npm", "npm-dev", "npm-optional", "npm-peer", "npm-no-pkg", "npm-unknown"] },
+    },
+    {
+      name: "no-unresolvable",
+      severity: "error",
+      comment: "An import that resolves to no file (a typo, or a file that moved); also proves the rules above see real paths.",
+      from: { path: PRODUCTION },
+      to: { couldNotResolve: true },
+    },
+  ],
+  options: {
+    doNotFollow: { path: "node_modules" },
+    exclude: { path: "^(bench/\\.build|kb|checkpoints|\\.langgraph_api)/" },
+    tsPreCompilationDeps: true,
+    tsConfig: { fileName: "tsconfig.json" },
+    enhancedResolveOptions: {
+      exportsFields: ["exports"],
+      conditionNames: ["import", "require", "node", "default", "types"],
+      mainFields: ["module", "main", "types", "typings"],
+      extensions: [".ts", ".mjs", ".js", ".cjs", ".json", ".d.ts"],
+    },
+    reporterOptions: { text: { highlightFocused: true } },
+  },
+};
