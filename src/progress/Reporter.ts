@@ -162,6 +162,9 @@ export class Reporter {
         this.json(event);
         this.line(event.level === "warn" ? `warning: ${event.text}` : event.text);
         return;
+      case "run_stopping":
+        this.close();
+        return;
       case "run_started":
         this.json(event);
         this.line(`${event.resumed ? "resuming" : "starting"} run ${event.runId}: ${event.input} -> ${event.out} (model ${event.model})`);

@@ -14,7 +14,9 @@ export type PipelineEvent =
   | { type: "model_loading"; model: string }
   | { type: "model_loaded"; model: string; sequences: number; contextSize: number; threads: number; ms: number }
   | { type: "download_progress"; model: string; downloadedBytes: number; totalBytes: number }
-  | { type: "message"; level: "info" | "warn"; text: string };
+  | { type: "message"; level: "info" | "warn"; text: string }
+  /** The run stopped short (interrupted or failed): work still winding down is not reported. */
+  | { type: "run_stopping"; status: "interrupted" | "failed" };
 
 export type EventSink = (event: PipelineEvent) => void;
 

@@ -24,6 +24,8 @@ export interface RunSummary {
   error?: { code: string; message: string; hint: string | null };
   /** Code-check verdicts of the published drafts' examples, and the drafts in quarantine (whole knowledge base). */
   verification?: VerificationCounts;
+  /** The static site written with `site: true` (or why it was not). */
+  site?: { index: string; files: number; changed: number } | { error: string };
 }
 
 export interface VerificationCounts {
@@ -140,5 +142,6 @@ export function formatSummary(s: RunSummary): string {
   if (s.llm.inputTokens > 0) lines.push(`prompt tokens: ${s.llm.inputTokens}, of which ${s.llm.reusedInputTokens} served from the KV cache`);
   lines.push(`wall time: ${(s.wallMs / 1000).toFixed(1)} s`);
   if (s.resume) lines.push(`resume with: ${s.resume}`);
+  if (s.site) lines.push("error" in s.site ? `site not written: ${s.site.error}` : `site: ${s.site.index} (${s.site.files} files, ${s.site.changed} changed)`);
   return lines.join("\n");
 }

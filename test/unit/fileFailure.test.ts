@@ -3,7 +3,7 @@ import os from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { buildPipelineGraph } from "../../graphs/pipelineGraph.ts";
-import { toUserError } from "../../src/commands/graph/runGraphCommand.ts";
+import { toUserError } from "../../src/run/openPipelineRun.ts";
 import { markErrorNode } from "../../src/errors.ts";
 import type { BackendRequest } from "../../src/llm/types.ts";
 import type { PipelineEvent } from "../../src/progress/events.ts";

@@ -4,7 +4,7 @@ import path from "node:path";
 import { Writable } from "node:stream";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { buildPipelineGraph } from "../../graphs/pipelineGraph.ts";
-import { resumedTotals } from "../../src/commands/graph/runGraphCommand.ts";
+import { resumedTotals } from "../../src/run/openPipelineRun.ts";
 import { FairScheduler } from "../../src/llm/FairScheduler.ts";
 import type { BackendRequest, BackendResult, ModelBackend } from "../../src/llm/types.ts";
 import type { PipelineEvent } from "../../src/progress/events.ts";

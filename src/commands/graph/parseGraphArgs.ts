@@ -1,67 +1,23 @@
 import { parseArgs } from "node:util";
+import type { MaxTokensRole, PipelineOptions } from "../../run/types.ts";
 
-export interface GraphOptions {
+/**
+ * What `npm run graph`'s flags parse into: the library's options (src/run/types.ts) with the
+ * directories always set, `--resume` as a flag, `--json`, and `runId` = the run to resume (`npm run runs -- resume ID`).
+ */
+export interface GraphOptions extends Omit<PipelineOptions, "input" | "out" | "db" | "resume" | "runId"> {
   input: string;
   out: string;
-  model: string | undefined;
   db: string;
   resume: boolean;
-  /** LLM calls (and files) in flight; undefined = the total agent count. */
-  concurrency: number | undefined;
-  threads: number | undefined;
   json: boolean;
-  /** Skip the validator model's review (deterministic checks still run). */
   llmReview: boolean;
   maxFileMb: number;
-  contextSize: number | undefined;
-  modelsDir: string | undefined;
-  /** `--research`: providers to use; undefined = input,docs (+ tavily when TAVILY_API_KEY is set). */
-  research?: ("input" | "docs" | "tavily")[];
-  /** `--library DIR` (repeatable): more documentation folders for the docs index. */
-  libraries?: string[];
-  /** `--docs-index PATH`; undefined = docs-index.sqlite next to --db. */
-  docsIndex?: string;
-  /** `--tavily-include-domains` / `--tavily-exclude-domains`. */
-  tavilyIncludeDomains?: string[];
-  tavilyExcludeDomains?: string[];
-  /** `--agents extractor=4,writer=2`: per-role agent counts over the config file's. */
-  agents?: string;
-  /** `--role-model role=PATH|URI` (repeatable): a role runs on a model of its own. */
-  roleModels?: string[];
-  /** `--agents-config FILE`: another agents config (default config/agents.json). */
-  agentsConfig?: string;
-  /** `--memory-budget SIZE`: instead of a share of free memory. */
-  memoryBudget?: string;
-  /** `--backend auto|node-llama-cpp|llama|llama-server`: what runs every model (default: the agents config's, "auto"). */
-  backend?: string;
-  /** `--max-tokens N` or `role=N,...`: generation limit per call of each role (extractor, researcher, writer, validator). */
-  maxTokens?: Partial<Record<MaxTokensRole, number>>;
-  /** `--endpoint URL` (repeatable): OpenAI-compatible model servers serve the models instead of local files. */
-  endpoints?: string[];
-  /** `--endpoint-model NAME`: the model's name on the servers (default: the one /v1/models lists). */
-  endpointModel?: string;
-  /** `--api-key-env NAME`: environment variable that holds the servers' API key. */
-  apiKeyEnv?: string;
-  /** `--endpoint-slots N`: concurrent calls per endpoint when the server does not report its slots. */
-  endpointSlots?: number;
-  /** `--keep-history`: do not compact the run's checkpoints when it finishes. */
-  keepHistory?: boolean;
-  /** `--site`: when the run finishes, also write the static HTML site into <out>/site. */
-  site?: boolean;
-  /** `--force`: re-process every file even when the ledger says it is unchanged. */
-  force?: boolean;
-  /** `--force-out`: write into a non-empty --out that is not a knowledge base (its files are left alone). */
-  forceOut?: boolean;
-  /** `--prune`: drop entries of files missing from the input even when none or most are missing. */
-  prune?: boolean;
-  /** `--break-lock`: take over the output lock of a run on another host. */
-  breakLock?: boolean;
   /** Resume this run (by ID) rather than the newest unfinished one (`npm run runs -- resume ID`). */
   runId?: string;
 }
 
-export const MAX_TOKENS_ROLES = ["extractor", "researcher", "writer", "validator"] as const;
-export type MaxTokensRole = (typeof MAX_TOKENS_ROLES)[number];
+export const MAX_TOKENS_ROLES = ["extractor", "researcher", "writer", "validator"] as const satisfies readonly MaxTokensRole[];
 
 /** `--max-tokens 256` (every role) or `--max-tokens extractor=400,writer=300`. */
 export function parseMaxTokens(text: string): Partial<Record<MaxTokensRole, number>> | string {

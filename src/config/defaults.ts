@@ -1,0 +1,8 @@
+/** Run-level defaults, defined once: the CLI's help, the library API and Studio all read them here. */
+
+/** Knowledge-base directory when none is given. */
+export const DEFAULT_OUT_DIR = "./kb";
+/** Run database (checkpoints, per-file progress, caches) when none is given. */
+export const DEFAULT_RUN_DB = "checkpoints/runs.sqlite";
+/** Files larger than this many MiB are skipped (bounded memory). */
+export const DEFAULT_MAX_FILE_MB = 8;
