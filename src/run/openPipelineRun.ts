@@ -49,7 +49,7 @@ export interface PipelineRunSession {
   resumed: boolean;
   /** The pipeline graph, compiled with the run database's checkpointer. */
   graph: PipelineGraph;
-  config: { configurable: { thread_id: string }; signal: AbortSignal; recursionLimit: number; durability: "sync" };
+  config: { configurable: { thread_id: string; checkpoint_id?: string }; signal: AbortSignal; recursionLimit: number; durability: "sync" };
   /** Graph input: null when the run continues from its checkpoints. */
   graphInput: PipelineInput | null;
   /** Aborts the run's work (calls in flight are dropped; finished steps are kept). */
@@ -138,7 +138,7 @@ export async function openPipelineRun(options: PipelineOptions, hooks: PipelineH
       signal: abort.signal,
     });
     cleanups.push(() => research.close());
-    const codeCheck = new RustChecker({ cache: new CodeCheckCache(db.db), forbiddenDirs: [input, out] });
+    const codeCheck = new RustChecker({ cache: new CodeCheckCache(db.connection), forbiddenDirs: [input, out] });
     const services = createServices({ db, backendFor, events: emit, settings, prompts, research: research.providers, codeCheck });
     cleanups.push(() => services.close());
     const modelIds = ROLES.map((r) => `${r}=${pool.backendFor(r).modelId}`).join(",");
@@ -174,8 +174,10 @@ export async function openPipelineRun(options: PipelineOptions, hooks: PipelineH
     // The extractor's model: every file starts there, and its sequences bound the files in flight.
     const extractorModel = plan.models.find((m) => m.roles.includes("extractor"));
     const graph = buildPipelineGraph(services.deps, { concurrency: plan.concurrency, sequences: extractorModel?.sequences, checkpointer: db.checkpointer() });
-    const existing = await graph.getState({ configurable: { thread_id: runId } });
+    const existing = await graph.getState({ configurable: { thread_id: runId, ...(options.checkpointId ? { checkpoint_id: options.checkpointId } : {}) } });
     const hasCheckpoint = existing.config?.configurable?.checkpoint_id !== undefined;
+    if (options.checkpointId && !hasCheckpoint)
+      throw new UserError("NO_RUN_TO_RESUME", `Run ${runId} has no checkpoint ${options.checkpointId}.`, "Pick a checkpoint from the run's history.");
     const graphInput: PipelineInput | null = hasCheckpoint
       ? null
       : {
@@ -240,7 +242,12 @@ export async function openPipelineRun(options: PipelineOptions, hooks: PipelineH
       dbPath,
       resumed: resolved.run !== undefined,
       graph,
-      config: { configurable: { thread_id: runId }, signal: abort.signal, recursionLimit: 500, durability: "sync" },
+      config: {
+        configurable: { thread_id: runId, ...(options.checkpointId ? { checkpoint_id: options.checkpointId } : {}) },
+        signal: abort.signal,
+        recursionLimit: 500,
+        durability: "sync",
+      },
       graphInput,
       abort: (reason) => abort.abort(reason ?? new InterruptedError("abort")),
       finish: (outcome) => {

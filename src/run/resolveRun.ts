@@ -27,6 +27,8 @@ export function resolveRun(options: PipelineOptions, db: RunDatabase, env: Env):
   const resumeId = typeof options.resume === "string" ? options.resume : undefined;
   if (options.resume !== undefined && options.runId !== undefined)
     throw new UserError("USAGE", "runId names a new run; it cannot be combined with resume.", "Pass resume: RUN_ID to continue a run by its ID.");
+  if (options.checkpointId !== undefined && typeof options.resume !== "string")
+    throw new UserError("USAGE", "checkpointId continues a run named by its ID.", "Pass resume: RUN_ID with it.");
   if (options.resume !== undefined) return resolveResumed(options, db, resumeId);
 
   if (!options.input) throw new UserError("USAGE", "No input directory was given.", "Pass --input with a directory of .md, .txt or .json research files.");
@@ -69,7 +71,8 @@ function resolveResumed(options: PipelineOptions, db: RunDatabase, resumeId: str
       resumeId ? `There is no run ${resumeId} in ${db.file}.` : `There is no unfinished run for --input ${input} and --out ${out} in ${db.file}.`,
       resumeId ? "List the runs with `npm run runs -- list`." : "Run the same command without --resume to start one.",
     );
-  if (run.status === "done") throw new UserError("NO_RUN_TO_RESUME", `Run ${run.id} already finished.`, "Start a new run without --resume.");
+  if (run.status === "done" && options.checkpointId === undefined)
+    throw new UserError("NO_RUN_TO_RESUME", `Run ${run.id} already finished.`, "Start a new run without --resume.");
   // A run resumed by ID keeps its directories: other ones would mix two knowledge bases.
   if (resumeId && ((input !== undefined && input !== run.input) || (options.out !== undefined && path.resolve(options.out) !== run.out)))
     throw new UserError(

@@ -18,6 +18,11 @@ export interface PipelineOptions {
   db?: string;
   /** `true`: continue the newest unfinished run for input and out; a run ID: continue that run. */
   resume?: true | string;
+  /**
+   * With `resume: RUN_ID`: continue from this checkpoint of the run's history instead of its latest
+   * (time travel; Studio forks). A finished run may be continued this way.
+   */
+  checkpointId?: string;
   /** ID for a NEW run (default: a fresh UUIDv7). Studio starts runs on threads it created with this. */
   runId?: string;
   /** Default model for every role (path or `hf:` URI; default `RUST_KB_MODEL`, else the built-in default). */
