@@ -16,6 +16,9 @@ export interface StudioOptions {
   endpoints?: string[];
   endpointModel?: string;
   apiKeyEnv?: string;
+  /** `--research LIST` and `--concurrency N`, as `npm run graph` takes them (resumed runs too: a run does not record them). */
+  research?: ("input" | "docs" | "tavily")[];
+  concurrency?: number;
   /** `--compact`: compact a run that finishes from Studio, as the CLI does (default: keep its step history for time travel). */
   compact: boolean;
 }
@@ -25,7 +28,7 @@ export type StudioCommand = { kind: "run"; options: StudioOptions } | { kind: "h
 export const DEFAULT_STUDIO_PORT = 2124;
 
 export const STUDIO_HELP = `Usage: npm run studio -- [--db PATH] [--port N] [--root DIR ...] [--allow-origin ORIGIN ...]
-                          [--model PATH|URI] [--threads N] [--compact]
+                          [--model PATH|URI] [--threads N] [--concurrency N] [--research LIST] [--compact]
                           [--endpoint URL ... [--endpoint-model NAME] [--api-key-env NAME]]
 
 Serves the run database (default ${DEFAULT_DB}, the one \`npm run graph\` writes) to LangGraph
@@ -36,8 +39,9 @@ ID is the run ID: open its state and history, fork from a checkpoint, resume it.
 Runs may read and write only under --root (repeatable; default: the directory you started in).
 Browsers may call the server only from the hosted Studio and localhost pages; --allow-origin
 (repeatable) adds an origin. Requests must send JSON bodies. See docs/STUDIO.md and docs/SECURITY.md.
---model, --threads, --endpoint, --endpoint-model and --api-key-env choose the models of runs started
-from Studio, as with npm run graph (a resumed run keeps its own). Runs that finish from Studio keep
+--model, --endpoint, --endpoint-model and --api-key-env choose the models of runs started from Studio,
+as with npm run graph (a resumed run keeps its own); --threads, --concurrency and --research apply to
+every run the server starts or resumes. Runs that finish from Studio keep
 their step history (as --keep-history); --compact drops it as the CLI does.`;
 
 /** Pure: argv in, a command out. */
@@ -54,6 +58,8 @@ export function parseStudioArgs(argv: readonly string[]): StudioCommand {
         "allow-origin": { type: "string", multiple: true },
         model: { type: "string" },
         threads: { type: "string" },
+        concurrency: { type: "string" },
+        research: { type: "string" },
         endpoint: { type: "string", multiple: true },
         "endpoint-model": { type: "string" },
         "api-key-env": { type: "string" },
@@ -69,11 +75,18 @@ export function parseStudioArgs(argv: readonly string[]): StudioCommand {
   const portText = (v.port as string | undefined) ?? String(DEFAULT_STUDIO_PORT);
   const port = Number(portText);
   if (!/^\d+$/.test(portText) || port > 65535) return { kind: "error", message: `--port must be a number from 0 to 65535, got "${portText}"` };
-  let threads: number | undefined;
-  if (v.threads !== undefined) {
-    threads = Number(v.threads);
-    if (!Number.isInteger(threads) || threads < 1) return { kind: "error", message: `--threads must be a positive integer, got "${v.threads}"` };
-  }
+  const positive = (name: string): number | undefined | string => {
+    if (v[name] === undefined) return undefined;
+    const n = Number(v[name]);
+    return Number.isInteger(n) && n > 0 ? n : `--${name} must be a positive integer, got "${v[name]}"`;
+  };
+  const threads = positive("threads");
+  if (typeof threads === "string") return { kind: "error", message: threads };
+  const concurrency = positive("concurrency");
+  if (typeof concurrency === "string") return { kind: "error", message: concurrency };
+  const research = (v.research as string | undefined)?.split(",").map((r) => r.trim());
+  if (research && (research.length === 0 || research.some((r) => !["input", "docs", "tavily"].includes(r))))
+    return { kind: "error", message: `--research takes input, docs and tavily, comma-separated, got "${v.research}"` };
   const endpoints = v.endpoint as string[] | undefined;
   if ((v["endpoint-model"] !== undefined || v["api-key-env"] !== undefined) && !endpoints?.length)
     return { kind: "error", message: "--endpoint-model and --api-key-env need --endpoint URL" };
@@ -87,6 +100,8 @@ export function parseStudioArgs(argv: readonly string[]): StudioCommand {
       compact: v.compact === true,
       ...(v.model !== undefined ? { model: v.model as string } : {}),
       ...(threads !== undefined ? { threads } : {}),
+      ...(concurrency !== undefined ? { concurrency } : {}),
+      ...(research ? { research: research as ("input" | "docs" | "tavily")[] } : {}),
       ...(endpoints?.length ? { endpoints } : {}),
       ...(v["endpoint-model"] !== undefined ? { endpointModel: v["endpoint-model"] as string } : {}),
       ...(v["api-key-env"] !== undefined ? { apiKeyEnv: v["api-key-env"] as string } : {}),

@@ -59,8 +59,9 @@ export async function runStudioCommand(options: StudioOptions, io: StudioIo): Pr
     const base: PipelineOptions = {
       db: dbPath,
       keepHistory: !options.compact,
-      ...(options.model !== undefined ? { model: options.model } : {}),
       ...(options.threads !== undefined ? { threads: options.threads } : {}),
+      ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
+      ...(options.research ? { research: options.research } : {}),
     };
     const pipeline: PipelineOptions =
       request.kind === "new"
@@ -70,6 +71,7 @@ export async function runStudioCommand(options: StudioOptions, io: StudioIo): Pr
             out: request.outDir,
             runId: request.runId,
             force: request.force,
+            ...(options.model !== undefined ? { model: options.model } : {}),
             ...(options.endpoints ? { endpoints: options.endpoints } : {}),
             ...(options.endpointModel !== undefined ? { endpointModel: options.endpointModel } : {}),
             ...(options.apiKeyEnv !== undefined ? { apiKeyEnv: options.apiKeyEnv } : {}),

@@ -128,6 +128,16 @@ export function createStudioApp(options: StudioAppOptions): StudioApp {
     if (error !== undefined) return c.json(error as object, 500);
     return c.json(last as object);
   });
+  // The SDK sends getState(thread, checkpoint, {subgraphs: true}) with a JSON boolean, which the embed server's validator reads as a string only.
+  app.post("/threads/:thread_id/state/checkpoint", async (c) => {
+    const body = (await c.req.json().catch(() => ({}))) as { subgraphs?: unknown; checkpoint?: unknown };
+    const subgraphs = body.subgraphs === true || body.subgraphs === "true" ? "true" : "false";
+    return embed.request(
+      `/threads/${encodeURIComponent(c.req.param("thread_id"))}/state/checkpoint`,
+      { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ checkpoint: body.checkpoint, subgraphs }) },
+      undefined,
+    );
+  });
   app.route("/", embed);
   return { app, active };
 }
