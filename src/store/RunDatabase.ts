@@ -352,9 +352,11 @@ export class RunDatabase implements CallStore {
   compactRun(runId: string): { before: number; after: number } {
     const before = this.sizeBytes();
     const tx = this.connection.transaction(() => {
-      const last = this.connection
-        .prepare("SELECT checkpoint_id AS id FROM checkpoints WHERE thread_id = ? AND checkpoint_ns = '' ORDER BY checkpoint_id DESC LIMIT 1")
-        .get(runId) as { id: string } | undefined;
+      const last = !this.hasCheckpointTables()
+        ? undefined
+        : (this.connection
+            .prepare("SELECT checkpoint_id AS id FROM checkpoints WHERE thread_id = ? AND checkpoint_ns = '' ORDER BY checkpoint_id DESC LIMIT 1")
+            .get(runId) as { id: string } | undefined);
       if (last) {
         this.connection.prepare("DELETE FROM checkpoints WHERE thread_id = ? AND NOT (checkpoint_ns = '' AND checkpoint_id = ?)").run(runId, last.id);
         this.connection.prepare("DELETE FROM writes WHERE thread_id = ? AND NOT (checkpoint_ns = '' AND checkpoint_id = ?)").run(runId, last.id);
@@ -373,7 +375,8 @@ export class RunDatabase implements CallStore {
   /** Removes a run entirely: its checkpoints, ledger of calls, progress, and documents no other run uses. */
   deleteRun(runId: string): void {
     const tx = this.connection.transaction(() => {
-      for (const table of ["checkpoints", "writes"]) this.connection.prepare(`DELETE FROM ${table} WHERE thread_id = ?`).run(runId);
+      if (this.hasCheckpointTables())
+        for (const table of ["checkpoints", "writes"]) this.connection.prepare(`DELETE FROM ${table} WHERE thread_id = ?`).run(runId);
       this.connection.prepare("DELETE FROM llm_calls WHERE run_id = ?").run(runId);
       this.connection.prepare("DELETE FROM llm_memo WHERE run_id = ?").run(runId);
       this.connection.prepare("DELETE FROM run_files WHERE run_id = ?").run(runId);
@@ -384,6 +387,11 @@ export class RunDatabase implements CallStore {
     });
     tx();
     this.reclaim();
+  }
+
+  /** The checkpointer makes its tables on first use: a run that failed before its graph started left none. */
+  private hasCheckpointTables(): boolean {
+    return this.connection.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name IN ('checkpoints', 'writes')").all().length === 2;
   }
 
   /** Documents (and their index rows) no run is working on any more. */
