@@ -223,7 +223,7 @@ export interface GrammarCounts {
 
 const ZERO: GrammarCounts = { checked: 0, rejected: 0, candHit: 0, fullMask: 0, rejectMs: 0, maskMs: 0 };
 
-export function addCounts(a: GrammarCounts, b: GrammarCounts): GrammarCounts {
+function addCounts(a: GrammarCounts, b: GrammarCounts): GrammarCounts {
   return {
     checked: a.checked + b.checked,
     rejected: a.rejected + b.rejected,
@@ -463,7 +463,7 @@ function pct(a: number, b: number): string {
   return b > 0 ? `${((100 * a) / b).toFixed(1)}%` : "—";
 }
 
-export function renderGrammarReport(o: GrammarBenchOptions, results: ModelResult[], meta: { started: string; server: string }): string {
+function renderGrammarReport(o: GrammarBenchOptions, results: ModelResult[], meta: { started: string; server: string }): string {
   const L: string[] = [];
   L.push(`### ${o.label} — ${meta.started}`);
   L.push("");

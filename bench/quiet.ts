@@ -63,12 +63,12 @@ export interface CpuSnapshot {
   own: number;
 }
 
-export function cpuSnapshot(): CpuSnapshot {
+function cpuSnapshot(): CpuSnapshot {
   return { machine: machineBusyTicks(), own: ownTreeTicks() };
 }
 
 /** CPU-seconds other processes used between two snapshots (short-lived processes included). */
-export function otherCpuSecondsBetween(a: CpuSnapshot, b: CpuSnapshot): number {
+function otherCpuSecondsBetween(a: CpuSnapshot, b: CpuSnapshot): number {
   if (a.machine === undefined || b.machine === undefined) return 0;
   return Math.max(0, b.machine - a.machine - (b.own - a.own)) / TICKS_PER_SECOND;
 }
@@ -84,7 +84,7 @@ export interface QuietOptions {
 }
 
 /** Waits until other processes used less than maxOtherShare of a core for windowMs; returns the wait in ms. */
-export async function waitForQuiet(o: QuietOptions = {}): Promise<number> {
+async function waitForQuiet(o: QuietOptions = {}): Promise<number> {
   const share = o.maxOtherShare ?? 0.05;
   const windowMs = o.windowMs ?? 1500;
   const t0 = Date.now();

@@ -16,9 +16,9 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { ensureSyntheticModel, type SyntheticModelQuant } from "../src/gguf/ensureSyntheticModel.ts";
-import { findLlamaCppTool } from "../src/gguf/quantizeGguf.ts";
 import { isSyntheticShapeName, SYNTHETIC_SHAPES, type SyntheticShapeName } from "../src/gguf/writeSyntheticGguf.ts";
 import type { ModelBackend } from "../src/llm/types.ts";
+import { findLlamaCppTool } from "../src/util/llamaCppTools.ts";
 import {
   findLlamaCppTools,
   type LlamaCppTools,

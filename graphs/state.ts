@@ -1,5 +1,6 @@
 import { Annotation } from "@langchain/langgraph";
 import type { DraftRef, FileOutcome, FileTask, PatternItem, Verdict } from "../nodes/types.ts";
+import { DEFAULT_MAX_FILE_BYTES } from "../src/config/defaults.ts";
 import type { SkippedFile } from "../src/input/scanInput.ts";
 import type { LedgerSettings } from "../src/store/Ledger.ts";
 
@@ -41,7 +42,7 @@ export const PipelineState = Annotation.Root({
   /** Absolute paths never read as input (output directory, checkpoint DB). */
   exclude: Annotation<string[]>({ reducer: replace, default: () => [] }),
   /** Files larger than this are skipped (bounded memory). */
-  maxFileBytes: Annotation<number>({ reducer: replace, default: () => 8 * 1024 * 1024 }),
+  maxFileBytes: Annotation<number>({ reducer: replace, default: () => DEFAULT_MAX_FILE_BYTES }),
   /** Supported files found under the input directory. */
   found: Annotation<number>({ reducer: replace, default: () => 0 }),
   /** Files to run through the subgraph (new or changed since the knowledge base last saw them). */

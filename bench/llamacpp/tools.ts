@@ -8,7 +8,7 @@ import { spawn } from "node:child_process";
 import fs from "node:fs";
 import net from "node:net";
 import path from "node:path";
-import { LLAMA_CPP_BIN_DIR } from "../../src/gguf/quantizeGguf.ts";
+import { BENCH_BIN_DIR } from "../../src/util/llamaCppTools.ts";
 
 export interface LlamaCppTools {
   bench: string;
@@ -19,7 +19,7 @@ export interface LlamaCppTools {
 }
 
 /** The built tools, or a list of what is missing. */
-export function findLlamaCppTools(binDir = LLAMA_CPP_BIN_DIR): LlamaCppTools | { missing: string[] } {
+export function findLlamaCppTools(binDir = BENCH_BIN_DIR): LlamaCppTools | { missing: string[] } {
   const names = { bench: "llama-bench", batchedBench: "llama-batched-bench", server: "llama-server" } as const;
   const missing = Object.values(names).filter((n) => !fs.existsSync(path.join(binDir, n)));
   if (missing.length > 0) return { missing };

@@ -23,7 +23,7 @@ const endpointUrl = z.string().superRefine((u, ctx) => {
 });
 
 /** Why a string is not a usable endpoint URL, or undefined when it is. */
-export function endpointUrlProblem(u: string): string | undefined {
+function endpointUrlProblem(u: string): string | undefined {
   let url: URL;
   try {
     url = new URL(u);

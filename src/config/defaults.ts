@@ -6,3 +6,7 @@ export const DEFAULT_OUT_DIR = "./kb";
 export const DEFAULT_RUN_DB = "checkpoints/runs.sqlite";
 /** Files larger than this many MiB are skipped (bounded memory). */
 export const DEFAULT_MAX_FILE_MB = 8;
+/** The same limit in bytes (what the scan and the graph state use). */
+export const DEFAULT_MAX_FILE_BYTES = DEFAULT_MAX_FILE_MB * 1024 * 1024;
+/** Tokens per sequence (context) of a model the agents config gives no contextSize (capped by the model). */
+export const DEFAULT_CONTEXT_SIZE = 4096;

@@ -35,7 +35,7 @@ export interface EnsureSyntheticModelOptions {
   onProgress?: (line: string) => void;
 }
 
-export function syntheticModelPath(shape: SyntheticShapeName | SyntheticShape, quant: SyntheticModelQuant, cacheDir = ".bench/models"): string {
+function syntheticModelPath(shape: SyntheticShapeName | SyntheticShape, quant: SyntheticModelQuant, cacheDir = ".bench/models"): string {
   return path.join(cacheDir, `synthetic-${resolveShape(shape).name}-${quant}.gguf`);
 }
 

@@ -75,7 +75,6 @@ export type GgufValue =
   | { type: "i32[]"; value: ArrayLike<number> };
 
 export const u32 = (value: number): GgufValue => ({ type: "u32", value });
-export const i32 = (value: number): GgufValue => ({ type: "i32", value });
 export const f32 = (value: number): GgufValue => ({ type: "f32", value });
 export const bool = (value: boolean): GgufValue => ({ type: "bool", value });
 export const str = (value: string): GgufValue => ({ type: "string", value });

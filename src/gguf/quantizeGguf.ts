@@ -8,13 +8,7 @@
 import { spawn } from "node:child_process";
 import fs from "node:fs";
 import { UserError } from "../errors.ts";
-import { BENCH_BIN_DIR, findLlamaCppTool, toolSearchDescription } from "../util/llamaCppTools.ts";
-
-/** Where bench/llamacpp/build.sh puts llama.cpp's tools (a developer build). */
-export const LLAMA_CPP_BIN_DIR = BENCH_BIN_DIR;
-
-/** Path of a built llama.cpp tool; see src/util/llamaCppTools.ts for where it looks. */
-export { findLlamaCppTool };
+import { findLlamaCppTool, toolSearchDescription } from "../util/llamaCppTools.ts";
 
 export interface QuantizeGgufOptions {
   inPath: string;

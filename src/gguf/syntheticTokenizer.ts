@@ -11,10 +11,10 @@ import { bool, str, u32 } from "./ggufFormat.ts";
 import { readGgufHeader } from "./readGgufHeader.ts";
 
 /** llama.cpp `enum llama_token_type` (the GGUF `tokenizer.ggml.token_type` values). */
-export const TokenType = { NORMAL: 1, UNKNOWN: 2, CONTROL: 3, USER_DEFINED: 4, UNUSED: 5, BYTE: 6 } as const;
+const TokenType = { NORMAL: 1, UNKNOWN: 2, CONTROL: 3, USER_DEFINED: 4, UNUSED: 5, BYTE: 6 } as const;
 
 /** ChatML, as SmolLM2 and Qwen2.5 use; its control tokens are in the synthetic vocabulary. */
-export const CHATML_TEMPLATE =
+const CHATML_TEMPLATE =
   "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}" +
   "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
 

@@ -84,7 +84,7 @@ export function outlineOf(tree: Root): MarkdownOutline {
 }
 
 /** The text of a node and its descendants, joined (walked without recursion). */
-export function plainText(node: Nodes | undefined): string | undefined {
+function plainText(node: Nodes | undefined): string | undefined {
   if (!node) return undefined;
   if ("value" in node && typeof node.value === "string") return node.value;
   const out: string[] = [];

@@ -4,7 +4,7 @@ import { outlineInParts } from "./outlineInParts.ts";
 import type { MarkdownOutline, SourceUnit } from "./types.ts";
 
 /** Units longer than this are split at paragraph (then line, then character) boundaries. */
-export const MAX_UNIT_CHARS = 4000;
+const MAX_UNIT_CHARS = 4000;
 
 /** `[code: rust]` is how the plain-text files mark an indented code block's language. */
 const CODE_MARKER = /^\[code:\s*([\w+-]*)\]\s*$/;
@@ -136,7 +136,7 @@ export interface Line {
  * full, else at line ends; a single over-long line is cut at character boundaries and every piece
  * keeps that line's number.
  */
-export function splitLines(lines: readonly Line[], max = MAX_UNIT_CHARS): Line[] {
+function splitLines(lines: readonly Line[], max = MAX_UNIT_CHARS): Line[] {
   const parts: Line[] = [];
   let buf: Line[] = [];
   let size = 0;

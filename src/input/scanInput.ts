@@ -1,14 +1,13 @@
 import { createHash } from "node:crypto";
 import fs from "node:fs/promises";
 import path from "node:path";
+import { DEFAULT_MAX_FILE_BYTES } from "../config/defaults.ts";
 import { describeError } from "../errors.ts";
 import { capUnits } from "./capUnits.ts";
 import { decodeText } from "./decodeText.ts";
 import { parseJson } from "./parseJson.ts";
 import { parseMarkdown } from "./parseMarkdown.ts";
 import type { SourceDocument, SourceFormat } from "./types.ts";
-
-export const DEFAULT_MAX_FILE_BYTES = 8 * 1024 * 1024;
 
 const FORMATS: Record<string, SourceFormat> = {
   ".md": "markdown",
@@ -50,7 +49,7 @@ export interface ScanOptions {
   maxFileBytes?: number;
 }
 
-export function formatOf(name: string): SourceFormat | undefined {
+function formatOf(name: string): SourceFormat | undefined {
   return FORMATS[path.extname(name).toLowerCase()];
 }
 
@@ -62,7 +61,7 @@ const utf8 = new TextDecoder("utf-8", { fatal: true });
  * UTF-8 written `\xHH` (a Latin-1 `café` is `caf\xE9`). A backslash in such a name is doubled, so
  * its escapes read back unambiguously; a valid name that literally holds `\xE9` still shows the same.
  */
-export function displayName(bytes: Uint8Array): string {
+function displayName(bytes: Uint8Array): string {
   try {
     return utf8.decode(bytes);
   } catch {

@@ -85,7 +85,7 @@ export function inputFingerprint(files: readonly { relPath: string; docId: strin
 }
 
 /** Cache key of a pair judgment: the judge and what it was shown about both drafts (order-free). */
-export function pairKey(judge: string, pair: CandidatePair): string {
+function pairKey(judge: string, pair: CandidatePair): string {
   const fmt = (d: MatchDraft) => `${d.name}\n${d.category}\n${d.summary}`;
   const [x, y] = [fmt(pair.a), fmt(pair.b)].sort(byString);
   return createHash("sha256").update(`${judge}\u0000${x}\u0000${y}`).digest("hex").slice(0, 32);

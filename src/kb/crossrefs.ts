@@ -12,7 +12,7 @@ export interface CrossRefs {
 }
 
 /** The Rust API Guidelines checklist: ID -> chapter page (for links). */
-export const API_GUIDELINES: Readonly<Record<string, string>> = {
+const API_GUIDELINES: Readonly<Record<string, string>> = {
   "C-CASE": "naming",
   "C-CONV": "naming",
   "C-GETTER": "naming",

@@ -43,7 +43,7 @@ const RUST_LANGS = new Set(["rust", "rs", "", "no_run", "ignore", "should_panic"
  * The best example among the drafts: better verification first, then Rust over other languages,
  * then a readable size (3-40 lines), then the draft-ID order.
  */
-export function bestExample(contributions: readonly Contribution[]): ExampleRef | null {
+function bestExample(contributions: readonly Contribution[]): ExampleRef | null {
   const candidates = contributions
     .filter((c) => c.example)
     .map((c) => ({ ex: c.example as ExampleRef, id: draftIdOf(c) }))
@@ -221,7 +221,7 @@ export function assignIds(
   return groups.map((_, i) => ({ id: ids[i] ?? "", slug: slugs[i] ?? "" }));
 }
 
-export const MAX_RELATED = 6;
+const MAX_RELATED = 6;
 
 /**
  * Related entries, both ways. Two entries are related when they cite the same lint or guideline

@@ -39,7 +39,7 @@ export function mergeEntry(contributions: readonly Contribution[], aliases: Alia
 }
 
 /** Model text is data: it may not open headings, HTML, images, unsafe links or fences in our pages (src/kb/markdownSafe.ts). */
-export function inline(text: string): string {
+function inline(text: string): string {
   return safeInline(text);
 }
 

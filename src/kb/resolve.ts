@@ -35,8 +35,6 @@ export interface Overrides {
   aliases: Record<string, string>;
 }
 
-export const NO_OVERRIDES: Overrides = { merge: [], separate: [], aliases: {} };
-
 export interface Judgment {
   same: boolean;
   reason: string;
@@ -83,7 +81,7 @@ const STOP = new Set([
   "into",
 ]);
 
-export function nameTokens(name: string): Set<string> {
+function nameTokens(name: string): Set<string> {
   return new Set(
     nameKey(name)
       .split(" ")

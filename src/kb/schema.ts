@@ -34,7 +34,7 @@ const EvidenceRefSchema = z.object({ unitId: z.string(), title: z.string(), star
 
 const ResearchRefSchema = z.object({ id: z.string(), provider: z.string(), title: z.string(), citation: z.string(), url: z.string().optional() });
 
-export const EntrySchema = z.object({
+const EntrySchema = z.object({
   id: z
     .string()
     .regex(/^kb-[0-9a-f]{8}$/)

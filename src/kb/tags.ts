@@ -48,7 +48,7 @@ const CATEGORY_TAG: Partial<Record<CategoryId, string>> = {
   "design-patterns": "design-pattern",
 };
 
-export const MAX_TAGS = 6;
+const MAX_TAGS = 6;
 
 /**
  * Tags for an entry: its category's tag first, then vocabulary tags whose keywords occur in the

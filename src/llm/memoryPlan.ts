@@ -21,7 +21,7 @@
 import { type Llama, loadLlamaCpp } from "./llamaCpp.ts";
 
 /** llama.cpp pads each sequence's context to a multiple of this (node-llama-cpp's contextSizePad). */
-export const CONTEXT_PAD = 256;
+const CONTEXT_PAD = 256;
 
 /**
  * Floors the shrinking stops at. A context under 2048 tokens no longer holds a research chunk plus
@@ -122,7 +122,7 @@ export function padContextSize(contextSize: number, pad = CONTEXT_PAD): number {
 }
 
 /** The context a sequence of this model actually gets: the request, capped by the training context. */
-export function effectiveContextSize(profile: ModelMemoryProfile, contextSize: number): number {
+function effectiveContextSize(profile: ModelMemoryProfile, contextSize: number): number {
   return profile.trainContextSize && profile.trainContextSize > 0 ? Math.min(contextSize, profile.trainContextSize) : contextSize;
 }
 
@@ -307,7 +307,7 @@ export interface KvShape {
 }
 
 /** llama.cpp's default micro-batch: the compute buffers are sized for this many tokens. */
-export const DEFAULT_UBATCH = 512;
+const DEFAULT_UBATCH = 512;
 
 /**
  * A profile from a model's shape alone, for models not downloaded yet. KV: each attention layer

@@ -164,7 +164,7 @@ function offlineError(spec: string, directory: string, host: string): UserError 
 }
 
 /** True when `url` answers at all (any HTTP status); false on a network error or timeout. */
-export async function probeHost(url: string, timeoutMs: number): Promise<boolean> {
+async function probeHost(url: string, timeoutMs: number): Promise<boolean> {
   try {
     await fetch(url, { method: "HEAD", signal: AbortSignal.timeout(timeoutMs) });
     return true;

@@ -19,5 +19,3 @@ export type PipelineEvent =
   | { type: "run_stopping"; status: "interrupted" | "failed" };
 
 export type EventSink = (event: PipelineEvent) => void;
-
-export const noopSink: EventSink = () => {};

@@ -8,7 +8,7 @@ import { sleep } from "./RateLimiter.ts";
 import type { DocsRoot } from "./rustDocs.ts";
 
 /** Bump when sectioning or the schema changes: every root is rebuilt once. */
-export const DOCS_INDEX_VERSION = 1;
+const DOCS_INDEX_VERSION = 1;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);

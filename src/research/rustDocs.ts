@@ -43,7 +43,7 @@ export function selectStd(rel: string): boolean {
 }
 
 /** The collections looked for under rustup's html directory. */
-export const RUST_DOC_COLLECTIONS: readonly { sub: string; collection: string; select: (rel: string) => boolean; rule: string }[] = [
+const RUST_DOC_COLLECTIONS: readonly { sub: string; collection: string; select: (rel: string) => boolean; rule: string }[] = [
   { sub: "book", collection: "The Rust Programming Language", select: mdbook(/^(2018-edition|first-edition|second-edition)\//), rule: "mdbook-v1" },
   { sub: "std", collection: "std", select: selectStd, rule: "std-v1" },
   // Translations (es/, ja/, ko/, zh/ …) repeat the English pages.

@@ -115,11 +115,6 @@ function tempName(target: string): string {
   return `${TEMP_PREFIX}${target}.${process.pid}.${randomBytes(4).toString("hex")}.kbtmp`;
 }
 
-/** Whether a file name is one of writeFileAtomic's temporary files. */
-export function isTempName(name: string): boolean {
-  return TEMP_NAME.test(name);
-}
-
 /**
  * Removes temporary files a killed process left behind (they were never visible under a real
  * name), in exactly the folders given (not below them) and only names writeFileAtomic makes: a

@@ -21,10 +21,10 @@ const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..
 export const BENCH_BIN_DIR = path.join(REPO_ROOT, "bench", ".build", "bin");
 
 /** The llama.cpp source node-llama-cpp ships (a git bundle). */
-export const LLAMA_CPP_BUNDLE = path.join(REPO_ROOT, "node_modules", "node-llama-cpp", "llama", "gitRelease.bundle");
+const LLAMA_CPP_BUNDLE = path.join(REPO_ROOT, "node_modules", "node-llama-cpp", "llama", "gitRelease.bundle");
 
 /** The commit the bundle's HEAD points at, read from the bundle's text header; undefined without the bundle. */
-export function bundleCommit(bundle: string = LLAMA_CPP_BUNDLE): string | undefined {
+function bundleCommit(bundle: string = LLAMA_CPP_BUNDLE): string | undefined {
   let fd: number | undefined;
   try {
     fd = fs.openSync(bundle, "r");
@@ -40,7 +40,7 @@ export function bundleCommit(bundle: string = LLAMA_CPP_BUNDLE): string | undefi
 }
 
 /** The cache folder for the installed bundle's build: `<cache root>/<commit>`. */
-export function llamaCppCacheDir(cacheRoot: string = readEnv().llamaCppCache, bundle: string = LLAMA_CPP_BUNDLE): string | undefined {
+function llamaCppCacheDir(cacheRoot: string = readEnv().llamaCppCache, bundle: string = LLAMA_CPP_BUNDLE): string | undefined {
   const commit = bundleCommit(bundle);
   return commit ? path.join(cacheRoot, commit) : undefined;
 }

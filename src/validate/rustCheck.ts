@@ -32,7 +32,7 @@ import { type GuardedProcess, type GuardedSpawnOptions, type ResourceLimits, spa
 import { compileTimeAccess } from "./compileTimeAccess.ts";
 
 /** Bump when classification changes, so cached verdicts are recomputed. 2: sandboxed rustc. */
-export const CHECKER_VERSION = 2;
+const CHECKER_VERSION = 2;
 
 /** Where verdicts are cached (CodeCheckCache keeps them in the run database). */
 export interface VerdictCache {
@@ -41,7 +41,7 @@ export interface VerdictCache {
 }
 
 /** Limits rustc runs under unless told otherwise. */
-export const DEFAULT_RUSTC_LIMITS: Readonly<Required<Omit<ResourceLimits, "processes">>> = {
+const DEFAULT_RUSTC_LIMITS: Readonly<Required<Omit<ResourceLimits, "processes">>> = {
   cpuSeconds: 20,
   addressSpaceBytes: 3 * 1024 ** 3,
   fileSizeBytes: 64 * 1024 ** 2,
@@ -51,7 +51,6 @@ const MAX_DETAIL = 300;
 
 /** The verdict, as recorded on the example in the knowledge base (see CodeVerification). */
 export type CodeVerdict = CodeVerification;
-export type CodeCheckStatus = CodeVerification["status"];
 
 export interface RustCheckerOptions {
   /** rustc executable (default "rustc" on PATH); false: parse only. */

@@ -28,8 +28,6 @@ export interface ServerArgs {
   port?: number;
 }
 
-export { freePort };
-
 const started = new Set<ChildProcess>();
 process.once("exit", () => {
   for (const p of started) p.kill("SIGKILL");

@@ -167,7 +167,10 @@ describe("Studio on the CLI's runs", () => {
     const events = await drain(
       client.runs.stream(thread.thread_id, "rust_kb", { input: { inputDir: makeInput("studio-notes", FILES.slice(2)), outDir: path.join(tmp, "studio-kb") } }),
     );
-    expect(events.filter((e) => e.event === "error"), studio.log()).toEqual([]);
+    expect(
+      events.filter((e) => e.event === "error"),
+      studio.log(),
+    ).toEqual([]);
     const last = events.filter((e) => e.event === "values").at(-1)?.data as { results?: unknown[] };
     expect(last.results).toHaveLength(1);
     expect(fs.existsSync(path.join(tmp, "studio-kb", "index.md"))).toBe(true);
@@ -178,19 +181,46 @@ describe("Studio on the CLI's runs", () => {
     const outside = fs.mkdtempSync(path.join(os.tmpdir(), "kb-studio-outside-"));
     try {
       const other = await client.threads.create();
-      const refused = await drain(client.runs.stream(other.thread_id, "rust_kb", { input: { inputDir: path.join(tmp, "studio-notes"), outDir: path.join(outside, "kb") } }));
+      const refused = await drain(
+        client.runs.stream(other.thread_id, "rust_kb", { input: { inputDir: path.join(tmp, "studio-notes"), outDir: path.join(outside, "kb") } }),
+      );
       expect(JSON.stringify(refused.filter((e) => e.event === "error"))).toMatch(/outside the directories this Studio server may use/);
       expect(fs.readdirSync(outside)).toEqual([]);
       // Someone's files are not a knowledge base (as on the command line).
       fs.mkdirSync(path.join(tmp, "home"));
       fs.writeFileSync(path.join(tmp, "home", "thesis.md"), "mine");
-      const home = await drain(client.runs.stream(other.thread_id, "rust_kb", { input: { inputDir: path.join(tmp, "studio-notes"), outDir: path.join(tmp, "home") } }));
+      const home = await drain(
+        client.runs.stream(other.thread_id, "rust_kb", { input: { inputDir: path.join(tmp, "studio-notes"), outDir: path.join(tmp, "home") } }),
+      );
       expect(JSON.stringify(home.filter((e) => e.event === "error"))).toMatch(/holds no knowledge base/);
       expect(fs.readdirSync(path.join(tmp, "home"))).toEqual(["thesis.md"]);
       expect((await listRuns(db)).map((r) => r.id)).not.toContain(other.thread_id);
     } finally {
       fs.rmSync(outside, { recursive: true, force: true });
     }
+  });
+
+  it("forks a finished CLI run from an earlier checkpoint with edited state (time travel) and runs it from there", async () => {
+    const { client } = studio;
+    const history = await client.threads.getHistory<{ files: { relPath: string }[] }>(cliRunId, { limit: 100 });
+    const fanOut = history.find((s) => s.next.includes("processFile"));
+    const files = fanOut?.values.files ?? [];
+    expect(files).toHaveLength(2);
+    // Keep one file: as if discover had found only it.
+    const fork = await client.threads.updateState(cliRunId, {
+      values: { files: files.slice(0, 1) },
+      checkpointId: fanOut?.checkpoint.checkpoint_id ?? undefined,
+      asNode: "discover",
+    });
+    const events = await drain(client.runs.stream(cliRunId, "rust_kb", { input: null, checkpointId: fork.checkpoint.checkpoint_id ?? undefined }));
+    expect(
+      events.filter((e) => e.event === "error"),
+      studio.log(),
+    ).toEqual([]);
+    const state = await client.threads.getState<{ results: { relPath: string }[] }>(cliRunId);
+    expect(state.values.results.map((r) => r.relPath)).toEqual([files[0]?.relPath]);
+    expect(state.next).toEqual([]);
+    expect(await listRuns(db)).toContainEqual({ id: cliRunId, status: "done" });
   });
 });
 
@@ -224,7 +254,10 @@ describe("an interrupted CLI run resumed from Studio", () => {
     const before = await studio.client.threads.get(runId);
     expect(before.status).toBe("error");
     const events = await drain(studio.client.runs.stream(runId, "rust_kb", { input: null }));
-    expect(events.filter((e) => e.event === "error"), studio.log()).toEqual([]);
+    expect(
+      events.filter((e) => e.event === "error"),
+      studio.log(),
+    ).toEqual([]);
     expect(await listRuns(db)).toContainEqual({ id: runId, status: "done" });
     expect(pages(out)).toEqual(byCli);
   });
@@ -282,9 +315,9 @@ describe("the Studio server refuses what a web page could send", () => {
     expect((await raw(port, "POST", route, { host: `127.0.0.1:${port}`, "content-type": "text/plain" }, JSON.stringify(pwnInput()))).status).toBe(415);
     expect((await raw(port, "POST", route, { host: `127.0.0.1:${port}`, "content-type": "application/x-www-form-urlencoded" }, "a=b")).status).toBe(415);
     // Stateless runs (no thread) are not offered: a run is a thread.
-    expect((await raw(port, "POST", "/runs/stream", { host: `127.0.0.1:${port}`, "content-type": "application/json" }, JSON.stringify(pwnInput()))).status).toBe(
-      422,
-    );
+    expect(
+      (await raw(port, "POST", "/runs/stream", { host: `127.0.0.1:${port}`, "content-type": "application/json" }, JSON.stringify(pwnInput()))).status,
+    ).toBe(422);
     await new Promise((r) => setTimeout(r, 500));
     expect(fs.existsSync(path.join(tmp, "pwn-kb"))).toBe(false);
   });

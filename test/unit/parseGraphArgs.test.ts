@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { DEFAULT_DB, DEFAULT_OUT, parseGraphArgs } from "../../src/commands/graph/parseGraphArgs.ts";
+import { parseGraphArgs } from "../../src/commands/graph/parseGraphArgs.ts";
 
 describe("parseGraphArgs", () => {
   it("requires --input", () => {
@@ -10,7 +10,7 @@ describe("parseGraphArgs", () => {
     const r = parseGraphArgs(["--input", "notes"]);
     expect(r.kind).toBe("run");
     if (r.kind !== "run") return;
-    expect(r.options).toMatchObject({ input: "notes", out: DEFAULT_OUT, db: DEFAULT_DB, resume: false, json: false, llmReview: true, maxFileMb: 8 });
+    expect(r.options).toMatchObject({ input: "notes", out: "./kb", db: "checkpoints/runs.sqlite", resume: false, json: false, llmReview: true, maxFileMb: 8 });
     expect(r.options.concurrency).toBeUndefined();
     expect(r.options.model).toBeUndefined();
   });

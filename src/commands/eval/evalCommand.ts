@@ -52,7 +52,7 @@ export async function currentInputFiles(input: string, exclude: readonly string[
 }
 
 /** Why the knowledge base in --out can be reused for this evaluation, or why not. */
-export function reuseDecision(
+function reuseDecision(
   options: GraphOptions,
   files: readonly { relPath: string; docId: string }[],
 ): { reuse: true; runId: string; why: string } | { reuse: false; why: string } {

@@ -73,7 +73,7 @@ function entryKeys(e: Entry, aliases: AliasIndex): { canonical: Set<string>; pla
  * - name: the label's name (or its markdown form) normalises to one of the entry's names;
  * - alias: the label's name and one of the entry's names are aliases in the alias table.
  */
-export function matchLabel(label: LabelPattern, e: Entry, aliases: AliasIndex): MatchKind | null {
+function matchLabel(label: LabelPattern, e: Entry, aliases: AliasIndex): MatchKind | null {
   const keys = entryKeys(e, aliases);
   if (e.crossRefs.clippy.includes(label.id) || e.crossRefs.guidelines.includes(label.id)) return "id";
   if (keys.canonical.has(canonicalKey(label.id, aliases))) return "id";
@@ -84,7 +84,7 @@ export function matchLabel(label: LabelPattern, e: Entry, aliases: AliasIndex): 
 }
 
 /** Loose match: the label's name and one of the entry's names share most words (similarity >= 0.5). */
-export function looseMatch(label: LabelPattern, e: Entry): boolean {
+function looseMatch(label: LabelPattern, e: Entry): boolean {
   const names = [e.name, ...e.aliases, ...e.merges.map((m) => m.name)];
   return names.some((n) => nameSimilarity(label.name, n) >= 0.5);
 }

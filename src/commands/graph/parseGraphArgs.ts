@@ -1,4 +1,8 @@
 import { parseArgs } from "node:util";
+import { DEFAULT_SETTINGS } from "../../../nodes/deps.ts";
+import { DEFAULT_CONTEXT_SIZE, DEFAULT_MAX_FILE_MB, DEFAULT_OUT_DIR, DEFAULT_RUN_DB } from "../../config/defaults.ts";
+import { DEFAULT_MEMORY_SHARE } from "../../llm/memoryPlan.ts";
+import { DEFAULT_AGENT_COUNTS } from "../../llm/roles.ts";
 import type { MaxTokensRole, PipelineOptions } from "../../run/types.ts";
 
 /**
@@ -17,10 +21,10 @@ export interface GraphOptions extends Omit<PipelineOptions, "input" | "out" | "d
   runId?: string;
 }
 
-export const MAX_TOKENS_ROLES = ["extractor", "researcher", "writer", "validator"] as const satisfies readonly MaxTokensRole[];
+const MAX_TOKENS_ROLES = ["extractor", "researcher", "writer", "validator"] as const satisfies readonly MaxTokensRole[];
 
 /** `--max-tokens 256` (every role) or `--max-tokens extractor=400,writer=300`. */
-export function parseMaxTokens(text: string): Partial<Record<MaxTokensRole, number>> | string {
+function parseMaxTokens(text: string): Partial<Record<MaxTokensRole, number>> | string {
   const out: Partial<Record<MaxTokensRole, number>> = {};
   const bad = `--max-tokens takes a number or role=N pairs (roles: ${MAX_TOKENS_ROLES.join(", ")}), got "${text}"`;
   if (/^\d+$/.test(text.trim())) {
@@ -40,8 +44,10 @@ export function parseMaxTokens(text: string): Partial<Record<MaxTokensRole, numb
 
 export type ParseResult = { kind: "run"; options: GraphOptions } | { kind: "help" } | { kind: "error"; message: string };
 
-export const DEFAULT_OUT = "./kb";
-export const DEFAULT_DB = "checkpoints/runs.sqlite";
+/** @deprecated The run database default under its old name, until src/commands/studio imports DEFAULT_RUN_DB from src/config/defaults.ts. */
+export const DEFAULT_DB = DEFAULT_RUN_DB;
+
+const maxTokens = DEFAULT_SETTINGS.maxTokens;
 
 export const GRAPH_HELP = `Usage: npm run graph -- --input DIR [options]
 
@@ -50,12 +56,12 @@ Builds a markdown knowledge base of idiomatic Rust patterns from a directory of 
 
 Options:
   --input DIR          directory of research files (required; only read, never written)
-  --out DIR            knowledge-base directory (default ${DEFAULT_OUT})
+  --out DIR            knowledge-base directory (default ${DEFAULT_OUT_DIR})
   --model PATH|URI     GGUF file or hf:/https: URI (default: $RUST_KB_MODEL, else
                        Qwen2.5-0.5B-Instruct Q4_K_M, downloaded once on first use)
   --models-dir DIR     where downloaded models live (default: $RUST_KB_MODELS_DIR, else
                        node-llama-cpp's ~/.node-llama-cpp/models)
-  --db PATH            checkpoint database (default ${DEFAULT_DB})
+  --db PATH            checkpoint database (default ${DEFAULT_RUN_DB})
   --resume             continue the last unfinished run for this --input and --out
   --keep-history       keep every checkpoint of a finished run (default: compacted to the
                        final state; see npm run runs -- compact)
@@ -73,11 +79,11 @@ Options:
                        only once you know that run is over
   --concurrency N      caps LLM calls in flight: every role's agents and every model's
                        sequences at N, and files in progress at N (default: the total agent
-                       count, 30). 1 gives reproducible output.
+                       count, ${Object.values(DEFAULT_AGENT_COUNTS).reduce((a, b) => a + b, 0)}). 1 gives reproducible output.
   --agents LIST        agents per role over config/agents.json, e.g. extractor=4,writer=2
   --role-model R=M     run role R on model M (a path or hf: URI), e.g. synthesizer=big.gguf
   --agents-config FILE another agents config file (default config/agents.json)
-  --memory-budget SIZE memory the models may use, e.g. 6GB (default 80% of free memory)
+  --memory-budget SIZE memory the models may use, e.g. 6GB (default ${Math.round(DEFAULT_MEMORY_SHARE * 100)}% of free memory)
   --backend NAME       auto (default): llama-server (llama.cpp's own server in a child process,
                        faster with many agents) when its binary is found, else node-llama-cpp in
                        process; llama (= node-llama-cpp) or llama-server force one. Build
@@ -90,12 +96,12 @@ Options:
   --api-key-env NAME   environment variable holding the server's API key (never the key itself)
   --endpoint-slots N   concurrent calls per server when it does not report its slots (default 4)
   --max-tokens N|LIST  tokens each call may generate, for every role or per role, e.g.
-                       extractor=600,writer=600 (default extractor 900, researcher 160,
-                       writer 900, validator 240); part of the run's settings
+                       extractor=600,writer=600 (default extractor ${maxTokens.extractor}, researcher ${maxTokens.researcher},
+                       writer ${maxTokens.writer}, validator ${maxTokens.validator}); part of the run's settings
   --threads N          CPU threads for generation (default: $RUST_KB_THREADS, else the core count)
-  --context-size N     tokens per sequence (default 4096, capped by the model)
+  --context-size N     tokens per sequence (default ${DEFAULT_CONTEXT_SIZE}, capped by the model)
   --no-llm-review      validator runs its deterministic checks only
-  --max-file-mb N      skip files larger than this (default 8)
+  --max-file-mb N      skip files larger than this (default ${DEFAULT_MAX_FILE_MB})
   --research LIST      research providers, comma-separated: input, docs, tavily (default
                        input,docs, plus tavily when $TAVILY_API_KEY is set)
   --library DIR        add a folder of .md/.txt/.html documentation to the docs index
@@ -218,15 +224,15 @@ export function parseGraphArgs(argv: readonly string[]): ParseResult {
     kind: "run",
     options: {
       input,
-      out: (v.out as string | undefined) ?? DEFAULT_OUT,
+      out: (v.out as string | undefined) ?? DEFAULT_OUT_DIR,
       model: v.model as string | undefined,
-      db: (v.db as string | undefined) ?? DEFAULT_DB,
+      db: (v.db as string | undefined) ?? DEFAULT_RUN_DB,
       resume: v.resume === true,
       concurrency: ints.concurrency,
       threads: ints.threads,
       json: v.json === true,
       llmReview: v["no-llm-review"] !== true,
-      maxFileMb: ints["max-file-mb"] ?? 8,
+      maxFileMb: ints["max-file-mb"] ?? DEFAULT_MAX_FILE_MB,
       contextSize: ints["context-size"],
       modelsDir: v["models-dir"] as string | undefined,
       ...(v.force === true ? { force: true } : {}),

@@ -1,5 +1,5 @@
 import { parseArgs } from "node:util";
-import { DEFAULT_OUT } from "../graph/parseGraphArgs.ts";
+import { DEFAULT_OUT_DIR } from "../../config/defaults.ts";
 
 export type KbCommand =
   | { kind: "search"; query: string; limit: number }
@@ -39,7 +39,7 @@ Commands:
 merge and separate edit <out>/kb-overrides.json; the next run (or rebuild) applies it.
 
 Options:
-  --out DIR            knowledge-base directory (default ${DEFAULT_OUT})
+  --out DIR            knowledge-base directory (default ${DEFAULT_OUT_DIR})
   --limit N            search results (default 10)
   --category ID        list: only this category
   --site-dir DIR       site: where to write it (default <out>/site)
@@ -81,7 +81,7 @@ export function parseKbArgs(argv: readonly string[]): KbParseResult {
   const [name, ...rest] = parsed.positionals;
   if (!name) return { kind: "error", message: "a command is required: search, show, list, merge, separate, rebuild or site" };
   if (v.out === "") return { kind: "error", message: "--out needs a value" };
-  const out = (v.out as string | undefined) ?? DEFAULT_OUT;
+  const out = (v.out as string | undefined) ?? DEFAULT_OUT_DIR;
   const json = v.json === true;
   const breakLock = v["break-lock"] === true;
   if (breakLock && ["search", "show", "list", "site"].includes(name))

@@ -15,7 +15,7 @@ import { ROLES } from "../../llm/roles.ts";
 export const CATALOG_PATH = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../../config/models.catalog.json");
 
 /** Sizes inside this range (decimal MB, as Hugging Face lists them) suit the users' plan. */
-export const SIZE_BUDGET_MB = { min: 300, max: 700 } as const;
+const SIZE_BUDGET_MB = { min: 300, max: 700 } as const;
 
 const sha256 = z
   .string()
@@ -23,7 +23,7 @@ const sha256 = z
   .nullable();
 
 /** The hyper-parameters that decide memory (KV cache) and speed; `id` matches bench results' `modelShape`. */
-export const ModelShapeSchema = z
+const ModelShapeSchema = z
   .object({
     id: z.string().min(1),
     layers: z.number().int().positive(),
@@ -110,7 +110,6 @@ export const CatalogSchema = z
 
 export type CatalogEntry = z.infer<typeof CatalogEntrySchema>;
 export type Catalog = z.infer<typeof CatalogSchema>;
-export type ModelShape = z.infer<typeof ModelShapeSchema>;
 
 /** The size the catalog knows: exact bytes, else approximate MB x 10^6, else undefined. */
 export function entrySizeBytes(e: Pick<CatalogEntry, "sizeBytes" | "approxSizeMB">): number | undefined {

@@ -67,7 +67,7 @@ export interface InspectReport {
 }
 
 /** The chat-template family a Jinja template belongs to, from its marker tokens. */
-export function chatTemplateFamily(template: string | undefined): string | undefined {
+function chatTemplateFamily(template: string | undefined): string | undefined {
   if (!template) return undefined;
   if (template.includes("<|im_start|>")) return "chatml";
   if (template.includes("<|start_header_id|>")) return "llama3";
@@ -79,7 +79,7 @@ export function chatTemplateFamily(template: string | undefined): string | undef
 }
 
 /** 292800 -> "292.8K", 494032768 -> "494.0M", 1235814400 -> "1.24B". */
-export function formatCount(n: number): string {
+function formatCount(n: number): string {
   if (n >= 1e9) return `${(n / 1e9).toFixed(2)}B`;
   if (n >= 1e6) return `${(n / 1e6).toFixed(1)}M`;
   if (n >= 1e3) return `${(n / 1e3).toFixed(1)}K`;
@@ -112,7 +112,7 @@ export async function resolveInspectTarget(target: string, catalog: Catalog, dir
 }
 
 /** Reads the GGUF header (no weights) and summarises it. */
-export async function summarizeGguf(file: string, llama?: Llama): Promise<GgufSummary> {
+async function summarizeGguf(file: string, llama?: Llama): Promise<GgufSummary> {
   const { readGgufFileInfo, GgufInsights, GgufFileType, GgmlType } = await loadLlamaCpp();
   let info: Awaited<ReturnType<typeof readGgufFileInfo>>;
   try {
@@ -177,7 +177,7 @@ export async function summarizeGguf(file: string, llama?: Llama): Promise<GgufSu
   };
 }
 
-export async function describeMachine(llama: Llama | undefined): Promise<MachineSummary> {
+async function describeMachine(llama: Llama | undefined): Promise<MachineSummary> {
   let vram: { total: number; free: number } | undefined;
   if (llama && llama.gpu !== false) vram = await llama.getVramState();
   return {

@@ -6,10 +6,10 @@ import { type PlanModelArg, parsePlanModelArg } from "./plan.ts";
 
 /** The users' plan: 30 agents (10 extractors, 8 researchers, 6 writers, 4 validators, 2 synthesizers). */
 export const DEFAULT_PLAN_AGENTS = Object.values(DEFAULT_AGENT_COUNTS).reduce((a, b) => a + b, 0);
-export const DEFAULT_PLAN_CONTEXT = 4096;
+const DEFAULT_PLAN_CONTEXT = 4096;
 /** Set aside for the process outside llama.cpp's buffers (the agents issue's target for it). */
 /** The run's default (config/agents.json `memory.reserve`), so `plan` and admission agree. */
-export const DEFAULT_RESERVE = DEFAULT_MEMORY_RESERVE;
+const DEFAULT_RESERVE = DEFAULT_MEMORY_RESERVE;
 
 interface Common {
   /** --dir: models directory (else $RUST_KB_MODELS_DIR, else node-llama-cpp's ~/.node-llama-cpp/models). */

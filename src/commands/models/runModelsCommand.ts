@@ -33,7 +33,7 @@ export interface ModelsIo {
 
 type Command = Exclude<ModelsParseResult, { kind: "help" } | { kind: "error" }>;
 
-export class Interrupted extends Error {
+class Interrupted extends Error {
   constructor(readonly signal: NodeJS.Signals) {
     super(`interrupted by ${signal}`);
     this.name = "AbortError";

@@ -1,5 +1,5 @@
 import { parseArgs } from "node:util";
-import { DEFAULT_DB } from "../graph/parseGraphArgs.ts";
+import { DEFAULT_RUN_DB } from "../../config/defaults.ts";
 
 export type RunsCommand =
   | { kind: "list"; db: string; json: boolean }
@@ -21,7 +21,7 @@ export const RUNS_HELP = `Usage: npm run runs -- COMMAND [--db PATH] [--json]
   compact ID       drop a finished run's step history (keeps its final state and counts);
   compact --done   ... for every finished run
 
-Options: --db PATH (default ${DEFAULT_DB}), --json (machine-readable output)`;
+Options: --db PATH (default ${DEFAULT_RUN_DB}), --json (machine-readable output)`;
 
 /** Pure: argv in, a command out. */
 export function parseRunsArgs(argv: readonly string[]): RunsCommand {
@@ -47,7 +47,7 @@ export function parseRunsArgs(argv: readonly string[]): RunsCommand {
   const [cmd, id, ...rest] = parsed.positionals;
   if (v.help || cmd === "help") return { kind: "help" };
   if (rest.length > 0) return { kind: "error", message: `unexpected arguments: ${rest.join(" ")}` };
-  const db = (v.db as string | undefined) ?? DEFAULT_DB;
+  const db = (v.db as string | undefined) ?? DEFAULT_RUN_DB;
   const json = v.json === true;
   const int = (name: string): number | undefined | string => {
     const s = v[name] as string | undefined;

@@ -76,7 +76,7 @@ export async function runStudioCommand(options: StudioOptions, io: StudioIo): Pr
             ...(options.endpointModel !== undefined ? { endpointModel: options.endpointModel } : {}),
             ...(options.apiKeyEnv !== undefined ? { apiKeyEnv: options.apiKeyEnv } : {}),
           }
-        : { ...base, resume: request.runId };
+        : { ...base, resume: request.runId, ...(request.checkpointId ? { checkpointId: request.checkpointId } : {}) };
     say(`${request.kind === "new" ? "starting" : "resuming"} run ${request.runId}`);
     try {
       const session = await openPipelineRun(pipeline, { signal: combined, env: io.env });

@@ -28,7 +28,10 @@ export interface StudioRunSession {
 }
 
 /** A run to open: a new one (`runId`, directories confined to the roots) or an existing one resumed (`resume`). */
-export type StudioRunRequest = { kind: "new"; runId: string; inputDir: string; outDir: string; force: boolean } | { kind: "resume"; runId: string };
+export type StudioRunRequest =
+  | { kind: "new"; runId: string; inputDir: string; outDir: string; force: boolean }
+  /** `checkpointId`: continue from that checkpoint (a fork made by editing state: time travel), a finished run too. */
+  | { kind: "resume"; runId: string; checkpointId?: string };
 
 export interface ServedGraphDeps {
   db: RunDatabase;
@@ -177,7 +180,7 @@ async function admit(
       `The checkpoint of run ${run.id} no longer excludes its output directory from the input.`,
       "Run from a checkpoint of this run.",
     );
-  return { kind: "resume", runId: run.id };
+  return { kind: "resume", runId: run.id, ...(checkpointId ? { checkpointId } : {}) };
 }
 
 /** Throws when a state update sets a path key, at the top level or in a per-file subgraph. */

@@ -8,7 +8,7 @@ import { createJavaScriptRegexEngine } from "shiki/engine/javascript";
 import rust from "shiki/langs/rust.mjs";
 import githubLight from "shiki/themes/github-light.mjs";
 
-export const CODE_THEME = "github-light";
+const CODE_THEME = "github-light";
 const RUST_LANGS = new Set(["rust", "rs", "", "no_run", "ignore", "should_panic", "compile_fail", "edition2015", "edition2018", "edition2021", "edition2024"]);
 
 let highlighter: HighlighterCore | undefined;

@@ -154,7 +154,7 @@ function searchIndex(entries: readonly Entry[]): string {
 }
 
 /** All files of the site, as relative path -> content. */
-export function renderSite(source: SiteSource, siteDir: string): Map<string, string> {
+function renderSite(source: SiteSource, siteDir: string): Map<string, string> {
   const { entries, quarantined } = source;
   const files = new Map<string, string>();
   const links = sourceLinker(path.join(siteDir, "patterns"), source.inputDir);
