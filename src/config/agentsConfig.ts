@@ -11,6 +11,7 @@ import { UserError } from "../errors.ts";
 import { MODEL_BACKENDS, parseBackendChoice } from "../llm/chooseBackend.ts";
 import { DEFAULT_MEMORY_RESERVE, DEFAULT_MEMORY_SHARE, DEFAULT_MIN_CONTEXT_SIZE, DEFAULT_MIN_SEQUENCES } from "../llm/memoryPlan.ts";
 import { ROLES, type Role } from "../llm/roles.ts";
+import { DEFAULT_CONTEXT_SIZE } from "./defaults.ts";
 
 export const DEFAULT_AGENTS_CONFIG = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../config/agents.json");
 
@@ -42,7 +43,7 @@ const modelSpec = z
     /** GGUF path or hf:/https: URI; null = the run's --model (else RUST_KB_MODEL, else the default model). */
     source: z.string().min(1).nullable().default(null),
     /** Tokens per sequence. */
-    contextSize: z.number().int().min(256).max(1_048_576).default(4096),
+    contextSize: z.number().int().min(256).max(1_048_576).default(DEFAULT_CONTEXT_SIZE),
     /**
      * What runs the model: "llama-server", llama.cpp's own server in a child process on loopback
      * (built once by `bash scripts/buildLlamaServer.sh`; faster with many sequences: docs/PROFILE.md),
@@ -225,7 +226,7 @@ export function applyOverrides(config: AgentsConfig, o: AgentsOverrides): Agents
     const key = `${role}-model`;
     const base = next.models[next.roles[role].model];
     // A role given its own file runs it locally, even when the other models are on a server.
-    next.models[key] = { source, contextSize: base?.contextSize ?? 4096, backend: base?.backend ?? "auto" };
+    next.models[key] = { source, contextSize: base?.contextSize ?? DEFAULT_CONTEXT_SIZE, backend: base?.backend ?? "auto" };
     next.roles[role].model = key;
   }
   if (o.contextSize !== undefined) for (const m of Object.values(next.models)) m.contextSize = o.contextSize;

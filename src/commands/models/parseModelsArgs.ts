@@ -1,4 +1,5 @@
 import { parseArgs } from "node:util";
+import { DEFAULT_CONTEXT_SIZE } from "../../config/defaults.ts";
 import { DEFAULT_MEMORY_RESERVE, DEFAULT_MEMORY_SHARE, DEFAULT_MIN_CONTEXT_SIZE, parseByteSize } from "../../llm/memoryPlan.ts";
 import { DEFAULT_AGENT_COUNTS } from "../../llm/roles.ts";
 import { DEFAULT_BENCH_DIR } from "./benchResults.ts";
@@ -6,7 +7,7 @@ import { type PlanModelArg, parsePlanModelArg } from "./plan.ts";
 
 /** The users' plan: 30 agents (10 extractors, 8 researchers, 6 writers, 4 validators, 2 synthesizers). */
 export const DEFAULT_PLAN_AGENTS = Object.values(DEFAULT_AGENT_COUNTS).reduce((a, b) => a + b, 0);
-const DEFAULT_PLAN_CONTEXT = 4096;
+const DEFAULT_PLAN_CONTEXT = DEFAULT_CONTEXT_SIZE;
 /** Set aside for the process outside llama.cpp's buffers (the agents issue's target for it). */
 /** The run's default (config/agents.json `memory.reserve`), so `plan` and admission agree. */
 const DEFAULT_RESERVE = DEFAULT_MEMORY_RESERVE;
