@@ -69,7 +69,7 @@ module.exports = {
   ],
   options: {
     doNotFollow: { path: "node_modules" },
-    exclude: { path: "^(bench/\\.build|kb|checkpoints|\\.langgraph_api)/" },
+    exclude: { path: "^(bench/\\.build|kb|checkpoints)/" },
     tsPreCompilationDeps: true,
     tsConfig: { fileName: "tsconfig.json" },
     enhancedResolveOptions: {
