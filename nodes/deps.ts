@@ -1,5 +1,6 @@
 import type { LangGraphRunnableConfig } from "@langchain/langgraph";
 import type { KnowledgeBase } from "../src/kb/KnowledgeBase.ts";
+import { DEFAULT_MAX_MERGE_PAIRS } from "../src/kb/resolve.ts";
 import type { CodeVerification } from "../src/kb/types.ts";
 import type { LlmService } from "../src/llm/LlmService.ts";
 import type { Role } from "../src/llm/roles.ts";
@@ -25,9 +26,9 @@ export interface PipelineSettings {
   /** Attempts for each structured generation. */
   maxAttempts: number;
   /** Candidate pairs of entries the synthesizer model may judge per run (the best by name similarity). */
-  maxMergePairs?: number;
+  maxMergePairs: number;
   /** Generation limit of one synthesizer pair judgment. */
-  synthesizerMaxTokens?: number;
+  synthesizerMaxTokens: number;
 }
 
 export const DEFAULT_SETTINGS: PipelineSettings = {
@@ -37,7 +38,7 @@ export const DEFAULT_SETTINGS: PipelineSettings = {
   llmReview: true,
   maxTokens: { extractor: 900, researcher: 160, writer: 900, validator: 240 },
   maxAttempts: 3,
-  maxMergePairs: 40,
+  maxMergePairs: DEFAULT_MAX_MERGE_PAIRS,
   synthesizerMaxTokens: 120,
 };
 

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import type { LangGraphRunnableConfig } from "@langchain/langgraph";
 import type { PipelineStateType } from "../graphs/state.ts";
-import { DEFAULT_MAX_MERGE_PAIRS, type KnowledgeBase, keptMessage, type PendingPair } from "../src/kb/KnowledgeBase.ts";
+import { type KnowledgeBase, keptMessage, type PendingPair } from "../src/kb/KnowledgeBase.ts";
 import type { MatchDraft } from "../src/kb/resolve.ts";
 import { categoryTitle } from "../src/kb/taxonomy.ts";
 import type { PromptLibrary } from "../src/prompts/PromptLibrary.ts";
@@ -39,7 +39,7 @@ export async function judgePendingPairs(
   signal: AbortSignal | undefined,
 ): Promise<{ asked: number; judge: string }> {
   const judge = judgeIdentity(deps);
-  const pending = kb.pendingPairs(judge, deps.settings.maxMergePairs ?? DEFAULT_MAX_MERGE_PAIRS);
+  const pending = kb.pendingPairs(judge, deps.settings.maxMergePairs);
   const show = (d: MatchDraft) => ({ name: d.name, category: categoryTitle(d.category), summary: d.summary });
   await Promise.all(
     pending.map(async (p: PendingPair) => {
@@ -60,7 +60,7 @@ export async function judgePendingPairs(
             summaryB: b.summary,
           }),
         },
-        maxTokens: deps.settings.synthesizerMaxTokens ?? 120,
+        maxTokens: deps.settings.synthesizerMaxTokens,
         maxAttempts: deps.settings.maxAttempts,
         signal,
       });
@@ -102,7 +102,7 @@ export function makeFinalize(deps: Pick<NodeDeps, "kb" | "llm" | "prompts" | "se
     const { judge } = await judgePendingPairs(deps, kb, runId, signal);
     const result = kb.finalize({
       judge,
-      maxPairs: deps.settings.maxMergePairs ?? DEFAULT_MAX_MERGE_PAIRS,
+      maxPairs: deps.settings.maxMergePairs,
       run: { runId, inputDir: state.inputDir, files: current },
     });
     if (result.kept.length > 0) deps.events?.({ type: "message", level: "warn", text: keptMessage(result.kept) });

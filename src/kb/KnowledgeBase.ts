@@ -8,7 +8,7 @@ import { removeStaleTemps, writeFileAtomic } from "../util/atomicWrite.ts";
 import { ALIAS_TABLE, type AliasIndex, buildAliasIndex } from "./aliases.ts";
 import { assignIds, buildEntry, linkRelated, type PreviousAssignment } from "./entries.ts";
 import { renderCategoryPage, renderEntryPage, renderIndex, renderQuarantine } from "./render.ts";
-import { type CandidatePair, candidatePairs, type Judgment, type MatchDraft, type Overrides, resolveDrafts } from "./resolve.ts";
+import { type CandidatePair, candidatePairs, DEFAULT_MAX_MERGE_PAIRS, type Judgment, type MatchDraft, type Overrides, resolveDrafts } from "./resolve.ts";
 import { KB_JSON_VERSION, type KbJson, kbJsonSchemaText } from "./schema.ts";
 import { nameKey } from "./slug.ts";
 import { sourceLinker } from "./sourceLinks.ts";
@@ -20,8 +20,6 @@ import { draftIdOf } from "./types.ts";
 export const KB_SCHEMA_VERSION = 2;
 /** User-edited decisions that beat the matcher, in the knowledge-base directory. */
 export const OVERRIDES_FILE = "kb-overrides.json";
-/** Candidate pairs the synthesizer model is asked about per run, at most (the best by name similarity). */
-export const DEFAULT_MAX_MERGE_PAIRS = 40;
 
 const byString = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 

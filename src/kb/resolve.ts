@@ -196,6 +196,9 @@ function groupByNames(drafts: readonly MatchDraft[], overrides: Overrides, alias
   return { groups, known, unknown };
 }
 
+/** Candidate pairs the synthesizer model is asked about per run, at most (the best by name similarity). */
+export const DEFAULT_MAX_MERGE_PAIRS = 40;
+
 /**
  * The pairs of name groups worth asking the model about, best first, at most `maxPairs`. A pair
  * qualifies when the names share words (similarity >= 0.34, or one name's words contain the

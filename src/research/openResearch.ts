@@ -5,6 +5,7 @@
  * input is wrapped so a failure turns it off with one message instead of failing the run.
  */
 import path from "node:path";
+import { DEFAULT_RUN_DB } from "../config/defaults.ts";
 import { UserError } from "../errors.ts";
 import type { EventSink } from "../progress/events.ts";
 import type { RunDatabase } from "../store/RunDatabase.ts";
@@ -83,7 +84,7 @@ export async function openResearch(options: ResearchOptions): Promise<ResearchSe
     if (roots.length === 0) {
       say("docs research is off: no documentation to index.", "warn");
     } else {
-      const file = path.resolve(options.docsIndex ?? defaultDocsIndexPath(options.db.file === ":memory:" ? "checkpoints/runs.sqlite" : options.db.file));
+      const file = path.resolve(options.docsIndex ?? defaultDocsIndexPath(options.db.file === ":memory:" ? DEFAULT_RUN_DB : options.db.file));
       for (const dir of options.forbiddenDirs) {
         const rel = path.relative(path.resolve(dir), file);
         if (rel === "" || (!rel.startsWith("..") && !path.isAbsolute(rel)))
