@@ -108,11 +108,6 @@ export class RunDatabase implements CallStore {
     this.file = file;
   }
 
-  /** @deprecated The connection under its old name, until src/run stops using it: use {@link connection} (for stores with their own tables) or a method. */
-  get db(): SqliteConnection {
-    return this.connection;
-  }
-
   static open(file: string): RunDatabase {
     try {
       const db = openSqlite(file, { incrementalVacuum: true });
