@@ -145,8 +145,15 @@ describe("Studio on the CLI's runs", () => {
     // A file's own step history (extractor, researcher, writer, validator, synthesizer).
     const ns = (withSubgraphs.tasks[0]?.state as { checkpoint?: { checkpoint_ns?: string } } | null)?.checkpoint?.checkpoint_ns;
     expect(ns).toMatch(/^processFile:/);
-    const fileHistory = await client.threads.getHistory(cliRunId, { checkpoint: { checkpoint_ns: ns }, limit: 50 });
+    const fileHistory = await client.threads.getHistory<{ drafts: Record<string, { ref: string | null; draft?: { name?: string } }> }>(cliRunId, {
+      checkpoint: { checkpoint_ns: ns },
+      limit: 50,
+    });
     expect(fileHistory.length).toBeGreaterThan(1);
+    // Drafts (quarantined ones included) are stored by hash: their text is shown beside it.
+    const drafts = fileHistory.flatMap((s) => Object.values(s.values.drafts ?? {})).filter((d) => d.ref !== null);
+    expect(drafts.length).toBeGreaterThan(0);
+    for (const d of drafts) expect(d.draft).toBeTypeOf("object");
 
     const drawn = JSON.stringify(await client.assistants.getGraph("rust_kb", { xray: true }));
     for (const node of ["discover", "processFile", "finalize", "extractor", "validator"]) expect(drawn).toContain(node);
@@ -212,7 +219,12 @@ describe("Studio on the CLI's runs", () => {
       checkpointId: fanOut?.checkpoint.checkpoint_id ?? undefined,
       asNode: "discover",
     });
-    const events = await drain(client.runs.stream(cliRunId, "rust_kb", { input: null, checkpointId: fork.checkpoint.checkpoint_id ?? undefined }));
+    const events = await drain(
+      client.runs.stream(cliRunId, "rust_kb", {
+        input: null,
+        checkpointId: (fork as unknown as { checkpoint: { checkpoint_id: string } }).checkpoint.checkpoint_id,
+      }),
+    );
     expect(
       events.filter((e) => e.event === "error"),
       studio.log(),

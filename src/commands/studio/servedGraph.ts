@@ -6,6 +6,7 @@
  * is the thread ID, or the run itself resumed with its recorded models and settings), streams the
  * real run, and records how it ended.
  */
+import { createHash } from "node:crypto";
 import type { RunnableConfig } from "@langchain/core/runnables";
 import { validate } from "@langchain/core/utils/uuid";
 import type { BaseCheckpointSaver } from "@langchain/langgraph";
@@ -74,14 +75,26 @@ export function buildServedGraph(structure: PipelineGraph, deps: ServedGraphDeps
       );
     refusePathEdits(values);
   };
+  const runOf = (config: RunnableConfig) => String(config.configurable?.thread_id ?? "");
   Object.assign(served, {
+    // Drafts are kept in the run database by hash: Studio shows their text next to the hash.
+    async getState(config: RunnableConfig, options?: { subgraphs?: boolean }) {
+      return withDrafts(await structure.getState.call(served, config, options), deps.db);
+    },
+    async *getStateHistory(config: RunnableConfig, options?: Record<string, unknown>) {
+      for await (const snapshot of structure.getStateHistory.call(served, config, options)) yield withDrafts(snapshot, deps.db);
+    },
     updateState(config: RunnableConfig, values: unknown, asNode?: string) {
       guard(config, values);
-      return structure.updateState.call(served, config, values as never, asNode);
+      return structure.updateState.call(served, config, storeEditedDrafts(values, deps.db, runOf(config)) as never, asNode);
     },
     bulkUpdateState(config: RunnableConfig, supersteps: { updates: { values?: unknown }[] }[]) {
       for (const step of supersteps) for (const u of step.updates) guard(config, u.values);
-      return structure.bulkUpdateState.call(served, config, supersteps as never);
+      const stored = supersteps.map((step) => ({
+        ...step,
+        updates: step.updates.map((u) => ({ ...u, values: storeEditedDrafts(u.values, deps.db, runOf(config)) })),
+      }));
+      return structure.bulkUpdateState.call(served, config, stored as never);
     },
     streamEvents(input: unknown, options: Record<string, unknown> & { configurable?: Record<string, unknown>; signal?: AbortSignal }) {
       return streamRun(structure, served, deps, input, options);
@@ -196,4 +209,56 @@ export function refusePathEdits(values: unknown): void {
           "Edit other values, or start a new run with other directories.",
         );
   }
+}
+
+interface ShownDraftRef {
+  ref: string | null;
+  round: number;
+  problems?: string[];
+  /** The draft itself (read from the run database; absent once a finished run was compacted). */
+  draft?: unknown;
+}
+
+/** A state snapshot with each draft's text beside its hash, in the per-file subgraph states too. */
+function withDrafts<T>(snapshot: T, db: RunDatabase): T {
+  const s = snapshot as { values?: { drafts?: Record<string, ShownDraftRef> }; tasks?: { state?: unknown }[] };
+  const drafts = s.values?.drafts;
+  if (drafts && typeof drafts === "object") {
+    const shown: Record<string, ShownDraftRef> = {};
+    for (const [key, ref] of Object.entries(drafts)) {
+      let draft: unknown;
+      try {
+        draft = ref?.ref ? db.getBlob(ref.ref) : undefined;
+      } catch {
+        draft = undefined; // compacted away
+      }
+      shown[key] = draft === undefined ? ref : { ...ref, draft };
+    }
+    s.values = { ...s.values, drafts: shown };
+  }
+  if (Array.isArray(s.tasks))
+    s.tasks = s.tasks.map((t) => (t.state && typeof t.state === "object" && "values" in t.state ? { ...t, state: withDrafts(t.state, db) } : t));
+  return snapshot;
+}
+
+/**
+ * A state edit that changes a draft's text (Studio shows `draft` beside `ref`): the edited draft is
+ * stored like the writer stores one, and the state keeps only its hash.
+ */
+function storeEditedDrafts(values: unknown, db: RunDatabase, runId: string): unknown {
+  if (Array.isArray(values)) return values.map((v) => storeEditedDrafts(v, db, runId));
+  const drafts = (values as { drafts?: unknown } | null)?.drafts;
+  if (!drafts || typeof drafts !== "object") return values;
+  const refs: Record<string, unknown> = {};
+  for (const [key, shown] of Object.entries(drafts as Record<string, ShownDraftRef>)) {
+    if (!shown || typeof shown !== "object" || !("draft" in shown)) {
+      refs[key] = shown;
+      continue;
+    }
+    const { draft, ...ref } = shown;
+    const hash = createHash("sha256").update(JSON.stringify(draft)).digest("hex").slice(0, 32);
+    if (hash !== ref.ref) db.putBlob(hash, draft, runId);
+    refs[key] = { ...ref, ref: hash };
+  }
+  return { ...(values as object), drafts: refs };
 }
