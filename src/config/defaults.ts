@@ -10,3 +10,5 @@ export const DEFAULT_MAX_FILE_MB = 8;
 export const DEFAULT_MAX_FILE_BYTES = DEFAULT_MAX_FILE_MB * 1024 * 1024;
 /** Tokens per sequence (context) of a model the agents config gives no contextSize (capped by the model). */
 export const DEFAULT_CONTEXT_SIZE = 4096;
+/** Concurrent calls per OpenAI-compatible server that does not report its slots (`--endpoint-slots`). */
+export const DEFAULT_ENDPOINT_SLOTS = 4;

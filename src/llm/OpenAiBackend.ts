@@ -25,6 +25,7 @@
  */
 
 import OpenAI, { APIConnectionError, APIError, APIUserAbortError } from "openai";
+import { DEFAULT_ENDPOINT_SLOTS } from "../config/defaults.ts";
 import { UserError } from "../errors.ts";
 import {
   describeFetchError,
@@ -123,7 +124,6 @@ class EndpointDown extends Error {
   }
 }
 
-const DEFAULT_SLOTS = 4;
 const DEFAULT_CHARS_PER_TOKEN = 3;
 /** A text of prose and Rust used once to measure the server tokenizer's characters per token. */
 const CALIBRATION = `Use the newtype pattern when a plain type would let callers mix up values: wrap it in a tuple struct,
@@ -604,7 +604,7 @@ export class OpenAiBackend implements ModelBackend {
 }
 
 function slotsOf(probe: EndpointProbe | undefined, configured: number | undefined): number {
-  return probe?.slots ?? configured ?? DEFAULT_SLOTS;
+  return probe?.slots ?? configured ?? DEFAULT_ENDPOINT_SLOTS;
 }
 
 /** What a failed attempt means: the endpoint is gone, it is busy for now, or the request itself is wrong. */

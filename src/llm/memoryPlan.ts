@@ -18,6 +18,7 @@
  * sequence count; it only grows with the context, so treating it as fixed while shrinking is
  * conservative. `pad(C)` rounds up to llama.cpp's 256-token context padding.
  */
+import { DEFAULT_CONTEXT_SIZE } from "../config/defaults.ts";
 import { type Llama, loadLlamaCpp } from "./llamaCpp.ts";
 
 /** llama.cpp pads each sequence's context to a multiple of this (node-llama-cpp's contextSizePad). */
@@ -363,7 +364,7 @@ export async function readModelMemoryProfile(ggufPath: string, options: ReadProf
   const gpu = options.llama !== undefined && options.llama.gpu !== false;
   const gpuLayers = gpu && options.gpuLayers !== 0 ? insights.totalLayers : 0;
   const train = insights.trainContextSize;
-  const requested = options.contextSize ?? 4096;
+  const requested = options.contextSize ?? DEFAULT_CONTEXT_SIZE;
   const c = padContextSize(train && train > 0 ? Math.min(requested, train) : requested);
   const half = Math.max(CONTEXT_PAD, padContextSize(Math.floor(c / 2)));
   const n = Math.max(2, options.sequences ?? 2);

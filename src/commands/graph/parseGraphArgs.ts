@@ -1,6 +1,6 @@
 import { parseArgs } from "node:util";
 import { DEFAULT_SETTINGS } from "../../../nodes/deps.ts";
-import { DEFAULT_CONTEXT_SIZE, DEFAULT_MAX_FILE_MB, DEFAULT_OUT_DIR, DEFAULT_RUN_DB } from "../../config/defaults.ts";
+import { DEFAULT_CONTEXT_SIZE, DEFAULT_ENDPOINT_SLOTS, DEFAULT_MAX_FILE_MB, DEFAULT_OUT_DIR, DEFAULT_RUN_DB } from "../../config/defaults.ts";
 import { DEFAULT_MEMORY_SHARE } from "../../llm/memoryPlan.ts";
 import { DEFAULT_AGENT_COUNTS } from "../../llm/roles.ts";
 import type { MaxTokensRole, PipelineOptions } from "../../run/types.ts";
@@ -94,7 +94,7 @@ Options:
                        server when one fails). Nothing is loaded or downloaded locally.
   --endpoint-model NAME  the model's name on the server (default: the one /v1/models lists)
   --api-key-env NAME   environment variable holding the server's API key (never the key itself)
-  --endpoint-slots N   concurrent calls per server when it does not report its slots (default 4)
+  --endpoint-slots N   concurrent calls per server when it does not report its slots (default ${DEFAULT_ENDPOINT_SLOTS})
   --max-tokens N|LIST  tokens each call may generate, for every role or per role, e.g.
                        extractor=600,writer=600 (default extractor ${maxTokens.extractor}, researcher ${maxTokens.researcher},
                        writer ${maxTokens.writer}, validator ${maxTokens.validator}); part of the run's settings
