@@ -1,25 +1,13 @@
-/**
- * The job benchmark's replay mode: the real pipeline (prompts, graph, scheduler, SQLite
- * checkpoints, research over the input set, the Rust code check) with a scripted model that answers
- * every role validly from a fixed recipe (bench/job/replayRecipe.ts), and a real tokenizer counting
- * every prompt and answer through the model's chat template. Calls and tokens per file are then a
- * property of the pipeline's design, not of a model's luck.
- */
-import { setMaxListeners } from "node:events";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { buildPipelineGraph } from "../../graphs/pipelineGraph.ts";
 import { filesInFlight } from "../../nodes/processFile.ts";
+import { readEnv } from "../../src/config/env.ts";
 import { loadDocument, scanInput } from "../../src/input/scanInput.ts";
 import type { PromptTokenizer } from "../../src/llm/LlamaBackend.ts";
 import { ROLES, type Role } from "../../src/llm/roles.ts";
 import type { PipelineEvent } from "../../src/progress/events.ts";
-import { InputSetProvider } from "../../src/research/InputSetProvider.ts";
-import { createServices } from "../../src/run/createServices.ts";
-import { RunDatabase } from "../../src/store/RunDatabase.ts";
-import { CodeCheckCache } from "../../src/validate/CodeCheckCache.ts";
-import { RustChecker } from "../../src/validate/rustCheck.ts";
+import { runPipeline } from "../../src/run/runPipeline.ts";
 import { ReplayBackend, type ReplayCall } from "./ReplayBackend.ts";
 import { type LabelledFile, ReplayRecipe } from "./replayRecipe.ts";
 
@@ -138,35 +126,19 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
       contextTokens: o.contextTokens,
       kvReuse: o.kvReuse,
     });
-    const db = RunDatabase.open(path.join(work, "runs.sqlite"));
     const started = new Map<string, number>();
     const finished = new Map<string, { at: number; status: string }>();
     const onEvent = (e: PipelineEvent) => {
       if (e.type === "node_started" && e.node === "extractor" && !started.has(e.path)) started.set(e.path, backend.calls.length);
       if (e.type === "file_finished") finished.set(e.path, { at: backend.calls.length, status: e.status });
     };
-    const services = createServices({
-      db,
-      backendFor: () => backend,
-      events: onEvent,
-      research: [new InputSetProvider(db)],
-      codeCheck: new RustChecker({ cache: new CodeCheckCache(db.connection), forbiddenDirs: [input, out], ...(o.rustc ? {} : { rustc: false }) }),
-    });
-    // Every waiting call listens on the run's signal, as in the CLI.
-    const abort = new AbortController();
-    setMaxListeners(0, abort.signal);
+    // The real run (checkpoints, research on the input, code check) with the scripted backend serving every role.
     const t0 = performance.now();
-    let final: { kb: { entries: number; quarantined: number } | null };
-    try {
-      const graph = buildPipelineGraph(services.deps, { concurrency: o.concurrency, sequences: o.sequences, checkpointer: db.checkpointer() });
-      final = await graph.invoke(
-        { inputDir: input, outDir: out, exclude: [path.join(work, "runs.sqlite"), out] },
-        { configurable: { thread_id: "replay" }, signal: abort.signal, recursionLimit: 500, durability: "sync" },
-      );
-    } finally {
-      services.close();
-      db.close();
-    }
+    const summary = await runPipeline(
+      { input, out, db: path.join(work, "runs.sqlite"), research: ["input"], rustc: o.rustc, keepHistory: true },
+      { onEvent, env: readEnv(), models: { backendFor: () => backend, concurrency: o.concurrency, sequences: o.sequences } },
+    );
+    if (summary.status !== "done") throw new Error(`replay: the run ${summary.status}: ${summary.error?.message ?? ""}`);
     const wallMs = performance.now() - t0;
     const perFile = labelled.map((f): FileFigures => {
       const calls = backend.calls.filter((c) => c.file === f.relPath && c.role !== "synthesizer");
@@ -201,8 +173,8 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
       finalize: figures(backend.calls.filter((c) => c.role === "synthesizer")),
       byRole: byRole(fileCalls),
       perFile,
-      kbEntries: final.kb?.entries ?? 0,
-      quarantined: final.kb?.quarantined ?? 0,
+      kbEntries: summary.patterns,
+      quarantined: summary.verification?.quarantined ?? 0,
       wallMs,
     };
   } finally {

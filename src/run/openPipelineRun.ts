@@ -4,7 +4,7 @@
  * run continues from its checkpoints). `runPipeline` invokes it; Studio streams it. Either way
  * `finish` records the outcome, writes the summary and closes everything the run opened.
  */
-import { setMaxListeners } from "node:events";
+import { EventEmitter, setMaxListeners } from "node:events";
 import path from "node:path";
 import { buildPipelineGraph, type PipelineGraph } from "../../graphs/pipelineGraph.ts";
 import { DEFAULT_SETTINGS, type PipelineSettings } from "../../nodes/deps.ts";
@@ -74,8 +74,10 @@ export async function openPipelineRun(options: PipelineOptions, hooks: PipelineH
   const env: Env = hooks.env ?? readEnv();
   const emit = (e: PipelineEvent) => hooks.onEvent?.(e);
   const abort = new AbortController();
-  // Every waiting LLM call and file slot listens on this one signal.
+  // Every waiting LLM call and file slot listens on this one signal, and LangGraph adds a listener per
+  // Send task to the signals it derives from it (langgraphjs#1014): no spurious leak warnings.
   setMaxListeners(0, abort.signal);
+  if (EventEmitter.defaultMaxListeners < 1000) setMaxListeners(1000);
   const onOuterAbort = () => abort.abort(hooks.signal?.reason ?? new InterruptedError("abort"));
   if (hooks.signal?.aborted) onOuterAbort();
   hooks.signal?.addEventListener("abort", onOuterAbort, { once: true });
@@ -113,10 +115,10 @@ export async function openPipelineRun(options: PipelineOptions, hooks: PipelineH
     const lock = OutputLock.acquire(out, { runId, db: dbPath }, { breakLock: options.breakLock === true });
     cleanups.push(() => lock.release());
 
-    const { plan, pool } = await openModels(recorded, options, env, abort.signal, emit, (c) => cleanups.push(c));
+    const models = hooks.models ?? (await openConfiguredModels(recorded, options, env, abort.signal, emit, (c) => cleanups.push(c)));
     if (abort.signal.aborted) throw abort.signal.reason;
     const faults = parseFaults(env.testFaults);
-    const backendFor = faults.model ? withModelFault(pool.backendFor, faults.model) : pool.backendFor;
+    const backendFor = faults.model ? withModelFault(models.backendFor, faults.model) : models.backendFor;
     if (faults.write) setWriteFault(faults.write);
     setNodeFault(faults.node);
 
@@ -138,10 +140,14 @@ export async function openPipelineRun(options: PipelineOptions, hooks: PipelineH
       signal: abort.signal,
     });
     cleanups.push(() => research.close());
-    const codeCheck = new RustChecker({ cache: new CodeCheckCache(db.connection), forbiddenDirs: [input, out] });
+    const codeCheck = new RustChecker({
+      cache: new CodeCheckCache(db.connection),
+      forbiddenDirs: [input, out],
+      ...(options.rustc === false ? { rustc: false } : {}),
+    });
     const services = createServices({ db, backendFor, events: emit, settings, prompts, research: research.providers, codeCheck });
     cleanups.push(() => services.close());
-    const modelIds = ROLES.map((r) => `${r}=${pool.backendFor(r).modelId}`).join(",");
+    const modelIds = ROLES.map((r) => `${r}=${models.backendFor(r).modelId}`).join(",");
     const ledgerSettings: LedgerSettings = {
       settingsHash: settingsHash(modelIds, prompts, services.deps.settings),
       modelId: modelIds,
@@ -154,7 +160,7 @@ export async function openPipelineRun(options: PipelineOptions, hooks: PipelineH
         id: runId,
         input,
         out,
-        model: [...new Set(pool.backends.map((b) => b.modelId))].join(", "),
+        model: [...new Set(ROLES.map((r) => models.backendFor(r).modelId))].join(", "),
         settings: JSON.stringify({ hash: ledgerSettings.settingsHash, options: recorded }),
         startedAt: new Date().toISOString(),
         pid: process.pid,
@@ -171,9 +177,7 @@ export async function openPipelineRun(options: PipelineOptions, hooks: PipelineH
       if (discovered) emit(discovered);
     }
 
-    // The extractor's model: every file starts there, and its sequences bound the files in flight.
-    const extractorModel = plan.models.find((m) => m.roles.includes("extractor"));
-    const graph = buildPipelineGraph(services.deps, { concurrency: plan.concurrency, sequences: extractorModel?.sequences, checkpointer: db.checkpointer() });
+    const graph = buildPipelineGraph(services.deps, { concurrency: models.concurrency, sequences: models.sequences, checkpointer: db.checkpointer() });
     const existing = await graph.getState({ configurable: { thread_id: runId, ...(options.checkpointId ? { checkpoint_id: options.checkpointId } : {}) } });
     const hasCheckpoint = existing.config?.configurable?.checkpoint_id !== undefined;
     if (options.checkpointId && !hasCheckpoint)
@@ -277,6 +281,13 @@ export async function openPipelineRun(options: PipelineOptions, hooks: PipelineH
     await closeAll();
     throw new RunNotStarted(summary, err);
   }
+}
+
+/** Loads the configured models; the extractor's model's sequences bound the files in flight (every file starts there). */
+async function openConfiguredModels(...args: Parameters<typeof openModels>): Promise<NonNullable<PipelineHooks["models"]>> {
+  const { plan, pool } = await openModels(...args);
+  const extractorModel = plan.models.find((m) => m.roles.includes("extractor"));
+  return { backendFor: pool.backendFor, concurrency: plan.concurrency, sequences: extractorModel?.sequences };
 }
 
 /** The progress totals of a resumed run, from its file rows (none before discovery finished). */

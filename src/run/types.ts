@@ -1,5 +1,6 @@
 import type { AgentsConfig } from "../config/agentsConfig.ts";
 import type { Env } from "../config/env.ts";
+import type { BackendForRole } from "../llm/types.ts";
 import type { PipelineEvent } from "../progress/events.ts";
 
 /** Roles whose generation limit `maxTokens` may set. */
@@ -64,6 +65,8 @@ export interface PipelineOptions {
   docsIndex?: string;
   tavilyIncludeDomains?: string[];
   tavilyExcludeDomains?: string[];
+  /** Compile-check examples with rustc where it is installed (default true; false: parse-only checks). */
+  rustc?: boolean;
   /** Keep every checkpoint of a finished run (default: compacted to the final state). */
   keepHistory?: boolean;
   /** Also write the static HTML site into <out>/site when the run finishes. */
@@ -86,6 +89,12 @@ export interface PipelineHooks {
   onEvent?: (event: PipelineEvent) => void;
   /** Environment values (default: read from process.env once). */
   env?: Env;
+  /**
+   * Bring your own models: the backend serving each role (a ModelBackend: src/llm/types.ts), instead
+   * of loading the configured ones. The benchmarks pass scripted or timed backends; the run still
+   * records the backends' model IDs, so a resume with other models re-processes the files.
+   */
+  models?: { backendFor: BackendForRole; concurrency: number; sequences?: number };
 }
 
 /** What a run records so a resume continues it with the same models and settings. */
