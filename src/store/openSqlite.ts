@@ -19,7 +19,7 @@ import Database from "better-sqlite3";
 export type SqliteConnection = Database.Database;
 
 /** How long a connection waits for another connection's write lock before failing (ms). */
-export const DEFAULT_BUSY_TIMEOUT_MS = 10_000;
+const DEFAULT_BUSY_TIMEOUT_MS = 10_000;
 
 export interface OpenSqliteOptions {
   /** Busy timeout in ms (default {@link DEFAULT_BUSY_TIMEOUT_MS}). */
