@@ -75,16 +75,16 @@ try {
   db.close();
 }
 
-const escape = (text: string) => text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+const escapeHtml = (text: string) => text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 for (const v of views) {
   const json = JSON.stringify(v.data, null, 2);
   fs.writeFileSync(path.join(outDir, `${v.name}.json`), `${json}\n`);
   const shown = json.length > 12_000 ? `${json.slice(0, 12_000)}\n…` : json;
   fs.writeFileSync(
     path.join(outDir, `${v.name}.html`),
-    `<!doctype html><meta charset="utf-8"><title>${escape(v.title)}</title>
+    `<!doctype html><meta charset="utf-8"><title>${escapeHtml(v.title)}</title>
 <style>body{font:13px/1.4 ui-monospace,monospace;margin:16px;background:#fafafa}h1{font:600 15px system-ui,sans-serif}pre{background:#fff;border:1px solid #ddd;padding:12px;white-space:pre-wrap}</style>
-<h1>${escape(v.title)}</h1><pre>${escape(shown)}</pre>\n`,
+<h1>${escapeHtml(v.title)}</h1><pre>${escapeHtml(shown)}</pre>\n`,
   );
   if (values.png)
     execFileSync(
