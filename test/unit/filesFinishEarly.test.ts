@@ -4,12 +4,12 @@ import path from "node:path";
 import { Writable } from "node:stream";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { buildPipelineGraph } from "../../graphs/pipelineGraph.ts";
-import { resumedTotals } from "../../src/run/openPipelineRun.ts";
 import { FairScheduler } from "../../src/llm/FairScheduler.ts";
 import type { BackendRequest, BackendResult, ModelBackend } from "../../src/llm/types.ts";
 import type { PipelineEvent } from "../../src/progress/events.ts";
 import { Reporter } from "../../src/progress/Reporter.ts";
 import { createServices } from "../../src/run/createServices.ts";
+import { resumedTotals } from "../../src/run/openPipelineRun.ts";
 import { RunDatabase } from "../../src/store/RunDatabase.ts";
 
 let dir: string;
