@@ -9,7 +9,8 @@
  *   has open, an in-memory copy (a read-only connection to a WAL file would leave its -wal and -shm
  *   files behind).
  *
- * Foreign keys stay off (SQLite's default): no table declares any.
+ * Foreign keys are enforced (better-sqlite3 builds SQLite with them on; set here so it does not
+ * depend on the build).
  */
 import fs from "node:fs";
 import path from "node:path";
@@ -42,6 +43,7 @@ export function openSqlite(file: string, options: OpenSqliteOptions = {}): Sqlit
     if (options.incrementalVacuum) db.pragma("auto_vacuum = INCREMENTAL");
     db.pragma("journal_mode = WAL");
     db.pragma("synchronous = NORMAL");
+    db.pragma("foreign_keys = ON");
     return db;
   } catch (e) {
     db.close();
