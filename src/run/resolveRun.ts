@@ -105,7 +105,7 @@ function resolveResumed(options: PipelineOptions, db: RunDatabase, resumeId: str
   return { input: run.input, out: run.out, runId: run.id, run, recorded };
 }
 
-export function checkDirectories(input: string, out: string, forceOut: boolean): void {
+function checkDirectories(input: string, out: string, forceOut: boolean): void {
   const st = fs.statSync(input, { throwIfNoEntry: false });
   if (!st)
     throw new UserError(
@@ -132,6 +132,6 @@ export function checkDirectories(input: string, out: string, forceOut: boolean):
 }
 
 /** A new run's ID: a UUIDv7 (time-ordered), so it is also a valid LangGraph thread ID for Studio. */
-export function newRunId(): string {
+function newRunId(): string {
   return uuidv7();
 }

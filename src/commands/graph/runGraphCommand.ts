@@ -29,14 +29,14 @@ export interface CommandIo {
 /** Error codes that mean "the command was used wrongly" (exit 2) rather than "the run failed" (exit 1). */
 const USAGE_CODES = new Set(["USAGE", "INPUT_NOT_FOUND", "INPUT_NOT_DIRECTORY", "OUTPUT_INSIDE_INPUT", "OUTPUT_NOT_KB", "NO_RUN_TO_RESUME", "CONFIG_INVALID"]);
 
-export function exitCodeFor(s: RunSummary): number {
+function exitCodeFor(s: RunSummary): number {
   if (s.status === "done") return 0;
   if (s.status === "interrupted") return 130;
   return s.error && USAGE_CODES.has(s.error.code) && s.runId === null ? 2 : 1;
 }
 
 /** The command line's options as the library's: `--resume` / `runs resume ID` become `resume`. */
-export function toPipelineOptions(o: GraphOptions): PipelineOptions {
+function toPipelineOptions(o: GraphOptions): PipelineOptions {
   const { json: _json, resume, runId, ...rest } = o;
   return { ...rest, ...(runId ? { resume: runId } : resume ? { resume: true } : {}) };
 }
