@@ -234,6 +234,32 @@ describe("Studio on the CLI's runs", () => {
     expect(state.next).toEqual([]);
     expect(await listRuns(db)).toContainEqual({ id: cliRunId, status: "done" });
   });
+  it("stops a Studio run on cancel (interrupted, its finished steps kept) and resumes it to the end", async () => {
+    const { client } = studio;
+    const thread = await client.threads.create();
+    const stream = client.runs.stream(thread.thread_id, "rust_kb", {
+      input: { inputDir: makeInput("cancel-notes"), outDir: path.join(tmp, "cancel-kb") },
+      streamMode: ["updates"],
+      streamSubgraphs: true,
+    });
+    let cancelled = false;
+    for await (const e of stream) {
+      if (!cancelled && e.event.startsWith("updates|processFile") && JSON.stringify(e.data).includes("extractor")) {
+        cancelled = true;
+        await client.runs.cancel(thread.thread_id, thread.thread_id);
+      }
+    }
+    expect(cancelled).toBe(true);
+    expect(await listRuns(db)).toContainEqual({ id: thread.thread_id, status: "interrupted" });
+    expect((await client.threads.get(thread.thread_id)).status).toBe("interrupted");
+    const resumed = await drain(client.runs.stream(thread.thread_id, "rust_kb", { input: null }));
+    expect(
+      resumed.filter((e) => e.event === "error"),
+      studio.log(),
+    ).toEqual([]);
+    expect(await listRuns(db)).toContainEqual({ id: thread.thread_id, status: "done" });
+    expect((await client.threads.getState<{ results: unknown[] }>(thread.thread_id)).values.results).toHaveLength(FILES.length);
+  });
 });
 
 describe("an interrupted CLI run resumed from Studio", () => {

@@ -51,11 +51,7 @@ export async function runStudioCommand(options: StudioOptions, io: StudioIo): Pr
   }
   db.markDeadRuns();
 
-  const stops = new Map<string, AbortController>();
   const openRun = async (request: StudioRunRequest, signal: AbortSignal | undefined) => {
-    const stop = new AbortController();
-    stops.set(request.runId, stop);
-    const combined = signal ? AbortSignal.any([signal, stop.signal]) : stop.signal;
     const base: PipelineOptions = {
       db: dbPath,
       keepHistory: !options.compact,
@@ -79,11 +75,10 @@ export async function runStudioCommand(options: StudioOptions, io: StudioIo): Pr
         : { ...base, resume: request.runId, ...(request.checkpointId ? { checkpointId: request.checkpointId } : {}) };
     say(`${request.kind === "new" ? "starting" : "resuming"} run ${request.runId}`);
     try {
-      const session = await openPipelineRun(pipeline, { signal: combined, env: io.env });
+      const session = await openPipelineRun(pipeline, { ...(signal ? { signal } : {}), env: io.env });
       return {
         ...session,
         finish: async (result: { status: "done" | "interrupted" | "failed"; error?: unknown }) => {
-          stops.delete(request.runId);
           const summary = await session.finish(
             result.error === undefined ? { status: result.status } : { status: result.status, error: toUserError(result.error) },
           );
@@ -92,12 +87,12 @@ export async function runStudioCommand(options: StudioOptions, io: StudioIo): Pr
         },
       };
     } catch (e) {
-      stops.delete(request.runId);
+      say(`run ${request.runId} not started: ${(e as Error).message}`);
       throw e;
     }
   };
 
-  const { app } = createStudioApp({ db, roots, origins, openRun });
+  const { app, active } = createStudioApp({ db, roots, origins, openRun });
   const server = serve({ fetch: app.fetch, hostname: "127.0.0.1", port: options.port });
   try {
     await new Promise<void>((resolve, reject) => {
@@ -120,14 +115,18 @@ export async function runStudioCommand(options: StudioOptions, io: StudioIo): Pr
     const unsubscribe = io.onSignal(() => {
       unsubscribe();
       say("stopping: runs in progress are interrupted (every finished step is saved; resume them from Studio or with npm run runs -- resume ID)");
-      for (const stop of stops.values()) stop.abort(new Error("the Studio server is stopping"));
+      for (const stop of active.values()) stop.abort(new Error("the Studio server is stopping"));
       resolve();
     });
   });
   // Runs record how they ended before the database closes.
   const deadline = Date.now() + 30_000;
-  while (stops.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-  await new Promise<void>((resolve) => server.close(() => resolve()));
+  while (active.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  await new Promise<void>((resolve) => {
+    server.close(() => resolve());
+    // Idle keep-alive connections and finished streams would hold close() open.
+    (server as { closeAllConnections?: () => void }).closeAllConnections?.();
+  });
   db.close();
   return 0;
 }

@@ -39,8 +39,8 @@ export interface ServedGraphDeps {
   roots: readonly string[];
   /** Opens the run (src/run/openPipelineRun.ts with the server's model options). */
   openRun: (request: StudioRunRequest, signal: AbortSignal | undefined) => Promise<StudioRunSession>;
-  /** Runs this server is working on now. */
-  active: Set<string>;
+  /** Runs this server is working on now, each with the controller that stops it (cancel, Ctrl-C). */
+  active: Map<string, AbortController>;
   /** The thread's first run has its run row. */
   onRunOpened?: (runId: string) => void;
 }
@@ -117,14 +117,16 @@ async function* streamRun(
   if (checkpointId !== undefined && typeof checkpointId !== "string") throw new UserError("USAGE", "checkpoint_id must be a string.");
   if (deps.active.has(threadId)) throw new UserError("RUN_LOCKED", `Run ${threadId} is already running in this server.`, "Wait for it to finish or stop it.");
   const request = await admit(structure, served, deps, threadId, input, checkpointId);
-  deps.active.add(threadId);
+  const stop = new AbortController();
+  deps.active.set(threadId, stop);
+  const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
   let session: StudioRunSession | undefined;
   let status: "done" | "interrupted" | "failed" = "done";
   let error: unknown;
   // Stopped by the client (it went away or cancelled) or by the server (Ctrl-C): the run is interrupted, its finished steps saved.
-  const aborted = () => Boolean(options.signal?.aborted || session?.config.signal?.aborted);
+  const aborted = () => Boolean(signal.aborted || session?.config.signal?.aborted);
   try {
-    session = await deps.openRun(request, options.signal);
+    session = await deps.openRun(request, signal);
     deps.onRunOpened?.(threadId);
     // Only the run's own keys reach the graph: a request's configurable cannot set LangGraph internals.
     const configurable = { ...session.config.configurable, ...(checkpointId ? { checkpoint_id: checkpointId } : {}) };

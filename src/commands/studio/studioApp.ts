@@ -31,15 +31,15 @@ export interface StudioAppOptions {
 
 export interface StudioApp {
   app: Hono;
-  /** Runs this server is working on (the runner stops them on Ctrl-C). */
-  active: ReadonlySet<string>;
+  /** Runs this server is working on, with the controllers that stop them (the runner stops them on Ctrl-C). */
+  active: ReadonlyMap<string, AbortController>;
 }
 
 /** Request bodies above this are refused (413): Studio sends small JSON. */
 const MAX_BODY_BYTES = 1024 * 1024;
 
 export function createStudioApp(options: StudioAppOptions): StudioApp {
-  const active = new Set<string>();
+  const active = new Map<string, AbortController>();
   const checkpointer: BaseCheckpointSaver = options.db.checkpointer();
   const structure = buildStructureGraph(checkpointer);
   const threads = new StudioThreads(options.db, (id) => active.has(id));
@@ -109,6 +109,11 @@ export function createStudioApp(options: StudioAppOptions): StudioApp {
         multitask_strategy: "reject",
       },
     ]);
+  });
+  // Cancel (Studio's stop button): the thread's run is interrupted, every finished step saved.
+  app.post("/threads/:thread_id/runs/:run_id/cancel", (c) => {
+    active.get(c.req.param("thread_id"))?.abort(new Error("cancelled from Studio"));
+    return c.body(null, 204);
   });
   // runs.wait: the embed server only streams; wait for the stream's last values.
   app.post("/threads/:thread_id/runs/wait", async (c) => {
