@@ -1,5 +1,5 @@
 import { parseArgs } from "node:util";
-import { DEFAULT_DB } from "../graph/parseGraphArgs.ts";
+import { DEFAULT_RUN_DB } from "../../config/defaults.ts";
 
 export interface StudioOptions {
   /** The run database served (default: the CLI's, so `npm run graph` runs appear as threads). */
@@ -31,7 +31,7 @@ export const STUDIO_HELP = `Usage: npm run studio -- [--db PATH] [--port N] [--r
                           [--model PATH|URI] [--threads N] [--concurrency N] [--research LIST] [--compact]
                           [--endpoint URL ... [--endpoint-model NAME] [--api-key-env NAME]]
 
-Serves the run database (default ${DEFAULT_DB}, the one \`npm run graph\` writes) to LangGraph
+Serves the run database (default ${DEFAULT_RUN_DB}, the one \`npm run graph\` writes) to LangGraph
 Studio on 127.0.0.1 (default port ${DEFAULT_STUDIO_PORT}; 0 picks a free one). Every run is a thread whose
 ID is the run ID: open its state and history, fork from a checkpoint, resume it. Open the hosted Studio at
   https://smith.langchain.com/studio/?baseUrl=http://127.0.0.1:PORT
@@ -93,7 +93,7 @@ export function parseStudioArgs(argv: readonly string[]): StudioCommand {
   return {
     kind: "run",
     options: {
-      db: (v.db as string | undefined) ?? DEFAULT_DB,
+      db: (v.db as string | undefined) ?? DEFAULT_RUN_DB,
       port,
       roots: (v.root as string[] | undefined) ?? [],
       allowOrigins: (v["allow-origin"] as string[] | undefined) ?? [],
