@@ -1,25 +1,25 @@
 import { END, START, StateGraph } from "@langchain/langgraph";
 import type { NodeDeps } from "../nodes/deps.ts";
 import { makeExtractor } from "../nodes/extractor.ts";
+import { makeRecordFile } from "../nodes/recordFile.ts";
 import { makeResearcher } from "../nodes/researcher.ts";
 import { routeAfterExtractor, routeAfterValidator } from "../nodes/routers.ts";
-import { makeSynthesizer } from "../nodes/synthesizer.ts";
 import { makeValidator } from "../nodes/validator.ts";
 import { makeWriter } from "../nodes/writer.ts";
 import { FileState } from "./state.ts";
 
-/** One file: extractor -> researcher -> writer -> validator -(repair)-> writer … -> synthesizer. */
+/** One file: extractor -> researcher -> writer -> validator -(repair)-> writer … -> recordFile (stores the drafts; no model call). */
 export function buildFileGraph(deps: NodeDeps) {
   return new StateGraph(FileState)
     .addNode("extractor", makeExtractor(deps))
     .addNode("researcher", makeResearcher(deps))
     .addNode("writer", makeWriter(deps))
     .addNode("validator", makeValidator(deps))
-    .addNode("synthesizer", makeSynthesizer(deps))
+    .addNode("recordFile", makeRecordFile(deps))
     .addEdge(START, "extractor")
-    .addConditionalEdges("extractor", routeAfterExtractor, ["researcher", "synthesizer"])
+    .addConditionalEdges("extractor", routeAfterExtractor, ["researcher", "recordFile"])
     .addEdge("researcher", "writer")
     .addEdge("writer", "validator")
-    .addConditionalEdges("validator", (s) => routeAfterValidator(s, deps.settings.maxRepairRounds), ["writer", "synthesizer"])
-    .addEdge("synthesizer", END);
+    .addConditionalEdges("validator", (s) => routeAfterValidator(s, deps.settings.maxRepairRounds), ["writer", "recordFile"])
+    .addEdge("recordFile", END);
 }

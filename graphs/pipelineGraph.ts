@@ -1,8 +1,8 @@
-import { type BaseCheckpointSaver, END, type LangGraphRunnableConfig, Send, START, StateGraph } from "@langchain/langgraph";
+import { type BaseCheckpointSaver, END, Send, START, StateGraph } from "@langchain/langgraph";
 import type { NodeDeps } from "../nodes/deps.ts";
 import { makeDiscover } from "../nodes/discover.ts";
-import { makeFinalize } from "../nodes/finalize.ts";
 import { filesInFlight, makeProcessFile } from "../nodes/processFile.ts";
+import { makeSynthesize } from "../nodes/synthesize.ts";
 import { buildFileGraph } from "./fileGraph.ts";
 import { PipelineState, type PipelineStateType } from "./state.ts";
 
@@ -14,9 +14,9 @@ export interface PipelineGraphOptions {
   checkpointer?: BaseCheckpointSaver;
 }
 
-/** Fans every discovered file out to the per-file subgraph (Send), then finalizes the knowledge base. */
-export function fanOutFiles(state: PipelineStateType): Send[] | "finalize" {
-  if (state.files.length === 0) return "finalize";
+/** Fans every discovered file out to the per-file subgraph (Send), then synthesizes the knowledge base. */
+function fanOutFiles(state: PipelineStateType): Send[] | "synthesize" {
+  if (state.files.length === 0) return "synthesize";
   return state.files.map((f) => new Send("processFile", { relPath: f.relPath, docId: f.docId, outDir: state.outDir, settings: state.settings }));
 }
 
@@ -26,13 +26,12 @@ export function buildPipelineGraph(deps: NodeDeps, options: PipelineGraphOptions
   return new StateGraph(PipelineState)
     .addNode("discover", makeDiscover(deps))
     .addNode("processFile", makeProcessFile(deps, fileGraph, filesInFlight(options.concurrency, options.sequences)), { subgraphs: [fileGraph] })
-    .addNode("finalize", makeFinalize(deps))
+    .addNode("synthesize", makeSynthesize(deps))
     .addEdge(START, "discover")
-    .addConditionalEdges("discover", fanOutFiles, ["processFile", "finalize"])
-    .addEdge("processFile", "finalize")
-    .addEdge("finalize", END)
+    .addConditionalEdges("discover", fanOutFiles, ["processFile", "synthesize"])
+    .addEdge("processFile", "synthesize")
+    .addEdge("synthesize", END)
     .compile({ checkpointer: options.checkpointer, name: "rust-kb-pipeline" });
 }
 
 export type PipelineGraph = ReturnType<typeof buildPipelineGraph>;
-export type { LangGraphRunnableConfig };

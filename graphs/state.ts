@@ -7,13 +7,13 @@ import type { LedgerSettings } from "../src/store/Ledger.ts";
 const replace = <T>(_old: T, next: T): T => next;
 const merge = <T>(old: Record<string, T>, next: Record<string, T>): Record<string, T> => ({ ...old, ...next });
 
-/** State of one file's trip through extractor -> researcher -> writer <-> validator -> synthesizer. */
+/** State of one file's trip through extractor -> researcher -> writer <-> validator -> recordFile. */
 export const FileState = Annotation.Root({
   /** Path of the file relative to the input directory. */
   relPath: Annotation<string>(),
   /** ID of the parsed document in the run database (the text itself stays out of graph state). */
   docId: Annotation<string>(),
-  /** Knowledge-base directory the synthesizer merges into. */
+  /** Knowledge-base directory the file's drafts are recorded in. */
   outDir: Annotation<string>(),
   /** Patterns the extractor found, in file order. */
   patterns: Annotation<PatternItem[]>({ reducer: replace, default: () => [] }),
@@ -27,7 +27,7 @@ export const FileState = Annotation.Root({
   verdicts: Annotation<Record<string, Verdict>>({ reducer: merge, default: () => ({}) }),
   /** Writer rounds done (0 before the first draft). */
   round: Annotation<number>({ reducer: replace, default: () => 0 }),
-  /** What the synthesizer did with this file. */
+  /** What recordFile did with this file (published, quarantined or skipped). */
   outcome: Annotation<FileOutcome | null>({ reducer: replace, default: () => null }),
 });
 export type FileStateType = typeof FileState.State;
@@ -59,7 +59,7 @@ export const PipelineState = Annotation.Root({
   skipped: Annotation<SkippedFile[]>({ reducer: replace, default: () => [] }),
   /** One outcome per processed file (appended as files finish). */
   results: Annotation<FileOutcome[]>({ reducer: (a, b) => a.concat(b), default: () => [] }),
-  /** Totals written by the final synthesis step. */
+  /** Totals written by the synthesize node. */
   kb: Annotation<{ entries: number; quarantined: number } | null>({ reducer: replace, default: () => null }),
 });
 export type PipelineStateType = typeof PipelineState.State;

@@ -2,7 +2,8 @@ import type { SourceDocument } from "../src/input/types.ts";
 import { extractCrossRefs } from "../src/kb/crossrefs.ts";
 import type { Contribution } from "../src/kb/types.ts";
 import { evidenceUnits, unitById } from "./evidence.ts";
-import type { Draft, PatternItem, ResearchPack } from "./types.ts";
+import type { Draft } from "./schemas.ts";
+import type { PatternItem, ResearchPack } from "./types.ts";
 
 /** Turns a draft into the knowledge-base contribution it would publish (code and citations resolved from IDs). */
 export function buildContribution(relPath: string, doc: SourceDocument, pattern: PatternItem, draft: Draft, pack: ResearchPack): Contribution {

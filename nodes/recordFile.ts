@@ -4,17 +4,18 @@ import type { Contribution, QuarantineRecord } from "../src/kb/types.ts";
 import { buildContribution } from "./contribution.ts";
 import type { NodeDeps } from "./deps.ts";
 import { instrument } from "./instrument.ts";
-import type { Draft, FileOutcome, ResearchPack } from "./types.ts";
+import type { Draft } from "./schemas.ts";
+import type { FileOutcome, ResearchPack } from "./types.ts";
 
 /**
- * synthesizer (per file): records the file's validated drafts in the knowledge-base store, with
+ * recordFile (the per-file subgraph's last node; no model call): records the file's validated drafts in the knowledge-base store, with
  * their cross-references and how they were validated, and quarantines drafts that still fail after
  * the repair rounds, with the validator's reasons. One transaction per file replaces what the file
  * contributed before, so files finishing concurrently never mix. Matching drafts into entries and
- * writing pages happen once, in finalize, so the pages do not depend on the order files finish in.
+ * writing pages happen once, in synthesize, so the pages do not depend on the order files finish in.
  */
-export function makeSynthesizer(deps: NodeDeps) {
-  return instrument("synthesizer", deps, async (state: FileStateType, _config: LangGraphRunnableConfig): Promise<FileStateUpdate> => {
+export function makeRecordFile(deps: NodeDeps) {
+  return instrument("recordFile", deps, async (state: FileStateType, _config: LangGraphRunnableConfig): Promise<FileStateUpdate> => {
     const contributions: Contribution[] = [];
     const quarantined: QuarantineRecord[] = [];
     if (state.patterns.length > 0) {

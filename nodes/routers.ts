@@ -1,16 +1,16 @@
 import type { FileStateType } from "../graphs/state.ts";
 
 /** After extraction: nothing found means nothing to research or write. */
-export function routeAfterExtractor(state: Pick<FileStateType, "patterns">): "researcher" | "synthesizer" {
-  return state.patterns.length > 0 ? "researcher" : "synthesizer";
+export function routeAfterExtractor(state: Pick<FileStateType, "patterns">): "researcher" | "recordFile" {
+  return state.patterns.length > 0 ? "researcher" : "recordFile";
 }
 
 /**
  * After validation: failed drafts go back to the writer while repair rounds remain; otherwise
- * the synthesizer publishes what passed and quarantines the rest.
+ * recordFile stores what passed and quarantines the rest.
  */
-export function routeAfterValidator(state: Pick<FileStateType, "patterns" | "verdicts" | "round">, maxRepairRounds: number): "writer" | "synthesizer" {
+export function routeAfterValidator(state: Pick<FileStateType, "patterns" | "verdicts" | "round">, maxRepairRounds: number): "writer" | "recordFile" {
   const failed = state.patterns.some((p) => state.verdicts[p.key]?.ok === false);
   // round counts writer passes: the first draft is round 1, so repairs done = round - 1.
-  return failed && state.round - 1 < maxRepairRounds ? "writer" : "synthesizer";
+  return failed && state.round - 1 < maxRepairRounds ? "writer" : "recordFile";
 }

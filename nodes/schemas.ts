@@ -31,7 +31,6 @@ export function extractorSchema(unitIds: readonly string[], maxPatterns: number,
       .max(maxPatterns),
   });
 }
-export type ExtractorOutput = z.infer<ReturnType<typeof extractorSchema>>;
 
 export function researcherSchema(sourceIds: readonly string[]) {
   return z.object({
@@ -39,7 +38,6 @@ export function researcherSchema(sourceIds: readonly string[]) {
     note: z.string().max(240),
   });
 }
-export type ResearcherOutput = z.infer<ReturnType<typeof researcherSchema>>;
 
 /** `exampleRequired`: the cited evidence holds code, so "none" is not offered. */
 export function writerSchema(codeIds: readonly string[], sourceIds: readonly string[], exampleRequired = false) {
@@ -53,7 +51,11 @@ export function writerSchema(codeIds: readonly string[], sourceIds: readonly str
     sources: sourceIds.length > 0 ? z.array(idEnum(sourceIds)).max(Math.min(5, sourceIds.length)) : z.array(z.string()).max(0),
   });
 }
-export type WriterOutput = z.infer<ReturnType<typeof writerSchema>>;
+/**
+ * What the writer produces for one pattern (stored trimmed, sources deduplicated), rendered to
+ * markdown deterministically: `example` is a code unit ID or "none", `sources` research source IDs.
+ */
+export type Draft = z.infer<ReturnType<typeof writerSchema>>;
 
 export const reviewSchema = z.object({
   verdict: z.enum(["pass", "fail"]),
@@ -66,7 +68,6 @@ export const synthesizerSchema = z.object({
   verdict: z.enum(["same", "different"]),
   reason: z.string().min(5).max(160),
 });
-export type SynthesizerOutput = z.infer<typeof synthesizerSchema>;
 
 /**
  * One call's answer for several patterns of a file: `{"byPattern": {"p1": {...}, "p2": {...}}}`,

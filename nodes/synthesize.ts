@@ -15,7 +15,7 @@ const PROMPTS = ["synthesizer.system", "synthesizer.user"] as const;
  * cached in the knowledge base under this identity, so a re-run with the same model and prompts
  * does not ask again, and a different model or prompt asks afresh.
  */
-export function judgeIdentity(deps: Pick<NodeDeps, "prompts" | "modelIdFor">): string {
+function judgeIdentity(deps: Pick<NodeDeps, "prompts" | "modelIdFor">): string {
   const model = deps.modelIdFor?.("synthesizer") ?? "unknown-model";
   return `${model}|${promptFingerprint(deps.prompts)}`;
 }
@@ -32,7 +32,7 @@ function promptFingerprint(prompts: PromptLibrary): string {
  * settings.maxMergePairs, cached in the knowledge base). An unusable answer is cached as
  * "different", so a re-run does not ask again either.
  */
-export async function judgePendingPairs(
+async function judgePendingPairs(
   deps: Pick<NodeDeps, "llm" | "prompts" | "settings" | "modelIdFor">,
   kb: KnowledgeBase,
   runId: string,
@@ -77,13 +77,13 @@ export async function judgePendingPairs(
 }
 
 /**
- * finalize (the synthesizer's step for the whole run): drops what came only from files no longer
+ * synthesize (the synthesizer role's step, once for the whole run): drops what came only from files no longer
  * in the input, has the synthesizer model judge the candidate pairs of entries that names and
  * aliases did not settle, then matches every draft into entries and writes index.md, the category
  * and entry pages, kb.json with its schema and quarantine.md. It runs once, after every file, so
  * the pages are the same whatever order files finished in.
  */
-export function makeFinalize(deps: Pick<NodeDeps, "kb" | "llm" | "prompts" | "settings" | "modelIdFor"> & Partial<Pick<NodeDeps, "ledger" | "events">>) {
+export function makeSynthesize(deps: Pick<NodeDeps, "kb" | "llm" | "prompts" | "settings" | "modelIdFor"> & Partial<Pick<NodeDeps, "ledger" | "events">>) {
   return async (
     state: Pick<PipelineStateType, "inputDir" | "outDir" | "files"> & Partial<PipelineStateType>,
     config: LangGraphRunnableConfig,

@@ -41,20 +41,8 @@ export interface ResearchPack {
   note: string;
 }
 
-/** What the writer produces for one pattern; rendered to markdown deterministically. */
-export interface Draft {
-  summary: string;
-  whenToUse: string[];
-  whenNotToUse: string[];
-  pitfalls: string[];
-  /** Code unit ID of the idiomatic example, or "none". */
-  example: string;
-  /** Research source IDs the page cites. */
-  sources: string[];
-}
-
 export interface DraftRef {
-  /** Blob hash of the Draft in the run database (kept out of graph state); null when the writer produced nothing valid. */
+  /** Blob hash of the Draft (nodes/schemas.ts) in the run database (kept out of graph state); null when the writer produced nothing valid. */
   ref: string | null;
   round: number;
   /** Why the writer's output was unusable (when ref is null). */

@@ -7,8 +7,8 @@ import { buildContribution } from "./contribution.ts";
 import { type NodeDeps, runContext, STAGE_PRIORITY } from "./deps.ts";
 import { batchesFor, fileContextFor, fileSystemPrompt } from "./fileContext.ts";
 import { instrument } from "./instrument.ts";
-import { byPatternSchema, type ReviewOutput, reviewSchema } from "./schemas.ts";
-import type { Draft, PatternItem, ResearchPack, Verdict } from "./types.ts";
+import { byPatternSchema, type Draft, type ReviewOutput, reviewSchema } from "./schemas.ts";
+import type { PatternItem, ResearchPack, Verdict } from "./types.ts";
 
 /**
  * validator: deterministic checks first (evidence and example IDs exist, code is the source's

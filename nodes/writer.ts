@@ -6,8 +6,8 @@ import { type NodeDeps, runContext, STAGE_PRIORITY } from "./deps.ts";
 import { exampleCandidates } from "./evidence.ts";
 import { batchesFor, batchMaxTokens, fileContextFor, fileSystemPrompt, renderFileSources } from "./fileContext.ts";
 import { instrument } from "./instrument.ts";
-import { byPatternSchema, type WriterOutput, writerSchema } from "./schemas.ts";
-import type { Draft, DraftRef, PatternItem, ResearchPack, ResearchSource } from "./types.ts";
+import { byPatternSchema, type Draft, writerSchema } from "./schemas.ts";
+import type { DraftRef, PatternItem, ResearchPack, ResearchSource } from "./types.ts";
 
 /** The patterns the writer must (re)write this round: all at first, then those the validator failed. */
 export function patternsToWrite(state: Pick<FileStateType, "patterns" | "verdicts" | "round">): PatternItem[] {
@@ -51,14 +51,14 @@ export function makeWriter(deps: NodeDeps) {
         x.sources.map((s) => s.id),
         x.candidates.required,
       );
-    const keep = (key: string, value: WriterOutput) => {
+    const keep = (key: string, value: Draft) => {
       const draft: Draft = {
         summary: value.summary.trim(),
         whenToUse: value.whenToUse.map((t) => t.trim()),
         whenNotToUse: value.whenNotToUse.map((t) => t.trim()),
         pitfalls: value.pitfalls.map((t) => t.trim()),
         example: value.example,
-        sources: [...new Set(value.sources as string[])],
+        sources: [...new Set(value.sources)],
       };
       const hash = createHash("sha256").update(JSON.stringify(draft)).digest("hex").slice(0, 32);
       deps.db.putBlob(hash, draft, runId);
@@ -86,7 +86,7 @@ export function makeWriter(deps: NodeDeps) {
         return [];
       }
       for (const x of batch) {
-        const value = (result.value.byPattern as Record<string, WriterOutput>)[x.pattern.key];
+        const value = (result.value.byPattern as Record<string, Draft>)[x.pattern.key];
         if (value) keep(x.pattern.key, value);
         else drafts[x.pattern.key] = { ref: null, round, problems: ["the writer's answer had no entry for this pattern"] };
       }

@@ -335,9 +335,9 @@ async function waitForPoint(proc: Proc, point: KillPoint, random: () => number, 
       await jitter(4);
       return true;
     case "synthesis":
-      // The synthesizer stores the file's drafts; finalize (after the last file) writes every page.
+      // recordFile stores the file's drafts; synthesize (after the last file) writes every page.
       if (random() < 0.5) {
-        if (!(await proc.waitFor(ev("node_started", "synthesizer"), 60_000))) return false;
+        if (!(await proc.waitFor(ev("node_started", "recordFile"), 60_000))) return false;
         await jitter(10);
       } else {
         const total = proc.events.find((e) => e.type === "files_discovered")?.toProcess;

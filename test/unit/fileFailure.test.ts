@@ -129,15 +129,15 @@ describe("a failure inside one file", () => {
 
 describe("errors outside any one file", () => {
   it("are reported as internal errors with the node, not as model failures", () => {
-    const e = toUserError(markErrorNode(new RangeError("Maximum call stack size exceeded"), "finalize"));
+    const e = toUserError(markErrorNode(new RangeError("Maximum call stack size exceeded"), "synthesize"));
     expect([e.code, e.message]).toEqual([
       "INTERNAL_ERROR",
-      "The run stopped on an unexpected error in the finalize node: RangeError: Maximum call stack size exceeded",
+      "The run stopped on an unexpected error in the synthesize node: RangeError: Maximum call stack size exceeded",
     ]);
   });
 
   it("still stop the run when they would hit every file (disk full)", () => {
     const full = Object.assign(new Error("ENOSPC: no space left on device"), { code: "ENOSPC" });
-    expect(toUserError(markErrorNode(full, "synthesizer")).code).toBe("DISK_FULL");
+    expect(toUserError(markErrorNode(full, "recordFile")).code).toBe("DISK_FULL");
   });
 });

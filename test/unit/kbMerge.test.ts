@@ -3,7 +3,7 @@ import os from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { DEFAULT_SETTINGS, type NodeDeps } from "../../nodes/deps.ts";
-import { makeFinalize } from "../../nodes/finalize.ts";
+import { makeSynthesize } from "../../nodes/synthesize.ts";
 import { KnowledgeBase, OVERRIDES_FILE } from "../../src/kb/KnowledgeBase.ts";
 import type { Entry } from "../../src/kb/types.ts";
 import { LlmService } from "../../src/llm/LlmService.ts";
@@ -48,10 +48,10 @@ function setup(script: (req: BackendRequest) => string = judge, out = path.join(
     settings: DEFAULT_SETTINGS,
     modelIdFor: () => backend.modelId,
   };
-  const finalize = makeFinalize(deps);
+  const synthesize = makeSynthesize(deps);
   const files = [...new Set(DRAFTS.map((d) => d.relPath))].map((relPath) => ({ relPath, docId: `doc-${relPath}` }));
   const run = (runId = "run-1") =>
-    finalize(
+    synthesize(
       { inputDir: "/in", outDir: out, exclude: [], maxFileBytes: 1e6, found: files.length, files, skipped: [], results: [], kb: null },
       { configurable: { thread_id: runId } },
     );
@@ -131,14 +131,14 @@ describe("synthesis: one entry per pattern", () => {
     const backend = new ScriptedBackend(judge, { modelId: "other-model@2" });
     const kb = KnowledgeBase.open(first.out);
     open.push(kb);
-    const finalize = makeFinalize({
+    const synthesize = makeSynthesize({
       kb: () => kb,
       llm: new LlmService({ backendFor: () => backend }),
       prompts: PromptLibrary.load(),
       settings: DEFAULT_SETTINGS,
       modelIdFor: () => backend.modelId,
     });
-    await finalize(
+    await synthesize(
       {
         inputDir: "/in",
         outDir: first.out,
@@ -160,14 +160,14 @@ describe("synthesis: one entry per pattern", () => {
     const kb = KnowledgeBase.open(path.join(dir, "kb"));
     open.push(kb);
     fillKb(kb, DRAFTS);
-    const finalize = makeFinalize({
+    const synthesize = makeSynthesize({
       kb: () => kb,
       llm: new LlmService({ backendFor: () => backend }),
       prompts: PromptLibrary.load(),
       settings: { ...DEFAULT_SETTINGS, maxMergePairs: 1 },
       modelIdFor: () => backend.modelId,
     });
-    await finalize(
+    await synthesize(
       {
         inputDir: "/in",
         outDir: kb.outDir,

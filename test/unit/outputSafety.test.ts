@@ -4,7 +4,7 @@ import os from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { DEFAULT_SETTINGS } from "../../nodes/deps.ts";
-import { makeFinalize, pruneRefusal } from "../../nodes/finalize.ts";
+import { makeSynthesize, pruneRefusal } from "../../nodes/synthesize.ts";
 import { parseGraphArgs } from "../../src/commands/graph/parseGraphArgs.ts";
 import { runKbCommand } from "../../src/commands/kb/kbCommand.ts";
 import { parseKbArgs } from "../../src/commands/kb/parseKbArgs.ts";
@@ -243,12 +243,12 @@ describe("pruning needs --prune when the input lost none-but-few of the knowledg
     else expect(r).toBeUndefined();
   });
 
-  async function finalizeWith(files: string[], prune: boolean): Promise<{ entries: number; events: PipelineEvent[] }> {
+  async function synthesizeWith(files: string[], prune: boolean): Promise<{ entries: number; events: PipelineEvent[] }> {
     const backend = new ScriptedBackend(() => JSON.stringify({ verdict: "different", reason: "no" }), { modelId: "m" });
     const k = KnowledgeBase.open(out);
     const events: PipelineEvent[] = [];
     try {
-      const finalize = makeFinalize({
+      const synthesize = makeSynthesize({
         kb: () => k,
         llm: new LlmService({ backendFor: () => backend }),
         prompts: PromptLibrary.load(),
@@ -257,7 +257,7 @@ describe("pruning needs --prune when the input lost none-but-few of the knowledg
         events: (e) => events.push(e),
       });
       const tasks = files.map((relPath) => ({ relPath, docId: `doc-${relPath}` }));
-      await finalize(
+      await synthesize(
         {
           inputDir: "/in",
           outDir: out,
@@ -283,7 +283,7 @@ describe("pruning needs --prune when the input lost none-but-few of the knowledg
     const before = KnowledgeBase.openReadOnly(out);
     const n = before.entries().length;
     before.close();
-    const r = await finalizeWith([], false);
+    const r = await synthesizeWith([], false);
     expect(r.entries).toBe(n);
     expect(r.events).toContainEqual(
       expect.objectContaining({ type: "message", level: "warn", text: expect.stringMatching(/their entries were kept.*--prune/) }),
@@ -292,14 +292,14 @@ describe("pruning needs --prune when the input lost none-but-few of the knowledg
   });
 
   it("with --prune the same run empties the knowledge base", async () => {
-    const r = await finalizeWith([], true);
+    const r = await synthesizeWith([], true);
     expect(r.entries).toBe(0);
     expect(fs.readdirSync(path.join(out, "patterns"))).toEqual([]);
   });
 
   it("a file that left a mostly-present input is pruned without the flag", async () => {
     const files = [...new Set(DRAFTS.map((d) => d.relPath))];
-    const r = await finalizeWith(files.slice(1), false);
+    const r = await synthesizeWith(files.slice(1), false);
     expect(r.events.filter((e) => e.type === "message")).toEqual([]);
     const k = KnowledgeBase.openReadOnly(out);
     expect(k.sourceFiles()).not.toContain(files[0]);

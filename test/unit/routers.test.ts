@@ -8,23 +8,23 @@ const v = (ok: boolean, round: number): Verdict => ({ ok, problems: ok ? [] : ["
 
 describe("routeAfterExtractor", () => {
   it("skips research and writing when nothing was found", () => {
-    expect(routeAfterExtractor({ patterns: [] })).toBe("synthesizer");
+    expect(routeAfterExtractor({ patterns: [] })).toBe("recordFile");
     expect(routeAfterExtractor({ patterns: [p("p1")] })).toBe("researcher");
   });
 });
 
 describe("routeAfterValidator", () => {
   it("publishes when every draft passed", () => {
-    expect(routeAfterValidator({ patterns: [p("p1"), p("p2")], verdicts: { p1: v(true, 1), p2: v(true, 1) }, round: 1 }, 2)).toBe("synthesizer");
+    expect(routeAfterValidator({ patterns: [p("p1"), p("p2")], verdicts: { p1: v(true, 1), p2: v(true, 1) }, round: 1 }, 2)).toBe("recordFile");
   });
   it("sends failures back while repair rounds remain", () => {
     const state = { patterns: [p("p1"), p("p2")], verdicts: { p1: v(true, 1), p2: v(false, 1) }, round: 1 };
     expect(routeAfterValidator(state, 2)).toBe("writer");
     expect(routeAfterValidator({ ...state, round: 2 }, 2)).toBe("writer");
-    expect(routeAfterValidator({ ...state, round: 3 }, 2)).toBe("synthesizer");
+    expect(routeAfterValidator({ ...state, round: 3 }, 2)).toBe("recordFile");
   });
   it("never repairs when the limit is 0", () => {
-    expect(routeAfterValidator({ patterns: [p("p1")], verdicts: { p1: v(false, 1) }, round: 1 }, 0)).toBe("synthesizer");
+    expect(routeAfterValidator({ patterns: [p("p1")], verdicts: { p1: v(false, 1) }, round: 1 }, 0)).toBe("recordFile");
   });
 });
 
