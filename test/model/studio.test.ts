@@ -142,7 +142,7 @@ describe("Studio on the CLI's runs", () => {
     const withSubgraphs = await client.threads.getState(cliRunId, fanOut?.checkpoint ?? undefined, { subgraphs: true });
     const fileStates = withSubgraphs.tasks.map((t) => t.state as { values?: { relPath?: string; patterns?: unknown[] } } | null);
     expect(fileStates.map((s) => s?.values?.relPath).sort()).toEqual(FILES.slice(0, 2).sort());
-    // A file's own step history (extractor, researcher, writer, validator, synthesizer).
+    // A file's own step history (extractor, researcher, writer, validator, ...).
     const ns = (withSubgraphs.tasks[0]?.state as { checkpoint?: { checkpoint_ns?: string } } | null)?.checkpoint?.checkpoint_ns;
     expect(ns).toMatch(/^processFile:/);
     const fileHistory = await client.threads.getHistory<{ drafts: Record<string, { ref: string | null; draft?: { name?: string } }> }>(cliRunId, {
@@ -156,7 +156,7 @@ describe("Studio on the CLI's runs", () => {
     for (const d of drafts) expect(d.draft).toBeTypeOf("object");
 
     const drawn = JSON.stringify(await client.assistants.getGraph("rust_kb", { xray: true }));
-    for (const node of ["discover", "processFile", "finalize", "extractor", "validator"]) expect(drawn).toContain(node);
+    for (const node of ["discover", "processFile", "extractor", "validator"]) expect(drawn).toContain(node);
     const [assistant] = await client.assistants.search({ graphId: "rust_kb" });
     expect(assistant?.graph_id).toBe("rust_kb");
     expect((await client.assistants.getSchemas(assistant?.assistant_id ?? "")).input_schema).toMatchObject({ required: ["inputDir", "outDir"] });

@@ -40,7 +40,7 @@ const PIPELINE_STATE: Schema = {
     prune: { type: "boolean", description: "Drop entries of files missing from the input." },
     skipped: arr("Files not processed, with the reason."),
     results: arr("One outcome per processed file."),
-    kb: obj("Totals written by finalize."),
+    kb: obj("Totals written when the knowledge base is synthesized."),
   },
 };
 
@@ -57,7 +57,7 @@ const FILE_STATE: Schema = {
     drafts: obj("Latest draft per pattern key (quarantined drafts included)."),
     verdicts: obj("Latest validator verdict per pattern key."),
     round: { type: "number", description: "Writer rounds done." },
-    outcome: obj("What the synthesizer did with this file."),
+    outcome: obj("What became of this file (entries written or quarantined)."),
   },
 };
 
