@@ -15,7 +15,7 @@ import type { ReplayRecipe } from "./replayRecipe.ts";
 export interface ReplayCall {
   index: number;
   role: Role;
-  /** The file the call is about ("(run)" for finalize's cross-file judgements). */
+  /** The file the call is about ("(run)" for the synthesize step's cross-file judgements). */
   file: string;
   slot: number;
   promptTokens: number;

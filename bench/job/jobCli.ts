@@ -159,7 +159,7 @@ export async function runJobBench(argv: string[]): Promise<void> {
         wallMs: Math.round(valid.wallMs),
         evaluatedPerSourceToken: valid.evaluatedPerSourceToken,
         callsPerFile: valid.callsPerFile,
-        finalizeCalls: valid.finalize.calls,
+        synthesizeCalls: valid.synthesize.calls,
         tokenizer: valid.tokenizer,
         failures: slim(results.failures as ReplayResult),
         patternsPerFile: slim(results.patterns as ReplayResult),

@@ -71,7 +71,7 @@ export interface ReplayResult {
   concurrency: number;
   files: number;
   patterns: number;
-  /** Per-file role calls (extractor, researcher, writer, validator); finalize's cross-file judgements are in `finalize`. */
+  /** Per-file role calls (extractor, researcher, writer, validator); the synthesize step's cross-file judgements are in `synthesize`. */
   calls: number;
   promptTokens: number;
   reusedPromptTokens: number;
@@ -80,7 +80,7 @@ export interface ReplayResult {
   sourceTokens: number;
   evaluatedPerSourceToken: number;
   callsPerFile: number;
-  finalize: RoleFigures;
+  synthesize: RoleFigures;
   byRole: Partial<Record<Role, RoleFigures>>;
   perFile: FileFigures[];
   kbEntries: number;
@@ -170,7 +170,7 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
       sourceTokens: source,
       evaluatedPerSourceToken: source > 0 ? total.evaluatedPromptTokens / source : 0,
       callsPerFile: labelled.length > 0 ? total.calls / labelled.length : 0,
-      finalize: figures(backend.calls.filter((c) => c.role === "synthesizer")),
+      synthesize: figures(backend.calls.filter((c) => c.role === "synthesizer")),
       byRole: byRole(fileCalls),
       perFile,
       kbEntries: summary.patterns,
@@ -214,13 +214,13 @@ export function replayMarkdown(title: string, r: ReplayResult): string {
     `${r.files} files, ${r.patterns} patterns; tokenizer \`${r.tokenizer}\`; ${r.sequences} sequences, ${r.concurrency} files in flight at most; KV prefix reuse ${r.kvReuse ? "on" : "off"}; ${r.failingDrafts} of ${r.patterns} drafts fail validation once (share ${r.failShare}).`,
     "",
     `- **prompt tokens evaluated per source token: ${r.evaluatedPerSourceToken.toFixed(2)}** (${r.evaluatedPromptTokens} evaluated of ${r.promptTokens} prompt tokens, ${r.reusedPromptTokens} reused from the KV cache; ${r.sourceTokens} source tokens)`,
-    `- **role calls per file: ${r.callsPerFile.toFixed(2)}** (${r.calls} calls; finalize's cross-file judgements apart: ${r.finalize.calls} calls, ${r.finalize.evaluatedPromptTokens} tokens evaluated)`,
+    `- **role calls per file: ${r.callsPerFile.toFixed(2)}** (${r.calls} calls; synthesize's cross-file judgements apart: ${r.synthesize.calls} calls, ${r.synthesize.evaluatedPromptTokens} tokens evaluated)`,
     `- generated tokens: ${r.generatedTokens}; knowledge base: ${r.kbEntries} entries, ${r.quarantined} quarantined`,
     "",
     "| role | calls | prompt tokens | reused (KV) | evaluated | generated |",
     "|---|---|---|---|---|---|",
     ...ROLES.filter((role) => r.byRole[role]).map((role) => row(role, r.byRole[role] as RoleFigures)),
-    row("finalize (synthesizer, cross-file)", r.finalize),
+    row("synthesize (synthesizer, cross-file)", r.synthesize),
     "",
     "| file | source tokens | patterns | calls (ext/res/wri/val) | prompt tokens | reused | evaluated | evaluated / source | generated | started at call | finished at call |",
     "|---|---|---|---|---|---|---|---|---|---|---|",
