@@ -22,6 +22,7 @@ import { RunDatabase } from "../../src/store/RunDatabase.ts";
 let tmp: string;
 let db: RunDatabase;
 let client: Client;
+let apiUrl: string;
 let close: () => void;
 const opened: StudioRunRequest[] = [];
 const finished: string[] = [];
@@ -66,7 +67,8 @@ beforeAll(async () => {
   const { app } = createStudioApp({ db, roots: [tmp], origins: [], openRun });
   const server = serve({ fetch: app.fetch, hostname: "127.0.0.1", port: 0 });
   await new Promise<void>((resolve) => server.once("listening", () => resolve()));
-  client = new Client({ apiUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}` });
+  apiUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  client = new Client({ apiUrl });
   close = () => server.close();
 });
 afterAll(() => {
@@ -116,9 +118,11 @@ describe("the Studio app", () => {
     expect(opened.at(-1)).toEqual({ kind: "new", runId: thread.thread_id, inputDir: path.join(tmp, "notes"), outDir: path.join(tmp, "kb-new"), force: false });
     expect(finished).toContain(`${thread.thread_id}:done`);
     expect((await client.threads.get(thread.thread_id)).metadata).toMatchObject({ run_status: "done", out: path.join(tmp, "kb") });
+    expect((await client.runs.list(thread.thread_id)).map((r) => [r.run_id, r.status])).toEqual([[thread.thread_id, "success"]]);
+    expect((await client.runs.get(thread.thread_id, thread.thread_id)).status).toBe("success");
   });
 
-  it("refuses new input for an existing run, and deleting or re-running a running run", async () => {
+  it("refuses new input for an existing run, deleting or re-running a running run, stateless runs and the event protocol's run.start", async () => {
     const running = v7();
     addRun(running, "running", new Date().toISOString());
     await expect(client.threads.delete(running)).rejects.toThrow(/409/);
@@ -128,5 +132,20 @@ describe("the Studio app", () => {
     await expect(client.runs.wait(done, "rust_kb", { input: { inputDir: "notes", outDir: "kb" } })).rejects.toThrow(/takes no new input/);
     await client.threads.delete(done);
     expect(db.getRun(done)).toBeUndefined();
+    // The embed server's experimental event protocol would start runs another way: not offered.
+    const thread = await client.threads.create();
+    const command = await fetch(`${apiUrl}/threads/${thread.thread_id}/commands`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ id: 1, method: "run.start", params: { assistant_id: "rust_kb", input: { inputDir: "notes", outDir: "kb-cmd" } } }),
+    });
+    expect(command.status).toBe(404);
+    const stateless = await fetch(`${apiUrl}/runs/wait`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ assistant_id: "rust_kb" }),
+    });
+    expect(stateless.status).toBe(422);
+    expect(fs.existsSync(path.join(tmp, "kb-cmd"))).toBe(false);
   });
 });

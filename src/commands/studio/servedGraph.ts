@@ -96,6 +96,13 @@ export function buildServedGraph(structure: PipelineGraph, deps: ServedGraphDeps
       }));
       return structure.bulkUpdateState.call(served, config, stored as never);
     },
+    // Every run goes through streamEvents (openPipelineRun): the structure graph itself never runs.
+    stream() {
+      throw new UserError("USAGE", "Studio runs stream through /threads/{id}/runs/stream.");
+    },
+    invoke() {
+      throw new UserError("USAGE", "Studio runs stream through /threads/{id}/runs/stream.");
+    },
     streamEvents(input: unknown, options: Record<string, unknown> & { configurable?: Record<string, unknown>; signal?: AbortSignal }) {
       return streamRun(structure, served, deps, input, options);
     },
@@ -131,7 +138,7 @@ async function* streamRun(
     // Only the run's own keys reach the graph: a request's configurable cannot set LangGraph internals.
     const configurable = { ...session.config.configurable, ...(checkpointId ? { checkpoint_id: checkpointId } : {}) };
     const { configurable: _ignored, signal: _signal, ...streamOptions } = options;
-    yield* session.graph.streamEvents(checkpointId ? null : session.graphInput, { ...streamOptions, ...session.config, configurable });
+    yield* await session.graph.streamEvents(checkpointId ? null : session.graphInput, { ...streamOptions, ...session.config, configurable });
     if (aborted()) status = "interrupted";
   } catch (e) {
     status = aborted() ? "interrupted" : "failed";

@@ -90,25 +90,37 @@ export function createStudioApp(options: StudioAppOptions): StudioApp {
   app.get("/ok", (c) => c.json({ ok: true }));
   app.get("/info", (c) => c.json({ context: "js", flags: { assistants: true, crons: false, langsmith: false } }));
   addAssistantRoutes(app, structure);
+  // The embed server's experimental event protocol (run.start commands, /stream/events) starts runs without a disconnect signal
+  // and with another streaming format: not offered; Studio's run routes are /threads/{id}/runs/stream and runs/wait.
+  for (const route of ["/threads/:thread_id/commands", "/threads/:thread_id/stream/events"])
+    app.on(["GET", "POST"], route, (c) => c.json({ error: "Not offered by this server: stream runs with /threads/{id}/runs/stream." }, 404));
   // A run is a thread: stateless runs (no thread) would be deleted when they end, so they are not offered.
   for (const route of ["/runs", "/runs/stream", "/runs/wait", "/runs/batch"])
     app.post(route, (c) => c.json({ error: "Runs start in a thread here (its ID becomes the run ID): create a thread, then run in it." }, 422));
+  // A thread's one run, as the LangGraph API lists runs (its run ID is the thread ID).
+  const runOf = async (threadId: string) => {
+    const thread = await threads.get(threadId);
+    if (threads.isPending(thread.thread_id)) return undefined;
+    return {
+      run_id: thread.thread_id,
+      thread_id: thread.thread_id,
+      assistant_id: ASSISTANT_ID,
+      created_at: thread.created_at,
+      updated_at: thread.updated_at,
+      status: { busy: "running", idle: "success", interrupted: "interrupted", error: "error" }[thread.status],
+      metadata: thread.metadata,
+      kwargs: {},
+      multitask_strategy: "reject",
+    };
+  };
   app.get("/threads/:thread_id/runs", async (c) => {
-    const thread = await threads.get(c.req.param("thread_id"));
-    if (threads.isPending(thread.thread_id)) return c.json([]);
-    return c.json([
-      {
-        run_id: thread.thread_id,
-        thread_id: thread.thread_id,
-        assistant_id: ASSISTANT_ID,
-        created_at: thread.created_at,
-        updated_at: thread.updated_at,
-        status: { busy: "running", idle: "success", interrupted: "interrupted", error: "error" }[thread.status],
-        metadata: thread.metadata,
-        kwargs: {},
-        multitask_strategy: "reject",
-      },
-    ]);
+    const run = await runOf(c.req.param("thread_id"));
+    return c.json(run ? [run] : []);
+  });
+  app.get("/threads/:thread_id/runs/:run_id", async (c) => {
+    const run = await runOf(c.req.param("thread_id"));
+    if (!run) throw new HTTPException(404, { message: "This thread has no run yet." });
+    return c.json(run);
   });
   // Cancel (Studio's stop button): the thread's run is interrupted, every finished step saved.
   app.post("/threads/:thread_id/runs/:run_id/cancel", (c) => {
