@@ -107,6 +107,7 @@ describe("the Studio app", () => {
     const failed = await client.threads.search({ metadata: { run_status: "failed" } });
     expect(failed.map((t) => t.thread_id)).toEqual([newer]);
     expect(failed[0]?.status).toBe("error");
+    expect(await client.threads.count({ metadata: { run_status: "failed" } })).toBe(1);
     await expect(client.threads.get(v7())).rejects.toThrow(/404/);
   });
 

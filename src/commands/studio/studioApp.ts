@@ -97,6 +97,14 @@ export function createStudioApp(options: StudioAppOptions): StudioApp {
   // A run is a thread: stateless runs (no thread) would be deleted when they end, so they are not offered.
   for (const route of ["/runs", "/runs/stream", "/runs/wait", "/runs/batch"])
     app.post(route, (c) => c.json({ error: "Runs start in a thread here (its ID becomes the run ID): create a thread, then run in it." }, 422));
+  app.post("/threads/count", async (c) => {
+    const body = (await c.req.json().catch(() => ({}))) as { metadata?: Record<string, unknown> };
+    const metadata = body.metadata && typeof body.metadata === "object" ? body.metadata : undefined;
+    let total = 0;
+    for await (const item of threads.search({ ...(metadata ? { metadata } : {}), limit: 1, offset: 0, sortBy: "created_at", sortOrder: "desc" }))
+      total = item.total;
+    return c.json(total);
+  });
   // A thread's one run, as the LangGraph API lists runs (its run ID is the thread ID).
   const runOf = async (threadId: string) => {
     const thread = await threads.get(threadId);
