@@ -6,6 +6,7 @@
  */
 import { EventEmitter, setMaxListeners } from "node:events";
 import path from "node:path";
+import { refuseOlderGraphCheckpoints } from "../../graphs/olderCheckpoints.ts";
 import { buildPipelineGraph, type PipelineGraph } from "../../graphs/pipelineGraph.ts";
 import { DEFAULT_SETTINGS, type PipelineSettings } from "../../nodes/deps.ts";
 import { DEFAULT_OUT_DIR, DEFAULT_RUN_DB } from "../config/defaults.ts";
@@ -182,6 +183,8 @@ export async function openPipelineRun(options: PipelineOptions, hooks: PipelineH
     const hasCheckpoint = existing.config?.configurable?.checkpoint_id !== undefined;
     if (options.checkpointId && !hasCheckpoint)
       throw new UserError("NO_RUN_TO_RESUME", `Run ${runId} has no checkpoint ${options.checkpointId}.`, "Pick a checkpoint from the run's history.");
+    // A run interrupted by a version with other node names cannot continue: LangGraph would skip its steps.
+    if (hasCheckpoint) await refuseOlderGraphCheckpoints(graph, { configurable: { thread_id: runId, ...(options.checkpointId ? { checkpoint_id: options.checkpointId } : {}) } });
     const graphInput: PipelineInput | null = hasCheckpoint
       ? null
       : {
