@@ -123,9 +123,16 @@ async function* streamRun(
   const checkpointId = options.configurable?.checkpoint_id;
   if (checkpointId !== undefined && typeof checkpointId !== "string") throw new UserError("USAGE", "checkpoint_id must be a string.");
   if (deps.active.has(threadId)) throw new UserError("RUN_LOCKED", `Run ${threadId} is already running in this server.`, "Wait for it to finish or stop it.");
-  const request = await admit(structure, served, deps, threadId, input, checkpointId);
+  // Taken before the first await: a second request for the thread cannot pass the check meanwhile.
   const stop = new AbortController();
   deps.active.set(threadId, stop);
+  let request: StudioRunRequest;
+  try {
+    request = await admit(structure, served, deps, threadId, input, checkpointId);
+  } catch (e) {
+    deps.active.delete(threadId);
+    throw e;
+  }
   const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
   let session: StudioRunSession | undefined;
   let status: "done" | "interrupted" | "failed" = "done";
@@ -137,7 +144,8 @@ async function* streamRun(
     deps.onRunOpened?.(threadId);
     // Only the run's own keys reach the graph: a request's configurable cannot set LangGraph internals.
     const configurable = { ...session.config.configurable, ...(checkpointId ? { checkpoint_id: checkpointId } : {}) };
-    const { configurable: _ignored, signal: _signal, ...streamOptions } = options;
+    // No callbacks either: a request naming a LangSmith project would otherwise send the run's data there.
+    const { configurable: _ignored, signal: _signal, callbacks: _callbacks, ...streamOptions } = options;
     yield* await session.graph.streamEvents(checkpointId ? null : session.graphInput, { ...streamOptions, ...session.config, configurable });
     if (aborted()) status = "interrupted";
   } catch (e) {
