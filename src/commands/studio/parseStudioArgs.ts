@@ -25,7 +25,7 @@ export interface StudioOptions {
 
 export type StudioCommand = { kind: "run"; options: StudioOptions } | { kind: "help" } | { kind: "error"; message: string };
 
-export const DEFAULT_STUDIO_PORT = 2124;
+const DEFAULT_STUDIO_PORT = 2124;
 
 export const STUDIO_HELP = `Usage: npm run studio -- [--db PATH] [--port N] [--root DIR ...] [--allow-origin ORIGIN ...]
                           [--model PATH|URI] [--threads N] [--concurrency N] [--research LIST] [--compact]

@@ -11,7 +11,7 @@ import path from "node:path";
 import { UserError } from "../../errors.ts";
 
 /** The hosted Studio (the LangSmith UI) that talks to the local server from the user's browser. */
-export const HOSTED_STUDIO_ORIGIN = "https://smith.langchain.com";
+const HOSTED_STUDIO_ORIGIN = "https://smith.langchain.com";
 const LOOPBACK_ORIGIN = String.raw`https?://(localhost|127\.0\.0\.1|\[::1\])(:\d+)?`;
 const LOOPBACK_HOST = /^(localhost|127\.0\.0\.1|\[::1\])(:\d+)?$/i;
 
