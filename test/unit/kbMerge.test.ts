@@ -264,7 +264,7 @@ describe("concurrent files", () => {
     for (const [i, order] of [files, [...files].reverse(), [...files.slice(3), ...files.slice(0, 3)]].entries()) {
       const out = path.join(dir, `kb-${i}`);
       const { kb, run } = setup(judge, out);
-      // Interleave like concurrent synthesizer nodes: each file's write is one transaction.
+      // Interleave like concurrent recordFile nodes: each file's write is one transaction.
       await Promise.all(
         order.map(async (f, k) => {
           await new Promise((r) => setTimeout(r, (order.length - k) % 3));
