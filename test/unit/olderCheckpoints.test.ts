@@ -13,6 +13,7 @@ import { buildPipelineGraph } from "../../graphs/pipelineGraph.ts";
 import { isUserError } from "../../src/errors.ts";
 import type { BackendRequest } from "../../src/llm/types.ts";
 import { createServices } from "../../src/run/createServices.ts";
+import { runPipeline } from "../../src/run/runPipeline.ts";
 import { RunDatabase } from "../../src/store/RunDatabase.ts";
 import { answerPerPattern, ScriptedBackend } from "../helpers/scriptedBackend.ts";
 
@@ -121,6 +122,26 @@ describe("resuming a run made by an older version", () => {
     const e = await refusal("old-file");
     expect(isUserError(e) && e.code).toBe("NO_RUN_TO_RESUME");
     expect((e as Error).message).toMatch(/\(synthesizer\), so it cannot be resumed\.$/);
+  });
+  it("through runPipeline: the resume ends failed with NO_RUN_TO_RESUME before any model call, and a new run finishes", async () => {
+    const options = { input: path.join(dir, "in"), out: path.join(dir, "kb"), db: path.join(dir, "runs.sqlite"), research: ["input" as const], rustc: false };
+    const broken = new ScriptedBackend(() => {
+      throw new Error("llama.cpp failed during generation");
+    });
+    const first = await runPipeline(options, { models: { backendFor: () => broken, concurrency: 1 } });
+    expect(first.status).toBe("failed");
+    const runId = first.runId ?? "";
+    // An older version's steps on the same run: its newest checkpoints.
+    await expect(olderGraph("finalize").invoke({}, { configurable: { thread_id: runId } })).rejects.toThrow(/stopped in finalize/);
+
+    const healthy = new ScriptedBackend(answer);
+    const resumed = await runPipeline({ ...options, resume: runId }, { models: { backendFor: () => healthy, concurrency: 1 } });
+    expect([resumed.status, resumed.error?.code]).toEqual(["failed", "NO_RUN_TO_RESUME"]);
+    expect(resumed.error?.message).toMatch(/was made by an older version of rust-kb: .*\(finalize\)/);
+    expect(healthy.requests).toEqual([]);
+
+    const again = await runPipeline(options, { models: { backendFor: () => healthy, concurrency: 1 } });
+    expect(again.status).toBe("done");
   });
 });
 
