@@ -14,7 +14,7 @@ import { Client } from "@langchain/langgraph-sdk";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FileState, PipelineState } from "../../graphs/state.ts";
 import { ASSISTANT_ID } from "../../src/commands/studio/StudioThreads.ts";
-import type { StudioRunRequest, StudioRunSession } from "../../src/commands/studio/servedGraph.ts";
+import { buildStructureGraph, type StudioRunRequest, type StudioRunSession } from "../../src/commands/studio/servedGraph.ts";
 import { createStudioApp } from "../../src/commands/studio/studioApp.ts";
 import { studioSchemas } from "../../src/commands/studio/studioSchemas.ts";
 import { RunDatabase } from "../../src/store/RunDatabase.ts";
@@ -133,6 +133,17 @@ describe("the Studio app", () => {
     await expect(client.runs.wait(done, "rust_kb", { input: { inputDir: "notes", outDir: "kb" } })).rejects.toThrow(/takes no new input/);
     await client.threads.delete(done);
     expect(db.getRun(done)).toBeUndefined();
+    // A checkpoint whose directories are not the run's (written past the API's edit check) is never run.
+    const moved = v7();
+    addRun(moved, "failed", new Date().toISOString());
+    await buildStructureGraph(db.checkpointer()).updateState(
+      { configurable: { thread_id: moved } },
+      { inputDir: path.join(tmp, "notes"), outDir: path.join(tmp, "elsewhere"), exclude: [path.join(tmp, "elsewhere")] },
+      "__start__",
+    );
+    const before = opened.length;
+    await expect(client.runs.wait(moved, "rust_kb", { input: null })).rejects.toThrow(/directories differ/);
+    expect(opened.length).toBe(before);
     // The embed server's experimental event protocol would start runs another way: not offered.
     const thread = await client.threads.create();
     const command = await fetch(`${apiUrl}/threads/${thread.thread_id}/commands`, {
