@@ -95,7 +95,7 @@ describe("the Studio app", () => {
     expect(keys(studioSchemas().file.state_schema)).toEqual(Object.keys(FileState.spec).sort());
   });
 
-  it("lists runs with UUID IDs as threads, newest first, and filters them by metadata", async () => {
+  it("lists runs as threads (thread ID = run ID; old run IDs under a derived UUID), newest first, and filters them by metadata", async () => {
     const older = v7();
     const newer = v7();
     addRun(older, "done", "2026-01-01T00:00:00.000Z");
@@ -104,6 +104,20 @@ describe("the Studio app", () => {
     const ids = (await client.threads.search({ limit: 100 })).map((t) => t.thread_id);
     expect(ids.indexOf(newer)).toBeLessThan(ids.indexOf(older));
     expect(ids).not.toContain("run-20260101-000000-abcdef");
+    // A run made before run IDs were UUIDs is a thread too, under a UUID derived from its ID, with its checkpoints.
+    const old = (await client.threads.search({ metadata: { run_id: "run-20260101-000000-abcdef" } }))[0];
+    expect(old?.thread_id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-5/);
+    await buildStructureGraph(db.checkpointer()).updateState(
+      { configurable: { thread_id: "run-20260101-000000-abcdef" } },
+      { inputDir: path.join(tmp, "notes"), outDir: path.join(tmp, "kb"), exclude: [path.join(tmp, "kb")] },
+      "__start__",
+    );
+    const oldState = await client.threads.getState<{ outDir: string }>(old?.thread_id ?? "");
+    expect(oldState.values.outDir).toBe(path.join(tmp, "kb"));
+    expect((await client.threads.getHistory(old?.thread_id ?? "")).length).toBeGreaterThan(0);
+    expect((await client.threads.get(old?.thread_id ?? "")).metadata).toMatchObject({ run_id: "run-20260101-000000-abcdef", run_status: "done" });
+    await client.runs.wait(old?.thread_id ?? "", "rust_kb", { input: null });
+    expect(opened.at(-1)).toEqual({ kind: "resume", runId: "run-20260101-000000-abcdef" });
     const failed = await client.threads.search({ metadata: { run_status: "failed" } });
     expect(failed.map((t) => t.thread_id)).toEqual([newer]);
     expect(failed[0]?.status).toBe("error");

@@ -9,6 +9,7 @@ import { v5, validate } from "@langchain/core/utils/uuid";
 import type { ThreadSaver } from "@langchain/langgraph-api/experimental/embed";
 import { HTTPException } from "hono/http-exception";
 import type { RunDatabase, RunRow } from "../../store/RunDatabase.ts";
+import { RunIds } from "./runIds.ts";
 
 /** The graph Studio serves. */
 export const GRAPH_ID = "rust_kb";
@@ -41,10 +42,11 @@ export class StudioThreads implements ThreadSaver {
   /** Metadata Studio attached to run threads (PATCH /threads/:id): shown, never stored in the run database. */
   private readonly userMetadata = new Map<string, Metadata>();
 
-  /** `isActive(id)`: a run this server is working on now. */
+  /** `isActive(threadId)`: a run this server is working on now. */
   constructor(
     private readonly db: RunDatabase,
-    private readonly isActive: (runId: string) => boolean = () => false,
+    private readonly isActive: (threadId: string) => boolean = () => false,
+    private readonly ids: RunIds = new RunIds(db),
   ) {}
 
   /** The thread of a run or of a thread created before its run; 404 otherwise. */
@@ -77,10 +79,10 @@ export class StudioThreads implements ThreadSaver {
   async delete(id: string): Promise<void> {
     if (this.pending.delete(id)) return;
     this.db.markDeadRuns();
-    const run = this.db.getRun(id);
+    const run = this.db.getRun(this.ids.runIdOf(id));
     if (!run) throw new HTTPException(404, { message: `There is no thread ${id}.` });
-    if (run.status === "running" || this.isActive(id)) throw new HTTPException(409, { message: `Run ${id} is running: stop it before deleting it.` });
-    this.db.deleteRun(id);
+    if (run.status === "running" || this.isActive(id)) throw new HTTPException(409, { message: `Run ${run.id} is running: stop it before deleting it.` });
+    this.db.deleteRun(run.id);
     this.userMetadata.delete(id);
   }
 
@@ -92,11 +94,7 @@ export class StudioThreads implements ThreadSaver {
     sortOrder: "asc" | "desc";
   }): AsyncGenerator<{ thread: StudioThread; total: number }> {
     this.db.markDeadRuns();
-    // Runs made before run IDs were UUIDs ("run-YYYYMMDD-…") cannot be addressed by the API's routes.
-    const runs = this.db
-      .listRuns()
-      .filter((r) => validate(r.id))
-      .map((r) => this.runThread(r));
+    const runs = this.db.listRuns().map((r) => this.runThread(r));
     const all = [...runs, ...[...this.pending.keys()].map((id) => this.find(id) as StudioThread)].filter((t) => matches(t.metadata, options.metadata));
     const key = options.sortBy;
     all.sort((a, b) => (a[key] < b[key] ? -1 : a[key] > b[key] ? 1 : a.thread_id < b.thread_id ? -1 : 1) * (options.sortOrder === "asc" ? 1 : -1));
@@ -116,7 +114,7 @@ export class StudioThreads implements ThreadSaver {
   }
 
   private find(id: string): StudioThread | undefined {
-    const run = this.db.getRun(id);
+    const run = this.db.getRun(this.ids.runIdOf(id));
     if (run) return this.runThread(run);
     const pending = this.pending.get(id);
     if (!pending) return undefined;
@@ -132,15 +130,17 @@ export class StudioThreads implements ThreadSaver {
   }
 
   private runThread(run: RunRow): StudioThread {
-    const status = this.isActive(run.id) ? "busy" : STATUS[run.status];
+    const threadId = this.ids.threadIdOf(run.id);
+    const status = this.isActive(threadId) ? "busy" : STATUS[run.status];
     return {
-      thread_id: run.id,
+      thread_id: threadId,
       created_at: run.startedAt,
       updated_at: run.endedAt ?? run.startedAt,
       metadata: {
-        ...this.userMetadata.get(run.id),
+        ...this.userMetadata.get(threadId),
         graph_id: GRAPH_ID,
         assistant_id: ASSISTANT_ID,
+        run_id: run.id,
         run_status: run.status,
         input: run.input,
         out: run.out,

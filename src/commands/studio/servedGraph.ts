@@ -13,6 +13,7 @@ import type { BaseCheckpointSaver } from "@langchain/langgraph";
 import { buildPipelineGraph, type PipelineGraph } from "../../../graphs/pipelineGraph.ts";
 import { UserError } from "../../errors.ts";
 import type { RunDatabase } from "../../store/RunDatabase.ts";
+import type { RunIds } from "./runIds.ts";
 import { confineToRoots } from "./studioPolicy.ts";
 
 /** State keys that name paths: Studio never picks them by editing state (a run's directories are its run row's). */
@@ -36,6 +37,8 @@ export type StudioRunRequest =
 
 export interface ServedGraphDeps {
   db: RunDatabase;
+  /** Thread IDs <-> run IDs (old runs' IDs are not UUIDs). */
+  ids: RunIds;
   roots: readonly string[];
   /** Opens the run (src/run/openPipelineRun.ts with the server's model options). */
   openRun: (request: StudioRunRequest, signal: AbortSignal | undefined) => Promise<StudioRunSession>;
@@ -66,8 +69,9 @@ export function buildStructureGraph(checkpointer: BaseCheckpointSaver): Pipeline
 export function buildServedGraph(structure: PipelineGraph, deps: ServedGraphDeps): PipelineGraph {
   const served = Object.create(structure) as PipelineGraph;
   const guard = (config: RunnableConfig, values: unknown) => {
-    const runId = config.configurable?.thread_id;
-    if (typeof runId === "string" && (deps.active.has(runId) || deps.db.getRun(runId)?.status === "running"))
+    const threadId = config.configurable?.thread_id;
+    const runId = typeof threadId === "string" ? deps.ids.runIdOf(threadId) : undefined;
+    if (typeof threadId === "string" && runId && (deps.active.has(threadId) || deps.db.getRun(runId)?.status === "running"))
       throw new UserError(
         "RUN_LOCKED",
         `Run ${runId} is running: its state cannot be edited now.`,
@@ -75,7 +79,7 @@ export function buildServedGraph(structure: PipelineGraph, deps: ServedGraphDeps
       );
     refusePathEdits(values);
   };
-  const runOf = (config: RunnableConfig) => String(config.configurable?.thread_id ?? "");
+  const runOf = (config: RunnableConfig) => deps.ids.runIdOf(String(config.configurable?.thread_id ?? ""));
   Object.assign(served, {
     // Drafts are kept in the run database by hash: Studio shows their text next to the hash.
     async getState(config: RunnableConfig, options?: { subgraphs?: boolean }) {
@@ -170,7 +174,7 @@ async function admit(
   checkpointId: string | undefined,
 ): Promise<StudioRunRequest> {
   deps.db.markDeadRuns();
-  const run = deps.db.getRun(threadId);
+  const run = deps.db.getRun(deps.ids.runIdOf(threadId));
   if (!run) {
     if (checkpointId) throw new UserError("USAGE", `Thread ${threadId} has no run to continue from a checkpoint.`);
     const given = (input ?? {}) as Record<string, unknown>;

@@ -15,6 +15,7 @@ import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { PipelineGraph } from "../../../graphs/pipelineGraph.ts";
 import { isUserError } from "../../errors.ts";
 import type { RunDatabase } from "../../store/RunDatabase.ts";
+import { RunIds, threadIdCheckpointer } from "./runIds.ts";
 import { ASSISTANT_ID, GRAPH_ID, StudioThreads } from "./StudioThreads.ts";
 import { buildServedGraph, buildStructureGraph, type ServedGraphDeps } from "./servedGraph.ts";
 import { isAllowedOrigin, refuseRequest } from "./studioPolicy.ts";
@@ -40,11 +41,13 @@ const MAX_BODY_BYTES = 1024 * 1024;
 
 export function createStudioApp(options: StudioAppOptions): StudioApp {
   const active = new Map<string, AbortController>();
-  const checkpointer: BaseCheckpointSaver = options.db.checkpointer();
+  const ids = new RunIds(options.db);
+  const checkpointer: BaseCheckpointSaver = threadIdCheckpointer(options.db.checkpointer(), ids);
   const structure = buildStructureGraph(checkpointer);
-  const threads = new StudioThreads(options.db, (id) => active.has(id));
+  const threads = new StudioThreads(options.db, (id) => active.has(id), ids);
   const served = buildServedGraph(structure, {
     db: options.db,
+    ids,
     roots: options.roots,
     openRun: options.openRun,
     active,
