@@ -44,9 +44,6 @@ function parseMaxTokens(text: string): Partial<Record<MaxTokensRole, number>> | 
 
 export type ParseResult = { kind: "run"; options: GraphOptions } | { kind: "help" } | { kind: "error"; message: string };
 
-/** @deprecated The run database default under its old name, until src/commands/studio imports DEFAULT_RUN_DB from src/config/defaults.ts. */
-export const DEFAULT_DB = DEFAULT_RUN_DB;
-
 const maxTokens = DEFAULT_SETTINGS.maxTokens;
 
 export const GRAPH_HELP = `Usage: npm run graph -- --input DIR [options]
