@@ -17,8 +17,15 @@ const MODEL = sharedModel("llama-2-tiny-random-chatml.gguf");
 const FILES = ["rust-patterns/idioms/concat-format.md", "rust-patterns/idioms/temporary-mutability.txt", "rust-patterns/idioms/pass-var-to-closure.md"];
 
 let tmp: string;
-beforeAll(() => {
+/** One uninterrupted run over FILES, shared: the incremental test continues from it, the model-failure test compares with it. */
+let ref: { input: string; out: string; db: string; run: Awaited<ReturnType<typeof runCli>>; pages: Map<string, string> };
+beforeAll(async () => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), "kb-durable-"));
+  const input = makeInput("inc");
+  const out = path.join(tmp, "inc-kb");
+  const db = path.join(tmp, "inc.sqlite");
+  const run = await runCli("graph", args(input, out, db));
+  ref = { input, out, db, run, pages: pages(out) };
 });
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
@@ -83,12 +90,10 @@ function unmount(dir: string): void {
 
 describe("incremental runs", () => {
   it("re-runs an unchanged directory with no LLM calls, redoes only what changed, and removes what came from deleted files", async () => {
-    const input = makeInput("inc");
-    const out = path.join(tmp, "inc-kb");
-    const db = path.join(tmp, "inc.sqlite");
-    const first = await runCli("graph", args(input, out, db));
-    expect(first.code, first.stderr).toBe(0);
-    const firstPages = pages(out);
+    // The first run is the shared reference run (this test alone goes on to change its input).
+    const { input, out, db } = ref;
+    expect(ref.run.code, ref.run.stderr).toBe(0);
+    const firstPages = ref.pages;
 
     const again = await runCli("graph", args(input, out, db));
     expect(again.code, again.stderr).toBe(0);
@@ -119,7 +124,7 @@ describe("incremental runs", () => {
   });
 
   it("re-processes everything when settings change (and says so), or with --force", async () => {
-    const input = makeInput("settings", FILES.slice(0, 2));
+    const input = makeInput("settings", FILES.slice(0, 1));
     const out = path.join(tmp, "settings-kb");
     const db = path.join(tmp, "settings.sqlite");
     expect((await runCli("graph", args(input, out, db))).code).toBe(0);
@@ -128,7 +133,7 @@ describe("incremental runs", () => {
       args(input, out, db).filter((a) => a !== "--no-llm-review"),
     );
     expect(changed.code, changed.stderr).toBe(0);
-    expect(changed.stderr).toMatch(/pipeline settings changed since 2 files were processed: re-processing them/);
+    expect(changed.stderr).toMatch(/pipeline settings changed since 1 files were processed: re-processing them/);
     expect(summaryOf(changed).files.unchanged).toBe(0);
     const forced = await runCli("graph", [...args(input, out, db).filter((a) => a !== "--no-llm-review"), "--force"]);
     expect(forced.code, forced.stderr).toBe(0);
@@ -170,10 +175,12 @@ describe("runs side by side", () => {
 
 describe("failures that are not crashes", () => {
   it("a model that throws mid-generation: clear message, exit 1, resumable to the same knowledge base", async () => {
-    const input = makeInput("modelfail");
-    const ref = await runCli("graph", args(input, path.join(tmp, "modelfail-ref"), path.join(tmp, "modelfail-ref.sqlite")));
-    const out = path.join(tmp, "modelfail-kb");
-    const db = path.join(tmp, "modelfail.sqlite");
+    // The same files as the shared reference run, laid out as its are (pages link to their sources
+    // by relative path): modelfail/inc next to modelfail/inc-kb, as inc next to inc-kb.
+    expect(ref.run.code, ref.run.stderr).toBe(0);
+    const input = makeInput("modelfail/inc");
+    const out = path.join(tmp, "modelfail", "inc-kb");
+    const db = path.join(tmp, "modelfail", "inc.sqlite");
     const failed = await runCli("graph", args(input, out, db), { env: { RUST_KB_TEST_FAULTS: "model:after=3" } });
     expect(failed.code).toBe(1);
     const s = summaryOf(failed);
@@ -183,8 +190,8 @@ describe("failures that are not crashes", () => {
     const resumed = await runCli("graph", args(input, out, db, ["--resume"]));
     expect(resumed.code, resumed.stderr).toBe(0);
     // Calls that finished before the failure were not made again.
-    expect(summaryOf(resumed).llm.calls).toBe(summaryOf(ref).llm.calls - 3);
-    expect(pages(out)).toEqual(pages(path.join(tmp, "modelfail-ref")));
+    expect(summaryOf(resumed).llm.calls).toBe(summaryOf(ref.run).llm.calls - 3);
+    expect(pages(out)).toEqual(ref.pages);
   });
 
   const mnt = path.join(os.tmpdir(), `kb-tmpfs-${process.pid}`);
@@ -205,7 +212,7 @@ describe("failures that are not crashes", () => {
   });
 
   it("a full disk while writing pages (injected ENOSPC at the write layer): clear message, resumable", async () => {
-    const input = makeInput("enospc", FILES.slice(0, 2));
+    const input = makeInput("enospc", FILES.slice(0, 1));
     const out = path.join(tmp, "enospc-kb");
     const db = path.join(tmp, "enospc.sqlite");
     const failed = await runCli("graph", args(input, out, db), { env: { RUST_KB_TEST_FAULTS: "write:ENOSPC:after=0" } });
@@ -236,7 +243,7 @@ describe("failures that are not crashes", () => {
   });
 
   it("an output directory that turns read-only mid-run (injected EROFS): clear message, resumable", async () => {
-    const input = makeInput("erofs", FILES.slice(0, 2));
+    const input = makeInput("erofs", FILES.slice(0, 1));
     const out = path.join(tmp, "erofs-kb");
     const db = path.join(tmp, "erofs.sqlite");
     const failed = await runCli("graph", args(input, out, db), { env: { RUST_KB_TEST_FAULTS: "write:EROFS:after=0" } });
