@@ -184,7 +184,10 @@ export async function openPipelineRun(options: PipelineOptions, hooks: PipelineH
     if (options.checkpointId && !hasCheckpoint)
       throw new UserError("NO_RUN_TO_RESUME", `Run ${runId} has no checkpoint ${options.checkpointId}.`, "Pick a checkpoint from the run's history.");
     // A run interrupted by a version with other node names cannot continue: LangGraph would skip its steps.
-    if (hasCheckpoint) await refuseOlderGraphCheckpoints(graph, { configurable: { thread_id: runId, ...(options.checkpointId ? { checkpoint_id: options.checkpointId } : {}) } });
+    if (hasCheckpoint)
+      await refuseOlderGraphCheckpoints(graph, {
+        configurable: { thread_id: runId, ...(options.checkpointId ? { checkpoint_id: options.checkpointId } : {}) },
+      });
     const graphInput: PipelineInput | null = hasCheckpoint
       ? null
       : {
@@ -201,7 +204,7 @@ export async function openPipelineRun(options: PipelineOptions, hooks: PipelineH
     const sessionRunId = runId;
     let finished: Promise<RunSummary> | undefined;
     const finish = async (outcome: { status: RunSummary["status"]; error?: UserError }): Promise<RunSummary> => {
-      const { status, error } = outcome;
+      let { status, error } = outcome;
       try {
         if (status !== "done") {
           emit({ type: "run_stopping", status });
@@ -209,14 +212,25 @@ export async function openPipelineRun(options: PipelineOptions, hooks: PipelineH
           if (!abort.signal.aborted) abort.abort(new InterruptedError("failure"));
           await services.deps.tasks?.idle(15_000);
         }
+        // The knowledge base's totals; one that cannot be read (the full disk that failed the run) must not hide the run's own error.
+        let kbTotals: { entries: number; quarantined: number; contributions: Parameters<typeof countVerification>[0] } | undefined;
+        try {
+          const kb = services.deps.kb(out);
+          kbTotals = { entries: kb.entries().length, quarantined: kb.quarantined().length, contributions: kb.contributions() };
+        } catch (e) {
+          if (status === "done") {
+            status = "failed";
+            error = toUserError(e);
+          }
+        }
         sessionDb.setRunStatus(sessionRunId, status, { endedAt: status === "done" ? new Date().toISOString() : null, pid: null });
         // A finished run needs no step history: keep its final state, per-file progress and call counts.
         if (status === "done" && !options.keepHistory) sessionDb.compactRun(sessionRunId);
-        const kb = services.deps.kb(out);
         // The static site of the finished knowledge base; a failure there costs none of the run's work.
         let site: RunSummary["site"];
         if (status === "done" && options.site) {
           try {
+            const kb = services.deps.kb(out);
             const written = writeSite({ entries: kb.entries(), quarantined: kb.quarantined(), inputDir: input }, path.join(out, "site"));
             site = { index: path.join(written.dir, "index.html"), files: written.files.length, changed: written.written.length };
           } catch (e) {
@@ -227,8 +241,8 @@ export async function openPipelineRun(options: PipelineOptions, hooks: PipelineH
           status,
           runId: sessionRunId,
           db: sessionDb,
-          kbEntries: kb.entries().length,
-          verification: countVerification(kb.contributions(), kb.quarantined().length),
+          kbEntries: kbTotals?.entries ?? 0,
+          verification: countVerification(kbTotals?.contributions ?? [], kbTotals?.quarantined ?? 0),
           counters: services.deps.llm.counters,
           wallMs: Date.now() - started,
           resume: status === "done" ? null : resumeHint,
