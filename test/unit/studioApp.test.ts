@@ -134,6 +134,10 @@ describe("the Studio app", () => {
     expect(finished).toContain(`${thread.thread_id}:done`);
     expect((await client.threads.get(thread.thread_id)).metadata).toMatchObject({ run_status: "done", out: path.join(tmp, "kb") });
     expect((await client.runs.list(thread.thread_id)).map((r) => [r.run_id, r.status])).toEqual([[thread.thread_id, "success"]]);
+    // Stopped at a breakpoint: the run is interrupted (resumable), not done.
+    const paused = await client.threads.create();
+    await client.runs.wait(paused.thread_id, "rust_kb", { input: { inputDir: "notes", outDir: "kb-paused" }, interruptBefore: ["step"] });
+    expect(finished).toContain(`${paused.thread_id}:interrupted`);
     expect((await client.runs.get(thread.thread_id, thread.thread_id)).status).toBe("success");
   });
 

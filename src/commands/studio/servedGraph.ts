@@ -22,7 +22,10 @@ const PATH_KEYS = ["inputDir", "outDir", "exclude"] as const;
 /** What openPipelineRun hands back (src/run/openPipelineRun.ts), as far as Studio uses it. */
 export interface StudioRunSession {
   runId: string;
-  graph: { streamEvents(input: unknown, options: Record<string, unknown>): AsyncIterable<unknown> };
+  graph: {
+    streamEvents(input: unknown, options: Record<string, unknown>): AsyncIterable<unknown> | Promise<AsyncIterable<unknown>>;
+    getState?(config: RunnableConfig): Promise<{ next: readonly string[] }>;
+  };
   config: RunnableConfig & { configurable: { thread_id: string } };
   /** Graph input: null when the run continues from its checkpoint. */
   graphInput: unknown;
@@ -152,6 +155,9 @@ async function* streamRun(
     const { configurable: _ignored, signal: _signal, callbacks: _callbacks, ...streamOptions } = options;
     yield* await session.graph.streamEvents(checkpointId ? null : session.graphInput, { ...streamOptions, ...session.config, configurable });
     if (aborted()) status = "interrupted";
+    // Stopped at a breakpoint (interrupt_before/after): not finished, resumable.
+    else if (session.graph.getState && (await session.graph.getState({ configurable: { thread_id: session.config.configurable.thread_id } })).next.length > 0)
+      status = "interrupted";
   } catch (e) {
     status = aborted() ? "interrupted" : "failed";
     error = e;
