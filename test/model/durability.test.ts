@@ -175,7 +175,7 @@ describe("runs side by side", () => {
 
 describe("failures that are not crashes", () => {
   it("a model that throws mid-generation: clear message, exit 1, resumable to the same knowledge base", async () => {
-    // The same files as the shared reference run, laid out as its are (pages link to their sources
+    // The same files as the shared reference run, laid out as the reference's (pages link to their sources
     // by relative path): modelfail/inc next to modelfail/inc-kb, as inc next to inc-kb.
     expect(ref.run.code, ref.run.stderr).toBe(0);
     const input = makeInput("modelfail/inc");

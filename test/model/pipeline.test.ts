@@ -12,10 +12,9 @@ import { runCli, startCli, summaryOf } from "../helpers/cli.ts";
 import { sharedCorpus, sharedModel } from "../helpers/scriptedBackend.ts";
 
 const MODEL = sharedModel("llama-2-tiny-random-chatml.gguf");
+/** One file of each kind (markdown, indented text, JSON) from three sources, nested a few levels deep. */
 const SLICE = [
-  "rust-patterns/idioms/option-iter.txt",
   "rust-patterns/idioms/default.md",
-  "rust-patterns/idioms/mem-replace.md",
   "rust-patterns/patterns/behavioural/newtype.txt",
   "api-guidelines/naming.md",
   "clippy/clippy_lints_error-handling.json",
