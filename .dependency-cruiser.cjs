@@ -60,6 +60,14 @@ module.exports = {
       to: { path: "node-llama-cpp", dependencyTypes: ["npm", "npm-dev", "npm-optional", "npm-peer", "npm-no-pkg", "npm-unknown"] },
     },
     {
+      name: "better-sqlite3-only-in-openSqlite",
+      severity: "error",
+      comment:
+        "SQLite is opened through src/store/openSqlite.ts alone (pragmas in one place); stores take its SqliteConnection type. bench/, scripts/ and test/ may use it directly.",
+      from: { path: PRODUCTION, pathNot: "^src/store/openSqlite\\.ts$" },
+      to: { path: "better-sqlite3", dependencyTypes: ["npm", "npm-dev", "npm-optional", "npm-peer", "npm-no-pkg", "npm-unknown"] },
+    },
+    {
       name: "no-unresolvable",
       severity: "error",
       comment: "An import that resolves to no file (a typo, or a file that moved); also proves the rules above see real paths.",
