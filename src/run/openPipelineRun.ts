@@ -26,7 +26,7 @@ import { CodeCheckCache } from "../validate/CodeCheckCache.ts";
 import { RustChecker } from "../validate/rustCheck.ts";
 import { createServices, settingsHash } from "./createServices.ts";
 import { openModels } from "./openModels.ts";
-import { resolveRun } from "./resolveRun.ts";
+import { checkDirectories, resolveRun } from "./resolveRun.ts";
 import { buildSummary, countVerification, type RunSummary, resumeCommand } from "./summary.ts";
 import type { PipelineHooks, PipelineOptions } from "./types.ts";
 
@@ -102,6 +102,9 @@ export async function openPipelineRun(options: PipelineOptions, hooks: PipelineH
   let resumeHint: string | null = null;
 
   try {
+    // A new run's directories are checked before anything is created (the run database included).
+    if (options.resume === undefined && options.input)
+      checkDirectories(path.resolve(options.input), path.resolve(options.out ?? DEFAULT_OUT_DIR), options.forceOut === true);
     db = RunDatabase.open(dbPath);
     const openDb = db;
     cleanups.push(() => openDb.close());

@@ -105,7 +105,7 @@ function resolveResumed(options: PipelineOptions, db: RunDatabase, resumeId: str
   return { input: run.input, out: run.out, runId: run.id, run, recorded };
 }
 
-function checkDirectories(input: string, out: string, forceOut: boolean): void {
+export function checkDirectories(input: string, out: string, forceOut: boolean): void {
   const st = fs.statSync(input, { throwIfNoEntry: false });
   if (!st)
     throw new UserError(

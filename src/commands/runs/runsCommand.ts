@@ -4,8 +4,9 @@
  * returns the graph run's code). cli/runs.ts imports this lazily after parsing, so `--help` and
  * usage errors load nothing heavy.
  */
+import fs from "node:fs";
 import path from "node:path";
-import { DEFAULT_MAX_FILE_MB } from "../../config/defaults.ts";
+import { DEFAULT_MAX_FILE_MB, DEFAULT_RUN_DB } from "../../config/defaults.ts";
 import { isUserError, UserError } from "../../errors.ts";
 import { RunDatabase, type RunRow } from "../../store/RunDatabase.ts";
 import type { CommandIo } from "../graph/runGraphCommand.ts";
@@ -15,8 +16,17 @@ import { formatRunDetails, formatRunList, listRuns, showRun } from "./runsReport
 type Command = Exclude<RunsCommand, { kind: "help" } | { kind: "error" }>;
 
 export async function runRunsCommand(cmd: Command, io: CommandIo): Promise<number> {
-  const db = RunDatabase.open(path.resolve(cmd.db));
   const print = (human: string, data: unknown) => io.stdout.write(cmd.json ? `${JSON.stringify(data)}\n` : `${human}\n`);
+  // Looking at runs creates nothing: a database that is not there holds no runs.
+  if (!fs.existsSync(path.resolve(cmd.db))) {
+    if (cmd.kind === "list") {
+      print(`No run database at ${cmd.db} yet. Start a run with: npm run graph -- --input DIR${cmd.db === DEFAULT_RUN_DB ? "" : ` --db ${cmd.db}`}`, []);
+      return 0;
+    }
+    io.stderr.write(`error [NO_RUN_TO_RESUME]: There is no run database at ${cmd.db}.\nPass the --db your runs used (default ${DEFAULT_RUN_DB}).\n`);
+    return 2;
+  }
+  const db = RunDatabase.open(path.resolve(cmd.db));
   const noRun = () =>
     new UserError("NO_RUN_TO_RESUME", `There is no run ${"id" in cmd ? cmd.id : ""} in ${cmd.db}.`, "List the runs with `npm run runs -- list`.");
   const requireRun = (id: string): RunRow => {
