@@ -124,3 +124,18 @@ describe("npm run runs (runRunsCommand)", () => {
     expect(JSON.parse(after.out())).toEqual([]);
   });
 });
+
+describe("a run database that is not there", () => {
+  it("list says so and creates nothing; show refuses with exit 2", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "runs-none-"));
+    dirs.push(dir);
+    const db = path.join(dir, "sub", "runs.sqlite");
+    const a = io();
+    expect(await runRunsCommand({ kind: "list", db, json: false }, a.io)).toBe(0);
+    expect(a.out()).toContain("No run database at");
+    const b = io();
+    expect(await runRunsCommand({ kind: "show", id: "x", db, json: false }, b.io)).toBe(2);
+    expect(b.err()).toContain("There is no run database");
+    expect(fs.existsSync(path.join(dir, "sub"))).toBe(false);
+  });
+});
