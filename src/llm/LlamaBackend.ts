@@ -30,6 +30,10 @@ export interface OpenLlamaOptions {
 /** Starts llama.cpp (loads the native binding); no model yet. */
 export async function openLlama(options: OpenLlamaOptions): Promise<Llama> {
   const { getLlama, LlamaLogLevel } = await loadLlamaCpp();
+  // node-llama-cpp tests its native binding in a forked child that inherits execArgv: without our
+  // TypeScript loader (the child runs node-llama-cpp's own JavaScript) it starts in half the time.
+  const execArgv = process.execArgv;
+  process.execArgv = withoutTsLoader(execArgv);
   try {
     return await getLlama({
       gpu: options.gpu ?? "auto",
@@ -47,7 +51,28 @@ export async function openLlama(options: OpenLlamaOptions): Promise<Llama> {
       "Reinstall with `npm ci`; if the prebuilt binary does not fit this CPU/GPU, see `npx node-llama-cpp source build`.",
       { cause: e },
     );
+  } finally {
+    process.execArgv = execArgv;
   }
+}
+
+/** execArgv minus tsx's loader and our thread-pool preload (cli/threadpool.cjs), which only our own entry points need. */
+export function withoutTsLoader(execArgv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < execArgv.length; i++) {
+    const arg = execArgv[i] ?? "";
+    const next = execArgv[i + 1] ?? "";
+    if (
+      (arg === "--import" || arg === "--require" || arg === "-r") &&
+      (/(^|[/\\])tsx([/\\]|$)/.test(next) || next === "tsx" || /threadpool\.cjs$/.test(next))
+    ) {
+      i++;
+      continue;
+    }
+    if (/^--(import|require)=(tsx|.*[/\\]tsx[/\\].*|.*threadpool\.cjs)$/.test(arg)) continue;
+    out.push(arg);
+  }
+  return out;
 }
 
 export interface LoadModelOptions {
