@@ -1,4 +1,4 @@
-import { type TavilyClient, type TavilySearchOptions, tavily } from "@tavily/core";
+import type { TavilyClient, TavilySearchOptions } from "@tavily/core";
 import { isAbortError } from "../errors.ts";
 import { categoryTitle } from "../kb/taxonomy.ts";
 import { abortReason, RateLimiter, sleep } from "./RateLimiter.ts";
@@ -50,7 +50,7 @@ export class TavilyProvider implements ResearchProvider {
 
   constructor(private readonly options: TavilyProviderOptions) {
     // apiKey is passed explicitly, so the client never falls back to reading TAVILY_API_KEY itself.
-    this.client = options.client ?? tavily({ apiKey: options.apiKey, ...(options.baseUrl ? { apiBaseURL: options.baseUrl.replace(/\/+$/, "") } : {}) });
+    this.client = options.client ?? lazyClient(options.apiKey, options.baseUrl);
     this.wait = options.sleep ?? sleep;
     this.limiter = new RateLimiter(options.minIntervalMs ?? 1000, Date.now, this.wait);
   }
@@ -197,4 +197,15 @@ function flat(s: string): string {
 function excerpt(text: string): string {
   const f = flat(text);
   return f.length <= EXCERPT_CHARS ? f : `${f.slice(0, EXCERPT_CHARS - 1)}…`;
+}
+
+/** The official client, loaded on the first search: runs without a key never load it (a third of a second at every start). */
+function lazyClient(apiKey: string, baseUrl: string | undefined): Pick<TavilyClient, "search"> {
+  let client: Promise<Pick<TavilyClient, "search">> | undefined;
+  return {
+    search: async (query, options) => {
+      client ??= import("@tavily/core").then(({ tavily }) => tavily({ apiKey, ...(baseUrl ? { apiBaseURL: baseUrl.replace(/\/+$/, "") } : {}) }));
+      return (await client).search(query, options);
+    },
+  };
 }
