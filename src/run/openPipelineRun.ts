@@ -26,8 +26,8 @@ import { CodeCheckCache } from "../validate/CodeCheckCache.ts";
 import { RustChecker } from "../validate/rustCheck.ts";
 import { createServices, settingsHash } from "./createServices.ts";
 import { openModels } from "./openModels.ts";
-import { checkDirectories, resolveRun } from "./resolveRun.ts";
-import { buildSummary, countVerification, type RunSummary, resumeCommand } from "./summary.ts";
+import { newRunDirectories, resolveRun } from "./resolveRun.ts";
+import { buildSummary, countVerification, type RunSummary, resumeCommand, stoppedSummary } from "./summary.ts";
 import type { PipelineHooks, PipelineOptions } from "./types.ts";
 
 /** The graph's input for a new run (the run's directories and limits; never chosen by a caller of Studio). */
@@ -103,13 +103,12 @@ export async function openPipelineRun(options: PipelineOptions, hooks: PipelineH
 
   try {
     // A new run's directories are checked before anything is created (the run database included).
-    if (options.resume === undefined && options.input)
-      checkDirectories(path.resolve(options.input), path.resolve(options.out ?? DEFAULT_OUT_DIR), options.forceOut === true);
+    const newRunDirs = options.resume === undefined ? newRunDirectories(options) : undefined;
     db = RunDatabase.open(dbPath);
     const openDb = db;
     cleanups.push(() => openDb.close());
     db.markDeadRuns();
-    const resolved = resolveRun(options, db, env);
+    const resolved = resolveRun(options, db, env, newRunDirs);
     const { input, out, recorded } = resolved;
     runId = resolved.runId;
     known = resolved.run !== undefined;
@@ -284,20 +283,14 @@ export async function openPipelineRun(options: PipelineOptions, hooks: PipelineH
     const err = interrupted ? undefined : toUserError(e);
     const status: RunSummary["status"] = interrupted ? "interrupted" : "failed";
     if (db && runId && known) db.setRunStatus(runId, status, { pid: null });
-    const summary: RunSummary = {
-      type: "summary",
+    const summary = stoppedSummary({
       status,
       runId: known ? (runId ?? null) : null,
-      files: { found: 0, processed: 0, skipped: 0, quarantined: 0, unchanged: 0, pending: 0 },
-      skipped: [],
-      quarantinedFiles: [],
-      patterns: 0,
-      llm: { calls: 0, tokens: 0, inputTokens: 0, reusedInputTokens: 0, memoHits: 0 },
       wallMs: Date.now() - started,
       resume: known ? resumeHint : null,
       out: path.resolve(options.out ?? DEFAULT_OUT_DIR),
-      ...(err ? { error: { code: err.code, message: err.message, hint: err.hint ?? null } } : {}),
-    };
+      ...(err ? { error: err } : {}),
+    });
     await closeAll();
     throw new RunNotStarted(summary, err);
   }

@@ -23,7 +23,17 @@ export interface ResolvedRun {
   recorded: RecordedOptions;
 }
 
-export function resolveRun(options: PipelineOptions, db: RunDatabase, env: Env): ResolvedRun {
+/** A new run's input and output directories, checked (nothing is created). */
+export function newRunDirectories(options: PipelineOptions): { input: string; out: string } {
+  if (!options.input) throw new UserError("USAGE", "No input directory was given.", "Pass --input with a directory of .md, .txt or .json research files.");
+  const input = path.resolve(options.input);
+  const out = path.resolve(options.out ?? DEFAULT_OUT_DIR);
+  checkDirectories(input, out, options.forceOut === true);
+  return { input, out };
+}
+
+/** `newRunDirs`: the new run's directories when the caller already checked them (newRunDirectories). */
+export function resolveRun(options: PipelineOptions, db: RunDatabase, env: Env, newRunDirs?: { input: string; out: string }): ResolvedRun {
   const resumeId = typeof options.resume === "string" ? options.resume : undefined;
   if (options.resume !== undefined && options.runId !== undefined)
     throw new UserError("USAGE", "runId names a new run; it cannot be combined with resume.", "Pass resume: RUN_ID to continue a run by its ID.");
@@ -31,10 +41,7 @@ export function resolveRun(options: PipelineOptions, db: RunDatabase, env: Env):
     throw new UserError("USAGE", "checkpointId continues a run named by its ID.", "Pass resume: RUN_ID with it.");
   if (options.resume !== undefined) return resolveResumed(options, db, resumeId);
 
-  if (!options.input) throw new UserError("USAGE", "No input directory was given.", "Pass --input with a directory of .md, .txt or .json research files.");
-  const input = path.resolve(options.input);
-  const out = path.resolve(options.out ?? DEFAULT_OUT_DIR);
-  checkDirectories(input, out, options.forceOut === true);
+  const { input, out } = newRunDirs ?? newRunDirectories(options);
   const runId = options.runId ?? newRunId();
   if (db.getRun(runId)) throw new UserError("USAGE", `There is already a run ${runId} in ${db.file}.`, "Resume it instead, or start a run with another ID.");
   const base = loadAgentsConfig(options.agentsConfig ? path.resolve(options.agentsConfig) : undefined);
@@ -105,7 +112,7 @@ function resolveResumed(options: PipelineOptions, db: RunDatabase, resumeId: str
   return { input: run.input, out: run.out, runId: run.id, run, recorded };
 }
 
-export function checkDirectories(input: string, out: string, forceOut: boolean): void {
+function checkDirectories(input: string, out: string, forceOut: boolean): void {
   const st = fs.statSync(input, { throwIfNoEntry: false });
   if (!st)
     throw new UserError(

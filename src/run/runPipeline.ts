@@ -5,7 +5,7 @@
  * interrupted or failed run resumes with `resume: runId`.
  */
 import { openPipelineRun, RunNotStarted, toUserError } from "./openPipelineRun.ts";
-import { type RunSummary, resumeCommand } from "./summary.ts";
+import { type RunSummary, resumeCommand, stoppedSummary } from "./summary.ts";
 import type { PipelineHooks, PipelineOptions } from "./types.ts";
 
 export async function runPipeline(options: PipelineOptions, hooks: PipelineHooks = {}): Promise<RunSummary> {
@@ -28,19 +28,13 @@ export async function runPipeline(options: PipelineOptions, hooks: PipelineHooks
   } catch (e) {
     // Recording the outcome failed too (the run database's disk is full): report the first cause.
     const error = outcome.error ?? toUserError(e);
-    return {
-      type: "summary",
+    return stoppedSummary({
       status: outcome.status === "done" ? "failed" : outcome.status,
       runId: session.runId,
-      files: { found: 0, processed: 0, skipped: 0, quarantined: 0, unchanged: 0, pending: 0 },
-      skipped: [],
-      quarantinedFiles: [],
-      patterns: 0,
-      llm: { calls: 0, tokens: 0, inputTokens: 0, reusedInputTokens: 0, memoHits: 0 },
       wallMs: 0,
       resume: resumeCommand(session.input, session.out, session.dbPath),
       out: session.out,
-      error: { code: error.code, message: error.message, hint: error.hint ?? null },
-    };
+      error,
+    });
   }
 }

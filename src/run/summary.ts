@@ -106,6 +106,32 @@ export function buildSummary(input: SummaryInput): RunSummary {
   };
 }
 
+/** The summary of a run that stopped before its totals could be read (it never started, or recording its end failed). */
+export function stoppedSummary(input: {
+  status: "interrupted" | "failed";
+  runId: string | null;
+  wallMs: number;
+  resume: string | null;
+  out: string;
+  error?: UserError;
+}): RunSummary {
+  const { error } = input;
+  return {
+    type: "summary",
+    status: input.status,
+    runId: input.runId,
+    files: { found: 0, processed: 0, skipped: 0, quarantined: 0, unchanged: 0, pending: 0 },
+    skipped: [],
+    quarantinedFiles: [],
+    patterns: 0,
+    llm: { calls: 0, tokens: 0, inputTokens: 0, reusedInputTokens: 0, memoHits: 0 },
+    wallMs: input.wallMs,
+    resume: input.resume,
+    out: input.out,
+    ...(error ? { error: { code: error.code, message: error.message, hint: error.hint ?? null } } : {}),
+  };
+}
+
 /** POSIX shell quoting, so the printed command works with spaces, quotes and leading dashes. */
 export function shellQuote(s: string): string {
   if (/^[A-Za-z0-9_./=:@%+-]+$/.test(s) && !s.startsWith("-")) return s;

@@ -92,3 +92,31 @@ export function answerPerPattern(request: BackendRequest, answer: (key: string) 
   if (typeof one === "string") return one;
   return JSON.stringify(keys ? { byPattern: Object.fromEntries(keys.map((k, i) => [k, i === 0 ? one : answer(k)])) } : one);
 }
+
+/**
+ * A valid answer for every role: the extractor finds `pattern` (citing S1), the researcher keeps
+ * nothing, the writer's draft passes every deterministic check, the validator passes it, and the
+ * synthesizer keeps entries apart.
+ */
+export function passingAnswer(request: BackendRequest, pattern: { name: string; summary: string }): string {
+  switch (request.role) {
+    case "extractor":
+      return JSON.stringify({ patterns: [{ name: pattern.name, category: "type-safety", summary: pattern.summary, evidence: ["S1"] }] });
+    case "researcher":
+      return answerPerPattern(request, () => ({ relevant: [], note: "" }));
+    case "writer":
+      return answerPerPattern(request, () => ({
+        summary: "This pattern gives a value its own type so the compiler keeps distinct meanings apart in every call.",
+        whenToUse: ["when two values share a representation but not a meaning"],
+        whenNotToUse: ["when the wrapper adds only boilerplate"],
+        pitfalls: [],
+        example: "none",
+        sources: [],
+      }));
+    case "validator":
+      return answerPerPattern(request, () => ({ verdict: "pass", problems: [] }));
+    case "synthesizer":
+      return JSON.stringify({ verdict: "different", reason: "scripted" });
+  }
+  throw new Error(`unexpected role ${request.role}`);
+}

@@ -10,7 +10,7 @@ import { createServices } from "../../src/run/createServices.ts";
 import { toUserError } from "../../src/run/openPipelineRun.ts";
 import { RunDatabase } from "../../src/store/RunDatabase.ts";
 import { parseFaults, setNodeFault } from "../../src/testing/faults.ts";
-import { answerPerPattern, ScriptedBackend } from "../helpers/scriptedBackend.ts";
+import { passingAnswer, ScriptedBackend } from "../helpers/scriptedBackend.ts";
 
 const FILES: Record<string, string> = {
   "alpha.md": "# Newtype\n\nWrap a value in a tuple struct to give it a distinct type.\n",
@@ -33,28 +33,8 @@ const fileOf = (req: BackendRequest) =>
   Object.keys(FILES).find((f) => req.prompt.user.includes(`File: ${f}`) || req.prompt.system.includes(`File: ${f}`)) ?? "";
 
 function answer(req: BackendRequest): string {
-  switch (req.role) {
-    case "extractor": {
-      const title = FILES[fileOf(req)]?.split("\n", 1)[0]?.slice(2) ?? "Thing";
-      return JSON.stringify({ patterns: [{ name: `${title} pattern`, category: "type-safety", summary: `About ${title}.`, evidence: ["S1"] }] });
-    }
-    case "researcher":
-      return answerPerPattern(req, () => ({ relevant: [], note: "" }));
-    case "writer":
-      return answerPerPattern(req, () => ({
-        summary: "This pattern gives a value its own type so the compiler keeps distinct meanings apart in every call.",
-        whenToUse: ["when two values share a representation but not a meaning"],
-        whenNotToUse: ["when the wrapper adds only boilerplate"],
-        pitfalls: [],
-        example: "none",
-        sources: [],
-      }));
-    case "validator":
-      return answerPerPattern(req, () => ({ verdict: "pass", problems: [] }));
-    case "synthesizer":
-      return JSON.stringify({ verdict: "different", reason: "scripted" });
-  }
-  throw new Error(`unexpected role ${req.role}`);
+  const title = FILES[fileOf(req)]?.split("\n", 1)[0]?.slice(2) ?? "Thing";
+  return passingAnswer(req, { name: `${title} pattern`, summary: `About ${title}.` });
 }
 
 async function run(threadId: string, backend: ScriptedBackend, input: unknown, events: (e: PipelineEvent) => void = () => {}) {

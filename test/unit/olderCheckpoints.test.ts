@@ -15,7 +15,7 @@ import type { BackendRequest } from "../../src/llm/types.ts";
 import { createServices } from "../../src/run/createServices.ts";
 import { runPipeline } from "../../src/run/runPipeline.ts";
 import { RunDatabase } from "../../src/store/RunDatabase.ts";
-import { answerPerPattern, ScriptedBackend } from "../helpers/scriptedBackend.ts";
+import { passingAnswer, ScriptedBackend } from "../helpers/scriptedBackend.ts";
 
 let dir: string;
 let db: RunDatabase;
@@ -32,25 +32,7 @@ afterEach(() => {
 });
 
 function answer(req: BackendRequest): string {
-  switch (req.role) {
-    case "extractor":
-      return JSON.stringify({ patterns: [{ name: "Distinct types pattern", category: "type-safety", summary: "About types.", evidence: ["S1"] }] });
-    case "researcher":
-      return answerPerPattern(req, () => ({ relevant: [], note: "" }));
-    case "writer":
-      return answerPerPattern(req, () => ({
-        summary: "This pattern gives a value its own type so the compiler keeps distinct meanings apart in every call.",
-        whenToUse: ["when two values share a representation but not a meaning"],
-        whenNotToUse: ["when the wrapper adds only boilerplate"],
-        pitfalls: [],
-        example: "none",
-        sources: [],
-      }));
-    case "validator":
-      return answerPerPattern(req, () => ({ verdict: "pass", problems: [] }));
-    default:
-      return JSON.stringify({ verdict: "different", reason: "scripted" });
-  }
+  return passingAnswer(req, { name: "Distinct types pattern", summary: "About types." });
 }
 
 /** The pipeline as this version builds it, on the test's run database. */
