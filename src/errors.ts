@@ -28,6 +28,10 @@ export type UserErrorCode =
   /** A Studio run named an input or output directory outside the roots the server was started with. */
   | "PATH_OUTSIDE_ROOTS"
   | "DB_ERROR"
+  /** No knowledge base where a reader looks for one (`npm run kb -- mcp --kb DIR`). */
+  | "KB_NOT_FOUND"
+  /** A knowledge base written by another version of the tool, whose store this version does not read. */
+  | "KB_VERSION"
   | "PROMPT_TEMPLATE"
   /** A bug: an error the code did not expect, outside any one file (inside a file it quarantines that file). */
   | "INTERNAL_ERROR";

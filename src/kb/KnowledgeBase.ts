@@ -10,6 +10,7 @@ import { assignIds, buildEntry, linkRelated, type PreviousAssignment } from "./e
 import { renderCategoryPage, renderEntryPage, renderIndex, renderQuarantine } from "./render.ts";
 import { type CandidatePair, candidatePairs, DEFAULT_MAX_MERGE_PAIRS, type Judgment, type MatchDraft, type Overrides, resolveDrafts } from "./resolve.ts";
 import { KB_JSON_VERSION, type KbJson, kbJsonSchemaText } from "./schema.ts";
+import { type SearchFilters, type SearchHit, searchEntries } from "./searchEntries.ts";
 import { nameKey } from "./slug.ts";
 import { sourceLinker } from "./sourceLinks.ts";
 import { CATEGORIES, categoryTitle } from "./taxonomy.ts";
@@ -18,6 +19,8 @@ import { draftIdOf } from "./types.ts";
 
 /** Version of what the store and the pages hold (part of the run settings hash). */
 export const KB_SCHEMA_VERSION = 2;
+/** Meta key: the KB_SCHEMA_VERSION of the finalize that wrote the entries. */
+export const SCHEMA_VERSION_KEY = "schemaVersion";
 /** User-edited decisions that beat the matcher, in the knowledge-base directory. */
 export const OVERRIDES_FILE = "kb-overrides.json";
 
@@ -57,14 +60,6 @@ export interface FinalizeResult {
   unknownOverrideIds: string[];
   /** Files left alone: not written by this tool (a page would replace them), or edited since it wrote them (a page it no longer needs). */
   kept: string[];
-}
-
-export interface SearchHit {
-  id: string;
-  slug: string;
-  name: string;
-  category: string;
-  snippet: string;
 }
 
 /** What the last finalize recorded about the run that wrote the knowledge base. */
@@ -463,6 +458,8 @@ export class KnowledgeBase {
       }
       const setMeta = this.db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)");
       setMeta.run("judge", judge);
+      // Long-lived readers (the MCP server) refuse a store of another version with a clear message.
+      setMeta.run(SCHEMA_VERSION_KEY, String(KB_SCHEMA_VERSION));
       if (options.run) {
         const info: KbRunInfo = {
           runId: options.run.runId,
@@ -526,30 +523,9 @@ export class KnowledgeBase {
     return { entryOfDraft: new Map(drafts.map((r) => [r.draft_id, r.entry_id])), slugOfEntry: new Map(slugs.map((r) => [r.id, r.slug])) };
   }
 
-  /**
-   * Full-text search over the entries (names and aliases weigh most, then tags and
-   * cross-references, then the text). Every word of the query must match (prefixes count);
-   * when nothing does, any word may.
-   */
-  search(query: string, limit = 10): SearchHit[] {
-    // Words joined by - or :: stay one phrase ("C-BUILDER", "mem::take"); quoting makes FTS5 syntax plain text.
-    const words = query.match(/[\p{L}\p{N}_]+(?:(?:-|::)[\p{L}\p{N}_]+)*/gu) ?? [];
-    if (words.length === 0) return [];
-    const terms = words.map((w) => `"${w.replace(/"/g, '""')}"*`);
-    const run = (match: string) =>
-      this.db
-        .prepare(
-          `SELECT e.id AS id, e.slug AS slug, e.json AS json, snippet(entry_fts, 6, '[', ']', '…', 12) AS snippet
-           FROM entry_fts JOIN entries e ON e.id = entry_fts.id
-           WHERE entry_fts MATCH ? ORDER BY bm25(entry_fts, 0, 0, 10, 6, 3, 3, 1), e.slug LIMIT ?`,
-        )
-        .all(match, limit) as { id: string; slug: string; json: string; snippet: string }[];
-    let rows = run(terms.join(" AND "));
-    if (rows.length === 0 && terms.length > 1) rows = run(terms.join(" OR "));
-    return rows.map((r) => {
-      const e = JSON.parse(r.json) as Entry;
-      return { id: r.id, slug: r.slug, name: e.name, category: e.category, snippet: r.snippet.replace(/\s+/g, " ").trim() };
-    });
+  /** Full-text search over the entries (src/kb/searchEntries.ts), optionally narrowed by category, lint or guideline. */
+  search(query: string, limit = 10, filters: SearchFilters = {}): SearchHit[] {
+    return searchEntries(this.db, query, limit, filters);
   }
 
   /** The entry with this slug or ID, else the one whose name or alias has this normalised name. */

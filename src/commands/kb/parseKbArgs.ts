@@ -1,5 +1,6 @@
 import { parseArgs } from "node:util";
 import { DEFAULT_OUT_DIR } from "../../config/defaults.ts";
+import type { McpOptions } from "./mcp/runMcpCommand.ts";
 
 export type KbCommand =
   | { kind: "search"; query: string; limit: number }
@@ -19,7 +20,8 @@ export interface KbOptions {
   breakLock?: boolean;
 }
 
-export type KbParseResult = { kind: "run"; options: KbOptions } | { kind: "help" } | { kind: "error"; message: string };
+/** `mcp` is a server, not a one-shot command: it runs through runMcpCommand. */
+export type KbParseResult = { kind: "run"; options: KbOptions } | { kind: "mcp"; options: McpOptions } | { kind: "help" } | { kind: "error"; message: string };
 
 export const KB_HELP = `Usage: npm run kb -- COMMAND [options]
 
@@ -35,20 +37,24 @@ Commands:
                        kb-overrides.json without a model (cached judgments only)
   site                 write the knowledge base as a static HTML site (default <out>/site):
                        categories, search, a page per pattern; open its index.html
+  mcp                  serve the knowledge base to coding assistants over MCP (stdio; --http
+                       PORT for http://127.0.0.1:PORT/mcp): search, get a pattern, list the
+                       categories, every page as a resource. Read-only. See docs/MCP.md
 
 merge and separate edit <out>/kb-overrides.json; the next run (or rebuild) applies it.
 
 Options:
-  --out DIR            knowledge-base directory (default ${DEFAULT_OUT_DIR})
+  --out DIR            knowledge-base directory (default ${DEFAULT_OUT_DIR}); --kb DIR is the same
   --limit N            search results (default 10)
   --category ID        list: only this category
   --site-dir DIR       site: where to write it (default <out>/site)
+  --http PORT          mcp: serve over HTTP on 127.0.0.1:PORT (0 picks a free port) instead of stdio
   --json               machine-readable output on stdout
   --break-lock         merge/separate/rebuild: take over the output lock of a run on another
                        host (only once you know it is over)
   -h, --help           show this help
 
-search, show and list only read: they write nothing in the directory; site reads the store and
+search, show, list and mcp only read: they write nothing in the directory; site reads the store and
 writes only inside the site directory. merge, separate and
 rebuild take the output lock, as a run does. Pages are replaced or removed only where this tool
 wrote them (recorded in .kb/kb.sqlite); a file of yours is left alone.
@@ -65,6 +71,8 @@ export function parseKbArgs(argv: readonly string[]): KbParseResult {
       strict: true,
       options: {
         out: { type: "string" },
+        kb: { type: "string" },
+        http: { type: "string" },
         limit: { type: "string" },
         category: { type: "string" },
         "site-dir": { type: "string" },
@@ -79,18 +87,20 @@ export function parseKbArgs(argv: readonly string[]): KbParseResult {
   const v = parsed.values as Record<string, string | boolean | undefined>;
   if (v.help) return { kind: "help" };
   const [name, ...rest] = parsed.positionals;
-  if (!name) return { kind: "error", message: "a command is required: search, show, list, merge, separate, rebuild or site" };
-  if (v.out === "") return { kind: "error", message: "--out needs a value" };
-  const out = (v.out as string | undefined) ?? DEFAULT_OUT_DIR;
+  if (!name) return { kind: "error", message: "a command is required: search, show, list, merge, separate, rebuild, site or mcp" };
+  if (v.out === "" || v.kb === "") return { kind: "error", message: `--${v.out === "" ? "out" : "kb"} needs a value` };
+  if (v.out !== undefined && v.kb !== undefined) return { kind: "error", message: "--out and --kb name the same directory: pass one" };
+  const out = ((v.kb ?? v.out) as string | undefined) ?? DEFAULT_OUT_DIR;
   const json = v.json === true;
   const breakLock = v["break-lock"] === true;
-  if (breakLock && ["search", "show", "list", "site"].includes(name))
+  if (breakLock && ["search", "show", "list", "site", "mcp"].includes(name))
     return { kind: "error", message: `--break-lock applies to merge, separate and rebuild (${name} takes no lock)` };
   const done = (command: KbCommand): KbParseResult => ({ kind: "run", options: { command, out, json, ...(breakLock ? { breakLock } : {}) } });
   if (v.limit !== undefined && name !== "search") return { kind: "error", message: "--limit applies to search only" };
   if (v.category !== undefined && name !== "list") return { kind: "error", message: "--category applies to list only" };
   if (v["site-dir"] !== undefined && name !== "site") return { kind: "error", message: "--site-dir applies to site only" };
   if (v["site-dir"] === "") return { kind: "error", message: "--site-dir needs a value" };
+  if (v.http !== undefined && name !== "mcp") return { kind: "error", message: "--http applies to mcp only" };
   switch (name) {
     case "search": {
       const query = rest.join(" ").trim();
@@ -123,7 +133,15 @@ export function parseKbArgs(argv: readonly string[]): KbParseResult {
     case "site":
       if (rest.length > 0) return { kind: "error", message: `site takes no arguments, got "${rest.join(" ")}"` };
       return done({ kind: "site", dir: v["site-dir"] as string | undefined });
+    case "mcp": {
+      if (rest.length > 0) return { kind: "error", message: `mcp takes no arguments, got "${rest.join(" ")}"` };
+      if (json) return { kind: "error", message: "--json does not apply to mcp (its answers are MCP messages)" };
+      if (v.http === undefined) return { kind: "mcp", options: { kb: out } };
+      const port = Number(v.http);
+      if (!/^\d+$/.test(String(v.http)) || port > 65535) return { kind: "error", message: `--http takes a port from 0 to 65535, got "${v.http}"` };
+      return { kind: "mcp", options: { kb: out, http: port } };
+    }
     default:
-      return { kind: "error", message: `unknown command "${name}": use search, show, list, merge, separate, rebuild or site` };
+      return { kind: "error", message: `unknown command "${name}": use search, show, list, merge, separate, rebuild, site or mcp` };
   }
 }

@@ -50,6 +50,11 @@ export function isAllowedOrigin(origin: string, extraOrigins: readonly string[] 
   return new RegExp(allowedOriginRegex(extraOrigins)).test(origin);
 }
 
+/** A page served from this machine's loopback address (the only origin the MCP server, `npm run kb -- mcp --http`, accepts). */
+export function isLoopbackOrigin(origin: string): boolean {
+  return new RegExp(`^${LOOPBACK_ORIGIN}$`).test(origin);
+}
+
 export interface RequestFacts {
   method: string;
   /** Header values as sent (undefined when absent). */
