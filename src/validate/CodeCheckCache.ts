@@ -12,12 +12,13 @@ export class CodeCheckCache {
 
   constructor(db: SqliteConnection) {
     this.db = db;
-    // Verdicts of the unsandboxed checker (before v2) may quote what `env!`/`include_str!` read:
-    // its table (no `sandboxed` column) is dropped, never served.
+    // Verdicts of the unsandboxed checker (before v2) may quote what `env!`/`include_str!` read, and
+    // those of the checker without the dep-info first pass (before v3) what a macro-built `#[path]`
+    // read (as a number): a table without the `first_pass` column is dropped, never served.
     const columns = this.db.prepare("SELECT name FROM pragma_table_info('code_checks')").all() as { name: string }[];
-    if (columns.length > 0 && !columns.some((c) => c.name === "sandboxed")) this.db.exec("DROP TABLE code_checks");
+    if (columns.length > 0 && !columns.some((c) => c.name === "first_pass")) this.db.exec("DROP TABLE code_checks");
     this.db.exec(
-      "CREATE TABLE IF NOT EXISTS code_checks (key TEXT PRIMARY KEY, json TEXT NOT NULL, created_at TEXT NOT NULL, sandboxed INTEGER NOT NULL DEFAULT 1)",
+      "CREATE TABLE IF NOT EXISTS code_checks (key TEXT PRIMARY KEY, json TEXT NOT NULL, created_at TEXT NOT NULL, sandboxed INTEGER NOT NULL DEFAULT 1, first_pass INTEGER NOT NULL DEFAULT 1)",
     );
   }
 

@@ -1,15 +1,19 @@
 /**
- * Finds what in a Rust snippet would make the compiler itself read files, the environment or
- * other crates while checking it: `include!`, `include_str!`, `include_bytes!`, `env!`,
- * `option_env!`, `#[path]`, `#[debugger_visualizer]`, `extern crate`. A snippet that has any of
- * these is not compiled (the code check would otherwise publish what they read in its verdict).
+ * The code check's fast first filter: finds what in a Rust snippet would make the compiler itself
+ * read files, the environment or other crates while checking it: `include!`, `include_str!`,
+ * `include_bytes!`, `env!`, `option_env!`, `#[path]`, `#[debugger_visualizer]`, `extern crate`,
+ * and `#![feature]` (nightly only). A snippet that has any of these is not compiled, with a reason
+ * that names it. This is not the defence that decides: rustCheck.ts refuses whatever rustc's own
+ * first pass shows it reaching (dep-info), however it was spelled. This filter gives the common
+ * cases a precise reason and costs no compiler run.
  *
  * It works on tree-sitter's tokens, so comments and string literals (raw, byte and C strings
  * included) never trigger it, and whitespace, comments or a raw identifier (`r#include_str`)
  * between the name and its `!` never hide it. Names are refused wherever they appear as tokens
- * (also inside other macros' arguments and `use … as` renames), and so is a macro invoked through
- * a macro argument (`$m!(…)`), which could be any of them in disguise. Anything tree-sitter lexes
- * unlike rustc (an unknown string prefix glued to a literal) is refused too.
+ * (also inside other macros' arguments and `use … as` renames), and so are macro tricks that could
+ * be any of them in disguise: a macro invoked through a macro argument (`$m!(…)`) or repetition
+ * (`$($p)*!`), an attribute built from a macro argument (`# $b`, `#[$m]`), `extern $c core`.
+ * Anything tree-sitter lexes unlike rustc (an unknown string prefix glued to a literal) is refused too.
  */
 import type { Node } from "web-tree-sitter";
 
@@ -71,11 +75,17 @@ export function compileTimeAccess(root: Node): string | undefined {
     }
     if (t.type === "metavariable" && next?.type === "!")
       return `invokes a macro named by a macro argument (\`${t.text}!\`), which could read files or the environment`;
-    if (t.type === "extern" && next?.type === "crate") return "uses `extern crate`, which loads a compiled library";
+    if (t.type === "!" && repetitionEndsAt(code, i - 1))
+      return "invokes a macro named by a macro repetition (`$(…)*!`), which could read files or the environment";
+    if (t.text === "extern" && next?.type === "crate") return "uses `extern crate`, which loads a compiled library";
+    if ((t.text === "extern" && isMacroArgument(next)) || (isMacroArgument(t) && next?.type === "crate"))
+      return "builds `extern crate` from a macro argument, which loads a compiled library";
     if (t.type === "#") {
       let j = i + 1;
       if (code[j]?.type === "!") j++;
+      if (isMacroArgument(code[j])) return "builds an attribute from a macro argument (`# $…`), which could make the compiler read another file";
       if (code[j]?.type !== "[") continue;
+      const inner = j === i + 2;
       let depth = 0;
       for (; j < code.length; j++) {
         const a = code[j] as Token;
@@ -86,9 +96,30 @@ export function compileTimeAccess(root: Node): string | undefined {
         }
         const attr = identName(a);
         if (attr !== undefined && FILE_ATTRIBUTES.has(attr)) return `uses the attribute \`#[${attr}]\`, which makes the compiler read another file`;
+        if (inner && attr === "feature") return "uses `#![feature]`, which needs nightly Rust (stable rustc refuses it)";
         if (a.type === "metavariable") return `builds an attribute from a macro argument (\`${a.text}\`), which could make the compiler read another file`;
       }
     }
   }
   return undefined;
+}
+
+/** A macro argument in a macro's body: `$name`, or a `$` that starts one (`$(…)`). */
+function isMacroArgument(t: Token | undefined): boolean {
+  return t !== undefined && (t.type === "metavariable" || t.type === "$");
+}
+
+/** Whether the tokens ending at `end` are a macro repetition `$( … )` with its operator (`*`, `+` or `?`). */
+function repetitionEndsAt(code: readonly Token[], end: number): boolean {
+  if (!["*", "+", "?"].includes(code[end]?.type ?? "") || code[end - 1]?.type !== ")") return false;
+  let depth = 0;
+  for (let j = end - 1; j >= 0; j--) {
+    const type = (code[j] as Token).type;
+    if (type === ")") depth++;
+    else if (type === "(") {
+      depth--;
+      if (depth === 0) return code[j - 1]?.type === "$";
+    }
+  }
+  return false;
 }

@@ -10,15 +10,21 @@
  *   `ignore` / `compile_fail`;
  * - `fails`: it does not parse, or rustc rejected it; `detail` has the first error;
  * - `not-checkable`: not Rust, needs an external crate or a nightly feature, rustc absent or too slow,
- *   or the snippet would make the compiler read files or the environment (`include_str!`, `env!`,
- *   `#[path]`, `extern crate`, …: see compileTimeAccess.ts), which is never compiled.
+ *   or the snippet would make the compiler read files or the environment, which is never compiled:
+ *   named from its tokens where the spelling is plain (`include_str!`, `env!`, `#[path]`,
+ *   `extern crate`, …: see compileTimeAccess.ts), else found by rustc's own first pass.
  *
  * rustc runs sandboxed (src/util/spawnGuarded.ts): the real compiler binary (not rustup's proxy)
  * with an empty environment (PATH to its own directory, a temporary HOME and TMPDIR), in a
  * temporary directory, without network where the machine allows it, under rlimits (CPU seconds,
  * address space, file size, processes), in its own process group that dies with this process.
- * Verdict details are rustc's error diagnostics about the snippet only, truncated, with the
- * temporary and toolchain paths replaced.
+ * It runs twice. The first pass (`--emit=dep-info`: parse, macro expansion, name resolution) lists
+ * every file and environment variable the compiler touched, whatever macro tricks spelled them; its
+ * diagnostics are never published, and unless it read nothing but the snippet and failed only on
+ * missing names, the snippet gets one uniform refusal (firstPassStayedInside.ts), so no verdict says
+ * whether a file outside exists. Only then does the check itself run (`--emit=metadata`). Verdict
+ * details are its error diagnostics about the snippet only, with every number and quoted literal
+ * replaced (withoutValues.ts), truncated, with the temporary and toolchain paths replaced.
  */
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -30,9 +36,11 @@ import type { Language, Node, Parser } from "web-tree-sitter";
 import type { CodeVerification } from "../kb/types.ts";
 import { type GuardedProcess, type GuardedSpawnOptions, type ResourceLimits, spawnGuarded } from "../util/spawnGuarded.ts";
 import { compileTimeAccess } from "./compileTimeAccess.ts";
+import { firstPassStayedInside, UNIFORM_REFUSAL } from "./firstPassStayedInside.ts";
+import { withoutValues } from "./withoutValues.ts";
 
-/** Bump when classification changes, so cached verdicts are recomputed. 2: sandboxed rustc. */
-const CHECKER_VERSION = 2;
+/** Bump when classification changes, so cached verdicts are recomputed. 2: sandboxed rustc. 3: dep-info first pass, details without values. */
+const CHECKER_VERSION = 3;
 
 /** Where verdicts are cached (CodeCheckCache keeps them in the run database). */
 export interface VerdictCache {
@@ -48,6 +56,10 @@ const DEFAULT_RUSTC_LIMITS: Readonly<Required<Omit<ResourceLimits, "processes">>
 };
 /** Longest verdict detail taken from rustc's message. */
 const MAX_DETAIL = 300;
+/** rustc's stderr kept per run (a truncated diagnostic line fails the first pass's check). */
+const MAX_STDERR = 4 * 1024 * 1024;
+/** A dep-info larger than this names more than the snippet anyway. */
+const MAX_DEP_INFO = 64 * 1024;
 
 /** The verdict, as recorded on the example in the knowledge base (see CodeVerification). */
 export type CodeVerdict = CodeVerification;
@@ -67,6 +79,11 @@ export interface RustCheckerOptions {
   cache?: VerdictCache;
   /** rlimits for rustc (default DEFAULT_RUSTC_LIMITS; processes: this user's current count + 64). */
   limits?: ResourceLimits;
+  /**
+   * The token scan before compiling (compileTimeAccess.ts; default on). Off, only rustc's first
+   * pass decides what is compiled: tests use it to show that pass holds on its own.
+   */
+  tokenScan?: boolean;
   /** Test hook: how rustc is started (default spawnGuarded). */
   spawn?: (command: string, args: readonly string[], options: GuardedSpawnOptions) => GuardedProcess;
 }
@@ -109,6 +126,14 @@ const ITEMS = new Set([
 /** rustc errors that mean "this fragment uses a name it does not define", not "this code is wrong". */
 const MISSING_CONTEXT = new Set(["E0425", "E0412", "E0433", "E0422", "E0423", "E0424", "E0531", "E0532", "E0405", "E0282", "E0283", "E0261", "E0404"]);
 const FN_NAME = "__rust_kb_check";
+
+/** How one rustc run ended. */
+interface RustcRun {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  timedOut: boolean;
+  stderr: string;
+}
 
 interface Diagnostic {
   code: string | undefined;
@@ -189,7 +214,7 @@ export class RustChecker {
 
     const marked = tags.find((t) => t === "ignore" || t === "compile_fail" || t.startsWith("ignore-"));
     if (marked) return { status: "parses-only", parses: true, detail: `marked \`${marked}\`: parsed, not compiled`, checker: "tree-sitter", wrapped: false };
-    if (shape.access)
+    if (shape.access && this.options.tokenScan !== false)
       return { status: "not-checkable", parses: true, detail: `parses; not compiled: it ${shape.access}`, checker: "tree-sitter", wrapped: false };
     if (!rustc) {
       const why = this.options.rustc === false ? "compile check is off" : "rustc is not installed here";
@@ -221,56 +246,40 @@ export class RustChecker {
   private async compile(text: string, offset: number, wrapped: boolean, tmpRoot: string): Promise<CodeVerdict> {
     const rustc = (await this.compiler()) as Rustc;
     const dir = fs.mkdtempSync(path.join(tmpRoot, "rust-kb-check-"));
-    const timeoutMs = this.options.timeoutMs ?? 20_000;
     const limits: ResourceLimits = { ...DEFAULT_RUSTC_LIMITS, processes: processBudget(), ...this.options.limits };
     const base = { parses: true as const, checker: rustc.version, wrapped };
+    const common = [
+      "--edition",
+      this.options.edition ?? "2021",
+      "--crate-type",
+      "lib",
+      "--crate-name",
+      "snippet",
+      "--cap-lints",
+      "allow",
+      "--error-format=json",
+    ];
     try {
       fs.writeFileSync(path.join(dir, "snippet.rs"), text);
       fs.mkdirSync(path.join(dir, "home"));
       fs.mkdirSync(path.join(dir, "tmp"));
-      const args = [
-        "--edition",
-        this.options.edition ?? "2021",
-        "--crate-type",
-        "lib",
-        "--crate-name",
-        "snippet",
-        "--emit=metadata",
-        "--cap-lints",
-        "allow",
-        "--error-format=json",
-        "-o",
-        "snippet.rmeta",
-        "snippet.rs",
-      ];
-      // Nothing of ours reaches rustc: no API keys, no proxies, no RUSTFLAGS/RUSTC_WRAPPER.
-      const env = { PATH: path.isAbsolute(rustc.bin) ? path.dirname(rustc.bin) : "/usr/bin:/bin", HOME: path.join(dir, "home"), TMPDIR: path.join(dir, "tmp") };
-      let stderr = "";
-      const spawnRustc = this.options.spawn ?? spawnGuarded;
-      const child = spawnRustc(rustc.bin, args, {
-        env,
-        cwd: dir,
-        limits,
-        noNetwork: true,
-        graceMs: 1000,
-        onStderr: (d) => {
-          if (stderr.length < 4 * 1024 * 1024) stderr += d.toString();
-        },
-      });
-      let timedOut = false;
-      const timer = setTimeout(() => {
-        timedOut = true;
-        child.kill();
-      }, timeoutMs);
-      const result = await child.exited.finally(() => clearTimeout(timer));
-      if (timedOut) return { ...base, status: "not-checkable", detail: `parses; rustc took longer than ${Math.round(timeoutMs / 1000)} s` };
+      // First pass: parse, expand macros, resolve names, write the dep-info; nothing of it is published.
+      const first = await this.runRustc(rustc, dir, [...common, "--emit=dep-info", "-o", "snippet.d", "snippet.rs"], limits);
+      if (couldNotRun(first)) return { ...base, status: "not-checkable", detail: "parses; rustc could not run", checker: "tree-sitter" };
+      if (!firstPassStayedInside({ ...first, depInfo: readDepInfo(path.join(dir, "snippet.d")) }))
+        return { ...base, status: "not-checkable", detail: UNIFORM_REFUSAL };
+      fs.rmSync(path.join(dir, "snippet.d"), { force: true });
+
+      // The check itself: type and borrow checks, const evaluation, metadata (no codegen, no linking).
+      const result = await this.runRustc(rustc, dir, [...common, "--emit=metadata", "-o", "snippet.rmeta", "snippet.rs"], limits);
+      const { stderr } = result;
+      if (result.timedOut) return { ...base, status: "not-checkable", detail: `parses; rustc took longer than ${Math.round(this.timeoutMs() / 1000)} s` };
       const limited = limitReached(result.signal, stderr, limits);
       if (limited) return { ...base, status: "not-checkable", detail: `parses; ${limited}` };
       if (result.signal) return { ...base, status: "not-checkable", detail: `parses; rustc was stopped by ${result.signal}` };
       const short = /^rustc \S+/.exec(rustc.version)?.[0] ?? "rustc";
       if (result.code === 0) return { ...base, status: "compiles", detail: wrapped ? `${short}, wrapped in a function` : short };
-      if (result.code === 127 && !stderr.includes("{"))
-        return { ...base, status: "not-checkable", detail: "parses; rustc could not run", checker: "tree-sitter" };
+      if (couldNotRun(result)) return { ...base, status: "not-checkable", detail: "parses; rustc could not run", checker: "tree-sitter" };
       const paths = [
         dir,
         fs.realpathSync(dir),
@@ -280,10 +289,39 @@ export class RustChecker {
         os.homedir(),
         process.cwd(),
       ];
-      return classify(parseDiagnostics(stderr, offset), base, (t) => cleanDetail(t, paths), limits);
+      return classify(parseDiagnostics(stderr, offset), base, (t) => cleanDetail(withoutValues(t), paths), limits);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
+  }
+
+  private timeoutMs(): number {
+    return this.options.timeoutMs ?? 20_000;
+  }
+
+  /** One sandboxed rustc run in `dir` (src/util/spawnGuarded.ts), under the wall-clock limit. */
+  private async runRustc(rustc: Rustc, dir: string, args: readonly string[], limits: ResourceLimits): Promise<RustcRun> {
+    // Nothing of ours reaches rustc: no API keys, no proxies, no RUSTFLAGS/RUSTC_WRAPPER.
+    const env = { PATH: path.isAbsolute(rustc.bin) ? path.dirname(rustc.bin) : "/usr/bin:/bin", HOME: path.join(dir, "home"), TMPDIR: path.join(dir, "tmp") };
+    let stderr = "";
+    const spawnRustc = this.options.spawn ?? spawnGuarded;
+    const child = spawnRustc(rustc.bin, args, {
+      env,
+      cwd: dir,
+      limits,
+      noNetwork: true,
+      graceMs: 1000,
+      onStderr: (d) => {
+        if (stderr.length < MAX_STDERR) stderr += d.toString();
+      },
+    });
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill();
+    }, this.timeoutMs());
+    const result = await child.exited.finally(() => clearTimeout(timer));
+    return { code: result.code, signal: result.signal, timedOut, stderr };
   }
 
   private async loadParser(): Promise<Parser> {
@@ -566,4 +604,20 @@ function onPath(name: string): string | undefined {
     }
   }
   return undefined;
+}
+
+/** rustc was not found or could not start (the shell's 127, no diagnostic printed). */
+function couldNotRun(run: RustcRun): boolean {
+  return !run.timedOut && run.signal === null && run.code === 127 && !run.stderr.includes("{");
+}
+
+/** The first pass's dep-info, or undefined when rustc wrote none (or one too large to be only the snippet). */
+function readDepInfo(file: string): string | undefined {
+  try {
+    const st = fs.lstatSync(file);
+    if (!st.isFile() || st.size > MAX_DEP_INFO) return undefined;
+    return fs.readFileSync(file, "utf8");
+  } catch {
+    return undefined;
+  }
 }

@@ -10,7 +10,9 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { GuardedSpawnOptions } from "../../src/util/spawnGuarded.ts";
 import { spawnGuarded, systemTool } from "../../src/util/spawnGuarded.ts";
+import { firstPassStayedInside, UNIFORM_REFUSAL } from "../../src/validate/firstPassStayedInside.ts";
 import { cleanDetail, RustChecker } from "../../src/validate/rustCheck.ts";
+import { withoutValues } from "../../src/validate/withoutValues.ts";
 
 const hasRustc = spawnSync("rustc", ["--version"], { encoding: "utf8" }).status === 0;
 const CANARY = "rk-canary-3b9f1e7d0c";
@@ -36,6 +38,14 @@ const HOSTILE: [string, string][] = [
   ["extern crate proc_macro;", "extern crate"],
   ['#[doc = include_str!("/etc/hostname")]\npub struct S;', "include_str"],
   ['println!("{}", include_str!("/etc/hostname"));', "include_str"],
+  // Issue 23: macro tricks the first scan missed (the first pass catches them too: see below).
+  ['macro_rules! m { ($b:tt) => { # $b mod x; } }\nm!([path = "/etc/hostname"]);', "# $"],
+  ['macro_rules! m { ($b:tt) => { #! $b } }\nm!([path = "/etc/hostname"]);', "# $"],
+  ['macro_rules! m { ($($p:tt)*) => { pub const X: &str = $($p)*!("TAVILY_API_KEY"); } }\nm!(env);', "$(…)*!"],
+  ["macro_rules! m { ($c:tt) => { extern $c core; } }\nm!(crate);", "extern crate"],
+  ["macro_rules! m { ($e:tt) => { $e crate core; } }\nm!(extern);", "extern crate"],
+  ["#![feature(never_type)]\npub fn f() {}", "#![feature]"],
+  ["#![cfg_attr(all(), feature(never_type))]\npub fn f() {}", "#![feature]"],
 ];
 
 /** Not hostile: the names appear only in comments and strings, or as ordinary paths. */
@@ -77,24 +87,27 @@ describe("rustc's sandbox", () => {
   it.skipIf(!hasRustc)(
     "starts rustc with an empty environment (PATH to its own directory, temp HOME and TMPDIR), no network, rlimits (needs rustc on PATH: skipped without it)",
     async () => {
-      const seen: { command: string; options: GuardedSpawnOptions }[] = [];
+      const seen: { command: string; args: readonly string[]; options: GuardedSpawnOptions }[] = [];
       const checker = new RustChecker({
         spawn: (command, args, options) => {
-          seen.push({ command, options });
+          seen.push({ command, args, options });
           return spawnGuarded(command, args, options);
         },
       });
       expect((await checker.check("pub fn f() -> u32 { 1 }", "rust")).status).toBe("compiles");
-      expect(seen).toHaveLength(1);
-      const { command, options } = seen[0] as { command: string; options: GuardedSpawnOptions };
-      expect(Object.keys(options.env).sort()).toEqual(["HOME", "PATH", "TMPDIR"]);
-      expect(options.env.PATH).toBe(path.dirname(command));
-      expect(options.env.HOME?.startsWith(options.cwd as string)).toBe(true);
-      expect(options.env.TMPDIR?.startsWith(options.cwd as string)).toBe(true);
-      expect(JSON.stringify(options.env)).not.toContain(CANARY);
-      expect(options.noNetwork).toBe(true);
-      expect(options.limits).toMatchObject({ cpuSeconds: expect.any(Number), addressSpaceBytes: expect.any(Number), fileSizeBytes: expect.any(Number) });
-      expect(fs.existsSync(options.cwd as string)).toBe(false);
+      // Two runs, both sandboxed alike: the dep-info first pass, then the check itself.
+      expect(seen).toHaveLength(2);
+      expect(seen.map((s) => s.args.find((a) => a.startsWith("--emit=")))).toEqual(["--emit=dep-info", "--emit=metadata"]);
+      for (const { command, options } of seen) {
+        expect(Object.keys(options.env).sort()).toEqual(["HOME", "PATH", "TMPDIR"]);
+        expect(options.env.PATH).toBe(path.dirname(command));
+        expect(options.env.HOME?.startsWith(options.cwd as string)).toBe(true);
+        expect(options.env.TMPDIR?.startsWith(options.cwd as string)).toBe(true);
+        expect(JSON.stringify(options.env)).not.toContain(CANARY);
+        expect(options.noNetwork).toBe(true);
+        expect(options.limits).toMatchObject({ cpuSeconds: expect.any(Number), addressSpaceBytes: expect.any(Number), fileSizeBytes: expect.any(Number) });
+        expect(fs.existsSync(options.cwd as string)).toBe(false);
+      }
     },
   );
 
@@ -107,14 +120,14 @@ describe("rustc's sandbox", () => {
   });
 
   it.skipIf(!hasRustc || !systemTool("prlimit"))(
-    "stops a compile that spins (2^40 macro expansions) at the CPU limit with a verdict that says so (needs rustc and util-linux prlimit: skipped without them)",
+    "stops macro expansion that spins (2^40 expansions) at the CPU limit of the first pass: the uniform refusal (needs rustc and util-linux prlimit: skipped without them)",
     async () => {
       const checker = new RustChecker({ timeoutMs: 120_000, limits: { cpuSeconds: 2 } });
       const started = Date.now();
       const x40 = Array.from({ length: 40 }, () => "x").join(" ");
       const v = await checker.check(`macro_rules! e { () => {}; (x $($t:tt)*) => { e!($($t)*); e!($($t)*); }; }\ne!(${x40});`, "rust");
-      expect(v).toMatchObject({ status: "not-checkable", parses: true });
-      expect(v.detail).toBe("parses; rustc reached the check's CPU limit (2 s)");
+      // Limits met while expanding macros are not named: reading a FIFO or /dev/zero meets them too.
+      expect(v).toMatchObject({ status: "not-checkable", parses: true, detail: UNIFORM_REFUSAL });
       expect(Date.now() - started).toBeLessThan(100_000);
     },
     150_000,
@@ -145,15 +158,20 @@ describe("rustc's sandbox", () => {
     90_000,
   );
 
-  it.skipIf(!hasRustc)("keeps compile_error! text (the snippet's own words) but never a temp path (needs rustc on PATH: skipped without it)", async () => {
-    const tmpRoot = fs.mkdtempSync(path.join(os.tmpdir(), "rust-kb-sbx-"));
-    const checker = new RustChecker({ tmpRoot });
-    const v = await checker.check('compile_error!("the snippet says no");\npub fn f() { let x: u32 = "s"; }', "rust");
-    expect(v.status).toBe("fails");
-    expect(v.detail).toContain("the snippet says no");
-    expect(v.detail).not.toContain(tmpRoot);
-    fs.rmSync(tmpRoot, { recursive: true, force: true });
-  });
+  it.skipIf(!hasRustc)(
+    "publishes no first-pass text (a compile_error! fails there) and never a temp path (needs rustc on PATH: skipped without it)",
+    async () => {
+      const tmpRoot = fs.mkdtempSync(path.join(os.tmpdir(), "rust-kb-sbx-"));
+      const checker = new RustChecker({ tmpRoot });
+      const v = await checker.check('compile_error!("the snippet says no");\npub fn f() { let x: u32 = "s"; }', "rust");
+      expect(v).toMatchObject({ status: "not-checkable", detail: UNIFORM_REFUSAL });
+      const typeError = await checker.check('pub fn f() { let x: u32 = "s"; }', "rust");
+      expect(typeError.status).toBe("fails");
+      expect(typeError.detail).toMatch(/^error\[E0308\]: mismatched types \(line 1\)$/);
+      expect(JSON.stringify([v, typeError])).not.toContain(tmpRoot);
+      fs.rmSync(tmpRoot, { recursive: true, force: true });
+    },
+  );
 });
 
 describe("verdict details", () => {
@@ -163,5 +181,173 @@ describe("verdict details", () => {
     expect(detail).not.toContain("\u001b");
     expect(detail.length).toBeLessThanOrEqual(300);
     expect(detail.startsWith("couldn't read `…/x.rs` [31m: yyy")).toBe(true);
+  });
+});
+
+/**
+ * Issue 23: rustc's first pass decides, not token shapes. With the token scan off, every way of
+ * making the compiler reach outside the snippet — macro-built attributes and macro names included —
+ * ends in the same refusal, whether the file exists, is missing, is a directory, a device or a FIFO,
+ * and no byte of the file (as text or as a number) reaches a verdict.
+ */
+describe("rustc's first pass decides what is compiled (token scan off)", () => {
+  const SECRET = "sk-SECRET-a1b2c3d4";
+  /** The secret's first 8 bytes as the little-endian u64 a const index would print. */
+  const SECRET_NUMBER = Buffer.from(SECRET).readBigUInt64LE(0).toString();
+  let dir: string;
+  let fifo: string | undefined;
+  beforeAll(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "rust-kb-outside-"));
+    fs.writeFileSync(path.join(dir, "key.txt"), SECRET);
+    fs.writeFileSync(path.join(dir, "module.rs"), `pub const K: &str = "${SECRET}";\n`);
+    fs.mkdirSync(path.join(dir, "sub"));
+    fs.writeFileSync(path.join(dir, "sub", "inner.rs"), `pub const K: &str = "${SECRET}";\n`);
+    if (systemTool("mkfifo") && spawnSync(systemTool("mkfifo") as string, [path.join(dir, "pipe")]).status === 0) fifo = path.join(dir, "pipe");
+  });
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  const through = (body: string) => `macro_rules! m { ($($t:tt)*) => { $($t)* } }\nm!(${body});`;
+  /** Each snippet reaches for `target`; the verdict must not depend on what is there. */
+  const reaching: [string, (target: string) => string][] = [
+    ["`# $b` + [path] (issue's repro)", (t) => `macro_rules! m { ($b:tt) => { # $b mod x; } }\nm!([path = "${t}"]);`],
+    ["#[path] through a token tree", (t) => through(`# [path = "${t}"] pub mod x;`)],
+    ["include_bytes! through a token tree", (t) => through(`pub const K: &[u8] = include_bytes ! ("${t}");`)],
+    ["include_str! through a token tree", (t) => through(`pub const K: &str = include_str ! ("${t}");`)],
+    ["include! through a token tree", (t) => through(`include ! ("${t}");`)],
+    ["#[doc = include_str!] through a token tree", (t) => through(`# [doc = include_str ! ("${t}")] pub struct S;`)],
+    ["debugger_visualizer via `# $b`", (t) => `macro_rules! m { ($b:tt) => { # $b pub mod x {} } }\nm!([debugger_visualizer(gdb_script_file = "${t}")]);`],
+    [
+      "const index leak (8 bytes as a number)",
+      (t) =>
+        `${through(`const K: &[u8] = include_bytes ! ("${t}");`)}\nconst A: [u8; 1] = [0];\npub const X: u8 = A[u64::from_le_bytes([K[0], K[1], K[2], K[3], K[4], K[5], K[6], K[7]]) as usize];`,
+    ],
+  ];
+  const checker = () => new RustChecker({ tokenScan: false, timeoutMs: 8_000 });
+
+  it.skipIf(!hasRustc).each(reaching)(
+    "%s: one refusal for a file that exists, one that is missing, a directory and /dev/zero; nothing of the file published (needs rustc on PATH)",
+    async (_name, make) => {
+      const c = checker();
+      const targets = [path.join(dir, "key.txt"), path.join(dir, "module.rs"), path.join(dir, "missing.rs"), dir, "/dev/zero"];
+      const verdicts = [];
+      for (const t of targets) verdicts.push(await c.check(make(t), "rust"));
+      for (const v of verdicts) expect(v).toMatchObject({ status: "not-checkable", detail: UNIFORM_REFUSAL });
+      const text = JSON.stringify(verdicts);
+      expect(text).not.toContain(SECRET);
+      expect(text).not.toContain(SECRET_NUMBER);
+      expect(text).not.toContain(dir);
+    },
+    120_000,
+  );
+
+  it.skipIf(!hasRustc)(
+    "a FIFO does not hang the check: the first pass ends at its time limit with the same refusal (needs rustc on PATH and mkfifo)",
+    async (ctx) => {
+      if (!fifo) ctx.skip();
+      const v = await new RustChecker({ tokenScan: false, timeoutMs: 3_000 }).check(through(`pub const K: &[u8] = include_bytes ! ("${fifo}");`), "rust");
+      expect(v).toMatchObject({ status: "not-checkable", detail: UNIFORM_REFUSAL });
+    },
+    30_000,
+  );
+
+  it.skipIf(!hasRustc)(
+    "a module directory given by #[path] on an inline module is refused whether its files exist or not (needs rustc on PATH)",
+    async () => {
+      const c = checker();
+      const make = (d: string) => `macro_rules! m { ($b:tt) => { # $b pub mod a { pub mod inner; } } }\nm!([path = "${d}"]);`;
+      const found = await c.check(make(path.join(dir, "sub")), "rust");
+      const missing = await c.check(make(path.join(dir, "nope")), "rust");
+      expect([found, missing]).toEqual([
+        expect.objectContaining({ status: "not-checkable", detail: UNIFORM_REFUSAL }),
+        expect.objectContaining({ status: "not-checkable", detail: UNIFORM_REFUSAL }),
+      ]);
+      expect(JSON.stringify(found)).not.toContain(SECRET);
+    },
+    60_000,
+  );
+
+  it.skipIf(!hasRustc)(
+    "env! and option_env! named through a macro repetition are refused, set or unset (needs rustc on PATH)",
+    async () => {
+      const c = checker();
+      for (const name of ["PATH", "TAVILY_API_KEY", "RUST_KB_NOT_SET_ANYWHERE"])
+        for (const mac of ["env", "option_env"]) {
+          const v = await c.check(`macro_rules! m { ($($p:tt)*) => { pub const X: &str = { let _ = $($p)*!("${name}"); "" }; } }\nm!(${mac});`, "rust");
+          expect(v, `${mac} ${name}`).toMatchObject({ status: "not-checkable", detail: UNIFORM_REFUSAL });
+        }
+    },
+    60_000,
+  );
+
+  it.skipIf(!hasRustc)(
+    "ordinary code still compiles, fails or is a fragment as before (needs rustc on PATH)",
+    async () => {
+      const c = checker();
+      expect((await c.check("pub fn f() -> u32 { 1 }", "rust")).status).toBe("compiles");
+      expect(await c.check('let v = vec![1, 2, 3];\nlet w = v;\nprintln!("{:?}", v);', "rust")).toMatchObject({
+        status: "fails",
+        detail: "error[E0382]: borrow of moved value: `v` (line 3)",
+      });
+      expect(
+        (await c.check("impl std::fmt::Display for Meters { fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result { Ok(()) } }", "rust")).status,
+      ).toBe("parses-only");
+      expect((await c.check("use serde::Serialize;\n#[derive(Serialize)]\nstruct Point { x: i32 }", "rust")).detail).toMatch(
+        /^needs the external crate `serde`/,
+      );
+      // A const index out of bounds in the snippet's own numbers: rustc's message, its values replaced.
+      const oob = await c.check("const A: [u8; 1] = [0];\npub const X: u8 = A[8316790972537328197u64 as usize];", "rust");
+      expect(JSON.stringify(oob)).not.toContain("8316790972537328197");
+    },
+    60_000,
+  );
+});
+
+describe("the first pass's decision (firstPassStayedInside)", () => {
+  const clean = "snippet.d: snippet.rs\n\nsnippet.rs:\n";
+  const diag = (message: string, code?: string) => JSON.stringify({ level: "error", message, code: code ? { code } : null });
+  const pass = (over: Partial<Parameters<typeof firstPassStayedInside>[0]>) =>
+    firstPassStayedInside({ code: 0, signal: null, timedOut: false, depInfo: clean, stderr: "", ...over });
+
+  it("lets through a pass that read only the snippet, with or without missing names", () => {
+    expect(pass({})).toBe(true);
+    expect(pass({ code: 1, stderr: [diag("cannot find value `x` in this scope", "E0425"), diag("aborting due to 1 previous error")].join("\n") })).toBe(true);
+    expect(pass({ code: 1, stderr: diag("cannot find derive macro `Serialize` in this scope") })).toBe(true);
+  });
+
+  it("refuses any other file, any env-dep, a missing dep-info, an unknown line", () => {
+    expect(pass({ depInfo: "snippet.d: snippet.rs /etc/hostname\n\nsnippet.rs:\n/etc/hostname:\n" })).toBe(false);
+    expect(pass({ depInfo: `${clean}\n# env-dep:PATH=/usr/bin\n` })).toBe(false);
+    expect(pass({ depInfo: `${clean}\n# env-dep:NOT_SET\n` })).toBe(false);
+    expect(pass({ depInfo: undefined })).toBe(false);
+    expect(pass({ depInfo: "" })).toBe(false);
+    expect(pass({ depInfo: `${clean}# checksum:sha256=00\n` })).toBe(false);
+  });
+
+  it("refuses errors that are not about missing names (a failed read among them), limits, signals, crashes", () => {
+    expect(pass({ code: 1, stderr: diag("couldn't read `/nope`: No such file or directory (os error 2)") })).toBe(false);
+    expect(pass({ code: 1, stderr: diag("file not found for module `x`", "E0583") })).toBe(false);
+    expect(pass({ code: 1, stderr: diag("environment variable `X` not defined at compile time") })).toBe(false);
+    expect(pass({ code: 1, stderr: diag("the `#[debugger_visualizer]` attribute is an experimental feature", "E0658") })).toBe(false);
+    expect(pass({ code: 1, stderr: diag("hello") })).toBe(false); // compile_error!("hello")
+    expect(pass({ timedOut: true })).toBe(false);
+    expect(pass({ code: null, signal: "SIGKILL" })).toBe(false);
+    expect(pass({ code: 101 })).toBe(false);
+    expect(pass({ code: 1, stderr: "memory allocation of 4294967296 bytes failed" })).toBe(false);
+  });
+});
+
+describe("values in rustc's messages (withoutValues)", () => {
+  it.each([
+    ["index out of bounds: the length is 1 but the index is 8316790972537328197", "index out of bounds: the length is … but the index is …"],
+    ["evaluation panicked: sk-SECRET", "evaluation panicked …"],
+    ["the evaluated program panicked at 'sk-SECRET', snippet.rs:3:1", "the evaluated program panicked …"],
+    ["non-exhaustive patterns: `'s'` not covered", "non-exhaustive patterns: `…` not covered"],
+    ['mismatched types: expected `&str`, found "sk" and b"x"', "mismatched types: expected `&str`, found … and …"],
+    ["expected `[u8; 8]`, found `u64`", "expected `[u8; …]`, found `u64`"],
+    ["borrow of moved value: `v`", "borrow of moved value: `v`"],
+    ["lifetime `'a` does not live long enough", "lifetime `'a` does not live long enough"],
+    ["`Foo` doesn't implement `Display`", "`Foo` doesn't implement `Display`"],
+  ])("%s", (message, expected) => {
+    expect(withoutValues(message)).toBe(expected);
   });
 });
