@@ -12,6 +12,11 @@ if (parsed.kind === "help") {
   process.exitCode = 2;
 } else {
   const env = readEnvOrExit();
-  const { runGraphCommand } = await import("../src/commands/graph/runGraphCommand.ts");
-  process.exitCode = await runGraphCommand(parsed.options, processIo(env));
+  if (parsed.options.watch) {
+    const { runWatchCommand } = await import("../src/commands/graph/runWatchCommand.ts");
+    process.exitCode = await runWatchCommand(parsed.options, processIo(env));
+  } else {
+    const { runGraphCommand } = await import("../src/commands/graph/runGraphCommand.ts");
+    process.exitCode = await runGraphCommand(parsed.options, processIo(env));
+  }
 }

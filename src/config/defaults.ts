@@ -12,3 +12,8 @@ export const DEFAULT_MAX_FILE_BYTES = DEFAULT_MAX_FILE_MB * 1024 * 1024;
 export const DEFAULT_CONTEXT_SIZE = 4096;
 /** Concurrent calls per OpenAI-compatible server that does not report its slots (`--endpoint-slots`). */
 export const DEFAULT_ENDPOINT_SLOTS = 4;
+
+/** `npm run graph -- --watch`: quiet time after the last change to the input before a re-run starts (an editor's save is a burst of events). */
+export const WATCH_DEBOUNCE_MS = 300;
+/** …and the longest a re-run waits while changes keep coming. */
+export const WATCH_MAX_WAIT_MS = 2_000;

@@ -53,6 +53,12 @@ function formatOf(name: string): SourceFormat | undefined {
   return FORMATS[path.extname(name).toLowerCase()];
 }
 
+/** Whether discovery reads a file of this name (by its extension), and whether it descends into a directory of this name. */
+export function inputNameKind(name: string): "file" | "skipped-dir" | "other" {
+  if (SKIP_DIRS.has(name)) return "skipped-dir";
+  return formatOf(name) ? "file" : "other";
+}
+
 const SLASH = 0x2f;
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 

@@ -28,7 +28,7 @@ import { createServices, settingsHash } from "./createServices.ts";
 import { openModels } from "./openModels.ts";
 import { newRunDirectories, resolveRun } from "./resolveRun.ts";
 import { buildSummary, countVerification, type RunSummary, resumeCommand, stoppedSummary } from "./summary.ts";
-import type { PipelineHooks, PipelineOptions } from "./types.ts";
+import type { PipelineHooks, PipelineOptions, RunModels } from "./types.ts";
 
 /** The graph's input for a new run (the run's directories and limits; never chosen by a caller of Studio). */
 export interface PipelineInput {
@@ -115,10 +115,20 @@ export async function openPipelineRun(options: PipelineOptions, hooks: PipelineH
     resumeHint = resumeCommand(input, out, dbPath);
 
     // One writer per output directory; taking the lock also proves the directory is writable.
-    const lock = OutputLock.acquire(out, { runId, db: dbPath }, { breakLock: options.breakLock === true });
-    cleanups.push(() => lock.release());
+    if (hooks.outputLock) {
+      if (path.resolve(hooks.outputLock.file) !== path.join(out, ".kb", "lock"))
+        throw new UserError("USAGE", `The output lock passed to the run is ${hooks.outputLock.file}, not the lock of ${out}.`);
+    } else {
+      const lock = OutputLock.acquire(out, { runId, db: dbPath }, { breakLock: options.breakLock === true });
+      cleanups.push(() => lock.release());
+    }
 
-    const models = hooks.models ?? (await openConfiguredModels(recorded, options, env, abort.signal, emit, (c) => cleanups.push(c)));
+    const loadModels = (onCleanup: (c: () => Promise<void> | void) => void) => openConfiguredModels(recorded, options, env, abort.signal, emit, onCleanup);
+    const models =
+      hooks.models ??
+      (hooks.keptModels
+        ? await hooks.keptModels.get(JSON.stringify({ model: recorded.model, agents: recorded.agents }), loadModels)
+        : await loadModels((c) => cleanups.push(c)));
     if (abort.signal.aborted) throw abort.signal.reason;
     const faults = parseFaults(env.testFaults);
     const backendFor = faults.model ? withModelFault(models.backendFor, faults.model) : models.backendFor;
@@ -297,7 +307,7 @@ export async function openPipelineRun(options: PipelineOptions, hooks: PipelineH
 }
 
 /** Loads the configured models; the extractor's model's sequences bound the files in flight (every file starts there). */
-async function openConfiguredModels(...args: Parameters<typeof openModels>): Promise<NonNullable<PipelineHooks["models"]>> {
+async function openConfiguredModels(...args: Parameters<typeof openModels>): Promise<RunModels> {
   const { plan, pool } = await openModels(...args);
   const extractorModel = plan.models.find((m) => m.roles.includes("extractor"));
   return { backendFor: pool.backendFor, concurrency: plan.concurrency, sequences: extractorModel?.sequences };

@@ -94,7 +94,36 @@ export interface PipelineHooks {
    * of loading the configured ones. The benchmarks pass scripted or timed backends; the run still
    * records the backends' model IDs, so a resume with other models re-processes the files.
    */
-  models?: { backendFor: BackendForRole; concurrency: number; sequences?: number };
+  models?: RunModels;
+  /**
+   * Keep the models the run loads for later runs (watch mode): the run takes them from here when
+   * they are loaded already with the same models and agents, and leaves them loaded when it ends;
+   * the keeper's owner disposes them (src/run/KeptModels.ts).
+   */
+  keptModels?: ModelKeeper;
+  /**
+   * The output lock, when the caller holds it across runs (watch mode): the run writes under it
+   * instead of taking one of its own, and leaves it held.
+   */
+  outputLock?: HeldOutputLock;
+}
+
+/** The models a run uses: the backend serving each role, and how many files and calls may be in flight. */
+export interface RunModels {
+  backendFor: BackendForRole;
+  concurrency: number;
+  sequences?: number;
+}
+
+/** Loaded models that outlive one run (implemented by KeptModels). */
+export interface ModelKeeper {
+  /** The models kept under `key`, else opens them with `open` (whose cleanups the keeper runs when it lets them go). */
+  get(key: string, open: (onCleanup: (cleanup: () => Promise<void> | void) => void) => Promise<RunModels>): Promise<RunModels>;
+}
+
+/** An output lock a caller holds (src/store/OutputLock.ts): its file is `<out>/.kb/lock`. */
+export interface HeldOutputLock {
+  readonly file: string;
 }
 
 /** What a run records so a resume continues it with the same models and settings. */

@@ -19,6 +19,8 @@ export interface GraphOptions extends Omit<PipelineOptions, "input" | "out" | "d
   maxFileMb: number;
   /** Resume this run (by ID) rather than the newest unfinished one (`npm run runs -- resume ID`). */
   runId?: string;
+  /** `--watch`: after the run, stay and run again whenever the input changes (models kept loaded). */
+  watch?: boolean;
 }
 
 const MAX_TOKENS_ROLES = ["extractor", "researcher", "writer", "validator"] as const satisfies readonly MaxTokensRole[];
@@ -60,6 +62,9 @@ Options:
                        node-llama-cpp's ~/.node-llama-cpp/models)
   --db PATH            checkpoint database (default ${DEFAULT_RUN_DB})
   --resume             continue the last unfinished run for this --input and --out
+  --watch              after the run, keep watching --input: each change (a saved, added or
+                       removed note) runs again after a short quiet time, with the models kept
+                       loaded and only the changed files processed; Ctrl-C stops
   --keep-history       keep every checkpoint of a finished run (default: compacted to the
                        final state; see npm run runs -- compact)
   --site               when the run finishes, also write the knowledge base as a static HTML
@@ -140,6 +145,7 @@ export function parseGraphArgs(argv: readonly string[]): ParseResult {
         "models-dir": { type: "string" },
         db: { type: "string" },
         resume: { type: "boolean" },
+        watch: { type: "boolean" },
         force: { type: "boolean" },
         "force-out": { type: "boolean" },
         prune: { type: "boolean" },
@@ -238,6 +244,7 @@ export function parseGraphArgs(argv: readonly string[]): ParseResult {
       ...(v["break-lock"] === true ? { breakLock: true } : {}),
       ...(v["keep-history"] === true ? { keepHistory: true } : {}),
       ...(v.site === true ? { site: true } : {}),
+      ...(v.watch === true ? { watch: true } : {}),
       ...(typeof v.agents === "string" ? { agents: v.agents } : {}),
       ...((v["role-model"] as string[] | undefined)?.length ? { roleModels: v["role-model"] as unknown as string[] } : {}),
       ...(typeof v["agents-config"] === "string" ? { agentsConfig: v["agents-config"] } : {}),
