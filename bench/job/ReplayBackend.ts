@@ -31,6 +31,8 @@ export interface ReplayBackendOptions {
   contextTokens: number;
   /** Keep each sequence's tokens between calls (node-llama-cpp since the prefix-reuse change); false: cleared after every call. */
   kvReuse: boolean;
+  /** Sees every call with its prompt tokens (through the chat template) and answer (training-data capture). */
+  onCall?: (call: ReplayCall, request: BackendRequest, promptTokens: readonly number[], answer: { text: string; valid: boolean }) => void;
 }
 
 export class ReplayBackend implements ModelBackend {
@@ -61,10 +63,11 @@ export class ReplayBackend implements ModelBackend {
       const held = this.held[lease.slot] ?? [];
       let reused = 0;
       if (this.o.kvReuse) while (reused < prompt.length - 1 && reused < held.length && held[reused] === prompt[reused]) reused++;
-      const text = this.o.recipe.answer(request);
+      const answer = this.o.recipe.answerOf(request);
+      const text = answer.text;
       const generated = this.o.tokenizer.countTokens(text) + 1; // + the end-of-generation token
       this.held[lease.slot] = this.o.kvReuse ? [...prompt, ...this.o.tokenizer.tokenize(text)] : [];
-      this.calls.push({
+      const call: ReplayCall = {
         index: this.calls.length,
         role: request.role,
         file: this.o.recipe.fileOf(request)?.relPath ?? "(run)",
@@ -72,7 +75,9 @@ export class ReplayBackend implements ModelBackend {
         promptTokens: prompt.length,
         reusedPromptTokens: reused,
         generatedTokens: generated,
-      });
+      };
+      this.calls.push(call);
+      this.o.onCall?.(call, request, prompt, answer);
       // Let other callers interleave as they would while a real model generates.
       await new Promise((r) => setImmediate(r));
       return { text, inputTokens: prompt.length, reusedInputTokens: reused, outputTokens: generated, stopReason: "eogToken" };

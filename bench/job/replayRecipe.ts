@@ -9,7 +9,8 @@
  * - writer: a draft built from the file's own sentences that passes the validator's checks; the
  *   example is the first code block offered, the sources the first one offered. With a failure
  *   share, a fixed subset of drafts fails validation once (a link research did not return).
- * - validator review: pass. synthesizer pair judgments: different.
+ * - validator review: pass. synthesizer pair judgments: "same" when the two names are one label's
+ *   name or alias (case, punctuation and the words "pattern"/"idiom"/"the" ignored), else "different".
  *
  * Answers are read off the request's grammar schema (enums of IDs) and the pattern names in the
  * prompt, so the recipe follows whatever prompt layout and batching the nodes use.
@@ -34,6 +35,8 @@ export class ReplayRecipe {
   private readonly files: LabelledFile[];
   private readonly failing = new Set<string>();
   private readonly failed = new Set<string>();
+  /** Whether the last answer given is one the validator accepts (false: a draft the failure rule spoiled). */
+  private lastValid = true;
 
   constructor(files: LabelledFile[], failShare = 0) {
     this.files = files;
@@ -57,44 +60,58 @@ export class ReplayRecipe {
     return this.files.find((f) => text.includes(f.relPath)) ?? this.files.find((f) => f.patterns.some((p) => text.includes(p)));
   }
 
+  /** The answer and whether the pipeline's checks accept it (a spoiled draft is not a valid answer). */
+  answerOf(request: BackendRequest): { text: string; valid: boolean } {
+    this.lastValid = true;
+    const text = this.answer(request);
+    return { text, valid: this.lastValid };
+  }
+
   answer(request: BackendRequest): string {
     const file = this.fileOf(request);
     const schema = (request.grammarSchema ?? {}) as Json;
     switch (request.role) {
       case "extractor":
-        return JSON.stringify(this.extract(file, schema));
+        return JSON.stringify(this.extract(file, schema, request.prompt.user));
       case "researcher":
         return JSON.stringify(mapItems(schema, (item) => ({ relevant: firstEnum(item, ["relevant", "[]"]).slice(0, 1), note: "" })));
       case "writer":
-        return JSON.stringify(mapItems(schema, (item, key) => this.draft(file, item, patternNameFor(request, key, file))));
+        return JSON.stringify(mapItems(schema, (item, key) => this.draft(file, item, patternNameFor(request, key, file), request.prompt.user)));
       case "validator":
         return JSON.stringify(mapItems(schema, () => ({ verdict: "pass", problems: [] })));
       case "synthesizer":
-        return JSON.stringify({ verdict: "different", reason: "replay recipe: entries kept apart" });
+        return JSON.stringify(judgePair(request.prompt.user));
     }
   }
 
-  private extract(file: LabelledFile | undefined, schema: Json): Json {
+  private extract(file: LabelledFile | undefined, schema: Json, user: string): Json {
     const itemSchema = dig(schema, ["patterns", "[]"]) ?? {};
     const ids = firstEnum(itemSchema, ["evidence", "[]"]);
     const categories = firstEnum(itemSchema, ["category"]);
     const max = dig(schema, ["patterns"])?.maxItems;
-    const names = (file?.patterns ?? []).slice(0, typeof max === "number" ? max : undefined);
+    // Names the prompt's part of the file mentions first (a chunk of a long file is about its own lints).
+    const all = file?.patterns ?? [];
+    const lower = user.toLowerCase();
+    const mentioned = all.filter((p) => lower.includes(p.toLowerCase()));
+    const names = [...mentioned, ...all.filter((p) => !mentioned.includes(p))].slice(0, typeof max === "number" ? max : undefined);
     const evidence = [ids.find((id) => id.startsWith("S") || id.startsWith("R")), ids.find((id) => id.startsWith("C"))].filter(
       (x): x is string => x !== undefined,
     );
     const category = file?.topics.map((t) => categories.find((c) => c === t || c.startsWith(`${t}-`))).find((c) => c !== undefined) ?? "other";
-    const summary = clip(sentences(file)[0] ?? "A Rust pattern described by this file.", 10, 280);
+    const summary = clip(sentences(file, user)[0] ?? "A Rust pattern described by this file.", 10, 280);
     return {
       patterns: names.map((name) => ({ name: clip(name, 3, 60), category, summary, evidence: evidence.length > 0 ? evidence : ids.slice(0, 1) })),
     };
   }
 
-  private draft(file: LabelledFile | undefined, item: Json, pattern: string): Json {
-    const said = sentences(file);
+  private draft(file: LabelledFile | undefined, item: Json, pattern: string, user: string): Json {
+    const said = sentences(file, user);
     const key = `${file?.relPath ?? "?"}|${pattern}`;
     const failNow = this.failing.has(key) && !this.failed.has(key);
-    if (failNow) this.failed.add(key);
+    if (failNow) {
+      this.failed.add(key);
+      this.lastValid = false;
+    }
     const summary = clip(said.slice(0, 3).join(" ") || `${pattern} is a Rust idiom this file explains with an example and its trade-offs.`, 30, 600);
     const codeIds = firstEnum(item, ["example"]);
     const sourceIds = firstEnum(item, ["sources", "[]"]);
@@ -107,6 +124,25 @@ export class ReplayRecipe {
       sources: sourceIds.slice(0, 1),
     };
   }
+}
+
+/** The synthesizer's pair judgement: "same" when both entries' names normalise to one name. */
+function judgePair(user: string): { verdict: "same" | "different"; reason: string } {
+  const a = /^Entry A: (.*)$/m.exec(user)?.[1] ?? "";
+  const b = /^Entry B: (.*)$/m.exec(user)?.[1] ?? "";
+  const same = a !== "" && normalName(a) === normalName(b);
+  return same
+    ? { verdict: "same", reason: `Both entries name ${a.trim()}, one technique under the same name.` }
+    : { verdict: "different", reason: `${a.trim() || "A"} and ${b.trim() || "B"} are distinct ideas with different names.` };
+}
+
+function normalName(name: string): string {
+  return name
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, " ")
+    .split(" ")
+    .filter((w) => w !== "" && w !== "pattern" && w !== "idiom" && w !== "the")
+    .join(" ");
 }
 
 /**
@@ -156,21 +192,32 @@ function firstEnum(schema: Json, path: readonly string[]): string[] {
   return Array.isArray(values) ? values.filter((v): v is string => typeof v === "string") : [];
 }
 
-/** The file's prose sentences, in order, without inline code marks or links. */
-function sentences(file: LabelledFile | undefined): string[] {
+/**
+ * The file's prose sentences, in order, without headings, inline code marks or links; those the
+ * prompt shows first (a chunk of a long file is written from its own text).
+ */
+function sentences(file: LabelledFile | undefined, prompt = ""): string[] {
   if (!file) return [];
   const prose = file.doc.units
     .filter((u) => u.kind !== "code")
     .map((u) => u.text)
     .join("\n");
-  return prose
-    .replace(/```[\s\S]*?```/g, " ")
-    .replace(/\[([^\]]*)\]\([^)]*\)/g, "$1")
-    .replace(/https?:\/\/\S+/g, "")
-    .replace(/[`*_#>]/g, "")
+  const all = plain(prose)
     .split(/(?<=[.!?])\s+/)
     .map((s) => s.replace(/\s+/g, " ").trim())
     .filter((s) => s.split(" ").length >= 6 && s.length <= 200);
+  const shown = plain(prompt).replace(/\s+/g, " ");
+  return [...all.filter((s) => shown.includes(s)), ...all.filter((s) => !shown.includes(s))];
+}
+
+/** Text without fenced code, heading lines, link targets, URLs and markdown marks. */
+function plain(text: string): string {
+  return text
+    .replace(/```[\s\S]*?```/g, " ")
+    .replace(/^(#{1,6} .*|[=-]{3,}\s*)$/gm, " ")
+    .replace(/\[([^\]]*)\]\([^)]*\)/g, "$1")
+    .replace(/https?:\/\/\S+/g, "")
+    .replace(/[`*_#>]/g, "");
 }
 
 function clip(s: string, min: number, max: number): string {

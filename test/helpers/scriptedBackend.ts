@@ -69,6 +69,14 @@ export function sharedModel(name: string): string {
   return new URL(`../../../shared/models/${name}`, import.meta.url).pathname;
 }
 
+/**
+ * The project's own trained test model (test/fixtures/models/rust-kb-tiny.md): answers every role's
+ * task in shape, so runs with it reach the success path (pages, site, search) offline.
+ */
+export function trainedModel(): string {
+  return new URL("../fixtures/models/rust-kb-tiny.gguf", import.meta.url).pathname;
+}
+
 /** Path of the shared corpus. */
 export function sharedCorpus(...parts: string[]): string {
   return new URL(`../../../shared/corpus/${parts.join("/")}`, import.meta.url).pathname;
