@@ -3,10 +3,12 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import { DEFAULT_MAX_FILE_BYTES } from "../config/defaults.ts";
 import { describeError } from "../errors.ts";
+import { BIDI_CONTROL_CLASS } from "../util/bidiControls.ts";
 import { capUnits } from "./capUnits.ts";
 import { decodeText } from "./decodeText.ts";
 import { parseJson } from "./parseJson.ts";
 import { parseMarkdown } from "./parseMarkdown.ts";
+import { fileIdentity, readInputFile } from "./readInputFile.ts";
 import type { SourceDocument, SourceFormat } from "./types.ts";
 
 const FORMATS: Record<string, SourceFormat> = {
@@ -28,6 +30,8 @@ export interface FoundFile {
   pathBytes: Buffer;
   size: number;
   format: SourceFormat;
+  /** `dev:ino` when the scan saw it: loadDocument reads the file only if the same file is still there. */
+  identity?: string;
 }
 
 export interface SkippedFile {
@@ -62,30 +66,38 @@ export function inputNameKind(name: string): "file" | "skipped-dir" | "other" {
 const SLASH = 0x2f;
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
+/** Characters a name may not show as they are: C0 and C1 controls (newline and tab included), DEL, bidi controls. */
+const UNSAFE_IN_NAME = new RegExp(`[\\u0000-\\u001f\\u007f-\\u009f${BIDI_CONTROL_CLASS}]`);
+
 /**
- * A file name as text: UTF-8 as it is, anything else with each byte that is not part of valid
- * UTF-8 written `\xHH` (a Latin-1 `café` is `caf\xE9`). A backslash in such a name is doubled, so
- * its escapes read back unambiguously; a valid name that literally holds `\xE9` still shows the same.
+ * A file name as text: UTF-8 as it is, unless it is not valid UTF-8 or holds a character a name
+ * may not show (a newline would print a fake progress line; a bidi override would show another
+ * name): then each such byte, and each byte that is not part of valid UTF-8, is written `\xHH` (a
+ * Latin-1 `café` is `caf\xE9`, `a<newline>b` is `a\x0Ab`). A backslash in such a name is doubled,
+ * so its escapes read back unambiguously; a valid name that literally holds `\xE9` still shows the same.
  */
 function displayName(bytes: Uint8Array): string {
   try {
-    return utf8.decode(bytes);
+    const text = utf8.decode(bytes);
+    if (!UNSAFE_IN_NAME.test(text)) return text;
   } catch {
-    let out = "";
-    let i = 0;
-    while (i < bytes.length) {
-      const n = utf8SequenceLength(bytes, i);
-      if (n > 0) {
-        const ch = utf8.decode(bytes.subarray(i, i + n));
-        out += ch === "\\" ? "\\\\" : ch;
-        i += n;
-      } else {
-        out += `\\x${(bytes[i] ?? 0).toString(16).toUpperCase().padStart(2, "0")}`;
-        i++;
-      }
-    }
-    return out;
+    // not UTF-8: escaped below
   }
+  const hex = (b: Uint8Array) => [...b].map((x) => `\\x${x.toString(16).toUpperCase().padStart(2, "0")}`).join("");
+  let out = "";
+  let i = 0;
+  while (i < bytes.length) {
+    const n = utf8SequenceLength(bytes, i);
+    if (n > 0) {
+      const ch = utf8.decode(bytes.subarray(i, i + n));
+      out += ch === "\\" ? "\\\\" : UNSAFE_IN_NAME.test(ch) ? hex(bytes.subarray(i, i + n)) : ch;
+      i += n;
+    } else {
+      out += hex(bytes.subarray(i, i + 1));
+      i++;
+    }
+  }
+  return out;
 }
 
 /** Length of the valid UTF-8 sequence starting at `i`, or 0 when the byte there does not start one. */
@@ -197,19 +209,20 @@ export async function scanInput(inputDir: string, options: ScanOptions = {}): Pr
       return;
     }
     seenFiles.add(keyOf(real));
-    const st = await fs.stat(real).catch((e: NodeJS.ErrnoException) => e);
+    const st = await fs.stat(real, { bigint: true }).catch((e: NodeJS.ErrnoException) => e);
     if (st instanceof Error) {
       skipped.push({ relPath: rel, reason: `cannot read file (${st.code ?? "error"})` });
       return;
     }
-    if (st.size > maxBytes) {
+    const size = Number(st.size);
+    if (size > maxBytes) {
       skipped.push({
         relPath: rel,
-        reason: `too large (${(st.size / 1048576).toFixed(1)} MiB > ${(maxBytes / 1048576).toFixed(1)} MiB limit; raise it with --max-file-mb)`,
+        reason: `too large (${(size / 1048576).toFixed(1)} MiB > ${(maxBytes / 1048576).toFixed(1)} MiB limit; raise it with --max-file-mb)`,
       });
       return;
     }
-    files.push({ relPath: rel, absPath: displayName(real), pathBytes: real, size: st.size, format });
+    files.push({ relPath: rel, absPath: displayName(real), pathBytes: real, size, format, identity: fileIdentity(st) });
   }
 
   await walk(rootBytes, "");
@@ -224,23 +237,16 @@ export async function scanInput(inputDir: string, options: ScanOptions = {}): Pr
 
 export type LoadResult = { ok: true; doc: SourceDocument } | { ok: false; reason: string };
 
-/** Reads, decodes and parses one file (bounded by `maxBytes`). Never throws for bad content. */
+/**
+ * Reads, decodes and parses one file (bounded by `maxBytes`), the file the scan found and no other
+ * (src/input/readInputFile.ts: no link followed, no FIFO waited on, no byte past the limit read).
+ * Never throws for bad content.
+ */
 export async function loadDocument(file: FoundFile, maxBytes = DEFAULT_MAX_FILE_BYTES): Promise<LoadResult> {
-  let bytes: Buffer;
+  const read = await readInputFile(file.pathBytes, maxBytes, file.identity);
+  if (!read.ok) return read;
   try {
-    const handle = await fs.open(file.pathBytes, "r");
-    try {
-      const st = await handle.stat();
-      if (st.size > maxBytes) return { ok: false, reason: `too large (${st.size} bytes)` };
-      bytes = await handle.readFile();
-    } finally {
-      await handle.close();
-    }
-  } catch (e) {
-    return { ok: false, reason: `cannot read file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})` };
-  }
-  try {
-    return parseDocument(file, bytes);
+    return parseDocument(file, read.bytes);
   } catch (e) {
     // A reader bug on one file's content never stops the run: the file is skipped with what went wrong.
     return { ok: false, reason: `could not be read: unexpected error in the reader (${describeError(e)}); report it if it repeats` };

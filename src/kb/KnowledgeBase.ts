@@ -5,8 +5,10 @@ import { z } from "zod";
 import { fsErrorToUserError, UserError } from "../errors.ts";
 import { openSqlite, openSqliteReadOnly, type SqliteConnection } from "../store/openSqlite.ts";
 import { removeStaleTemps, writeFileAtomic } from "../util/atomicWrite.ts";
+import { ownedPath } from "../util/ownedPath.ts";
 import { ALIAS_TABLE, type AliasIndex, buildAliasIndex } from "./aliases.ts";
 import { assignIds, buildEntry, linkRelated, type PreviousAssignment } from "./entries.ts";
+import { stripControl } from "./markdownSafe.ts";
 import { renderCategoryPage, renderEntryPage, renderIndex, renderQuarantine } from "./render.ts";
 import { type CandidatePair, candidatePairs, DEFAULT_MAX_MERGE_PAIRS, type Judgment, type MatchDraft, type Overrides, resolveDrafts } from "./resolve.ts";
 import { KB_JSON_VERSION, type KbJson, kbJsonSchemaText } from "./schema.ts";
@@ -426,7 +428,8 @@ export class KnowledgeBase {
       entries,
       quarantined,
     };
-    outputs.set("kb.json", `${JSON.stringify(kbJson, null, 2)}\n`);
+    // kb.json's readers show its strings: no control or bidi character in any of them.
+    outputs.set("kb.json", `${JSON.stringify(kbJson, (_key, value: unknown) => (typeof value === "string" ? stripControl(value) : value), 2)}\n`);
     outputs.set("kb.schema.json", kbJsonSchemaText());
     const files = this.writeOutputs(outputs);
     const written = files.written;
@@ -495,16 +498,24 @@ export class KnowledgeBase {
     const kept: string[] = [];
     for (const [rel, hash] of [...recorded].sort((a, b) => byString(a[0], b[0]))) {
       if (outputs.has(rel)) continue;
-      const full = path.join(this.outDir, rel);
-      const now = fileHash(full);
-      if (now === hash) {
+      // Only inside --out once links are followed, and only a regular file (src/util/ownedPath.ts).
+      const full = ownedPath(this.outDir, rel);
+      const now = full === undefined ? undefined : fileHash(full);
+      // Edited by the user since, or reached through a link now: theirs.
+      const theirs =
+        full === undefined ? fs.lstatSync(path.join(this.outDir, rel), { throwIfNoEntry: false }) !== undefined : now !== undefined && now !== hash;
+      if (full !== undefined && now === hash) {
         fs.rmSync(full, { force: true });
         written.push(rel);
-      } else if (now !== undefined) kept.push(rel); // edited by the user since: theirs now
+      } else if (theirs) kept.push(rel);
       forget.run(rel);
     }
     for (const [rel, content] of outputs) {
-      const full = path.join(this.outDir, rel);
+      const full = ownedPath(this.outDir, rel);
+      if (full === undefined) {
+        kept.push(rel); // a folder on the way is a link out of --out, or a link sits where the page goes
+        continue;
+      }
       const hash = contentHash(content);
       const now = fileHash(full);
       if (now !== undefined && !recorded.has(rel) && now !== hash) {

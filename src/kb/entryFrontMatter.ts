@@ -1,12 +1,17 @@
+import { BIDI_CONTROL_CLASS } from "../util/bidiControls.ts";
 import type { SourceLinker } from "./sourceLinks.ts";
 import type { Entry } from "./types.ts";
 
+/** Escaped in front matter: what YAML does not allow unescaped (DEL, C1 controls, non-characters) and bidi controls. */
+const ESCAPED = new RegExp(`[\\u007f-\\u0084\\u0086-\\u009f\\ufeff\\ufffe\\uffff${BIDI_CONTROL_CLASS}]`, "g");
+
 /**
  * A double-quoted YAML scalar: JSON's escapes are valid YAML; the characters YAML does not allow
- * unescaped (DEL, C1 controls, non-characters) are escaped too.
+ * unescaped are escaped too, and so are bidi controls (the value keeps them; the page, read as
+ * text, shows `\u202e` instead of reordering the line).
  */
 function quoted(value: string): string {
-  return JSON.stringify(value).replace(/[\u007f-\u0084\u0086-\u009f\ufeff\ufffe\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+  return JSON.stringify(value).replace(ESCAPED, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
 }
 
 /** A YAML scalar: bare for IDs from our own vocabularies, else double-quoted. */

@@ -1,11 +1,16 @@
 /**
  * Text from input files and models is data: in our pages it can open no HTML, no image, no link
  * with an unsafe scheme, no heading and no fence, and a code span holding it cannot be closed early.
- * Control characters (ESC sequences included) never reach a page, so `cat page.md` is safe too.
+ * Control characters (ESC sequences included) and bidi controls never reach a page, so `cat page.md`
+ * is safe too and a page reads as its bytes.
  */
+import { BIDI_CONTROL_CLASS } from "../util/bidiControls.ts";
 
-/** C0 controls except tab and newline, DEL and C1 controls (ESC sequences lose their ESC). */
-const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g;
+/**
+ * C0 controls except tab and newline, DEL and C1 controls (ESC sequences lose their ESC), and the
+ * bidi controls that make text display unlike its bytes (src/util/bidiControls.ts).
+ */
+const CONTROL = new RegExp(`[\\u0000-\\u0008\\u000b-\\u001f\\u007f-\\u009f${BIDI_CONTROL_CLASS}]`, "g");
 
 export function stripControl(text: string): string {
   return text.replace(CONTROL, "");
@@ -46,7 +51,9 @@ const LINK = /\[([^\]]*)\]\(\s*([^)\s]*)(?:\s+"[^"]*")?\s*\)/g;
 /**
  * One line of prose from data: whitespace folded, control characters dropped, HTML escaped,
  * images reduced to their alt text, links kept only with a safe destination (else their text), and
- * no heading, list, quote or link-reference definition opened at its start.
+ * no block opened at its start: no heading, list item (`- `, `* `, `+ `, `1. `, `1) `), quote,
+ * thematic break or setext underline (`---`, `***`, `___`, `===`), fence or link-reference
+ * definition (the first character is backslash-escaped, which every renderer shows as itself).
  */
 export function safeInline(text: string): string {
   let s = stripControl(text).replace(/\s+/g, " ").trim();
@@ -63,8 +70,12 @@ export function safeInline(text: string): string {
   }
   parts.push(escapeHtml(s.slice(last)));
   s = parts.join("");
-  // Block syntax at the start: a heading, a link-reference definition, a fence.
-  return s.replace(/^#+/, (m) => m.replace(/#/g, "\\#")).replace(/^(\[(?=[^\]]*\]:)|`{3,}|~{3,})/, (m) => `\\${m}`);
+  // Block syntax at the start: a heading, a link-reference definition, a fence, a list item, a
+  // thematic break or setext underline (`-`, `*`, `+`, `_`, `=`), an ordered list item (`1.`, `1)`).
+  return s
+    .replace(/^#+/, (m) => m.replace(/#/g, "\\#"))
+    .replace(/^(\[(?=[^\]]*\]:)|`{3,}|~{3,}|[-*+_=])/, (m) => `\\${m}`)
+    .replace(/^(\d{1,9})([.)])/, "$1\\$2");
 }
 
 /**

@@ -12,6 +12,7 @@ import { UserError } from "../errors.ts";
 import { KnowledgeBase } from "../kb/KnowledgeBase.ts";
 import { DEFAULT_MODEL } from "../llm/resolveModel.ts";
 import type { RunDatabase, RunRow } from "../store/RunDatabase.ts";
+import { isInside, realPathOf } from "../util/realPathOf.ts";
 import type { PipelineOptions, RecordedOptions } from "./types.ts";
 
 export interface ResolvedRun {
@@ -23,13 +24,14 @@ export interface ResolvedRun {
   recorded: RecordedOptions;
 }
 
-/** A new run's input and output directories, checked (nothing is created). */
+/**
+ * A new run's input and output directories, checked (nothing is created). Both are returned as
+ * their real paths (symbolic links resolved, src/util/realPathOf.ts): the paths compared are the
+ * paths the run uses and records.
+ */
 export function newRunDirectories(options: PipelineOptions): { input: string; out: string } {
   if (!options.input) throw new UserError("USAGE", "No input directory was given.", "Pass --input with a directory of .md, .txt or .json research files.");
-  const input = path.resolve(options.input);
-  const out = path.resolve(options.out ?? DEFAULT_OUT_DIR);
-  checkDirectories(input, out, options.forceOut === true);
-  return { input, out };
+  return checkDirectories(path.resolve(options.input), path.resolve(options.out ?? DEFAULT_OUT_DIR), options.forceOut === true);
 }
 
 /** `newRunDirs`: the new run's directories when the caller already checked them (newRunDirectories). */
@@ -68,9 +70,11 @@ export function resolveRun(options: PipelineOptions, db: RunDatabase, env: Env, 
 function resolveResumed(options: PipelineOptions, db: RunDatabase, resumeId: string | undefined): ResolvedRun {
   const input = options.input === undefined ? undefined : path.resolve(options.input);
   const out = options.out === undefined ? (input === undefined ? undefined : path.resolve(DEFAULT_OUT_DIR)) : path.resolve(options.out);
+  // Runs record real paths; one recorded by an older version may hold the path as it was given.
+  const real = (p: string) => realPathOf(p) ?? p;
   let run: RunRow | undefined;
   if (resumeId) run = db.getRun(resumeId);
-  else if (input && out) run = db.latestUnfinished(input, out);
+  else if (input && out) run = db.latestUnfinished(real(input), real(out)) ?? db.latestUnfinished(input, out);
   else throw new UserError("USAGE", "Resuming the newest unfinished run needs the input directory.", "Pass --input (and --out), or resume a run by its ID.");
   if (!run)
     throw new UserError(
@@ -81,7 +85,8 @@ function resolveResumed(options: PipelineOptions, db: RunDatabase, resumeId: str
   if (run.status === "done" && options.checkpointId === undefined)
     throw new UserError("NO_RUN_TO_RESUME", `Run ${run.id} already finished.`, "Start a new run without --resume.");
   // A run resumed by ID keeps its directories: other ones would mix two knowledge bases.
-  if (resumeId && ((input !== undefined && input !== run.input) || (options.out !== undefined && path.resolve(options.out) !== run.out)))
+  const same = (given: string, recorded: string) => given === recorded || real(given) === real(recorded);
+  if (resumeId && ((input !== undefined && !same(input, run.input)) || (out !== undefined && options.out !== undefined && !same(out, run.out))))
     throw new UserError(
       "USAGE",
       `Run ${run.id} reads ${run.input} and writes ${run.out}; it cannot be resumed with other directories.`,
@@ -107,26 +112,47 @@ function resolveResumed(options: PipelineOptions, db: RunDatabase, resumeId: str
       );
     for (const m of remote) m.endpoint = options.endpoints.length === 1 ? options.endpoints[0] : [...options.endpoints];
   }
-  // The directories may have gone since: say so before any model loads.
-  checkDirectories(run.input, run.out, true);
-  return { input: run.input, out: run.out, runId: run.id, run, recorded };
+  // The directories may have gone (or their links moved) since: say so before any model loads.
+  const dirs = checkDirectories(run.input, run.out, true);
+  return { input: dirs.input, out: dirs.out, runId: run.id, run, recorded };
 }
 
-function checkDirectories(input: string, out: string, forceOut: boolean): void {
-  const st = fs.statSync(input, { throwIfNoEntry: false });
-  if (!st)
+/**
+ * Checks a run's directories by their real paths and returns those: the input exists and is a
+ * directory; neither directory is inside the other (the input is only read: a knowledge base
+ * inside it would be written there, and read back as notes by a run that does not exclude it);
+ * a link that dangles or loops is refused, never taken for a directory to create.
+ */
+function checkDirectories(givenInput: string, givenOut: string, forceOut: boolean): { input: string; out: string } {
+  const st = fs.statSync(givenInput, { throwIfNoEntry: false });
+  const input = st ? realPathOf(givenInput) : undefined;
+  if (!st || input === undefined)
     throw new UserError(
       "INPUT_NOT_FOUND",
-      `The input directory ${input} does not exist.`,
+      `The input directory ${givenInput} does not exist${fs.lstatSync(givenInput, { throwIfNoEntry: false })?.isSymbolicLink() ? " (it is a symbolic link that points nowhere)" : ""}.`,
       "Pass --input with a directory of .md, .txt or .json research files.",
     );
-  if (!st.isDirectory()) throw new UserError("INPUT_NOT_DIRECTORY", `--input ${input} is a file, not a directory.`, "Pass the directory that contains it.");
-  const rel = path.relative(out, input);
-  if (out === input || (!rel.startsWith("..") && !path.isAbsolute(rel)))
+  if (!st.isDirectory())
+    throw new UserError("INPUT_NOT_DIRECTORY", `--input ${givenInput} is a file, not a directory.`, "Pass the directory that contains it.");
+  const out = realPathOf(givenOut);
+  if (out === undefined)
+    throw new UserError(
+      "USAGE",
+      `--out ${givenOut} goes through a symbolic link that points nowhere (or loops), so where the knowledge base would be written cannot be checked.`,
+      "Remove or fix the link, or choose another --out directory.",
+    );
+  const via = (given: string, real: string) => (given === real ? "" : ` (${real} once symbolic links are followed)`);
+  if (isInside(input, out))
     throw new UserError(
       "OUTPUT_INSIDE_INPUT",
-      `--out ${out} would contain the input directory ${input}.`,
+      `--out ${givenOut}${via(givenOut, out)} would contain the input directory ${givenInput}${via(givenInput, input)}.`,
       "Choose an --out directory outside the input, for example ./kb.",
+    );
+  if (isInside(out, input))
+    throw new UserError(
+      "OUTPUT_INSIDE_INPUT",
+      `--out ${givenOut}${via(givenOut, out)} is inside the input directory ${givenInput}${via(givenInput, input)}, which is only read, never written.`,
+      "Choose an --out directory outside the input, for example ./kb beside it.",
     );
   // A directory of someone's files is not a knowledge base: refuse it unless the user says so.
   const usable = KnowledgeBase.isUsableOutDir(out);
@@ -136,6 +162,7 @@ function checkDirectories(input: string, out: string, forceOut: boolean): void {
       `--out ${out} is not empty (${usable.entries.join(", ")}${usable.entries.length === 5 ? ", …" : ""}) and holds no knowledge base.`,
       "Choose a new or empty --out directory, or pass --force-out to write the knowledge base there anyway (files the tool did not write are never replaced or removed).",
     );
+  return { input, out };
 }
 
 /** A new run's ID: a UUIDv7 (time-ordered), so it is also a valid LangGraph thread ID for Studio. */

@@ -1,4 +1,5 @@
 import type { UserError } from "../errors.ts";
+import { siteKeptMessage } from "../kb/site/writeSite.ts";
 import type { ExampleRef } from "../kb/types.ts";
 import type { LlmCounters } from "../llm/LlmService.ts";
 import type { RunDatabase } from "../store/RunDatabase.ts";
@@ -25,7 +26,7 @@ export interface RunSummary {
   /** Code-check verdicts of the published drafts' examples, and the drafts in quarantine (whole knowledge base). */
   verification?: VerificationCounts;
   /** The static site written with `site: true` (or why it was not). */
-  site?: { index: string; files: number; changed: number } | { error: string };
+  site?: { index: string; files: number; changed: number; kept?: string[] } | { error: string };
 }
 
 export interface VerificationCounts {
@@ -169,5 +170,6 @@ export function formatSummary(s: RunSummary): string {
   lines.push(`wall time: ${(s.wallMs / 1000).toFixed(1)} s`);
   if (s.resume) lines.push(`resume with: ${s.resume}`);
   if (s.site) lines.push("error" in s.site ? `site not written: ${s.site.error}` : `site: ${s.site.index} (${s.site.files} files, ${s.site.changed} changed)`);
+  if (s.site && !("error" in s.site) && s.site.kept?.length) lines.push(siteKeptMessage(s.site.kept));
   return lines.join("\n");
 }

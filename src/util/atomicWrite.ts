@@ -126,6 +126,8 @@ export function removeStaleTemps(dirs: readonly string[]): string[] {
   for (const dir of dirs) {
     let entries: fs.Dirent[];
     try {
+      // A folder replaced by a link leads elsewhere: nothing there is ours to clean.
+      if (fs.lstatSync(dir).isSymbolicLink()) continue;
       entries = fs.readdirSync(dir, { withFileTypes: true });
     } catch {
       continue;

@@ -34,6 +34,7 @@ import os from "node:os";
 import path from "node:path";
 import type { Language, Node, Parser } from "web-tree-sitter";
 import type { CodeVerification } from "../kb/types.ts";
+import { isInside, realPathOf } from "../util/realPathOf.ts";
 import { type GuardedProcess, type GuardedSpawnOptions, type ResourceLimits, spawnGuarded } from "../util/spawnGuarded.ts";
 import { compileTimeAccess } from "./compileTimeAccess.ts";
 import { firstPassStayedInside, UNIFORM_REFUSAL } from "./firstPassStayedInside.ts";
@@ -221,7 +222,9 @@ export class RustChecker {
       return { status: "not-checkable", parses: true, detail: `parses; ${why}`, checker: "tree-sitter", wrapped: false };
     }
     const tmpRoot = path.resolve(this.options.tmpRoot ?? os.tmpdir());
-    const forbidden = (this.options.forbiddenDirs ?? []).find((d) => isInside(tmpRoot, path.resolve(d)));
+    // Compared by real path: a temp dir reached through a link into the input is still inside it.
+    const realTmp = realPathOf(tmpRoot) ?? tmpRoot;
+    const forbidden = (this.options.forbiddenDirs ?? []).find((d) => isInside(realTmp, realPathOf(d) ?? path.resolve(d)));
     if (forbidden)
       return {
         status: "not-checkable",
@@ -534,11 +537,6 @@ function classify(
 
 function rank(v: CodeVerdict): number {
   return { compiles: 3, "parses-only": 2, "not-checkable": 1, fails: 0 }[v.status];
-}
-
-function isInside(child: string, parent: string): boolean {
-  const rel = path.relative(parent, child);
-  return rel === "" || (!rel.startsWith("..") && !path.isAbsolute(rel));
 }
 
 /**

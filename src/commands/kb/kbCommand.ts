@@ -6,7 +6,7 @@ import path from "node:path";
 import { isUserError } from "../../errors.ts";
 import { KnowledgeBase, keptMessage, OVERRIDES_FILE } from "../../kb/KnowledgeBase.ts";
 import { renderEntryPage } from "../../kb/render.ts";
-import { writeSite } from "../../kb/site/writeSite.ts";
+import { siteKeptMessage, writeSite } from "../../kb/site/writeSite.ts";
 import { CATEGORIES } from "../../kb/taxonomy.ts";
 import { draftIdOf } from "../../kb/types.ts";
 import { OutputLock } from "../../store/OutputLock.ts";
@@ -135,11 +135,13 @@ function execute(kb: KnowledgeBase, options: KbOptions, io: KbIo): number {
     case "site": {
       const dir = command.dir ?? path.join(kb.outDir, "site");
       const r = writeSite({ entries: kb.entries(), quarantined: kb.quarantined(), inputDir: kb.lastRun()?.inputDir }, dir);
-      if (json) out(JSON.stringify({ type: "site", dir: r.dir, files: r.files.length, written: r.written, removed: r.removed }));
-      else
+      if (json) out(JSON.stringify({ type: "site", dir: r.dir, files: r.files.length, written: r.written, removed: r.removed, kept: r.kept }));
+      else {
         io.stderr.write(
           `Wrote the site to ${r.dir}: ${r.files.length} files, ${r.written.length} changed. Open ${path.join(r.dir, "index.html")} in a browser.\n`,
         );
+        if (r.kept.length > 0) io.stderr.write(`${siteKeptMessage(r.kept)}\n`);
+      }
       return 0;
     }
   }

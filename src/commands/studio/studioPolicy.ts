@@ -6,9 +6,9 @@
  * every request that carries a foreign Origin, a body that is not JSON, or a Host that is not the
  * loopback name it listens on (a DNS-rebinding page's requests carry its own host name).
  */
-import fs from "node:fs";
 import path from "node:path";
 import { UserError } from "../../errors.ts";
+import { isInside, realPathOf } from "../../util/realPathOf.ts";
 
 /** The hosted Studio (the LangSmith UI) that talks to the local server from the user's browser. */
 const HOSTED_STUDIO_ORIGIN = "https://smith.langchain.com";
@@ -88,27 +88,11 @@ export function refuseRequest(req: RequestFacts, extraOrigins: readonly string[]
   return undefined;
 }
 
-/** The real path of a directory that may not exist yet: its deepest existing ancestor resolved, the rest appended. */
-function realPathOf(dir: string): string {
-  let existing = path.resolve(dir);
-  const rest: string[] = [];
-  while (!fs.existsSync(existing)) {
-    const parent = path.dirname(existing);
-    if (parent === existing) break;
-    rest.unshift(path.basename(existing));
-    existing = parent;
-  }
-  return path.join(fs.realpathSync(existing), ...rest);
-}
-
-function isInside(child: string, parent: string): boolean {
-  const rel = path.relative(parent, child);
-  return rel === "" || (!rel.startsWith("..") && !path.isAbsolute(rel));
-}
-
 /**
  * Resolves a run's directory (relative paths against the first root) and checks that it lies inside
- * one of the roots, symbolic links followed. Returns the absolute path; throws PATH_OUTSIDE_ROOTS.
+ * one of the roots, symbolic links followed (src/util/realPathOf.ts). Returns that real path, the
+ * one checked, for the run to use; throws PATH_OUTSIDE_ROOTS, also for a path through a symbolic
+ * link that dangles or loops (a later mkdir would follow it wherever it points by then).
  */
 export function confineToRoots(dir: unknown, roots: readonly string[], what: "inputDir" | "outDir"): string {
   if (typeof dir !== "string" || dir.trim() === "")
@@ -117,12 +101,21 @@ export function confineToRoots(dir: unknown, roots: readonly string[], what: "in
   if (first === undefined) throw new UserError("PATH_OUTSIDE_ROOTS", "This Studio server has no allowed directories.", "Restart it with --root DIR.");
   const absolute = path.resolve(first, dir);
   const real = realPathOf(absolute);
-  const inside = roots.some((r) => isInside(real, realPathOf(r)));
+  if (real === undefined)
+    throw new UserError(
+      "PATH_OUTSIDE_ROOTS",
+      `${what} ${absolute} goes through a symbolic link that points nowhere (or loops), so where it leads cannot be checked.`,
+      "Remove or fix the link, or use another directory.",
+    );
+  const inside = roots.some((r) => {
+    const realRoot = realPathOf(r);
+    return realRoot !== undefined && isInside(real, realRoot);
+  });
   if (!inside)
     throw new UserError(
       "PATH_OUTSIDE_ROOTS",
       `${what} ${absolute} is outside the directories this Studio server may use (${roots.join(", ")}).`,
       "Use a directory under one of them, or restart the server with `npm run studio -- --root DIR` for that directory.",
     );
-  return absolute;
+  return real;
 }

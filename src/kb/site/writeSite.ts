@@ -6,14 +6,19 @@
  * (src/kb/render.ts) through markdown-it, so the site and the markdown never disagree. The search
  * runs in the browser over the entries of kb.json, loaded as a script so it works from file://.
  *
- * Writes only inside the site directory, only files it wrote before (listed in its manifest), and
- * deterministically: the same knowledge base gives the same bytes.
+ * Writes only inside the site directory, only files it wrote before (listed with their hashes in
+ * its manifest) and still holding the bytes it wrote, and deterministically: the same knowledge
+ * base gives the same bytes.
  */
+import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { UserError } from "../../errors.ts";
 import { writeFileAtomic } from "../../util/atomicWrite.ts";
+import { ownedPath } from "../../util/ownedPath.ts";
+import { realPathOf } from "../../util/realPathOf.ts";
+import { stripControl } from "../markdownSafe.ts";
 import { renderCategoryPage, renderEntryPage, renderQuarantine } from "../render.ts";
 import { sourceLinker } from "../sourceLinks.ts";
 import { CATEGORIES, categoryTitle } from "../taxonomy.ts";
@@ -39,10 +44,13 @@ export interface SiteResult {
   written: string[];
   /** Files of an earlier site that are no longer part of it. */
   removed: string[];
+  /** Files left alone: not written by this tool, edited since, or reached through a link (reported, never replaced). */
+  kept: string[];
 }
 
+/** Text for HTML: no control or bidi character (as in the pages), `&<>"` escaped. */
 function escapeHtml(s: string): string {
-  return s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
+  return stripControl(s).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
 }
 
 function page(options: { title: string; root: string; body: string; scripts?: string[] }): string {
@@ -149,8 +157,8 @@ function searchIndex(entries: readonly Entry[]): string {
     summary: e.summary,
     text: [...e.whenToUse, ...e.whenNotToUse, ...e.pitfalls].join(" "),
   }));
-  // `<` escaped so no string can close the script element.
-  return `window.KB_SEARCH = ${JSON.stringify(data, null, 1).replace(/</g, "\\u003c")};\n`;
+  // `<` escaped so no string can close the script element; no control or bidi character shown in results.
+  return `window.KB_SEARCH = ${JSON.stringify(data, (_key, value: unknown) => (typeof value === "string" ? stripControl(value) : value), 1).replace(/</g, "\\u003c")};\n`;
 }
 
 /** All files of the site, as relative path -> content. */
@@ -194,22 +202,69 @@ function renderSite(source: SiteSource, siteDir: string): Map<string, string> {
   return files;
 }
 
-function readManifest(dir: string): string[] | undefined {
+/** Largest manifest read (a site's manifest lists a few hundred files). */
+const MAX_MANIFEST_BYTES = 16 * 1024 * 1024;
+
+function contentHash(content: string | Buffer): string {
+  return createHash("sha256").update(content).digest("hex").slice(0, 32);
+}
+
+/** The hash of a regular file's bytes, or undefined when there is none. */
+function fileHash(file: string): string | undefined {
   try {
-    const data = JSON.parse(fs.readFileSync(path.join(dir, SITE_MANIFEST), "utf8")) as { files?: unknown };
-    return Array.isArray(data.files) ? data.files.filter((f): f is string => typeof f === "string") : [];
+    return contentHash(fs.readFileSync(file));
   } catch {
     return undefined;
   }
 }
 
 /**
- * Writes the site into `siteDir`. A directory that holds other files and no site manifest is
- * refused; in a site written before, only the files it lists are replaced or removed, and a file
- * of someone else's in the way is refused rather than overwritten.
+ * The files an earlier site recorded, with the hash of the bytes written; a manifest written before
+ * hashes were recorded (`files` a list) gives no hash: its files are adopted once, as they were
+ * treated then. Undefined: no manifest (or not a regular file of reasonable size, never read).
+ */
+function readManifest(dir: string): Map<string, string | undefined> | undefined {
+  const file = path.join(dir, SITE_MANIFEST);
+  const st = fs.lstatSync(file, { throwIfNoEntry: false });
+  if (!st?.isFile() || st.size > MAX_MANIFEST_BYTES) return undefined;
+  try {
+    const data = JSON.parse(fs.readFileSync(file, "utf8")) as { files?: unknown };
+    if (Array.isArray(data.files)) return new Map(data.files.filter((f): f is string => typeof f === "string").map((f) => [f, undefined]));
+    if (data.files && typeof data.files === "object") return new Map(Object.entries(data.files).filter((e): e is [string, string] => typeof e[1] === "string"));
+    return new Map();
+  } catch {
+    return undefined;
+  }
+}
+
+/** The line that reports what writeSite left alone. */
+export function siteKeptMessage(kept: readonly string[]): string {
+  return `Left alone in the site (not written by this tool, edited since it wrote them, or reached through a link): ${kept.join(", ")}. Move them away to let the site use those paths.`;
+}
+
+/** A manifest entry that could name a file of the site at all (not empty, absolute, `.` or `..`). */
+function isPlainRelative(rel: string): boolean {
+  return rel !== "" && !path.isAbsolute(rel) && !rel.split(/[\\/]/).some((p) => p === "" || p === "." || p === "..");
+}
+
+const byString = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+/**
+ * Writes the site into `siteDir` (its real path: links resolved, a dangling one refused). A
+ * directory that holds other files and no site manifest is refused. In a site written before,
+ * the manifest records each file's hash, as the knowledge base records its pages: a file is
+ * replaced or removed only when it is recorded and its bytes are still the ones written; a file
+ * that is not recorded, or was edited since, is left alone and reported (`kept`), and so is any
+ * path that leaves the site once links are followed or is not a regular file (src/util/ownedPath.ts).
  */
 export function writeSite(source: SiteSource, siteDir: string): SiteResult {
-  const dir = path.resolve(siteDir);
+  const dir = realPathOf(siteDir);
+  if (dir === undefined)
+    throw new UserError(
+      "USAGE",
+      `The site directory ${path.resolve(siteDir)} goes through a symbolic link that points nowhere (or loops).`,
+      "Remove or fix the link, or choose another --site-dir.",
+    );
   const previous = readManifest(dir);
   let existing: string[] = [];
   try {
@@ -224,18 +279,34 @@ export function writeSite(source: SiteSource, siteDir: string): SiteResult {
       "Choose a new or empty directory with --site-dir, or move those files away.",
     );
   const files = renderSite(source, dir);
-  const owned = new Set(previous ?? []);
-  for (const rel of files.keys())
-    if (!owned.has(rel) && fs.existsSync(path.join(dir, rel)))
-      throw new UserError("OUTPUT_NOT_KB", `${path.join(dir, rel)} exists and was not written by this tool.`, "Move it away, or choose another --site-dir.");
+  const recorded = previous ?? new Map<string, string | undefined>();
+  const manifest = new Map<string, string>();
   const written: string[] = [];
-  for (const [rel, content] of [...files].sort((a, b) => (a[0] < b[0] ? -1 : 1))) {
-    fs.mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });
-    if (writeFileAtomic(path.join(dir, rel), content)) written.push(rel);
+  const removed: string[] = [];
+  const kept: string[] = [];
+  for (const [rel, hash] of [...recorded].sort((a, b) => byString(a[0], b[0]))) {
+    if (files.has(rel)) continue;
+    const full = ownedPath(dir, rel);
+    const now = full === undefined ? undefined : fileHash(full);
+    if (full !== undefined && now !== undefined && (hash === undefined || now === hash)) {
+      fs.rmSync(full, { force: true });
+      removed.push(rel);
+    } else if (full === undefined ? isPlainRelative(rel) && fs.lstatSync(path.join(dir, rel), { throwIfNoEntry: false }) !== undefined : now !== undefined)
+      kept.push(rel); // edited since, or reached through a link now: theirs (entries such as `.` or `../x` name nothing of the site)
   }
-  const removed = [...owned].filter((rel) => !files.has(rel) && !rel.includes("..")).sort();
-  for (const rel of removed) fs.rmSync(path.join(dir, rel), { force: true });
-  const list = [...files.keys()].sort();
-  writeFileAtomic(path.join(dir, SITE_MANIFEST), `${JSON.stringify({ files: list }, null, 1)}\n`);
-  return { dir, files: list, written, removed };
+  for (const [rel, content] of [...files].sort((a, b) => byString(a[0], b[0]))) {
+    const full = ownedPath(dir, rel);
+    const hash = contentHash(content);
+    const now = full === undefined ? undefined : fileHash(full);
+    const ours = recorded.has(rel) && (recorded.get(rel) === undefined || recorded.get(rel) === now);
+    if (full === undefined || (now !== undefined && now !== hash && !ours)) {
+      kept.push(rel); // someone else's file, one of ours edited since, or a path that leaves the site
+      continue;
+    }
+    if (writeFileAtomic(full, content)) written.push(rel);
+    manifest.set(rel, hash);
+  }
+  const list = [...files.keys()].sort(byString);
+  writeFileAtomic(path.join(dir, SITE_MANIFEST), `${JSON.stringify({ version: 2, files: Object.fromEntries(manifest) }, null, 1)}\n`);
+  return { dir, files: list, written, removed, kept: kept.sort(byString) };
 }
