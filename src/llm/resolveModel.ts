@@ -1,6 +1,7 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 import { UserError } from "../errors.ts";
 import { loadLlamaCpp } from "./llamaCpp.ts";
 
@@ -146,6 +147,30 @@ export async function resolveModel(spec: string, options: ResolveModelOptions = 
   }
 }
 
+/**
+ * The project's own trained test model (test/fixtures/models/rust-kb-tiny.md), as a path the user can
+ * type from where they are; undefined where it is not installed. It answers every step in shape, so
+ * a first run offline shows pages, the site and search — it is not a Rust expert.
+ */
+export function trainedTestModelPath(cwd = process.cwd()): string | undefined {
+  const file = fileURLToPath(new URL("../../test/fixtures/models/rust-kb-tiny.gguf", import.meta.url));
+  if (!fs.existsSync(file)) return undefined;
+  const rel = path.relative(cwd, file);
+  return rel.startsWith("..") || path.isAbsolute(rel) ? file : rel;
+}
+
+/** The "try it offline" line of the no-model messages. */
+function tryOfflineLine(n: number): string[] {
+  const trained = trainedTestModelPath();
+  return trained
+    ? [
+        `  ${n}. To try the pipeline now, offline: --model ${trained}`,
+        "     (the project's own 13M-parameter test model: it answers every step in shape, so you see pages, the site and search;",
+        "     it is not a Rust expert and its pages are not knowledge — see docs/MODELS.md).",
+      ]
+    : [];
+}
+
 function offlineError(spec: string, directory: string, host: string): UserError {
   const isDefault = spec === DEFAULT_MODEL.uri;
   const what = isDefault ? `The default model (${DEFAULT_MODEL.name}, about ${DEFAULT_MODEL.approxMb} MB)` : `The model ${spec}`;
@@ -159,6 +184,7 @@ function offlineError(spec: string, directory: string, host: string): UserError 
       `  2. On a machine with internet, download ${url}`,
       "     then run with --model /path/to/that-file.gguf (or set RUST_KB_MODEL=/path/to/that-file.gguf).",
       `  3. Put any GGUF instruct model in ${directory} and pass --model with its path.`,
+      ...tryOfflineLine(4),
     ].join("\n"),
   );
 }
@@ -368,6 +394,7 @@ function unreachableError(spec: string, host: string, directory: string, offline
       `  1. ${offline ? "Unset RUST_KB_OFFLINE" : "Connect to the internet"} and run the same command again (an interrupted download resumes).`,
       `  2. On a machine with internet, download ${modelDownloadUrl(spec)}`,
       `     and copy it into ${directory} (then \`npm run models -- list\` shows it), or pass its path with --model.`,
+      ...tryOfflineLine(3),
     ].join("\n"),
   );
 }
