@@ -232,58 +232,90 @@ const MAX_RELATED = 6;
  */
 export function linkRelated(entries: readonly Entry[]): Entry[] {
   const n = entries.length;
-  const why = new Map<string, { score: number; reasons: string[] }>();
-  const key = (i: number, j: number) => `${i}:${j}`;
+  // Scores and reasons per ordered pair, found through indexes (by reference, source file, cited
+  // path and name) rather than by comparing every pair: a thousand entries are half a million pairs.
+  const why = entries.map(() => new Map<number, { score: number; reasons: string[] }>());
   const add = (i: number, j: number, score: number, reason: string) => {
     for (const [x, y] of [
       [i, j],
       [j, i],
     ] as const) {
-      const cur = why.get(key(x, y)) ?? { score: 0, reasons: [] };
+      const pairs = why[x] as Map<number, { score: number; reasons: string[] }>;
+      const cur = pairs.get(y) ?? { score: 0, reasons: [] };
       cur.score += score;
       if (!cur.reasons.includes(reason)) cur.reasons.push(reason);
-      why.set(key(x, y), cur);
+      pairs.set(y, cur);
     }
   };
-  const texts = entries.map((e) => ` ${nameKey([e.summary, ...e.whenToUse, ...e.whenNotToUse, ...e.pitfalls].join(" "))} `);
-  const files = entries.map((e) => new Set(e.sources.map((s) => s.relPath)));
-  for (let i = 0; i < n; i++) {
-    const a = entries[i] as Entry;
-    for (let j = i + 1; j < n; j++) {
-      const b = entries[j] as Entry;
-      for (const r of a.crossRefs.clippy) if (b.crossRefs.clippy.includes(r)) add(i, j, 3, `both cite ${r}`);
-      for (const r of a.crossRefs.guidelines) if (b.crossRefs.guidelines.includes(r)) add(i, j, 3, `both cite ${r}`);
-      for (const [x, y, xi, yi] of [
-        [a, b, i, j],
-        [b, a, j, i],
-      ] as const) {
-        const k = nameKey(y.name);
-        if (k.includes(" ") && texts[xi]?.includes(` ${k} `)) add(xi, yi, 2, `${x.name} mentions ${y.name}`);
-        if (x.research.some((r) => [...(files[yi] ?? [])].some((f) => r.citation === f || r.citation.startsWith(`${f}:`))))
-          add(xi, yi, 1, `research cites a source of ${y.name}`);
+  const indexOf = (keysOf: (e: Entry) => readonly string[]) => {
+    const index = new Map<string, number[]>();
+    entries.forEach((e, i) => {
+      for (const k of new Set(keysOf(e))) {
+        const list = index.get(k);
+        if (list) list.push(i);
+        else index.set(k, [i]);
       }
-      const shared = [...(files[i] ?? [])].filter((f) => files[j]?.has(f)).sort(byString);
-      if (shared.length > 0) add(i, j, 1, `same source: ${shared[0]}`);
+    });
+    return index;
+  };
+  // Both cite a lint or a guideline: 3 for each one they share.
+  for (const [ref, list] of indexOf((e) => e.crossRefs.clippy))
+    for (const [x, i] of list.entries()) for (const j of list.slice(x + 1)) add(i, j, 3, `both cite ${ref}`);
+  for (const [ref, list] of indexOf((e) => e.crossRefs.guidelines))
+    for (const [x, i] of list.entries()) for (const j of list.slice(x + 1)) add(i, j, 3, `both cite ${ref}`);
+  // One's text names the other (multi-word names only): the name's key is a run of words in the text's key.
+  const nameKeys = entries.map((e) => nameKey(e.name));
+  const byName = new Map<string, number[]>();
+  nameKeys.forEach((k, j) => {
+    if (k.includes(" ")) byName.set(k, [...(byName.get(k) ?? []), j]);
+  });
+  const lengths = [...new Set([...byName.keys()].map((k) => k.split(" ").length))];
+  entries.forEach((x, i) => {
+    const words = nameKey([x.summary, ...x.whenToUse, ...x.whenNotToUse, ...x.pitfalls].join(" "))
+      .split(" ")
+      .filter(Boolean);
+    const named = new Set<number>();
+    for (const len of lengths)
+      for (let at = 0; at + len <= words.length; at++) for (const j of byName.get(words.slice(at, at + len).join(" ")) ?? []) if (j !== i) named.add(j);
+    for (const j of named) add(i, j, 2, `${x.name} mentions ${(entries[j] as Entry).name}`);
+  });
+  // One's research cites a source file of the other (the citation is the path, or the path and a `:` suffix).
+  const byFile = indexOf((e) => e.sources.map((s) => s.relPath));
+  entries.forEach((x, i) => {
+    const cited = new Set<number>();
+    for (const r of x.research)
+      for (let at = r.citation.indexOf(":"); ; at = r.citation.indexOf(":", at + 1)) {
+        for (const j of byFile.get(at < 0 ? r.citation : r.citation.slice(0, at)) ?? []) if (j !== i) cited.add(j);
+        if (at < 0) break;
+      }
+    for (const j of cited) add(i, j, 1, `research cites a source of ${(entries[j] as Entry).name}`);
+  });
+  // The same source file: 1, named by the first shared file.
+  const sharing = entries.map(() => new Set<number>());
+  for (const list of byFile.values()) for (const i of list) for (const j of list) if (j > i) sharing[i]?.add(j);
+  sharing.forEach((js, i) => {
+    const mine = new Set((entries[i] as Entry).sources.map((s) => s.relPath));
+    for (const j of js) {
+      const first = [...new Set((entries[j] as Entry).sources.map((s) => s.relPath))].filter((f) => mine.has(f)).sort(byString)[0];
+      if (first !== undefined) add(i, j, 1, `same source: ${first}`);
     }
-  }
-  const keep = new Set<string>();
+  });
+  const keep = entries.map(() => new Set<number>());
   for (let i = 0; i < n; i++) {
-    const ranked = [...Array(n).keys()]
-      .filter((j) => j !== i && why.has(key(i, j)))
-      .sort((x, y) => (why.get(key(i, y))?.score ?? 0) - (why.get(key(i, x))?.score ?? 0) || byString(entries[x]?.slug ?? "", entries[y]?.slug ?? ""))
+    const mine = why[i] as Map<number, { score: number; reasons: string[] }>;
+    const ranked = [...mine.keys()]
+      .sort((x, y) => (mine.get(y)?.score ?? 0) - (mine.get(x)?.score ?? 0) || byString(entries[x]?.slug ?? "", entries[y]?.slug ?? ""))
       .slice(0, MAX_RELATED);
     for (const j of ranked) {
-      keep.add(key(i, j));
-      keep.add(key(j, i));
+      keep[i]?.add(j);
+      keep[j]?.add(i);
     }
   }
   return entries.map((e, i) => {
-    const related: RelatedRef[] = [];
-    for (let j = 0; j < n; j++) {
-      if (!keep.has(key(i, j))) continue;
+    const related: RelatedRef[] = [...(keep[i] ?? [])].map((j) => {
       const o = entries[j] as Entry;
-      related.push({ id: o.id, slug: o.slug, name: o.name, why: [...(why.get(key(i, j))?.reasons ?? [])].sort(byString) });
-    }
+      return { id: o.id, slug: o.slug, name: o.name, why: [...(why[i]?.get(j)?.reasons ?? [])].sort(byString) };
+    });
     related.sort((x, y) => byString(x.slug, y.slug));
     return { ...e, related };
   });

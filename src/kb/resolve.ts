@@ -98,8 +98,10 @@ function jaccard(a: Set<string>, b: Set<string>): number {
 
 /** How alike two names look (0..1): word overlap, or 0.5 when one name's words contain the other's. */
 export function nameSimilarity(a: string, b: string): number {
-  const ta = nameTokens(a);
-  const tb = nameTokens(b);
+  return tokenSimilarity(nameTokens(a), nameTokens(b));
+}
+
+function tokenSimilarity(ta: Set<string>, tb: Set<string>): number {
   const j = jaccard(ta, tb);
   const contained = ta.size > 0 && tb.size > 0 && ([...ta].every((t) => tb.has(t)) || [...tb].every((t) => ta.has(t)));
   return Math.max(j, contained ? 0.5 : 0);
@@ -209,19 +211,30 @@ export function candidatePairs(drafts: readonly MatchDraft[], overrides: Overrid
   const { groups } = groupByNames(drafts, overrides, aliases);
   const byId = new Map(drafts.map((d) => [d.draftId, d]));
   const sets = groups.sets().map((ids) => ids.map((id) => byId.get(id)).filter((d): d is MatchDraft => d !== undefined));
+  // Each name's words and each group's references once (not once per pair: a thousand entries make half a million pairs).
+  const tokens = sets.map((g) => g.map((d) => nameTokens(d.name)));
+  const refs = sets.map((g) => new Set(g.flatMap((d) => [...d.crossRefs.clippy, ...d.crossRefs.guidelines])));
+  // Only groups whose names share a word can qualify (similarity 0 never does): pair those through a word index.
+  const groupsOfWord = new Map<string, number[]>();
+  tokens.forEach((names, i) => {
+    for (const word of new Set(names.flatMap((t) => [...t]))) {
+      const list = groupsOfWord.get(word);
+      if (list) list.push(i);
+      else groupsOfWord.set(word, [i]);
+    }
+  });
+  const partners = sets.map(() => new Set<number>());
+  for (const list of groupsOfWord.values()) for (const i of list) for (const j of list) if (j > i) partners[i]?.add(j);
   const pairs: CandidatePair[] = [];
   for (let i = 0; i < sets.length; i++) {
-    for (let j = i + 1; j < sets.length; j++) {
-      const gi = sets[i] ?? [];
-      const gj = sets[j] ?? [];
-      const a = gi[0];
-      const b = gj[0];
+    for (const j of [...(partners[i] ?? [])].sort((x, y) => x - y)) {
+      const a = sets[i]?.[0];
+      const b = sets[j]?.[0];
       if (!a || !b || !groups.mayJoin(a.draftId, b.draftId)) continue;
       let sim = 0;
-      for (const x of gi) for (const y of gj) sim = Math.max(sim, nameSimilarity(x.name, y.name));
-      const refs = (g: MatchDraft[]) => new Set(g.flatMap((d) => [...d.crossRefs.clippy, ...d.crossRefs.guidelines]));
-      const ri = refs(gi);
-      const shared = [...refs(gj)].some((r) => ri.has(r));
+      for (const x of tokens[i] ?? []) for (const y of tokens[j] ?? []) sim = Math.max(sim, tokenSimilarity(x, y));
+      const ri = refs[i] ?? new Set<string>();
+      const shared = [...(refs[j] ?? [])].some((r) => ri.has(r));
       if (!(sim >= 0.34 || (shared && sim > 0))) continue;
       const score = Math.round((sim + (shared ? 0.2 : 0) + (a.category === b.category ? 0.05 : 0)) * 1000) / 1000;
       pairs.push({ a, b, score });
