@@ -1,3 +1,4 @@
+import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -246,5 +247,101 @@ describe("file names that are not valid UTF-8", () => {
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+/** Issue 23, finding 6: a name cannot print a line of its own or show as another name. */
+describe("file names with control or bidi characters", () => {
+  it("escapes newline, tab, other controls and bidi controls in names (as bytes, backslashes doubled), and still reads the files", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "kb-ctlname-"));
+    try {
+      const names = ["fake\n✔ done: 100 files.md", "tab\there.md", "\u202Egnp.md", "ok\\name\u2066.md", "plain.md"];
+      for (const n of names) fs.writeFileSync(path.join(dir, n), "# Note\n\nText.\n");
+      const scan = await scanInput(dir);
+      expect(scan.skipped).toEqual([]);
+      const rels = scan.files.map((f) => f.relPath).sort();
+      expect(rels).toEqual(["\\xE2\\x80\\xAEgnp.md", "fake\\x0A✔ done: 100 files.md", "ok\\\\name\\xE2\\x81\\xA6.md", "plain.md", "tab\\x09here.md"].sort());
+      for (const f of scan.files) {
+        expect(f.relPath + f.absPath).not.toMatch(/[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/);
+        expect((await loadDocument(f)).ok, f.relPath).toBe(true);
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+/** Issue 23, finding 4: what is read is the file the scan found, within the limit, without waiting. */
+describe("a file swapped between the scan and the read", () => {
+  let dir: string;
+  let outside: string;
+  const SECRET = "OUTSIDE-SECRET-swap-7f3a";
+  beforeAll(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "kb-swap-"));
+    outside = fs.mkdtempSync(path.join(os.tmpdir(), "kb-swap-outside-"));
+    fs.writeFileSync(path.join(outside, "file.md"), `# Secret\n\n${SECRET}\n`);
+  });
+  afterAll(() => {
+    fs.rmSync(dir, { recursive: true, force: true });
+    fs.rmSync(outside, { recursive: true, force: true });
+  });
+
+  async function found(rel: string, maxFileBytes?: number) {
+    const scan = await scanInput(dir, maxFileBytes ? { maxFileBytes } : {});
+    const file = scan.files.find((f) => f.relPath === rel);
+    if (!file) throw new Error(`not found: ${rel}`);
+    return file;
+  }
+  const write = (rel: string, text: string) => {
+    fs.mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });
+    fs.writeFileSync(path.join(dir, rel), text);
+  };
+
+  it("a file replaced by a FIFO is refused at once, not waited on", async () => {
+    write("fifo.md", "# A note\n\ntext\n");
+    const file = await found("fifo.md");
+    fs.rmSync(path.join(dir, "fifo.md"));
+    const mkfifo = spawnSync("mkfifo", [path.join(dir, "fifo.md")]);
+    if (mkfifo.status !== 0) return; // no mkfifo here
+    const started = Date.now();
+    const r = await loadDocument(file);
+    expect(r).toEqual({ ok: false, reason: expect.stringMatching(/not a regular file|replaced/) });
+    expect(Date.now() - started).toBeLessThan(5_000);
+  });
+
+  it("a file that grew past --max-file-mb since the scan is refused, never read past the limit", async () => {
+    write("grows.md", `# Grows\n\n${"x".repeat(100)}\n`);
+    const file = await found("grows.md", 4096);
+    fs.appendFileSync(path.join(dir, "grows.md"), "y".repeat(100_000));
+    const r = await loadDocument(file, 4096);
+    expect(r).toEqual({ ok: false, reason: expect.stringMatching(/too large/) });
+  });
+
+  it("a file replaced by a link to a file outside the input is not followed", async () => {
+    write("link.md", "# A note\n\ntext\n");
+    const file = await found("link.md");
+    fs.rmSync(path.join(dir, "link.md"));
+    fs.symlinkSync(path.join(outside, "file.md"), path.join(dir, "link.md"));
+    const r = await loadDocument(file);
+    expect(r).toEqual({ ok: false, reason: expect.stringMatching(/symbolic link/) });
+    expect(JSON.stringify(r)).not.toContain(SECRET);
+  });
+
+  it("a folder on the path replaced by a link out of the input: the file there is another file, not read", async () => {
+    write("sub/file.md", "# A note\n\ntext\n");
+    const file = await found("sub/file.md");
+    fs.renameSync(path.join(dir, "sub"), path.join(dir, "sub-old"));
+    fs.symlinkSync(outside, path.join(dir, "sub"));
+    const r = await loadDocument(file);
+    expect(r).toEqual({ ok: false, reason: expect.stringMatching(/replaced by another file/) });
+    expect(JSON.stringify(r)).not.toContain(SECRET);
+  });
+
+  it("a file edited in place (same file, new bytes) is read as it is now", async () => {
+    write("edited.md", "# Before\n\ntext\n");
+    const file = await found("edited.md");
+    fs.writeFileSync(path.join(dir, "edited.md"), "# After\n\ntext\n");
+    const r = await loadDocument(file);
+    expect(r.ok && r.doc.title).toBe("After");
   });
 });

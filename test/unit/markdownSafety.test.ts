@@ -115,6 +115,58 @@ describe("pages built from hostile names and model text", () => {
   });
 });
 
+/** Issue 23, finding 6: block markers and bidi controls at the start of data, in pages and in the terminal. */
+describe("block markers and bidi controls from data", () => {
+  const BIDI = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/;
+
+  it.each([
+    ["- a list item", "<ul>"],
+    ["* a list item", "<ul>"],
+    ["+ a list item", "<ul>"],
+    ["1. an ordered item", "<ol>"],
+    ["7) an ordered item", "<ol>"],
+    ["---", "<hr>"],
+    ["***", "<hr>"],
+    ["___", "<hr>"],
+    ["- - -", "<hr>"],
+  ])("%j at the start opens no block: a paragraph, as a list item's text and after a line", (text, forbidden) => {
+    const out = safeInline(text);
+    expect(html(out)).not.toContain(forbidden);
+    // As pages use it: a list item's text, and a paragraph after another one.
+    expect(html(`- ${out}`).match(/<(ul|ol|hr)>/g)).toEqual(["<ul>"]);
+    expect(html(`Some text\n${out}`)).not.toMatch(/<h[12]>|<hr>|<ul>|<ol>/);
+    // Shown as written: the escape is a backslash a renderer drops.
+    expect(html(out).replace(/<\/?p>\n?/g, "")).toBe(text.replace(/&/g, "&amp;"));
+  });
+
+  it("=== or --- after a line of text makes no setext heading", () => {
+    for (const underline of ["===", "---", "= = ="]) expect(html(`A line of text\n${safeInline(underline)}`)).not.toMatch(/<h[12]>/);
+  });
+
+  it("leaves ordinary prose alone", () => {
+    expect(safeInline("2024 was a year; -1 is negative")).toBe("2024 was a year; -1 is negative");
+    expect(safeInline("Use the builder.")).toBe("Use the builder.");
+  });
+
+  it("drops bidi controls in pages: prose, code spans, fences and the pages built from them", () => {
+    const hostile = "access\u202E\u2066 level\u2069\u202C admin\u200F";
+    expect(safeInline(hostile)).not.toMatch(BIDI);
+    expect(codeSpan(hostile)).not.toMatch(BIDI);
+    expect(fence(`let s = "${hostile}";`, "rust")).not.toMatch(BIDI);
+    const entry = mergeEntry([
+      contribution({ relPath: "notes/\u202Eevil.md", name: `Name ${hostile}`, category: "api-design", summary: hostile, code: `// ${hostile}` }),
+    ]);
+    // The body drops them; the front matter (YAML data) keeps the value, escaped as \u202e.
+    const page = renderEntryPage(entry);
+    expect(page).not.toMatch(BIDI);
+    expect(page).toContain("\\u202e");
+  });
+
+  it("drops bidi controls in terminal text", () => {
+    expect(terminalText("skipped \u202Egnp.md: \u2066x\u2069")).toBe("skipped gnp.md: x");
+  });
+});
+
 describe("terminal text", () => {
   it("strips CSI, OSC (titles, hyperlinks), other ESC sequences, C0 but newline and tab, DEL and C1", () => {
     const hostile = `a${ESC}[31mred${ESC}[0m ${ESC}]0;title\u0007 ${ESC}]8;;https://evil.example${ESC}\\link${ESC}]8;;${ESC}\\ ${ESC}c x\r\by\u007f\u009b31m\tz\n`;

@@ -1,4 +1,5 @@
 import { spawn } from "node:child_process";
+import { createHash } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -8,10 +9,14 @@ import { makeSynthesize, pruneRefusal } from "../../nodes/synthesize.ts";
 import { parseGraphArgs } from "../../src/commands/graph/parseGraphArgs.ts";
 import { runKbCommand } from "../../src/commands/kb/kbCommand.ts";
 import { parseKbArgs } from "../../src/commands/kb/parseKbArgs.ts";
+import { isUserError } from "../../src/errors.ts";
 import { KnowledgeBase } from "../../src/kb/KnowledgeBase.ts";
+import { SITE_MANIFEST } from "../../src/kb/site/writeSite.ts";
 import { LlmService } from "../../src/llm/LlmService.ts";
 import type { PipelineEvent } from "../../src/progress/events.ts";
 import { PromptLibrary } from "../../src/prompts/PromptLibrary.ts";
+import { newRunDirectories } from "../../src/run/resolveRun.ts";
+import type { PipelineOptions } from "../../src/run/types.ts";
 import { DRAFTS, fillKb } from "../fixtures/kb/contributions.ts";
 import { runCli } from "../helpers/cli.ts";
 import { ScriptedBackend } from "../helpers/scriptedBackend.ts";
@@ -346,4 +351,189 @@ describe("graph command: --out safety flags", () => {
     expect(forced.stderr).toMatch(/No model file/);
     expect(fs.readFileSync(path.join(home, "thesis.md"), "utf8")).toBe("my thesis");
   }, 120_000);
+});
+
+/** Issue 23, finding 2: the promise "--input is only read" holds by real path, links followed both ways. */
+describe("--out and --input compared by real path", () => {
+  let input: string;
+  beforeEach(() => {
+    input = path.join(dir, "notes");
+    fs.mkdirSync(input);
+    fs.writeFileSync(path.join(input, "a.md"), "# A\n\nText.\n");
+  });
+  const codeOf = (input: string, out: string) => {
+    try {
+      newRunDirectories({ input, out } as PipelineOptions);
+      return "accepted";
+    } catch (e) {
+      return isUserError(e) ? e.code : String(e);
+    }
+  };
+
+  it("refuses --out inside the input, the input inside --out, and the same directory, through any link", () => {
+    fs.symlinkSync(input, path.join(dir, "input-link"));
+    fs.symlinkSync(dir, path.join(dir, "parent-link"));
+    const cases: [string, string][] = [
+      [input, path.join(input, "kb")],
+      [path.join(dir, "input-link"), path.join(input, "kb")], // --input given through a link
+      [input, path.join(dir, "input-link", "kb")], // --out through a link to the input
+      [input, path.join(dir, "input-link")], // --out a link to the input itself
+      [input, path.join(dir, "parent-link")], // --out a link to the input's parent
+      [path.join(dir, "parent-link", "notes"), dir],
+    ];
+    for (const [i, o] of cases) expect(codeOf(i, o), `${i} -> ${o}`).toBe("OUTPUT_INSIDE_INPUT");
+    expect(codeOf(path.join(dir, "input-link"), path.join(dir, "kb-new"))).toBe("accepted");
+  });
+
+  it("refuses a --out or --input through a link that dangles or loops, and returns the real paths it checked", () => {
+    fs.symlinkSync(path.join(dir, "later"), path.join(dir, "dangling"));
+    fs.symlinkSync(path.join(dir, "loop-b"), path.join(dir, "loop-a"));
+    fs.symlinkSync(path.join(dir, "loop-a"), path.join(dir, "loop-b"));
+    expect(codeOf(input, path.join(dir, "dangling"))).toBe("USAGE");
+    expect(codeOf(input, path.join(dir, "dangling", "kb"))).toBe("USAGE");
+    expect(codeOf(input, path.join(dir, "loop-a", "kb"))).toBe("USAGE");
+    expect(codeOf(path.join(dir, "dangling"), path.join(dir, "kb-new"))).toBe("INPUT_NOT_FOUND");
+    expect(fs.existsSync(path.join(dir, "later"))).toBe(false);
+    fs.symlinkSync(input, path.join(dir, "input-link"));
+    expect(newRunDirectories({ input: path.join(dir, "input-link"), out: path.join(dir, "kb-new") } as PipelineOptions)).toEqual({
+      input: fs.realpathSync(input),
+      out: path.join(fs.realpathSync(dir), "kb-new"),
+    });
+  });
+
+  it("the CLI refuses --out through a link into the input before anything is written (no KB, no .kb store, no DB)", async () => {
+    fs.symlinkSync(input, path.join(dir, "input-link"));
+    const before = snapshot(input);
+    const db = path.join(dir, "db", "runs.sqlite");
+    const r = await runCli("graph", ["--input", input, "--out", path.join(dir, "input-link", "kb"), "--db", db, "--model", "/nonexistent.gguf"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/OUTPUT_INSIDE_INPUT|inside the input directory/);
+    expect(snapshot(input)).toEqual(before);
+    expect(fs.existsSync(db)).toBe(false);
+  }, 120_000);
+});
+
+/** Issue 23, findings 2 and 5: what the KB and the site record as theirs never leads outside them. */
+describe("recorded files are replaced or removed only inside their root", () => {
+  it("a KB page folder replaced by a link out of --out: nothing outside is removed or written, the pages are reported", () => {
+    const elsewhere = path.join(dir, "elsewhere");
+    fs.mkdirSync(elsewhere);
+    const pages = fs.readdirSync(path.join(out, "patterns")).sort();
+    // Someone else's files with the pages' names and bytes, then `patterns` pointed at them.
+    for (const p of pages) fs.copyFileSync(path.join(out, "patterns", p), path.join(elsewhere, p));
+    fs.rmSync(path.join(out, "patterns"), { recursive: true });
+    fs.symlinkSync(elsewhere, path.join(out, "patterns"));
+    const before = snapshot(elsewhere);
+    const k = KnowledgeBase.open(out);
+    try {
+      k.removeFilesNotIn(new Set());
+      const r = k.finalize({ judge: "none" });
+      expect(r.kept).toEqual(expect.arrayContaining(pages.map((p) => `patterns/${p}`)));
+    } finally {
+      k.close();
+    }
+    expect(snapshot(elsewhere)).toEqual(before);
+  });
+
+  it("a KB page replaced by a link (or a FIFO) is left alone, and the file it points at is untouched", () => {
+    const secret = path.join(dir, "secret.md");
+    fs.writeFileSync(secret, "not yours\n");
+    const page = fs.readdirSync(path.join(out, "patterns")).sort()[0] as string;
+    fs.rmSync(path.join(out, "patterns", page));
+    fs.symlinkSync(secret, path.join(out, "patterns", page));
+    const k = KnowledgeBase.open(out);
+    try {
+      expect(k.finalize({ judge: "none" }).kept).toContain(`patterns/${page}`);
+    } finally {
+      k.close();
+    }
+    expect(fs.readFileSync(secret, "utf8")).toBe("not yours\n");
+    expect(fs.lstatSync(path.join(out, "patterns", page)).isSymbolicLink()).toBe(true);
+  });
+
+  it("the site leaves an edited page and a foreign file alone and reports them; it removes only its own unchanged pages", () => {
+    expect(kb("site").code).toBe(0);
+    const site = path.join(out, "site");
+    const manifest = JSON.parse(fs.readFileSync(path.join(site, SITE_MANIFEST), "utf8")) as { files: Record<string, string> };
+    expect(Object.values(manifest.files).every((h) => /^[0-9a-f]{32}$/.test(h))).toBe(true);
+    const pages = fs.readdirSync(path.join(site, "patterns")).sort();
+    const edited = `patterns/${pages[0]}`;
+    fs.appendFileSync(path.join(site, edited), "<!-- my note -->\n");
+    fs.writeFileSync(path.join(site, "quarantine.html"), "mine\n"); // over a recorded page, with other bytes: edited
+    const r = kb("site", "--json");
+    const answer = JSON.parse(r.stdout) as { kept: string[] };
+    expect(answer.kept).toEqual([edited, "quarantine.html"].sort());
+    expect(fs.readFileSync(path.join(site, edited), "utf8")).toMatch(/my note/);
+    expect(fs.readFileSync(path.join(site, "quarantine.html"), "utf8")).toBe("mine\n");
+    const plain = kb("site");
+    expect(plain.stderr).toMatch(/Left alone in the site .*quarantine\.html/);
+    // No entry needs the pages any more: the untouched ones go, the edited one stays.
+    const k = KnowledgeBase.open(out);
+    try {
+      k.removeFilesNotIn(new Set());
+      k.finalize({ judge: "none" });
+    } finally {
+      k.close();
+    }
+    const last = JSON.parse(kb("site", "--json").stdout) as { removed: string[]; kept: string[] };
+    expect(last.removed.length).toBeGreaterThan(0);
+    expect(fs.readFileSync(path.join(site, edited), "utf8")).toMatch(/my note/);
+    expect(last.kept).toContain("quarantine.html");
+  });
+
+  it("manifest entries through a linked folder, `.`, `..` or an absolute path remove nothing outside the site", () => {
+    expect(kb("site").code).toBe(0);
+    const site = path.join(out, "site");
+    const elsewhere = path.join(dir, "elsewhere");
+    fs.mkdirSync(elsewhere);
+    fs.writeFileSync(path.join(elsewhere, "victim.html"), "victim\n");
+    fs.writeFileSync(path.join(dir, "beside.html"), "beside\n");
+    fs.symlinkSync(elsewhere, path.join(site, "linked"));
+    const file = path.join(site, SITE_MANIFEST);
+    const manifest = JSON.parse(fs.readFileSync(file, "utf8")) as { files: Record<string, string> };
+    const hash = (p: string) => createHash("sha256").update(fs.readFileSync(p)).digest("hex").slice(0, 32);
+    // Hashes that match, so only the path rules can stop the removal.
+    manifest.files["linked/victim.html"] = hash(path.join(elsewhere, "victim.html"));
+    manifest.files["../beside.html"] = hash(path.join(dir, "beside.html"));
+    manifest.files[path.join(dir, "beside.html")] = hash(path.join(dir, "beside.html"));
+    manifest.files["."] = "0".repeat(32);
+    manifest.files[""] = "0".repeat(32);
+    fs.writeFileSync(file, JSON.stringify(manifest));
+    const r = kb("site", "--json");
+    expect(r.code).toBe(0);
+    expect(fs.readFileSync(path.join(elsewhere, "victim.html"), "utf8")).toBe("victim\n");
+    expect(fs.readFileSync(path.join(dir, "beside.html"), "utf8")).toBe("beside\n");
+    expect(fs.existsSync(path.join(site, "index.html"))).toBe(true);
+    expect((JSON.parse(r.stdout) as { kept: string[] }).kept).toContain("linked/victim.html");
+  });
+
+  it("a site directory that is a dangling link is refused, not created through the link", () => {
+    fs.symlinkSync(path.join(dir, "later-site"), path.join(dir, "site-link"));
+    const r = kb("site", "--site-dir", path.join(dir, "site-link"));
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/points nowhere/);
+    expect(fs.existsSync(path.join(dir, "later-site"))).toBe(false);
+  });
+
+  it("kb.json holds no control or bidi character in any string", () => {
+    const k = KnowledgeBase.open(out);
+    try {
+      const hostile = DRAFTS.slice(0, 1).map((d) => ({
+        ...d,
+        name: `Evil\u202Eevil\u2066 name\u001b[31m`,
+        summary: `A\u202E summary\u0007 with \u2067controls\u2069.`,
+      }));
+      fillKb(k, hostile);
+      k.finalize({ judge: "none" });
+    } finally {
+      k.close();
+    }
+    const text = fs.readFileSync(path.join(out, "kb.json"), "utf8");
+    const strings: string[] = [];
+    JSON.parse(text, (_k, v: unknown) => {
+      if (typeof v === "string") strings.push(v);
+      return v;
+    });
+    expect(strings.join("\n")).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/);
+  });
 });

@@ -91,6 +91,27 @@ describe("Studio runs stay inside the server's roots and never pick paths by edi
     expect(codeOf(() => confineToRoots(undefined, [root], "inputDir"))).toBe("USAGE");
   });
 
+  it("refuses a dangling or looping link under a root (not a name to create), and returns the real path it checked (issue 23)", () => {
+    // A dangling link: `mkdir -p` would follow it wherever it points once its target appears.
+    fs.symlinkSync(path.join(tmp, "outside-later"), path.join(root, "dangling"));
+    fs.symlinkSync(path.join(root, "loop-b"), path.join(root, "loop-a"));
+    fs.symlinkSync(path.join(root, "loop-a"), path.join(root, "loop-b"));
+    for (const dir of ["dangling", path.join(root, "dangling"), path.join(root, "dangling", "kb"), "loop-a", path.join("loop-a", "kb")])
+      expect(
+        codeOf(() => confineToRoots(dir, [root], "outDir")),
+        dir,
+      ).toBe("PATH_OUTSIDE_ROOTS");
+    expect(fs.existsSync(path.join(tmp, "outside-later"))).toBe(false);
+    // A link that stays inside is followed, and the run gets the path that was checked.
+    fs.mkdirSync(path.join(root, "real-kb"));
+    fs.symlinkSync(path.join(root, "real-kb"), path.join(root, "kb-link"));
+    expect(confineToRoots("kb-link", [root], "outDir")).toBe(path.join(fs.realpathSync(root), "real-kb"));
+    expect(confineToRoots(path.join("kb-link", "new"), [root], "outDir")).toBe(path.join(fs.realpathSync(root), "real-kb", "new"));
+    // A root given through a link counts by its real path too.
+    fs.symlinkSync(root, path.join(tmp, "root-link"));
+    expect(confineToRoots("notes", [path.join(tmp, "root-link")], "inputDir")).toBe(path.join(fs.realpathSync(root), "notes"));
+  });
+
   it("refuses state edits that name a path, at the top level and in a file's subgraph", () => {
     expect(codeOf(() => refusePathEdits({ outDir: "/tmp/elsewhere" }))).toBe("USAGE");
     expect(codeOf(() => refusePathEdits({ inputDir: "/etc" }))).toBe("USAGE");
