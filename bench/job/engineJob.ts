@@ -15,6 +15,7 @@ import path from "node:path";
 import { buildPipelineGraph } from "../../graphs/pipelineGraph.ts";
 import { filesInFlight } from "../../nodes/processFile.ts";
 import { LlamaModelBackend, openLlama } from "../../src/llm/LlamaBackend.ts";
+import { LlamaServerBackend } from "../../src/llm/LlamaServerBackend.ts";
 import type { Role } from "../../src/llm/roles.ts";
 import type { BackendRequest, BackendResult, ModelBackend } from "../../src/llm/types.ts";
 import type { PipelineEvent } from "../../src/progress/events.ts";
@@ -22,6 +23,7 @@ import { InputSetProvider } from "../../src/research/InputSetProvider.ts";
 import type { ResearchProvider } from "../../src/research/types.ts";
 import { createServices } from "../../src/run/createServices.ts";
 import { RunDatabase } from "../../src/store/RunDatabase.ts";
+import { findLlamaCppTool } from "../../src/util/llamaCppTools.ts";
 import { CodeCheckCache } from "../../src/validate/CodeCheckCache.ts";
 import { RustChecker } from "../../src/validate/rustCheck.ts";
 import { findLlamaCppTools, runBatchedBench } from "../llamacpp/tools.ts";
@@ -37,10 +39,23 @@ export interface EngineOptions {
   concurrency: number;
   contextSize: number;
   rustc: boolean;
+  /** The engine: node-llama-cpp in this process, or llama.cpp's llama-server (the default engine where it is built). */
+  backend: "node-llama-cpp" | "llama-server";
+  /** false: requests go out without their JSON schema (free generation; answers validated as usual). */
+  grammar: boolean;
   log: (line: string) => void;
 }
 
+/** Per role: calls asked (first attempts), answers that parsed and validated on that first attempt, and repair rounds. */
+export interface FirstTry {
+  asked: number;
+  validFirst: number;
+  /** Writer calls of a second or later round (r2, r3…): drafts the validator sent back. */
+  repairRounds: number;
+}
+
 export interface EngineCall extends TimelineCall {
+  callKey: string;
   queued: number;
   promptTokens: number;
   reusedPromptTokens: number;
@@ -50,6 +65,14 @@ export interface EngineCall extends TimelineCall {
 export interface EngineResult {
   mode: "engine";
   model: string;
+  backend: EngineOptions["backend"];
+  grammar: boolean;
+  /** Files processed / quarantined (file_finished events). */
+  processed: number;
+  quarantined: number;
+  firstTry: Partial<Record<Role, FirstTry>>;
+  /** Grammar sampling summed over calls, where the engine reports it (patched llama-server). */
+  grammarStats?: { checked: number; rejected: number; rejectMs: number };
   threads: number;
   sequences: number;
   filesInFlight: number;
@@ -77,9 +100,11 @@ class TimedBackend implements ModelBackend {
   readonly calls: EngineCall[] = [];
   private active = 0;
   peak = 0;
+  grammar?: { checked: number; rejected: number; rejectMs: number };
   constructor(
     private readonly inner: ModelBackend,
     private readonly t0: number,
+    private readonly withGrammar: boolean,
   ) {}
   get modelId(): string {
     return this.inner.modelId;
@@ -95,8 +120,10 @@ class TimedBackend implements ModelBackend {
     const queued = now();
     let start = queued;
     let first = -1;
+    const { grammarSchema, ...rest } = request;
     const result = await this.inner.generate({
-      ...request,
+      ...rest,
+      ...(this.withGrammar && grammarSchema ? { grammarSchema } : {}),
       onStart: () => {
         start = now();
         this.peak = Math.max(this.peak, ++this.active);
@@ -108,7 +135,15 @@ class TimedBackend implements ModelBackend {
     });
     this.active--;
     const end = now();
+    if (result.grammar) {
+      const g = this.grammar ?? { checked: 0, rejected: 0, rejectMs: 0 };
+      this.grammar = g;
+      g.checked += result.grammar.checked;
+      g.rejected += result.grammar.rejected;
+      g.rejectMs += result.grammar.rejectMs;
+    }
     this.calls.push({
+      callKey: request.callKey ?? "",
       sequence: result.sequence ?? 0,
       role: request.role,
       file: request.affinityKey ?? "(run)",
@@ -131,21 +166,21 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
   fs.mkdirSync(input);
   const llama = await openLlama({ maxThreads: o.threads, gpu: "auto" });
   try {
-    const model = await LlamaModelBackend.load(llama, {
-      modelPath: o.modelPath,
-      sequences: o.sequences,
-      contextSize: o.contextSize,
-      threads: o.threads,
-      roleCaps: o.roleCaps,
-    });
+    const common = { modelPath: o.modelPath, sequences: o.sequences, contextSize: o.contextSize, threads: o.threads, roleCaps: o.roleCaps };
+    const model =
+      o.backend === "llama-server"
+        ? await LlamaServerBackend.start(llama, { ...common, serverBin: findLlamaCppTool("llama-server") })
+        : await LlamaModelBackend.load(llama, common);
     let sourceTokens = 0;
     for (const rel of o.files) {
       const src = path.join(o.corpusDir, rel);
-      fs.copyFileSync(src, path.join(input, path.basename(rel)));
+      // Relative paths kept: two chapters of one name (idioms/deref.md, anti_patterns/deref.md) stay two files.
+      fs.mkdirSync(path.dirname(path.join(input, rel)), { recursive: true });
+      fs.copyFileSync(src, path.join(input, rel));
       sourceTokens += model.countTokens(fs.readFileSync(src, "utf8"));
     }
     const t0 = performance.now();
-    const timed = new TimedBackend(model, t0);
+    const timed = new TimedBackend(model, t0, o.grammar);
     const spent = { research: 0, codeCheck: 0, checkpointing: 0 };
     const time = async <T>(key: keyof typeof spent, fn: () => Promise<T>): Promise<T> => {
       const s = performance.now();
@@ -160,8 +195,12 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
     const research: ResearchProvider = { name: inputProvider.name, search: (q) => time("research", () => inputProvider.search(q)) };
     const checker = new RustChecker({ cache: new CodeCheckCache(db.connection), forbiddenDirs: [input, out], ...(o.rustc ? {} : { rustc: false }) });
     const fileFinishedMs: number[] = [];
+    const finished = { processed: 0, quarantined: 0 };
     const onEvent = (e: PipelineEvent) => {
-      if (e.type === "file_finished") fileFinishedMs.push(performance.now() - t0);
+      if (e.type !== "file_finished") return;
+      fileFinishedMs.push(performance.now() - t0);
+      if (e.status === "processed") finished.processed++;
+      if (e.status === "quarantined") finished.quarantined++;
     };
     const services = createServices({
       db,
@@ -208,6 +247,11 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
     const result: EngineResult = {
       mode: "engine",
       model: path.basename(o.modelPath),
+      backend: o.backend,
+      grammar: o.grammar,
+      ...finished,
+      firstTry: firstTry(calls),
+      ...(timed.grammar ? { grammarStats: timed.grammar } : {}),
       threads: o.threads,
       sequences: o.sequences,
       filesInFlight: filesInFlight(o.concurrency, o.sequences),
@@ -260,6 +304,25 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
   }
 }
 
+/**
+ * First-try validity per role from the calls' keys: a structured call is `<key>#a<attempt>`, and an
+ * attempt after the first means the first answer did not parse or validate; writer keys carry the
+ * repair round (`…|r2#a0`: the validator sent the draft back).
+ */
+function firstTry(calls: readonly EngineCall[]): Partial<Record<Role, FirstTry>> {
+  const out: Partial<Record<Role, FirstTry>> = {};
+  const retried = new Set(calls.flatMap((c) => (/#a[1-9]\d*$/.test(c.callKey) ? [c.callKey.replace(/#a\d+$/, "")] : [])));
+  for (const c of calls) {
+    if (!/#a0$/.test(c.callKey)) continue;
+    const f = out[c.role as Role] ?? { asked: 0, validFirst: 0, repairRounds: 0 };
+    out[c.role as Role] = f;
+    f.asked++;
+    if (!retried.has(c.callKey.replace(/#a0$/, ""))) f.validFirst++;
+    if (/\|r([2-9]|\d\d+)#a0$/.test(c.callKey)) f.repairRounds++;
+  }
+  return out;
+}
+
 /** llama-bench prompt processing rate (pp512), tok/s. */
 function llamaBenchPromptRate(bin: string, model: string, threads: number): number {
   const r = spawnSync(bin, ["-m", model, "-t", String(threads), "-p", "512", "-n", "0", "-r", "3", "-o", "json"], { encoding: "utf8", timeout: 600_000 });
@@ -273,10 +336,14 @@ function llamaBenchPromptRate(bin: string, model: string, threads: number): numb
 export function engineMarkdown(r: EngineResult): string {
   const s = (x: number) => `${x.toFixed(1)} s`;
   const lines = [
-    `### Engine mode: ${r.model}`,
+    `### Engine mode: ${r.model} on ${r.backend}${r.grammar ? "" : " WITHOUT the JSON grammar"}`,
     "",
     `${r.files} files, ${r.threads} threads, ${r.sequences} sequences, ${r.filesInFlight} files in flight at most, ${r.peakConcurrentCalls} calls at once at the peak.`,
     "",
+    `- files: ${r.processed} processed, ${r.quarantined} quarantined; first file done at ${s((r.fileFinishedMs[0] ?? 0) / 1000)}, half the files at ${s((r.fileFinishedMs[Math.ceil(r.files / 2) - 1] ?? 0) / 1000)}`,
+    r.grammarStats
+      ? `- grammar (llama-server counters): ${r.grammarStats.checked} sampled tokens checked, ${r.grammarStats.rejected} rejected (${((100 * r.grammarStats.rejected) / Math.max(1, r.grammarStats.checked)).toFixed(1)}%), ${r.grammarStats.rejectMs.toFixed(0)} ms after rejections (${(r.grammarStats.rejectMs / Math.max(1, r.grammarStats.rejected)).toFixed(2)} ms per rejection)`
+      : `- grammar counters: ${r.grammar ? "not reported by this engine" : "no grammar"}`,
     `- wall ${s(r.wallMs / 1000)} (${s(r.wallMs / 1000 / Math.max(1, r.files))} per file); ${r.calls} calls; ${r.evaluatedPromptTokens} prompt tokens evaluated of ${r.promptTokens} (${r.reusedPromptTokens} from the KV cache), ${r.generatedTokens} generated, ${r.sourceTokens} source tokens (${(r.evaluatedPromptTokens / Math.max(1, r.sourceTokens)).toFixed(2)} evaluated per source token)`,
     `- files finished at: ${r.fileFinishedMs.map((ms) => s(ms / 1000)).join(", ")}`,
     r.lowerBound
@@ -292,9 +359,13 @@ export function engineMarkdown(r: EngineResult): string {
     `| code check | ${s(r.seconds.codeCheck)} |`,
     `| checkpointing | ${s(r.seconds.checkpointing)} |`,
     "",
-    "| role | calls | evaluated prompt tokens | generated | seconds in calls |",
-    "|---|---|---|---|---|",
-    ...Object.entries(r.byRole).map(([role, f]) => `| ${role} | ${f.calls} | ${f.evaluatedPromptTokens} | ${f.generatedTokens} | ${s(f.seconds)} |`),
+    "| role | calls | evaluated prompt tokens | generated | seconds in calls | valid on the first try | repair rounds |",
+    "|---|---|---|---|---|---|---|",
+    ...Object.entries(r.byRole).map(([role, f]) => {
+      const t = r.firstTry[role as Role];
+      const first = t ? `${t.validFirst}/${t.asked} (${((100 * t.validFirst) / Math.max(1, t.asked)).toFixed(0)}%)` : "-";
+      return `| ${role} | ${f.calls} | ${f.evaluatedPromptTokens} | ${f.generatedTokens} | ${s(f.seconds)} | ${first} | ${t?.repairRounds ?? 0} |`;
+    }),
     "",
   ];
   return lines.join("\n");

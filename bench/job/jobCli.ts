@@ -12,7 +12,15 @@
  * `--engine` runs the same slice through the pipeline on a loaded model for time (bench/job/engineJob.ts):
  *
  *   npm run bench -- --job --engine [--json] [--synthetic qwen2.5-0.5b] [--quant Q4_K_M|Q8_0]
- *                    [--model PATH] [--threads N] [--sequences N] [--concurrency N] [--rustc]
+ *                    [--model PATH | --trained] [--threads N] [--sequences N] [--concurrency N] [--rustc]
+ *                    [--backend auto|node-llama-cpp|llama-server] [--no-grammar]
+ *                    [--first N | --files a.md,b.json]
+ *
+ * `--trained` is the project's own trained test model (test/fixtures/models/rust-kb-tiny.gguf: it
+ * answers in shape, so the success path is what is timed); `--backend auto` (the default) is the
+ * engine a run would choose (llama-server where built, else in process); `--no-grammar` sends the
+ * requests without their JSON schema (first-try validity of free generation); `--first N` takes the
+ * first N corpus files by path instead of the fixed 4-file slice (a batch needs >= 30 files to fill).
  *
  * Tokens are counted with a real tokenizer loaded vocabulary-only through node-llama-cpp (default:
  * ../shared/models/llama-2-tiny-random-chatml.gguf, the Llama-2 32k SentencePiece vocabulary with
@@ -26,14 +34,24 @@ import { parseArgs } from "node:util";
 import { loadAgentsConfig } from "../../src/config/agentsConfig.ts";
 import { ensureSyntheticModel, type SyntheticModelQuant } from "../../src/gguf/ensureSyntheticModel.ts";
 import { isSyntheticShapeName, SYNTHETIC_SHAPES } from "../../src/gguf/writeSyntheticGguf.ts";
+import { chooseBackend, parseBackendChoice } from "../../src/llm/chooseBackend.ts";
 import { loadPromptTokenizer, openLlama } from "../../src/llm/LlamaBackend.ts";
 import { ROLES, type Role } from "../../src/llm/roles.ts";
 import { machineThreads } from "../../src/llm/threads.ts";
+import { findLlamaCppTool } from "../../src/util/llamaCppTools.ts";
 import { engineMarkdown, runEngine } from "./engineJob.ts";
 import { DEFAULT_SLICE, type ReplayOptions, type ReplayResult, replayMarkdown, runReplay } from "./replayJob.ts";
 import { timelineSvg } from "./timelineSvg.ts";
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+
+/** The corpus's research files by relative path, sorted (what "the first 30 by path" means). */
+function corpusFiles(dir: string): string[] {
+  return (fs.readdirSync(dir, { recursive: true }) as string[])
+    .map((p) => p.split(path.sep).join("/"))
+    .filter((p) => /\.(md|markdown|txt|json)$/.test(p))
+    .sort();
+}
 
 export async function runJobBench(argv: string[]): Promise<void> {
   const { values } = parseArgs({
@@ -56,6 +74,11 @@ export async function runJobBench(argv: string[]): Promise<void> {
       quant: { type: "string", default: "Q4_K_M" },
       model: { type: "string" },
       threads: { type: "string" },
+      trained: { type: "boolean", default: false },
+      backend: { type: "string", default: "auto" },
+      "no-grammar": { type: "boolean", default: false },
+      first: { type: "string" },
+      files: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -180,14 +203,21 @@ async function runEngineMode(values: {
   rustc: boolean;
   out: string;
   name?: string;
+  trained: boolean;
+  backend: string;
+  "no-grammar": boolean;
+  first?: string;
+  files?: string;
 }): Promise<void> {
   const log = (s: string) => process.stderr.write(`${s}\n`);
   const threads = values.threads ? Number(values.threads) : machineThreads();
   let modelPath: string;
   let label: string;
+  if (values.trained) values.model = path.join(repo, "test/fixtures/models/rust-kb-tiny.gguf");
   if (values.model) {
     modelPath = path.resolve(values.model);
     label = path.basename(modelPath, ".gguf");
+    if (values.trained) label = "trained-rust-kb-tiny";
   } else {
     if (!isSyntheticShapeName(values.synthetic)) throw new Error(`--synthetic takes one of ${Object.keys(SYNTHETIC_SHAPES).join(", ")}`);
     modelPath = await ensureSyntheticModel({
@@ -203,10 +233,22 @@ async function runEngineMode(values: {
   const caps = Object.fromEntries(ROLES.map((r) => [r, agents.roles[r].agents])) as Record<Role, number>;
   const total = ROLES.reduce((a, r) => a + caps[r], 0);
   const sequences = values.sequences ? Number(values.sequences) : total;
+  const corpusDir = path.resolve(repo, "../shared/corpus/rust-research");
+  const requested = parseBackendChoice(values.backend);
+  if (!requested) throw new Error(`--backend takes auto, node-llama-cpp or llama-server, not ${values.backend}`);
+  const engine = chooseBackend(requested, { serverBin: findLlamaCppTool("llama-server") });
+  log(`engine: ${engine.reason}`);
+  const files = values.files
+    ? values.files.split(",").map((f) => f.trim())
+    : values.first
+      ? corpusFiles(corpusDir).slice(0, Number(values.first))
+      : DEFAULT_SLICE;
   const r = await runEngine({
     modelPath,
-    corpusDir: path.resolve(repo, "../shared/corpus/rust-research"),
-    files: DEFAULT_SLICE,
+    corpusDir,
+    files,
+    backend: engine.backend,
+    grammar: !values["no-grammar"],
     threads,
     sequences,
     roleCaps: Object.fromEntries(ROLES.map((role) => [role, Math.min(caps[role], sequences)])),

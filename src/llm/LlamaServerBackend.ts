@@ -168,6 +168,7 @@ export class LlamaServerBackend implements ModelBackend {
     if (this.disposed) throw new Error("LlamaServerBackend is disposed");
     const lease = await this.scheduler.acquire(request.role, { signal: request.signal, affinityKey: request.affinityKey, priority: request.priority });
     try {
+      request.onStart?.();
       // The prompt is rendered by the server from the model's own chat template; generation goes
       // through /completion so a JSON schema constrains only the response (as in node-llama-cpp),
       // not the template's generation prefix (/v1/chat/completions wraps it in a larger grammar).
@@ -198,13 +199,16 @@ export class LlamaServerBackend implements ModelBackend {
         stream: true,
       };
       if (request.grammarSchema) body.json_schema = request.grammarSchema;
-      const out = await this.completion(body, request.signal);
+      const out = await this.completion(body, request.signal, request.onFirstToken);
+      const grammar = grammarFromTimings(out.timings);
       return {
         text: out.content,
         inputTokens: out.tokens_evaluated,
         reusedInputTokens: reusedFromTimings(out.tokens_evaluated, out.timings),
+        sequence: lease.slot,
         outputTokens: out.tokens_predicted,
         stopReason: mapStopType(out.stop_type),
+        ...(grammar ? { grammar } : {}),
       };
     } finally {
       lease.release();
@@ -220,7 +224,7 @@ export class LlamaServerBackend implements ModelBackend {
   }
 
   /** /completion, streamed: the pieces of content, then the final chunk's counts. */
-  private async completion(body: Record<string, unknown>, signal: AbortSignal | undefined): Promise<CompletionResult> {
+  private async completion(body: Record<string, unknown>, signal: AbortSignal | undefined, onFirstText?: () => void): Promise<CompletionResult> {
     let content = "";
     let final: CompletionResult | undefined;
     let pending = "";
@@ -231,6 +235,7 @@ export class LlamaServerBackend implements ModelBackend {
       if (data === "" || data === "[DONE]") return;
       const chunk = JSON.parse(data) as Partial<CompletionResult> & { stop?: boolean; error?: unknown };
       if (chunk.error !== undefined) throw generationError("/completion", 200, JSON.stringify(chunk.error));
+      if (content === "" && chunk.content) onFirstText?.();
       content += chunk.content ?? "";
       if (chunk.stop) final = { ...(chunk as CompletionResult), content };
     };
@@ -312,7 +317,13 @@ interface CompletionResult {
   tokens_predicted: number;
   tokens_evaluated: number;
   stop_type?: string;
-  timings?: { cache_n?: number; prompt_n?: number };
+  timings?: { cache_n?: number; prompt_n?: number; grammar_n_checked?: number; grammar_n_rejected?: number; grammar_reject_ms?: number };
+}
+
+/** The project's patched llama-server reports its grammar sampling per request (bench/llamacpp/patches); others report nothing. */
+function grammarFromTimings(t: CompletionResult["timings"]): BackendResult["grammar"] {
+  if (typeof t?.grammar_n_checked !== "number") return undefined;
+  return { checked: t.grammar_n_checked, rejected: t.grammar_n_rejected ?? 0, rejectMs: t.grammar_reject_ms ?? 0 };
 }
 
 function generationError(route: string, status: number, text: string): UserError {

@@ -179,6 +179,7 @@ export class LlmService {
           events?.({ type: "llm_call_started", role: request.role });
         },
         role: request.role,
+        callKey: request.callKey,
         prompt: request.prompt,
         grammarSchema,
         maxTokens: request.maxTokens,

@@ -12,6 +12,8 @@ export interface ChatPrompt {
 /** What a backend is asked to generate. */
 export interface BackendRequest {
   role: Role;
+  /** The caller's key of this call (`file|role|item|round#attempt`), for timelines and benchmarks. */
+  callKey?: string;
   prompt: ChatPrompt;
   /** When set, decoding is constrained by a grammar compiled from this schema. */
   grammarSchema?: GrammarSchema;
@@ -47,6 +49,12 @@ export interface BackendResult {
   sequence?: number;
   outputTokens: number;
   stopReason: StopReason;
+  /**
+   * Grammar-constrained sampling of this call, where the engine reports it (the project's patched
+   * llama-server): tokens checked against the grammar, of those rejected, and the time spent after
+   * rejections (candidate checks and full-vocabulary masks). For benchmarks.
+   */
+  grammar?: { checked: number; rejected: number; rejectMs: number };
 }
 
 /**
