@@ -30,8 +30,9 @@ function queryTerms(query: string): string[] {
 }
 
 /**
- * Names and aliases weigh most, then tags and cross-references, then the text. Every word of the
- * query must match (prefixes count); when nothing does, any word may. Filters apply before the limit.
+ * Entries whose name or aliases hold every word of the query come first; then names and aliases
+ * weigh most, then tags and cross-references, then the text. Every word of the query must match
+ * (prefixes count); when nothing does, any word may. Filters apply before the limit.
  */
 export function searchEntries(db: SqliteConnection, query: string, limit: number, filters: SearchFilters = {}): SearchHit[] {
   const terms = queryTerms(query);
@@ -56,8 +57,14 @@ export function searchEntries(db: SqliteConnection, query: string, limit: number
      WHERE entry_fts MATCH ?${where.map((w) => ` AND ${w}`).join("")}
      ORDER BY bm25(entry_fts, 0, 0, 10, 6, 3, 3, 1), e.slug LIMIT ?`,
   );
-  const run = (match: string) => statement.all(match, ...params, limit) as { id: string; slug: string; json: string; snippet: string }[];
-  let rows = run(terms.join(" AND "));
+  type Row = { id: string; slug: string; json: string; snippet: string };
+  const run = (match: string) => statement.all(match, ...params, limit) as Row[];
+  // Entries whose name or aliases hold every word come first (bm25 alone can rank an entry that has
+  // two of the words in its name and the third in its text above the one named by all three).
+  const all = terms.join(" AND ");
+  const named = run(`{name aliases} : (${all})`);
+  const seen = new Set(named.map((r) => r.id));
+  let rows = [...named, ...run(all).filter((r) => !seen.has(r.id))].slice(0, limit);
   if (rows.length === 0 && terms.length > 1) rows = run(terms.join(" OR "));
   return rows.map((r) => {
     const e = JSON.parse(r.json) as Pick<Entry, "name" | "category">;

@@ -30,6 +30,14 @@ function kb(...argv: string[]): { code: number; stdout: string; stderr: string }
   return { code, stdout: stdout.read()?.toString() ?? "", stderr: stderr.read()?.toString() ?? "" };
 }
 
+function runKbSearch(kbDir: string, query: string): string[] {
+  const parsed = parseKbArgs(["search", query, "--json", "--out", kbDir]);
+  if (parsed.kind !== "run") throw new Error("parse");
+  const stdout = new PassThrough();
+  runKbCommand(parsed.options, { stdout, stderr: new PassThrough() });
+  return (JSON.parse(stdout.read()?.toString() ?? "{}").hits as { slug: string }[]).map((h) => h.slug);
+}
+
 describe("npm run kb -- search", () => {
   it("ranks entries whose name or alias matches above entries that only mention the word", () => {
     const r = kb("search", "newtype", "--json");
@@ -51,6 +59,26 @@ describe("npm run kb -- search", () => {
     const none = kb("search", "zebra");
     expect(none.code).toBe(1);
     expect(none.stderr).toMatch(/No entry matches "zebra"/);
+  });
+
+  it("ranks the entry whose name holds every word first, above a name with some of the words and a short text with the rest", () => {
+    // bm25 alone ranks "Shared closure ledger" first: its text is short and holds the other two words.
+    const other = path.join(dir, "ledgers");
+    const store = KnowledgeBase.open(other);
+    const long = Array.from({ length: 120 }, (_, i) => `word${i % 40}`).join(" ");
+    fillKb(store, [
+      { relPath: "z.md", name: "Borrowed handle ledger", category: "ownership-borrowing", summary: `A ledger of loans kept next to the data. ${long}.` },
+      { relPath: "a.md", name: "Shared closure ledger", category: "ownership-borrowing", summary: "Borrowed handle." },
+      ...Array.from({ length: 20 }, (_, i) => ({
+        relPath: `f${i}.md`,
+        name: `Filler ${i} thing`,
+        category: "other" as const,
+        summary: "Something else about types.",
+      })),
+    ]);
+    store.finalize({ judge: "none" });
+    store.close();
+    expect(runKbSearch(other, "borrowed handle ledger")).toEqual(["borrowed-handle-ledger", "shared-closure-ledger"]);
   });
 
   it("treats FTS5 syntax in a query as plain words", () => {
