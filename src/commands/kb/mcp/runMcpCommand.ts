@@ -8,14 +8,11 @@ import fs from "node:fs";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
 import type { Readable, Writable } from "node:stream";
-import { serve } from "@hono/node-server";
-import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
 import { isUserError } from "../../../errors.ts";
 import { KbReader } from "../../../kb/KbReader.ts";
 import { REPO_ROOT } from "../../../util/nodeEntry.ts";
 import { terminalText } from "../../../util/terminalText.ts";
 import { createKbMcpServer } from "./kbMcpServer.ts";
-import { createMcpHttpApp } from "./mcpHttpApp.ts";
 
 export interface McpOptions {
   /** The knowledge-base directory. */
@@ -54,6 +51,8 @@ export async function runMcpCommand(options: McpOptions, io: McpIo): Promise<num
 }
 
 async function serveStdio(reader: KbReader, version: string, io: McpIo): Promise<number> {
+  // Each mode loads only its own transport: an assistant waits for this process's start.
+  const { StdioServerTransport } = await import("@modelcontextprotocol/sdk/server/stdio.js");
   const server = createKbMcpServer(reader, version);
   const transport = new StdioServerTransport(io.stdin, io.stdout);
   let unsubscribe = () => {};
@@ -71,6 +70,7 @@ async function serveStdio(reader: KbReader, version: string, io: McpIo): Promise
 }
 
 async function serveHttp(reader: KbReader, version: string, port: number, io: McpIo, say: (text: string) => void): Promise<number> {
+  const [{ serve }, { createMcpHttpApp }] = await Promise.all([import("@hono/node-server"), import("./mcpHttpApp.ts")]);
   const app = createMcpHttpApp(reader, version);
   const server = serve({ fetch: app.fetch, hostname: "127.0.0.1", port });
   try {
