@@ -22,9 +22,9 @@ import { parseArgs } from "node:util";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { writeGeneratedNotes } from "../scripts/generateKb.ts";
-import { runKbCommand } from "../src/commands/kb/kbCommand.ts";
 import { parseGraphArgs } from "../src/commands/graph/parseGraphArgs.ts";
 import { runWatchCommand } from "../src/commands/graph/runWatchCommand.ts";
+import { runKbCommand } from "../src/commands/kb/kbCommand.ts";
 import { readEnv } from "../src/config/env.ts";
 import { KnowledgeBase } from "../src/kb/KnowledgeBase.ts";
 import type { Entry } from "../src/kb/types.ts";
@@ -48,7 +48,11 @@ const time = <T>(fn: () => T): [T, number] => {
   const r = fn();
   return [r, performance.now() - t];
 };
-const load = () => os.loadavg().map((x) => x.toFixed(2)).join(", ");
+const load = () =>
+  os
+    .loadavg()
+    .map((x) => x.toFixed(2))
+    .join(", ");
 
 say(`# Knowledge base at scale: ${kbDir}`);
 say(`machine: ${os.cpus().length} cores (${os.cpus()[0]?.model ?? "?"}), node ${process.version}; load average at start ${load()}`);
@@ -91,9 +95,24 @@ const cli = (...args: string[]) => {
 };
 const someSlug = entries[Math.floor(entries.length / 2)]?.slug ?? "";
 say("\n## `npm run kb` as a process (node + tsx start included; 3 runs each)");
-say(`- search "borrow iterator": ${ms([1, 2, 3].map(() => cli("search", "borrow iterator").ms), 0)}`);
-say(`- show ${someSlug}: ${ms([1, 2, 3].map(() => cli("show", someSlug).ms), 0)}`);
-say(`- list: ${ms([1, 2, 3].map(() => cli("list").ms), 0)}`);
+say(
+  `- search "borrow iterator": ${ms(
+    [1, 2, 3].map(() => cli("search", "borrow iterator").ms),
+    0,
+  )}`,
+);
+say(
+  `- show ${someSlug}: ${ms(
+    [1, 2, 3].map(() => cli("show", someSlug).ms),
+    0,
+  )}`,
+);
+say(
+  `- list: ${ms(
+    [1, 2, 3].map(() => cli("list").ms),
+    0,
+  )}`,
+);
 
 // --- the site ---
 const siteDir = path.join(dir, "site-bench");
@@ -107,7 +126,12 @@ say(`- fresh build: ${(fresh.ms / 1000).toFixed(1)} s (${siteFiles} files and fo
 // --- MCP over stdio ---
 say("\n## MCP server over stdio (`node --import tsx cli/kb.ts mcp`, the SDK's client)");
 const t0 = performance.now();
-const transport = new StdioClientTransport({ command: process.execPath, args: tsxEntryArgs("cli/kb.ts", "mcp", "--kb", kbDir), cwd: REPO_ROOT, stderr: "ignore" });
+const transport = new StdioClientTransport({
+  command: process.execPath,
+  args: tsxEntryArgs("cli/kb.ts", "mcp", "--kb", kbDir),
+  cwd: REPO_ROOT,
+  stderr: "ignore",
+});
 const client = new Client({ name: "kb-scale", version: "1" });
 await client.connect(transport);
 const connected = performance.now() - t0;
@@ -171,7 +195,20 @@ function buildQueries(list: readonly Entry[]): string[] {
 
 async function watchBench(): Promise<void> {
   const { input, model } = writeGeneratedNotes(dir, entriesWanted, 1, false);
-  const parsed = parseGraphArgs(["--input", input, "--out", kbDir, "--db", path.join(dir, "runs.sqlite"), "--research", "input", "--watch", "--json", "--concurrency", "8"]);
+  const parsed = parseGraphArgs([
+    "--input",
+    input,
+    "--out",
+    kbDir,
+    "--db",
+    path.join(dir, "runs.sqlite"),
+    "--research",
+    "input",
+    "--watch",
+    "--json",
+    "--concurrency",
+    "8",
+  ]);
   if (parsed.kind !== "run") throw new Error("parse");
   const lines: { type?: string; at: number }[] = [];
   const stdout = new PassThrough();
@@ -208,7 +245,11 @@ async function watchBench(): Promise<void> {
   const first = lines.find((l) => l.type === "summary");
   say(`\n## Watch mode over ${input} (in process, scripted model)`);
   say(`- first run, nothing changed since the KB was built: ${(((first?.at ?? 0) - startedAt) / 1000).toFixed(1)} s`);
-  const note = fs.readdirSync(input, { recursive: true }).map(String).find((f) => f.endsWith(".md")) ?? "";
+  const note =
+    fs
+      .readdirSync(input, { recursive: true })
+      .map(String)
+      .find((f) => f.endsWith(".md")) ?? "";
   const samples: { start: number; discovered: number; summary: number }[] = [];
   for (let i = 0; i < 3; i++) {
     const n = lines.length;
@@ -219,9 +260,24 @@ async function watchBench(): Promise<void> {
     const at = (type: string) => (after.find((l) => l.type === type)?.at ?? Number.NaN) - saved;
     samples.push({ start: at("run_started"), discovered: at("files_discovered"), summary: at("summary") });
   }
-  say(`- a saved note to its run's start: ${ms(samples.map((s) => s.start), 0)} (debounce 300 ms included)`);
-  say(`- ... to discovery done (all ${fs.readdirSync(input, { recursive: true }).length} paths hashed, 1 to process): ${ms(samples.map((s) => s.discovered), 0)}`);
-  say(`- ... to the run's summary (the note processed, ${entries.length} pages finalized): ${ms(samples.map((s) => s.summary), 0)}`);
+  say(
+    `- a saved note to its run's start: ${ms(
+      samples.map((s) => s.start),
+      0,
+    )} (debounce 300 ms included)`,
+  );
+  say(
+    `- ... to discovery done (all ${fs.readdirSync(input, { recursive: true }).length} paths hashed, 1 to process): ${ms(
+      samples.map((s) => s.discovered),
+      0,
+    )}`,
+  );
+  say(
+    `- ... to the run's summary (the note processed, ${entries.length} pages finalized): ${ms(
+      samples.map((s) => s.summary),
+      0,
+    )}`,
+  );
   stop?.();
   await done;
 }
