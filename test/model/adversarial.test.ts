@@ -5,6 +5,7 @@
  * the cases that need a model to write particular text (remote images, a hostile example reaching
  * the code check) run in process with the scripted backend.
  */
+import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -17,11 +18,13 @@ import type { BackendRequest } from "../../src/llm/types.ts";
 import { createServices } from "../../src/run/createServices.ts";
 import { RunDatabase } from "../../src/store/RunDatabase.ts";
 import { CodeCheckCache } from "../../src/validate/CodeCheckCache.ts";
+import { UNIFORM_REFUSAL } from "../../src/validate/firstPassStayedInside.ts";
 import { RustChecker } from "../../src/validate/rustCheck.ts";
 import { type CliResult, runCli, summaryOf } from "../helpers/cli.ts";
-import { ScriptedBackend, sharedModel } from "../helpers/scriptedBackend.ts";
+import { answerPerPattern, ScriptedBackend, sharedModel } from "../helpers/scriptedBackend.ts";
 
 const MODEL = sharedModel("llama-2-tiny-random-chatml.gguf");
+const hasRustc = spawnSync("rustc", ["--version"]).status === 0;
 const CANARY = `tvly-CANARY-${process.pid}-d41d8cd98f00b204`;
 /** Content of a file outside the input that a symlink inside it points at. */
 const OUTSIDE = `OUTSIDE-SECRET-${process.pid}-e3b0c442`;
@@ -38,10 +41,28 @@ const NAMES = {
   html: "names/<img src=x onerror=alert(1)>.md",
   escape: `names/${ESC}]0;owned${ESC}\\${ESC}[31mred.md`,
   symlink: "escape.md",
+  // Issue 23: names that would print lines of their own, or show as another name.
+  newline: "names/fake\n✔ done: 99 files processed.md",
+  tab: "names/tab\there.md",
+  bidi: "names/\u202Egnp.md",
+  macroPath: "hostile/macro-path.md",
   huge: "huge.md",
   empty: "empty.md",
   normal: "newtype.md",
 } as const;
+/** Issue 23: a number a const index would print if rustc read the outside file (its first 8 bytes, little-endian). */
+const OUTSIDE_NUMBER = "8316790972537328197";
+/** The Rust file outside the input that a macro-built `#[path]` points at. */
+const outsideRust = (outsideDir: string) => path.join(outsideDir, "secret.rs");
+/** Snippets that reach the outside file through macro-built attributes (issue 23's repro and variants). */
+const MACRO_TRICKS = (outsideDir: string) => [
+  `macro_rules! m { ($b:tt) => { # $b mod x; } }\nm!([path = "${outsideRust(outsideDir)}"]);\nconst A: [u8; 1] = [0];\npub const X: u8 = A[x::N as usize];`,
+  `macro_rules! m { ($b:tt) => { # $b mod x; } }\nm!([path = "${path.join(outsideDir, "missing.rs")}"]);`,
+  `macro_rules! m { ($($t:tt)*) => { $($t)* } }\nm!(pub const K: &[u8] = include_bytes ! ("${path.join(outsideDir, "secret.md")}"););`,
+  `macro_rules! m { ($($p:tt)*) => { pub const X: &str = $($p)*!("TAVILY_API_KEY"); } }\nm!(env);`,
+];
+/** `extern $c core` loads only the toolchain's own crate (nothing outside it): refused by the token scan, compiled without it. */
+const EXTERN_TRICK = "macro_rules! m { ($c:tt) => { extern $c core; } }\nm!(crate);";
 /** Latin-1 bytes in a file name ("café.md" as an old archive stores it). */
 const LATIN1_NAME = Buffer.from([0x63, 0x61, 0x66, 0xe9, 0x2e, 0x6d, 0x64]);
 
@@ -93,12 +114,24 @@ function writeCorpus(input: string, outsideDir: string): void {
     NAMES.manyBlocks,
     `# Many blocks\n\n${Array.from({ length: 1000 }, (_, i) => `Step ${i} moves a value.\n\n${RUST(`let v${i} = String::new();`)}\n`).join("\n")}`,
   );
+  put(
+    NAMES.macroPath,
+    [
+      "# Modules from elsewhere",
+      "",
+      "Pull a module in from another path with a small macro.",
+      "",
+      ...[...MACRO_TRICKS(outsideDir), EXTERN_TRICK].flatMap((c) => [RUST(c), ""]),
+    ].join("\n"),
+  );
   const prose = "# Newtype\n\nWrap a value in a tuple struct to give it a distinct type the compiler keeps apart.\n\n";
   put(NAMES.backticks, `${prose}${RUST("struct Meters(f64);")}\n`);
   put(NAMES.html, `# Builder <script>alert(1)</script>\n\nBuild a value step by step, then call build.\n`);
   put(NAMES.escape, `# Red ${ESC}[31mtext${ESC}[0m\n\nPrefer Result over panics ${ESC}]0;title${ESC}\\ in libraries.\n`);
   fs.writeFileSync(Buffer.concat([Buffer.from(`${input}/`), LATIN1_NAME]), "# Café notes\n\nUse Option instead of null values.\n");
   fs.writeFileSync(path.join(outsideDir, "secret.md"), `# Secret\n\n${OUTSIDE}\n`);
+  fs.writeFileSync(outsideRust(outsideDir), `pub const N: u64 = ${OUTSIDE_NUMBER};\npub const S: &str = "${OUTSIDE}";\n`);
+  for (const rel of [NAMES.newline, NAMES.tab, NAMES.bidi]) put(rel, `# Errors\n\nPrefer Result over panics in libraries.\n`);
   fs.symlinkSync(path.join(outsideDir, "secret.md"), path.join(input, NAMES.symlink));
   put(NAMES.huge, `# Huge\n\n${"Lots of words about iterators. ".repeat(45_000)}\n`); // ~1.3 MiB > --max-file-mb 1
   put(NAMES.empty, "");
@@ -285,6 +318,27 @@ describe("hostile corpus through the CLI (tiny model)", () => {
     expect(first.stderr + second.stderr + listed.stdout + listed.stderr).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/);
   });
 
+  it("a file name cannot print a line of its own or reorder one: newline and tab escaped, bidi controls gone (issue 23)", () => {
+    const terminal = first.stdout + first.stderr + second.stderr + listed.stdout + listed.stderr;
+    expect(terminal.split("\n").filter((l) => l.startsWith("✔ done: 99 files processed"))).toEqual([]);
+    expect(terminal).not.toMatch(/[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/);
+    const paths = [...(summaryOf(first).skipped as { path: string }[]), ...(summaryOf(first).quarantinedFiles as { path: string }[])].map((f) => f.path);
+    const events = first.stdout
+      .split("\n")
+      .filter((l) => l.startsWith("{"))
+      .map((l) => JSON.parse(l) as { path?: string });
+    for (const p of [...paths, ...events.map((e) => e.path ?? "")]) expect(p).not.toMatch(/[\n\t\u202a-\u202e\u2066-\u2069]/);
+    expect(events.some((e) => e.path === "names/fake\\x0A✔ done: 99 files processed.md")).toBe(true);
+  });
+
+  it("pages and kb.json carry no bidi control (issue 23)", () => {
+    const texts = filesUnder(out)
+      .map(String)
+      .filter((f) => (f.endsWith(".md") || f.endsWith(".json")) && !f.includes("/.kb/") && !f.endsWith("/mine.md"))
+      .map((f) => fs.readFileSync(f, "utf8"));
+    expect(texts.join("\n")).not.toMatch(/[\u202a-\u202e\u2066-\u2069]/);
+  });
+
   it("the canary is nowhere: output tree, run database, stdout, stderr, events", () => {
     const hits = [...filesUnder(out), ...filesUnder(dbDir), ...filesUnder(path.join(sandbox, "tmp"))].filter((f) => fileHolds(f, CANARY)).map(String);
     expect(hits).toEqual([]);
@@ -294,7 +348,7 @@ describe("hostile corpus through the CLI (tiny model)", () => {
   it("the file outside the input (and /etc/hostname) is nowhere in the output or the database", () => {
     const hostname = fs.existsSync("/etc/hostname") ? fs.readFileSync("/etc/hostname", "utf8").trim() : "";
     const leaks = [...filesUnder(out), ...filesUnder(dbDir)]
-      .filter((f) => fileHolds(f, OUTSIDE) || (hostname.length >= 6 && fileHolds(f, `error: ${hostname}`)))
+      .filter((f) => fileHolds(f, OUTSIDE) || fileHolds(f, OUTSIDE_NUMBER) || (hostname.length >= 6 && fileHolds(f, `error: ${hostname}`)))
       .map(String);
     expect(leaks).toEqual([]);
   });
@@ -324,6 +378,16 @@ describe("hostile model text (scripted model) and a hostile example through the 
       path.join(dir, "in", "config.md"),
       `# Compile-time configuration\n\nEmbed configuration with a macro so the binary carries it.\n\n${RUST('compile_error!(env!("TAVILY_API_KEY"));')}\n`,
     );
+    // Issue 23: macro-built attributes and macro names that reach a file outside (or probe for one).
+    fs.mkdirSync(path.join(dir, "outside"));
+    fs.writeFileSync(path.join(dir, "outside", "secret.md"), `# Secret\n\n${OUTSIDE}\n`);
+    fs.writeFileSync(outsideRust(path.join(dir, "outside")), `pub const N: u64 = ${OUTSIDE_NUMBER};\npub const S: &str = "${OUTSIDE}";\n`);
+    MACRO_TRICKS(path.join(dir, "outside")).forEach((code, i) =>
+      fs.writeFileSync(
+        path.join(dir, "in", `trick-${i}.md`),
+        `# Modules from elsewhere\n\nPull a module in from another path with a small macro.\n\n${RUST(code)}\n`,
+      ),
+    );
     saved = process.env.TAVILY_API_KEY;
     process.env.TAVILY_API_KEY = CANARY;
     await runScripted();
@@ -338,21 +402,23 @@ describe("hostile model text (scripted model) and a hostile example through the 
     switch (req.role) {
       case "extractor":
         return JSON.stringify({
-          patterns: [{ name: `Compile-time config ${IMAGE}`, category: "api-design", summary: `Embed settings. ${IMAGE}`, evidence: ["S1", "C1"] }],
+          // The name stays within the extractor's 60 characters (a longer one made every file unusable, and nothing reached the code check).
+          patterns: [{ name: `Config ${IMAGE}`, category: "api-design", summary: `Embed settings. ${IMAGE}`, evidence: ["S1", "C1"] }],
         });
+      // Researcher, writer and validator answer for every pattern of a file in one call (`byPattern`).
       case "researcher":
-        return JSON.stringify({ relevant: [], note: "" });
+        return answerPerPattern(req, () => ({ relevant: [], note: "" }));
       case "writer":
-        return JSON.stringify({
+        return answerPerPattern(req, () => ({
           summary: `Embedding configuration at compile time keeps the binary self-contained and the settings fixed. ${IMAGE} <img src="https://evil.example/i.png">`,
           whenToUse: [`when settings never change after the build ${IMAGE}`],
           whenNotToUse: ["when operators must change settings [here](javascript:alert(1))"],
           pitfalls: [`secrets end up in the binary ![x](https://evil.example/x.png)`],
           example: "C1",
           sources: [],
-        });
+        }));
       case "validator":
-        return JSON.stringify({ verdict: "pass", problems: [] });
+        return answerPerPattern(req, () => ({ verdict: "pass", problems: [] }));
       case "synthesizer":
         return JSON.stringify({ verdict: "different", reason: "scripted" });
     }
@@ -365,7 +431,12 @@ describe("hostile model text (scripted model) and a hostile example through the 
     dbFile = path.join(dir, "runs.sqlite");
     const db = RunDatabase.open(dbFile);
     const backend = new ScriptedBackend(script, { modelId: "scripted@1" });
-    const codeCheck = new RustChecker({ cache: new CodeCheckCache(db.connection), forbiddenDirs: [path.join(dir, "in"), path.join(dir, "kb")] });
+    // The token scan off: rustc's own first pass alone must keep every file and variable out (issue 23).
+    const codeCheck = new RustChecker({
+      cache: new CodeCheckCache(db.connection),
+      forbiddenDirs: [path.join(dir, "in"), path.join(dir, "kb")],
+      tokenScan: false,
+    });
     const services = createServices({ db, backendFor: () => backend, events: () => {}, codeCheck });
     try {
       const graph = buildPipelineGraph(services.deps, { concurrency: 2, checkpointer: db.checkpointer() });
@@ -390,5 +461,23 @@ describe("hostile model text (scripted model) and a hostile example through the 
 
   it("the canary is nowhere in the pages, kb.json or the run database", () => {
     expect([...filesUnder(path.join(dir, "kb")), Buffer.from(dbFile)].filter((f) => fs.existsSync(f) && fileHolds(f, CANARY)).map(String)).toEqual([]);
+  });
+
+  it("no byte of the outside file, as text or as a number, is in the pages, kb.json or the run database (issue 23)", () => {
+    const files = [...filesUnder(path.join(dir, "kb")), Buffer.from(dbFile)].filter((f) => fs.existsSync(f));
+    expect(files.filter((f) => fileHolds(f, OUTSIDE) || fileHolds(f, OUTSIDE_NUMBER)).map(String)).toEqual([]);
+  });
+
+  it.skipIf(!hasRustc)("every hostile example reached rustc's first pass and got its one refusal, whether the file exists or not (issue 23)", () => {
+    const db = new Database(dbFile, { readonly: true });
+    try {
+      const verdicts = (db.prepare("SELECT json FROM code_checks").all() as { json: string }[]).map(
+        (r) => JSON.parse(r.json) as { status: string; detail: string },
+      );
+      expect(verdicts.length).toBeGreaterThanOrEqual(MACRO_TRICKS("").length);
+      for (const v of verdicts) expect(v).toMatchObject({ status: "not-checkable", detail: UNIFORM_REFUSAL });
+    } finally {
+      db.close();
+    }
   });
 });
