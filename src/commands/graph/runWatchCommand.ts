@@ -48,17 +48,25 @@ export async function runWatchCommand(options: GraphOptions, io: CommandIo, timi
   const queue = new ChangeQueue();
   let running: AbortController | undefined;
   let stopping = false;
-  const watcher = watchInput(input, {
-    debounceMs: timing.debounceMs ?? WATCH_DEBOUNCE_MS,
-    maxWaitMs: WATCH_MAX_WAIT_MS,
-    exclude: [db, `${db}-wal`, `${db}-shm`, path.resolve(options.out)],
-    onChanges: (changes) => {
-      json({ type: "watch_changes", changes, running: running !== undefined });
-      if (running) view.say(`changed while running: ${describeChanges(changes)} — the next run takes them`);
-      queue.add(changes);
-    },
-    onError: (e) => queue.fail(e),
-  });
+  let watcher: ReturnType<typeof watchInput>;
+  try {
+    watcher = watchInput(input, {
+      debounceMs: timing.debounceMs ?? WATCH_DEBOUNCE_MS,
+      maxWaitMs: WATCH_MAX_WAIT_MS,
+      exclude: [db, `${db}-wal`, `${db}-shm`, path.resolve(options.out)],
+      onChanges: (changes) => {
+        json({ type: "watch_changes", changes, running: running !== undefined });
+        if (running) view.say(`changed while running: ${describeChanges(changes)} — the next run takes them`);
+        queue.add(changes);
+      },
+      onError: (e) => queue.fail(e),
+    });
+  } catch (e) {
+    // The input is gone (a resumed run's), or the system's watch limit is reached.
+    lock.release();
+    view.say(`error: cannot watch ${input}: ${(e as Error).message}`);
+    return 1;
+  }
   const kept = new KeptModels();
   const unsubscribe = io.onSignal((signal) => {
     if (stopping) {
@@ -86,6 +94,8 @@ export async function runWatchCommand(options: GraphOptions, io: CommandIo, timi
       code = exitCodeFor(summary);
       // A run that never started (a usage error, no model) would fail the same way on every change.
       if (summary.status === "interrupted" || (n === 1 && summary.runId === null)) break;
+      // The input went away: nothing more will change in it.
+      if (summary.error?.code === "INPUT_NOT_FOUND" || summary.error?.code === "INPUT_NOT_DIRECTORY") break;
       // Every later run is a new one (a --resume applies to the first).
       const { resume: _resume, ...fresh } = runOptions;
       runOptions = fresh;
