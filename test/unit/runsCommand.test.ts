@@ -102,6 +102,17 @@ describe("npm run runs (runRunsCommand)", () => {
     expect(fs.readdirSync(path.join(f.out, ".kb")).sort()).toEqual(before);
   });
 
+  it("show prints quarantine reasons (model text) without control or bidi characters (issue 23)", async () => {
+    const f = fixture();
+    const kb = KnowledgeBase.open(f.out);
+    kb.replaceFile("b.md", [], [{ relPath: "b.md", patternKey: "p", name: "Bad\u202E draft", problems: ["reviewer: \u001b]0;owned\u0007no\u2066 example"] }]);
+    kb.close();
+    const t = io();
+    expect(await runRunsCommand({ kind: "show", db: f.db, json: false, id: "r1" }, t.io)).toBe(0);
+    expect(t.out()).toContain("no example");
+    expect(t.out()).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/);
+  });
+
   it("list, compact and delete; an unknown run is a usage error (exit 2)", async () => {
     const f = fixture();
     const list = io();

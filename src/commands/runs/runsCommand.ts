@@ -9,6 +9,7 @@ import path from "node:path";
 import { DEFAULT_MAX_FILE_MB, DEFAULT_RUN_DB } from "../../config/defaults.ts";
 import { isUserError, UserError } from "../../errors.ts";
 import { RunDatabase, type RunRow } from "../../store/RunDatabase.ts";
+import { terminalText } from "../../util/terminalText.ts";
 import type { CommandIo } from "../graph/runGraphCommand.ts";
 import type { RunsCommand } from "./parseRunsArgs.ts";
 import { formatRunDetails, formatRunList, listRuns, showRun } from "./runsReport.ts";
@@ -16,7 +17,8 @@ import { formatRunDetails, formatRunList, listRuns, showRun } from "./runsReport
 type Command = Exclude<RunsCommand, { kind: "help" } | { kind: "error" }>;
 
 export async function runRunsCommand(cmd: Command, io: CommandIo): Promise<number> {
-  const print = (human: string, data: unknown) => io.stdout.write(cmd.json ? `${JSON.stringify(data)}\n` : `${human}\n`);
+  // Paths, skip reasons and quarantine reasons (model text among them) reach a terminal: no control or bidi character.
+  const print = (human: string, data: unknown) => io.stdout.write(cmd.json ? `${JSON.stringify(data)}\n` : `${terminalText(human)}\n`);
   // Looking at runs creates nothing: a database that is not there holds no runs.
   if (!fs.existsSync(path.resolve(cmd.db))) {
     if (cmd.kind === "list") {
