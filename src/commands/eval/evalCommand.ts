@@ -12,6 +12,7 @@ import { KbJsonSchema } from "../../kb/schema.ts";
 import type { Entry, QuarantineRecord } from "../../kb/types.ts";
 import { RunDatabase } from "../../store/RunDatabase.ts";
 import { writeFileAtomic } from "../../util/atomicWrite.ts";
+import { terminalText } from "../../util/terminalText.ts";
 import type { GraphOptions } from "../graph/parseGraphArgs.ts";
 import { labelsForInput, loadLabels } from "./labels.ts";
 import type { EvalOptions } from "./parseEvalArgs.ts";
@@ -102,7 +103,7 @@ function readKbJson(out: string): { entries: Entry[]; quarantined: QuarantineRec
 }
 
 export async function runEvalCommand(options: EvalOptions, io: EvalIo, runPipeline: RunPipeline): Promise<number> {
-  const say = (s: string) => io.stderr.write(`${s}\n`);
+  const say = (s: string) => io.stderr.write(`${terminalText(s)}\n`);
   try {
     const labels = loadLabels(options.labels);
     const g = options.graph;
