@@ -231,44 +231,66 @@ const MAX_RELATED = 6;
  * in the other direction too.
  */
 export function linkRelated(entries: readonly Entry[]): Entry[] {
-  const n = entries.length;
-  // Scores and reasons per ordered pair, found through indexes (by reference, source file, cited
-  // path and name) rather than by comparing every pair: a thousand entries are half a million pairs.
-  const why = entries.map(() => new Map<number, { score: number; reasons: string[] }>());
+  const why = relatedScores(entries);
+  const keep = entries.map(() => new Set<number>());
+  for (const [i, mine] of why.entries()) {
+    const ranked = [...mine.keys()]
+      .sort((x, y) => (mine.get(y)?.score ?? 0) - (mine.get(x)?.score ?? 0) || byString(entries[x]?.slug ?? "", entries[y]?.slug ?? ""))
+      .slice(0, MAX_RELATED);
+    for (const j of ranked) {
+      keep[i]?.add(j);
+      keep[j]?.add(i);
+    }
+  }
+  return entries.map((e, i) => {
+    const related: RelatedRef[] = [...(keep[i] ?? [])].map((j) => {
+      const o = entries[j] as Entry;
+      return { id: o.id, slug: o.slug, name: o.name, why: [...(why[i]?.get(j)?.reasons ?? [])].sort(byString) };
+    });
+    related.sort((x, y) => byString(x.slug, y.slug));
+    return { ...e, related };
+  });
+}
+
+type PairScores = Map<number, { score: number; reasons: string[] }>;
+
+/** Entry indexes by each key `keysOf` gives an entry. */
+function indexBy(entries: readonly Entry[], keysOf: (e: Entry) => readonly string[]): Map<string, number[]> {
+  const index = new Map<string, number[]>();
+  entries.forEach((e, i) => {
+    for (const k of new Set(keysOf(e))) {
+      const list = index.get(k);
+      if (list) list.push(i);
+      else index.set(k, [i]);
+    }
+  });
+  return index;
+}
+
+/**
+ * Scores and reasons per pair of entries (both directions), found through indexes (by reference,
+ * source file, cited path and name) rather than by comparing every pair: a thousand entries are
+ * half a million pairs.
+ */
+function relatedScores(entries: readonly Entry[]): PairScores[] {
+  const why = entries.map((): PairScores => new Map());
   const add = (i: number, j: number, score: number, reason: string) => {
     for (const [x, y] of [
       [i, j],
       [j, i],
     ] as const) {
-      const pairs = why[x] as Map<number, { score: number; reasons: string[] }>;
+      const pairs = why[x] as PairScores;
       const cur = pairs.get(y) ?? { score: 0, reasons: [] };
       cur.score += score;
       if (!cur.reasons.includes(reason)) cur.reasons.push(reason);
       pairs.set(y, cur);
     }
   };
-  const indexOf = (keysOf: (e: Entry) => readonly string[]) => {
-    const index = new Map<string, number[]>();
-    entries.forEach((e, i) => {
-      for (const k of new Set(keysOf(e))) {
-        const list = index.get(k);
-        if (list) list.push(i);
-        else index.set(k, [i]);
-      }
-    });
-    return index;
-  };
   // Both cite a lint or a guideline: 3 for each one they share.
-  for (const [ref, list] of indexOf((e) => e.crossRefs.clippy))
-    for (const [x, i] of list.entries()) for (const j of list.slice(x + 1)) add(i, j, 3, `both cite ${ref}`);
-  for (const [ref, list] of indexOf((e) => e.crossRefs.guidelines))
-    for (const [x, i] of list.entries()) for (const j of list.slice(x + 1)) add(i, j, 3, `both cite ${ref}`);
+  for (const refs of [indexBy(entries, (e) => e.crossRefs.clippy), indexBy(entries, (e) => e.crossRefs.guidelines)])
+    for (const [ref, list] of refs) for (const [x, i] of list.entries()) for (const j of list.slice(x + 1)) add(i, j, 3, `both cite ${ref}`);
   // One's text names the other (multi-word names only): the name's key is a run of words in the text's key.
-  const nameKeys = entries.map((e) => nameKey(e.name));
-  const byName = new Map<string, number[]>();
-  nameKeys.forEach((k, j) => {
-    if (k.includes(" ")) byName.set(k, [...(byName.get(k) ?? []), j]);
-  });
+  const byName = indexBy(entries, (e) => [nameKey(e.name)].filter((k) => k.includes(" ")));
   const lengths = [...new Set([...byName.keys()].map((k) => k.split(" ").length))];
   entries.forEach((x, i) => {
     const words = nameKey([x.summary, ...x.whenToUse, ...x.whenNotToUse, ...x.pitfalls].join(" "))
@@ -280,7 +302,7 @@ export function linkRelated(entries: readonly Entry[]): Entry[] {
     for (const j of named) add(i, j, 2, `${x.name} mentions ${(entries[j] as Entry).name}`);
   });
   // One's research cites a source file of the other (the citation is the path, or the path and a `:` suffix).
-  const byFile = indexOf((e) => e.sources.map((s) => s.relPath));
+  const byFile = indexBy(entries, (e) => e.sources.map((s) => s.relPath));
   entries.forEach((x, i) => {
     const cited = new Set<number>();
     for (const r of x.research)
@@ -300,23 +322,5 @@ export function linkRelated(entries: readonly Entry[]): Entry[] {
       if (first !== undefined) add(i, j, 1, `same source: ${first}`);
     }
   });
-  const keep = entries.map(() => new Set<number>());
-  for (let i = 0; i < n; i++) {
-    const mine = why[i] as Map<number, { score: number; reasons: string[] }>;
-    const ranked = [...mine.keys()]
-      .sort((x, y) => (mine.get(y)?.score ?? 0) - (mine.get(x)?.score ?? 0) || byString(entries[x]?.slug ?? "", entries[y]?.slug ?? ""))
-      .slice(0, MAX_RELATED);
-    for (const j of ranked) {
-      keep[i]?.add(j);
-      keep[j]?.add(i);
-    }
-  }
-  return entries.map((e, i) => {
-    const related: RelatedRef[] = [...(keep[i] ?? [])].map((j) => {
-      const o = entries[j] as Entry;
-      return { id: o.id, slug: o.slug, name: o.name, why: [...(why[i]?.get(j)?.reasons ?? [])].sort(byString) };
-    });
-    related.sort((x, y) => byString(x.slug, y.slug));
-    return { ...e, related };
-  });
+  return why;
 }

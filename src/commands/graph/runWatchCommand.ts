@@ -11,7 +11,7 @@
 import path from "node:path";
 import { WATCH_DEBOUNCE_MS, WATCH_MAX_WAIT_MS } from "../../config/defaults.ts";
 import { isUserError } from "../../errors.ts";
-import { type InputChange, watchInput } from "../../input/watchInput.ts";
+import { type InputChange, type InputWatcher, watchInput } from "../../input/watchInput.ts";
 import { KeptModels } from "../../run/KeptModels.ts";
 import { InterruptedError } from "../../run/openPipelineRun.ts";
 import { newRunDirectories } from "../../run/resolveRun.ts";
@@ -25,100 +25,126 @@ export interface WatchTiming {
   debounceMs?: number;
 }
 
+/** What the watch and its signal handler share. */
+interface WatchState {
+  /** The current run's view (messages go above its progress display). */
+  view: RunView;
+  /** Stops the run in progress; undefined while waiting. */
+  running: AbortController | undefined;
+  stopping: boolean;
+  queue: ChangeQueue;
+}
+
 export async function runWatchCommand(options: GraphOptions, io: CommandIo, timing: WatchTiming = {}): Promise<number> {
-  let view: RunView = newRunView(io);
-  const input = path.resolve(options.input);
-  const db = path.resolve(options.db);
-  const json = (obj: Record<string, unknown>) => {
-    if (options.json) io.stdout.write(`${JSON.stringify(obj)}\n`);
-  };
-
-  // The lock is taken once for every run of the watch; a new run's directories are checked before it creates anything.
-  let lock: OutputLock;
-  try {
-    const first = toPipelineOptions(options);
-    if (first.resume === undefined) newRunDirectories(first);
-    lock = OutputLock.acquire(path.resolve(options.out), { runId: `watch-${process.pid}`, db }, { breakLock: options.breakLock === true });
-  } catch (e) {
-    if (!isUserError(e)) throw e;
-    view.say(`error [${e.code}]: ${e.message}${e.hint ? `\n${e.hint}` : ""}`);
-    return USAGE_CODES.has(e.code) ? 2 : 1;
-  }
-
-  const queue = new ChangeQueue();
-  let running: AbortController | undefined;
-  let stopping = false;
-  let watcher: ReturnType<typeof watchInput>;
-  try {
-    watcher = watchInput(input, {
-      debounceMs: timing.debounceMs ?? WATCH_DEBOUNCE_MS,
-      maxWaitMs: WATCH_MAX_WAIT_MS,
-      exclude: [db, `${db}-wal`, `${db}-shm`, path.resolve(options.out)],
-      onChanges: (changes) => {
-        json({ type: "watch_changes", changes, running: running !== undefined });
-        if (running) view.say(`changed while running: ${describeChanges(changes)} — the next run takes them`);
-        queue.add(changes);
-      },
-      onError: (e) => queue.fail(e),
-    });
-  } catch (e) {
-    // The input is gone (a resumed run's), or the system's watch limit is reached.
+  const debounceMs = timing.debounceMs ?? WATCH_DEBOUNCE_MS;
+  const state: WatchState = { view: newRunView(io), running: undefined, stopping: false, queue: new ChangeQueue() };
+  const lock = takeWatchLock(options, state.view);
+  if (typeof lock === "number") return lock;
+  const watcher = startWatcher(options, io, state, debounceMs);
+  if (!watcher) {
     lock.release();
-    view.say(`error: cannot watch ${input}: ${(e as Error).message}`);
     return 1;
   }
   const kept = new KeptModels();
   const unsubscribe = io.onSignal((signal) => {
-    if (stopping) {
+    if (state.stopping) {
       io.stderr.write(`\nSecond ${signal}: exiting now. Finished work is saved; resume with --resume.\n`);
-      if (running && view.runId) markInterrupted(db, view.runId);
+      if (state.running && state.view.runId) markInterrupted(path.resolve(options.db), state.view.runId);
       io.exitNow(130);
     }
-    stopping = true;
-    if (running) {
-      view.say(`\n${signal} received: stopping. Calls in flight are dropped; every finished step is saved. (Press Ctrl-C again to exit at once.)`);
-      running.abort(new InterruptedError(signal));
+    state.stopping = true;
+    if (state.running) {
+      state.view.say(`\n${signal} received: stopping. Calls in flight are dropped; every finished step is saved. (Press Ctrl-C again to exit at once.)`);
+      state.running.abort(new InterruptedError(signal));
     }
-    queue.stop();
+    state.queue.stop();
   });
-
-  let code = 0;
   try {
-    let runOptions: PipelineOptions = toPipelineOptions(options);
-    for (let n = 1; !stopping; n++) {
-      running = new AbortController();
-      view = newRunView(io);
-      const hooks = { signal: running.signal, outputLock: lock, ...(io.models ? {} : { keptModels: kept }) };
-      const summary = await reportedRun(runOptions, io, hooks, options.json, view);
-      running = undefined;
-      code = exitCodeFor(summary);
-      // A run that never started (a usage error, no model) would fail the same way on every change.
-      if (summary.status === "interrupted" || (n === 1 && summary.runId === null)) break;
-      // The input went away: nothing more will change in it.
-      if (summary.error?.code === "INPUT_NOT_FOUND" || summary.error?.code === "INPUT_NOT_DIRECTORY") break;
-      // Every later run is a new one (a --resume applies to the first).
-      const { resume: _resume, ...fresh } = runOptions;
-      runOptions = fresh;
-      if (!queue.hasPending()) {
-        view.say(
-          `Watching ${input} for changes (a run starts ${((timing.debounceMs ?? WATCH_DEBOUNCE_MS) / 1000).toFixed(1)} s after the last save; Ctrl-C stops).`,
-        );
-        json({ type: "watching", input });
-      }
-      const changes = await queue.next();
-      if (changes === undefined) break;
-      view.say(`\n${describeChanges(changes)} — running again (models stay loaded).`);
-    }
-    if (queue.error) {
-      view.say(`error: watching ${input} failed: ${queue.error.message}. Start the command again once the input is back.`);
-      code = 1;
-    } else if (stopping && code !== 130) view.say("Stopped watching.");
+    return await runUntilStopped(options, io, state, { lock, kept, debounceMs });
   } finally {
     unsubscribe();
     watcher.close();
     await kept.dispose();
     lock.release();
   }
+}
+
+/** The output lock for every run of the watch; a new run's directories are checked before it creates anything. Returns the exit code when refused. */
+function takeWatchLock(options: GraphOptions, view: RunView): OutputLock | number {
+  try {
+    const first = toPipelineOptions(options);
+    if (first.resume === undefined) newRunDirectories(first);
+    return OutputLock.acquire(
+      path.resolve(options.out),
+      { runId: `watch-${process.pid}`, db: path.resolve(options.db) },
+      { breakLock: options.breakLock === true },
+    );
+  } catch (e) {
+    if (!isUserError(e)) throw e;
+    view.say(`error [${e.code}]: ${e.message}${e.hint ? `\n${e.hint}` : ""}`);
+    return USAGE_CODES.has(e.code) ? 2 : 1;
+  }
+}
+
+/** Watches the input from before the first run (changes during it count); undefined when the input cannot be watched. */
+function startWatcher(options: GraphOptions, io: CommandIo, state: WatchState, debounceMs: number): InputWatcher | undefined {
+  const db = path.resolve(options.db);
+  try {
+    return watchInput(path.resolve(options.input), {
+      debounceMs,
+      maxWaitMs: WATCH_MAX_WAIT_MS,
+      exclude: [db, `${db}-wal`, `${db}-shm`, path.resolve(options.out)],
+      onChanges: (changes) => {
+        if (options.json) io.stdout.write(`${JSON.stringify({ type: "watch_changes", changes, running: state.running !== undefined })}\n`);
+        if (state.running) state.view.say(`changed while running: ${describeChanges(changes)} — the next run takes them`);
+        state.queue.add(changes);
+      },
+      onError: (e) => state.queue.fail(e),
+    });
+  } catch (e) {
+    // The input is gone (a resumed run's), or the system's watch limit is reached.
+    state.view.say(`error: cannot watch ${path.resolve(options.input)}: ${(e as Error).message}`);
+    return undefined;
+  }
+}
+
+/** Runs, then waits for changes and runs again, until Ctrl-C, an interrupted run or a run that cannot start; returns the exit code. */
+async function runUntilStopped(
+  options: GraphOptions,
+  io: CommandIo,
+  state: WatchState,
+  held: { lock: OutputLock; kept: KeptModels; debounceMs: number },
+): Promise<number> {
+  const input = path.resolve(options.input);
+  let code = 0;
+  let runOptions: PipelineOptions = toPipelineOptions(options);
+  for (let n = 1; !state.stopping; n++) {
+    state.running = new AbortController();
+    state.view = newRunView(io);
+    const hooks = { signal: state.running.signal, outputLock: held.lock, ...(io.models ? {} : { keptModels: held.kept }) };
+    const summary = await reportedRun(runOptions, io, hooks, options.json, state.view);
+    state.running = undefined;
+    code = exitCodeFor(summary);
+    // A run that never started (a usage error, no model) would fail the same way on every change.
+    if (summary.status === "interrupted" || (n === 1 && summary.runId === null)) break;
+    // The input went away: nothing more will change in it.
+    if (summary.error?.code === "INPUT_NOT_FOUND" || summary.error?.code === "INPUT_NOT_DIRECTORY") break;
+    // Every later run is a new one (a --resume applies to the first).
+    const { resume: _resume, ...fresh } = runOptions;
+    runOptions = fresh;
+    if (!state.queue.hasPending()) {
+      state.view.say(`Watching ${input} for changes (a run starts ${(held.debounceMs / 1000).toFixed(1)} s after the last save; Ctrl-C stops).`);
+      if (options.json) io.stdout.write(`${JSON.stringify({ type: "watching", input })}\n`);
+    }
+    const changes = await state.queue.next();
+    if (changes === undefined) break;
+    state.view.say(`\n${describeChanges(changes)} — running again (models stay loaded).`);
+  }
+  if (state.queue.error) {
+    state.view.say(`error: watching ${input} failed: ${state.queue.error.message}. Start the command again once the input is back.`);
+    return 1;
+  }
+  if (state.stopping && code !== 130) state.view.say("Stopped watching.");
   return code;
 }
 

@@ -73,8 +73,17 @@ const READ_ONLY = { readOnlyHint: true, destructiveHint: false, idempotentHint: 
 
 export function createKbMcpServer(reader: KbReader, version: string): McpServer {
   const server = new McpServer({ name: "rust-kb", title: "Rust patterns knowledge base", version }, { instructions: INSTRUCTIONS });
-  const pageLinks = (s: KbSnapshot, dir: "patterns" | "categories"): SourceLinker => sourceLinker(path.join(reader.dir, dir), s.kb.lastRun()?.inputDir);
+  registerTools(server, reader);
+  registerResources(server, reader);
+  return server;
+}
 
+/** Links from a page in `dir` to the input files, as the run that wrote the knowledge base renders them. */
+function pageLinks(reader: KbReader, s: KbSnapshot, dir: "patterns" | "categories"): SourceLinker {
+  return sourceLinker(path.join(reader.dir, dir), s.kb.lastRun()?.inputDir);
+}
+
+function registerTools(server: McpServer, reader: KbReader): void {
   server.registerTool(
     "search_patterns",
     {
@@ -117,7 +126,7 @@ export function createKbMcpServer(reader: KbReader, version: string): McpServer 
         const text = `No pattern "${stripControl(ref).slice(0, 300)}" in the knowledge base.${near.length > 0 ? ` Did you mean: ${near.map((h) => h.slug).join(", ")}?` : " Use search_patterns to find one."}`;
         return { content: [{ type: "text", text }], isError: true };
       }
-      const answer = patternAnswer(entry, pageLinks(s, "patterns"));
+      const answer = patternAnswer(entry, pageLinks(reader, s, "patterns"));
       return { content: [{ type: "text", text: answer.text }], structuredContent: { ...answer.structured } };
     },
   );
@@ -139,7 +148,9 @@ export function createKbMcpServer(reader: KbReader, version: string): McpServer 
       return { content: [{ type: "text", text: answer.text }], structuredContent: { ...answer.structured } };
     },
   );
+}
 
+function registerResources(server: McpServer, reader: KbReader): void {
   server.registerResource(
     "index",
     INDEX_URI,
@@ -162,7 +173,7 @@ export function createKbMcpServer(reader: KbReader, version: string): McpServer 
       const slug = variable(variables.slug);
       const entry = s.bySlug(slug);
       if (!entry) throw new McpError(RESOURCE_NOT_FOUND, `No pattern "${stripControl(slug).slice(0, 300)}" in the knowledge base.`, { uri: uri.href });
-      return markdown(uri.href, patternAnswer(entry, pageLinks(s, "patterns")).text);
+      return markdown(uri.href, patternAnswer(entry, pageLinks(reader, s, "patterns")).text);
     },
   );
 
@@ -181,10 +192,13 @@ export function createKbMcpServer(reader: KbReader, version: string): McpServer 
       const list = s.entries().filter((e) => e.category === id);
       if (list.length === 0)
         throw new McpError(RESOURCE_NOT_FOUND, `No category "${stripControl(id).slice(0, 100)}" with patterns in the knowledge base.`, { uri: uri.href });
-      return markdown(uri.href, renderCategoryPage(id, list, pageLinks(s, "categories")), `the whole page is categories/${id}.md in the knowledge base`);
+      return markdown(
+        uri.href,
+        renderCategoryPage(id, list, pageLinks(reader, s, "categories")),
+        `the whole page is categories/${id}.md in the knowledge base`,
+      );
     },
   );
-  return server;
 }
 
 function markdown(uri: string, text: string, rest = "the page is in the knowledge base") {
