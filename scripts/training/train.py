@@ -268,6 +268,7 @@ def main():
     rand = random.Random(a.seed)
     use_bf16 = dev.type == "cuda"
     step, epoch, t0 = 0, 0, time.time()
+    loss = torch.tensor(float("nan"))  # --steps 0 writes the untrained (random) model of the same shape
     while step < a.steps:
         plan = batches(examples, a.batch_tokens, rand)
         rand.shuffle(plan)
@@ -307,7 +308,8 @@ def main():
     }
     write_gguf(model, a, vocab, a.out, a.gguf_py, a.reference, meta)
     log(f"wrote {a.out} ({os.path.getsize(a.out)} bytes) after {step} steps, {time.time() - t0:.0f}s")
-    write_check(a, vocab, examples, dev, cos, sin, log)
+    if a.check_tokens > 0:
+        write_check(a, vocab, examples, dev, cos, sin, log)
 
 
 def write_check(a, vocab, examples, dev, cos, sin, log):

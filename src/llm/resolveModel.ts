@@ -152,7 +152,7 @@ export async function resolveModel(spec: string, options: ResolveModelOptions = 
  * type from where they are; undefined where it is not installed. It answers every step in shape, so
  * a first run offline shows pages, the site and search — it is not a Rust expert.
  */
-export function trainedTestModelPath(cwd = process.cwd()): string | undefined {
+function trainedTestModelPath(cwd = process.cwd()): string | undefined {
   const file = fileURLToPath(new URL("../../test/fixtures/models/rust-kb-tiny.gguf", import.meta.url));
   if (!fs.existsSync(file)) return undefined;
   const rel = path.relative(cwd, file);
