@@ -36,6 +36,15 @@ export interface GuardedSpawnOptions {
   limits?: ResourceLimits;
   /** Run in a network namespace of its own (no network at all) where that needs no privileges. */
   noNetwork?: boolean;
+  /**
+   * Where the machine allows it (fileSystemConfinementAvailable), the command sees only these
+   * absolute paths of the file system (bind-mounted into an empty root, in a mount namespace of its
+   * own; symbolic links among them are re-created as links), starting in `cwd`, which must be one
+   * of them or under one. `rootDir`: an empty directory of ours the new root is mounted on.
+   * `links`: symbolic links to create there, `[path, target]` (no /proc is mounted: a program that
+   * reads `/proc/self/exe` to find itself can be given that one link).
+   */
+  confine?: { visible: readonly string[]; rootDir: string; links?: readonly (readonly [string, string])[] };
   /** Between SIGTERM and SIGKILL when stopped (default 5000 ms). */
   graceMs?: number;
   onStdout?: (chunk: Buffer) => void;
@@ -48,6 +57,8 @@ export interface Isolation {
   diesWithWatchdog: boolean;
   limits: boolean;
   noNetwork: boolean;
+  /** The command sees only the paths in `confine.visible`. */
+  confined: boolean;
 }
 
 export interface GuardedProcess {
@@ -74,6 +85,27 @@ const WATCHDOG = [
   "trap '' INT TERM HUP QUIT",
   '(read _ <&4; kill -s TERM -- -"$c" 2>/dev/null || kill -s TERM "$c" 2>/dev/null; sleep "$g"; kill -s KILL -- -"$c" 2>/dev/null || kill -s KILL "$c" 2>/dev/null) >/dev/null 2>&1 & w=$!',
   'exec 4<&-; wait "$c"; s=$?; kill -s KILL "$w" 2>/dev/null; kill -s KILL -- -"$c" 2>/dev/null; exit "$s"',
+].join("\n");
+
+/**
+ * Inside a new user and mount namespace: an empty tmpfs on $1, each of the $3 paths that follow
+ * bind-mounted at the same place in it (a symbolic link re-created as one), then the number of
+ * links to create and their `path target` pairs; then "$@" after the working directory runs with
+ * that tmpfs as its root (through $2, util-linux's unshare --root, which also enters the working
+ * directory there). Exit 125 when a mount fails.
+ * PATH is set for the setup only: the command keeps the environment it was given.
+ */
+const CONFINE = [
+  "p0=$PATH; PATH=/usr/sbin:/usr/bin:/sbin:/bin; r=$1; u=$2; n=$3; shift 3",
+  'mount -t tmpfs -o mode=0755 rust-kb-root "$r" || exit 125',
+  'while [ "$n" -gt 0 ]; do p=$1; shift; n=$((n-1))',
+  '  if [ -L "$p" ]; then mkdir -p "$r$(dirname "$p")" && ln -s "$(readlink "$p")" "$r$p" || exit 125',
+  '  elif [ -d "$p" ]; then mkdir -p "$r$p" && mount --rbind "$p" "$r$p" || exit 125',
+  '  elif [ -e "$p" ]; then mkdir -p "$r$(dirname "$p")" && : > "$r$p" && mount --bind "$p" "$r$p" || exit 125; fi',
+  "done",
+  "n=$1; shift",
+  'while [ "$n" -gt 0 ]; do mkdir -p "$r$(dirname "$1")" && ln -s "$2" "$r$1" || exit 125; shift 2; n=$((n-1)); done',
+  'w=$1; shift; PATH=$p0; exec "$u" --root="$r" --wd="$w" -- "$@"',
 ].join("\n");
 
 /** Runs "$@" only if the watchdog is still our parent (so its death will signal us). */
@@ -117,10 +149,38 @@ export function networkNamespaceAvailable(): boolean {
   return netnsWorks;
 }
 
+let confineWorks: boolean | undefined;
+
+/**
+ * Whether a command can be confined to a few paths here (`confine`): unprivileged user and mount
+ * namespaces, tmpfs and bind mounts in them (a container may allow the namespace but not mounts).
+ */
+export function fileSystemConfinementAvailable(): boolean {
+  if (confineWorks === undefined) {
+    const unshare = systemTool("unshare");
+    confineWorks = false;
+    if (process.platform === "linux" && unshare !== undefined) {
+      const root = fs.mkdtempSync(path.join(os.tmpdir(), "rust-kb-confine-probe-"));
+      try {
+        const visible = ["/usr", "/bin", "/lib", "/lib64"].filter((p) => fs.existsSync(p));
+        const r = spawnSync(
+          unshare,
+          ["-rm", "--", "/bin/sh", "-c", CONFINE, "rust-kb-confine", root, unshare, String(visible.length), ...visible, "0", "/", "/bin/sh", "-c", "exit 0"],
+          { timeout: 5000, env: {} },
+        );
+        confineWorks = r.status === 0;
+      } finally {
+        fs.rmSync(root, { recursive: true, force: true });
+      }
+    }
+  }
+  return confineWorks;
+}
+
 /** The command line, with the wrappers this machine has, outermost first. */
 function wrapped(command: string, args: readonly string[], options: GuardedSpawnOptions): { argv: string[]; isolation: Isolation } {
   const argv: string[] = [];
-  const isolation: Isolation = { ownProcessGroup: false, diesWithWatchdog: false, limits: false, noNetwork: false };
+  const isolation: Isolation = { ownProcessGroup: false, diesWithWatchdog: false, limits: false, noNetwork: false, confined: false };
   const setsid = systemTool("setsid");
   if (setsid) {
     argv.push(setsid);
@@ -128,9 +188,14 @@ function wrapped(command: string, args: readonly string[], options: GuardedSpawn
   }
   // unshare before setpriv: entering a user namespace changes credentials, which clears the
   // parent-death signal, so that is set afterwards.
-  if (options.noNetwork && networkNamespaceAvailable()) {
-    argv.push(systemTool("unshare") as string, "-rn", "--");
-    isolation.noNetwork = true;
+  isolation.noNetwork = options.noNetwork === true && networkNamespaceAvailable();
+  isolation.confined = options.confine !== undefined && fileSystemConfinementAvailable();
+  if (isolation.noNetwork || isolation.confined)
+    argv.push(systemTool("unshare") as string, `-r${isolation.noNetwork ? "n" : ""}${isolation.confined ? "m" : ""}`, "--");
+  if (isolation.confined && options.confine) {
+    const { visible, rootDir, links = [] } = options.confine;
+    argv.push("/bin/sh", "-c", CONFINE, "rust-kb-confine", rootDir, systemTool("unshare") as string, String(visible.length), ...visible);
+    argv.push(String(links.length), ...links.flat(), options.cwd ?? "/");
   }
   const setpriv = systemTool("setpriv");
   if (setpriv && process.platform === "linux") {
@@ -185,7 +250,7 @@ export function spawnGuarded(command: string, args: readonly string[], options: 
     return {
       child,
       pid: Promise.resolve(child.pid),
-      isolation: { ownProcessGroup: false, diesWithWatchdog: false, limits: false, noNetwork: false },
+      isolation: { ownProcessGroup: false, diesWithWatchdog: false, limits: false, noNetwork: false, confined: false },
       exited: exited.finally(() => clearTimeout(timer)),
       stop() {
         child.kill("SIGTERM");

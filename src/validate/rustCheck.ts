@@ -16,7 +16,8 @@
  *
  * rustc runs sandboxed (src/util/spawnGuarded.ts): the real compiler binary (not rustup's proxy)
  * with an empty environment (PATH to its own directory, a temporary HOME and TMPDIR), in a
- * temporary directory, without network where the machine allows it, under rlimits (CPU seconds,
+ * temporary directory, without network and seeing only its toolchain, the system libraries and
+ * that directory where the machine allows it (mount namespaces), under rlimits (CPU seconds,
  * address space, file size, processes), in its own process group that dies with this process.
  * It runs twice. The first pass (`--emit=dep-info`: parse, macro expansion, name resolution) lists
  * every file and environment variable the compiler touched, whatever macro tricks spelled them; its
@@ -35,7 +36,7 @@ import path from "node:path";
 import type { Language, Node, Parser } from "web-tree-sitter";
 import type { CodeVerification } from "../kb/types.ts";
 import { isInside, realPathOf } from "../util/realPathOf.ts";
-import { type GuardedProcess, type GuardedSpawnOptions, type ResourceLimits, spawnGuarded } from "../util/spawnGuarded.ts";
+import { fileSystemConfinementAvailable, type GuardedProcess, type GuardedSpawnOptions, type ResourceLimits, spawnGuarded } from "../util/spawnGuarded.ts";
 import { compileTimeAccess } from "./compileTimeAccess.ts";
 import { firstPassStayedInside, UNIFORM_REFUSAL } from "./firstPassStayedInside.ts";
 import { withoutValues } from "./withoutValues.ts";
@@ -85,6 +86,11 @@ export interface RustCheckerOptions {
    * pass decides what is compiled: tests use it to show that pass holds on its own.
    */
   tokenScan?: boolean;
+  /**
+   * Confine rustc's view of the file system to its toolchain, the system libraries and the check's
+   * directory, where the machine allows it (default on; off: tests of the first pass on its own).
+   */
+  confine?: boolean;
   /** Test hook: how rustc is started (default spawnGuarded). */
   spawn?: (command: string, args: readonly string[], options: GuardedSpawnOptions) => GuardedProcess;
 }
@@ -94,7 +100,15 @@ interface Rustc {
   bin: string;
   version: string;
   sysroot: string | undefined;
+  /**
+   * The paths rustc needs (system libraries, its sysroot and directory), when it runs confined to
+   * them and the check's directory: where the machine allows it and a trial run worked.
+   */
+  confine: readonly string[] | undefined;
 }
+
+/** System paths a confined rustc sees besides its toolchain: libraries, the loader's cache, /dev/null. */
+const SYSTEM_PATHS = ["/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32", "/etc/ld.so.cache", "/dev/null"];
 
 /** Language tags that are Rust, and rustdoc's attributes that may follow them. */
 const RUST_TAGS = new Set(["rust", "rs"]);
@@ -176,7 +190,7 @@ export class RustChecker {
       // the way compiles run it: with an empty environment.
       for (const bin of own && fs.existsSync(own) ? [own, name] : [name]) {
         const version = await run(bin, ["--version"], { PATH: path.isAbsolute(bin) ? path.dirname(bin) : (process.env.PATH ?? "") });
-        if (version) return { bin, version, sysroot };
+        if (version) return { bin, version, sysroot, confine: this.options.confine === false ? undefined : await confinedPaths(bin, sysroot) };
       }
       return undefined;
     })();
@@ -249,6 +263,8 @@ export class RustChecker {
   private async compile(text: string, offset: number, wrapped: boolean, tmpRoot: string): Promise<CodeVerdict> {
     const rustc = (await this.compiler()) as Rustc;
     const dir = fs.mkdtempSync(path.join(tmpRoot, "rust-kb-check-"));
+    // The crate and rustc's HOME and TMPDIR in work/; root/ is where a confined rustc's file system is mounted.
+    const work = path.join(dir, "work");
     const limits: ResourceLimits = { ...DEFAULT_RUSTC_LIMITS, processes: processBudget(), ...this.options.limits };
     const base = { parses: true as const, checker: rustc.version, wrapped };
     const common = [
@@ -263,15 +279,16 @@ export class RustChecker {
       "--error-format=json",
     ];
     try {
-      fs.writeFileSync(path.join(dir, "snippet.rs"), text);
-      fs.mkdirSync(path.join(dir, "home"));
-      fs.mkdirSync(path.join(dir, "tmp"));
+      fs.mkdirSync(path.join(work, "home"), { recursive: true });
+      fs.mkdirSync(path.join(work, "tmp"));
+      fs.mkdirSync(path.join(dir, "root"));
+      fs.writeFileSync(path.join(work, "snippet.rs"), text);
       // First pass: parse, expand macros, resolve names, write the dep-info; nothing of it is published.
       const first = await this.runRustc(rustc, dir, [...common, "--emit=dep-info", "-o", "snippet.d", "snippet.rs"], limits);
       if (couldNotRun(first)) return { ...base, status: "not-checkable", detail: "parses; rustc could not run", checker: "tree-sitter" };
-      if (!firstPassStayedInside({ ...first, depInfo: readDepInfo(path.join(dir, "snippet.d")) }))
+      if (!firstPassStayedInside({ ...first, depInfo: readDepInfo(path.join(work, "snippet.d")) }))
         return { ...base, status: "not-checkable", detail: UNIFORM_REFUSAL };
-      fs.rmSync(path.join(dir, "snippet.d"), { force: true });
+      fs.rmSync(path.join(work, "snippet.d"), { force: true });
 
       // The check itself: type and borrow checks, const evaluation, metadata (no codegen, no linking).
       const result = await this.runRustc(rustc, dir, [...common, "--emit=metadata", "-o", "snippet.rmeta", "snippet.rs"], limits);
@@ -302,17 +319,17 @@ export class RustChecker {
     return this.options.timeoutMs ?? 20_000;
   }
 
-  /** One sandboxed rustc run in `dir` (src/util/spawnGuarded.ts), under the wall-clock limit. */
+  /** One sandboxed rustc run in `dir`/work (src/util/spawnGuarded.ts), under the wall-clock limit. */
   private async runRustc(rustc: Rustc, dir: string, args: readonly string[], limits: ResourceLimits): Promise<RustcRun> {
-    // Nothing of ours reaches rustc: no API keys, no proxies, no RUSTFLAGS/RUSTC_WRAPPER.
-    const env = { PATH: path.isAbsolute(rustc.bin) ? path.dirname(rustc.bin) : "/usr/bin:/bin", HOME: path.join(dir, "home"), TMPDIR: path.join(dir, "tmp") };
+    const work = path.join(dir, "work");
     let stderr = "";
     const spawnRustc = this.options.spawn ?? spawnGuarded;
     const child = spawnRustc(rustc.bin, args, {
-      env,
-      cwd: dir,
+      env: rustcEnv(rustc.bin, work),
+      cwd: work,
       limits,
       noNetwork: true,
+      ...(rustc.confine ? { confine: confinement(rustc, rustc.confine, dir) } : {}),
       graceMs: 1000,
       onStderr: (d) => {
         if (stderr.length < MAX_STDERR) stderr += d.toString();
@@ -617,5 +634,59 @@ function readDepInfo(file: string): string | undefined {
     return fs.readFileSync(file, "utf8");
   } catch {
     return undefined;
+  }
+}
+
+/** rustc's whole environment: nothing of ours reaches it (no API keys, no proxies, no RUSTFLAGS or RUSTC_WRAPPER). */
+function rustcEnv(bin: string, work: string): Record<string, string> {
+  return { PATH: path.isAbsolute(bin) ? path.dirname(bin) : "/usr/bin:/bin", HOME: path.join(work, "home"), TMPDIR: path.join(work, "tmp") };
+}
+
+/**
+ * What a confined rustc sees: `visible` and the check's work directory, mounted on `dir`/root; and,
+ * with no /proc there, `/proc/self/exe` as a link to the toolchain's own binary, which rustc (to
+ * find its sysroot) and the loader (to resolve the `$ORIGIN` of rustup's library path) read.
+ */
+function confinement(rustc: Pick<Rustc, "bin" | "sysroot">, visible: readonly string[], dir: string): NonNullable<GuardedSpawnOptions["confine"]> {
+  const own = rustc.sysroot ? path.join(rustc.sysroot, "bin", "rustc") : undefined;
+  const exe = own && fs.existsSync(own) ? own : rustc.bin;
+  return { visible: [...visible, fs.realpathSync(path.join(dir, "work"))], rootDir: path.join(dir, "root"), links: [["/proc/self/exe", exe]] };
+}
+
+/**
+ * The paths a confined rustc sees (SYSTEM_PATHS, its sysroot and its own directory, real paths),
+ * or undefined when rustc cannot be confined here: no mount namespaces, no known sysroot, or a
+ * trial compile that does not work that way (a wrapper script that needs more, an unusual install).
+ */
+async function confinedPaths(bin: string, sysroot: string | undefined): Promise<readonly string[] | undefined> {
+  if (!sysroot || !path.isAbsolute(bin) || !fileSystemConfinementAvailable()) return undefined;
+  const real = (p: string) => {
+    try {
+      return fs.realpathSync(p);
+    } catch {
+      return undefined;
+    }
+  };
+  const toolchain = [real(sysroot), real(path.dirname(bin))].filter((p): p is string => p !== undefined);
+  const visible = [...new Set([...SYSTEM_PATHS.filter((p) => fs.lstatSync(p, { throwIfNoEntry: false }) !== undefined), ...toolchain])];
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "rust-kb-trial-"));
+  try {
+    const work = path.join(dir, "work");
+    fs.mkdirSync(path.join(work, "home"), { recursive: true });
+    fs.mkdirSync(path.join(work, "tmp"));
+    fs.mkdirSync(path.join(dir, "root"));
+    // A small crate, not just --version: rustc looks for its sysroot and libraries only when it compiles.
+    fs.writeFileSync(path.join(work, "trial.rs"), "pub fn trial() -> Vec<u8> { vec![1] }\n");
+    const child = spawnGuarded(bin, ["--crate-type", "lib", "--emit=metadata", "-o", "trial.rmeta", "trial.rs"], {
+      env: rustcEnv(bin, work),
+      cwd: work,
+      confine: confinement({ bin, sysroot }, visible, dir),
+      graceMs: 1000,
+    });
+    const timer = setTimeout(() => child.kill(), 20_000);
+    const result = await child.exited.finally(() => clearTimeout(timer));
+    return child.isolation.confined && result.code === 0 && fs.existsSync(path.join(work, "trial.rmeta")) ? visible : undefined;
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
   }
 }

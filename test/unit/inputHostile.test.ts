@@ -11,6 +11,7 @@ import { MAX_JSON_DEPTH, parseJson } from "../../src/input/parseJson.ts";
 import { parseMarkdown, unitsFromOutline } from "../../src/input/parseMarkdown.ts";
 import { loadDocument, scanInput } from "../../src/input/scanInput.ts";
 import type { MarkdownOutline } from "../../src/input/types.ts";
+import { systemTool } from "../../src/util/spawnGuarded.ts";
 import { sharedCorpus } from "../helpers/scriptedBackend.ts";
 
 let root: string;
@@ -301,8 +302,8 @@ describe("a file swapped between the scan and the read", () => {
     write("fifo.md", "# A note\n\ntext\n");
     const file = await found("fifo.md");
     fs.rmSync(path.join(dir, "fifo.md"));
-    const mkfifo = spawnSync("mkfifo", [path.join(dir, "fifo.md")]);
-    if (mkfifo.status !== 0) return; // no mkfifo here
+    const mkfifo = systemTool("mkfifo");
+    if (!mkfifo || spawnSync(mkfifo, [path.join(dir, "fifo.md")]).status !== 0) return; // no mkfifo here
     const started = Date.now();
     const r = await loadDocument(file);
     expect(r).toEqual({ ok: false, reason: expect.stringMatching(/not a regular file|replaced/) });

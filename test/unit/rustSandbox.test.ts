@@ -9,7 +9,7 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { GuardedSpawnOptions } from "../../src/util/spawnGuarded.ts";
-import { spawnGuarded, systemTool } from "../../src/util/spawnGuarded.ts";
+import { fileSystemConfinementAvailable, spawnGuarded, systemTool } from "../../src/util/spawnGuarded.ts";
 import { firstPassStayedInside, UNIFORM_REFUSAL } from "../../src/validate/firstPassStayedInside.ts";
 import { cleanDetail, RustChecker } from "../../src/validate/rustCheck.ts";
 import { withoutValues } from "../../src/validate/withoutValues.ts";
@@ -107,6 +107,12 @@ describe("rustc's sandbox", () => {
         expect(options.noNetwork).toBe(true);
         expect(options.limits).toMatchObject({ cpuSeconds: expect.any(Number), addressSpaceBytes: expect.any(Number), fileSizeBytes: expect.any(Number) });
         expect(fs.existsSync(options.cwd as string)).toBe(false);
+        // Confined where the machine allows it: the toolchain, system libraries and the check's own directory only.
+        expect(options.confine !== undefined).toBe(fileSystemConfinementAvailable());
+        const system = ["/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32", "/etc/ld.so.cache", "/dev/null"];
+        const sysroot = fs.realpathSync(spawnSync("rustc", ["--print", "sysroot"], { encoding: "utf8" }).stdout.trim());
+        for (const p of options.confine?.visible ?? [])
+          expect(system.includes(p) || p === options.cwd || p === sysroot || command.startsWith(`${p}/`), `${p} is visible to rustc`).toBe(true);
       }
     },
   );
@@ -190,7 +196,10 @@ describe("verdict details", () => {
  * ends in the same refusal, whether the file exists, is missing, is a directory, a device or a FIFO,
  * and no byte of the file (as text or as a number) reaches a verdict.
  */
-describe("rustc's first pass decides what is compiled (token scan off)", () => {
+describe.each([
+  ["rustc confined to its toolchain and the check's directory where the machine allows it", true],
+  ["rustc seeing the whole file system (as where mount namespaces are disabled)", false],
+])("rustc's first pass decides what is compiled (token scan off; %s)", (_mode, confine) => {
   const SECRET = "sk-SECRET-a1b2c3d4";
   /** The secret's first 8 bytes as the little-endian u64 a const index would print. */
   const SECRET_NUMBER = Buffer.from(SECRET).readBigUInt64LE(0).toString();
@@ -222,7 +231,7 @@ describe("rustc's first pass decides what is compiled (token scan off)", () => {
         `${through(`const K: &[u8] = include_bytes ! ("${t}");`)}\nconst A: [u8; 1] = [0];\npub const X: u8 = A[u64::from_le_bytes([K[0], K[1], K[2], K[3], K[4], K[5], K[6], K[7]]) as usize];`,
     ],
   ];
-  const checker = () => new RustChecker({ tokenScan: false, timeoutMs: 8_000 });
+  const checker = () => new RustChecker({ tokenScan: false, timeoutMs: 8_000, confine });
 
   it.skipIf(!hasRustc).each(reaching)(
     "%s: one refusal for a file that exists, one that is missing, a directory and /dev/zero; nothing of the file published (needs rustc on PATH)",
@@ -244,7 +253,10 @@ describe("rustc's first pass decides what is compiled (token scan off)", () => {
     "a FIFO does not hang the check: the first pass ends at its time limit with the same refusal (needs rustc on PATH and mkfifo)",
     async (ctx) => {
       if (!fifo) ctx.skip();
-      const v = await new RustChecker({ tokenScan: false, timeoutMs: 3_000 }).check(through(`pub const K: &[u8] = include_bytes ! ("${fifo}");`), "rust");
+      const v = await new RustChecker({ tokenScan: false, timeoutMs: 3_000, confine }).check(
+        through(`pub const K: &[u8] = include_bytes ! ("${fifo}");`),
+        "rust",
+      );
       expect(v).toMatchObject({ status: "not-checkable", detail: UNIFORM_REFUSAL });
     },
     30_000,

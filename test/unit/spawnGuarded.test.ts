@@ -1,9 +1,11 @@
 import { spawn } from "node:child_process";
 import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { tsxEntryArgs } from "../../src/util/nodeEntry.ts";
 import { isProcessAlive } from "../../src/util/processAlive.ts";
-import { networkNamespaceAvailable, spawnGuarded, systemTool } from "../../src/util/spawnGuarded.ts";
+import { fileSystemConfinementAvailable, networkNamespaceAvailable, spawnGuarded, systemTool } from "../../src/util/spawnGuarded.ts";
 import { REPO } from "../helpers/cli.ts";
 import { waitGone } from "../helpers/waitGone.ts";
 
@@ -56,6 +58,41 @@ describe.skipIf(!posix)("spawnGuarded (POSIX)", () => {
     expect(["SIGXCPU", "SIGKILL"]).toContain(signal);
     expect(Date.now() - started).toBeLessThan(30_000);
   });
+
+  it.skipIf(!linux || !fileSystemConfinementAvailable())(
+    "confined, the command sees only the paths given: not /etc, /home or the rest of /tmp; it still dies with its watchdog (skipped where mount namespaces are disabled)",
+    async () => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "rust-kb-confine-"));
+      const outside = fs.mkdtempSync(path.join(os.tmpdir(), "rust-kb-outside-"));
+      try {
+        const work = path.join(dir, "work");
+        fs.mkdirSync(work);
+        fs.mkdirSync(path.join(dir, "root"));
+        fs.writeFileSync(path.join(work, "mine.txt"), "mine\n");
+        fs.writeFileSync(path.join(outside, "secret.txt"), "secret\n");
+        const visible = ["/usr", "/bin", "/lib", "/lib64"].filter((p) => fs.existsSync(p));
+        const script = `cat mine.txt; cat ${outside}/secret.txt; ls /etc/hostname; ls /tmp; readlink /proc/self/exe; pwd`;
+        let out = "";
+        const g = spawnGuarded("/bin/sh", ["-c", script], {
+          env: { PATH: "/usr/bin:/bin" },
+          cwd: work,
+          noNetwork: true,
+          confine: { visible: [...visible, work], rootDir: path.join(dir, "root"), links: [["/proc/self/exe", "/usr/bin/true"]] },
+          onStdout: (d) => {
+            out += d.toString();
+          },
+        });
+        await g.exited;
+        expect(g.isolation.confined).toBe(true);
+        expect(out).toBe(`mine\n${path.basename(dir)}\n/usr/bin/true\n${work}\n`);
+        // The mounts lived in the command's own namespace: here the root is an empty folder.
+        expect(fs.readdirSync(path.join(dir, "root"))).toEqual([]);
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+        fs.rmSync(outside, { recursive: true, force: true });
+      }
+    },
+  );
 
   it.skipIf(!linux || !networkNamespaceAvailable())("runs without network where unprivileged namespaces work (skipped where they are disabled)", async () => {
     // /proc/self/net/dev lists the interfaces of the process's own network namespace.
