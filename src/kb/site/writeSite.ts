@@ -242,9 +242,11 @@ export function siteKeptMessage(kept: readonly string[]): string {
   return `Left alone in the site (not written by this tool, edited since it wrote them, or reached through a link): ${kept.join(", ")}. Move them away to let the site use those paths.`;
 }
 
-/** A manifest entry that could name a file of the site at all (not empty, absolute, `.` or `..`). */
+/** A manifest entry that could name a file of the site at all (not empty, absolute, `.` or `..`, no control character to print). */
 function isPlainRelative(rel: string): boolean {
-  return rel !== "" && !path.isAbsolute(rel) && !rel.split(/[\\/]/).some((p) => p === "" || p === "." || p === "..");
+  return (
+    rel !== "" && !path.isAbsolute(rel) && !/[\u0000-\u001f\u007f-\u009f]/.test(rel) && !rel.split(/[\\/]/).some((p) => p === "" || p === "." || p === "..")
+  );
 }
 
 const byString = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
