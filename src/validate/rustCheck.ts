@@ -621,9 +621,9 @@ function onPath(name: string): string | undefined {
   return undefined;
 }
 
-/** rustc was not found or could not start (the shell's 127, no diagnostic printed). */
+/** rustc was not found or could not start (the shell's 127, the confinement's 125; no diagnostic printed). */
 function couldNotRun(run: RustcRun): boolean {
-  return !run.timedOut && run.signal === null && run.code === 127 && !run.stderr.includes("{");
+  return !run.timedOut && run.signal === null && (run.code === 127 || run.code === 125) && !run.stderr.includes("{");
 }
 
 /** The first pass's dep-info, or undefined when rustc wrote none (or one too large to be only the snippet). */
