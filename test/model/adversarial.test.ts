@@ -382,12 +382,11 @@ describe("hostile model text (scripted model) and a hostile example through the 
     fs.mkdirSync(path.join(dir, "outside"));
     fs.writeFileSync(path.join(dir, "outside", "secret.md"), `# Secret\n\n${OUTSIDE}\n`);
     fs.writeFileSync(outsideRust(path.join(dir, "outside")), `pub const N: u64 = ${OUTSIDE_NUMBER};\npub const S: &str = "${OUTSIDE}";\n`);
-    MACRO_TRICKS(path.join(dir, "outside")).forEach((code, i) =>
+    for (const [i, code] of MACRO_TRICKS(path.join(dir, "outside")).entries())
       fs.writeFileSync(
         path.join(dir, "in", `trick-${i}.md`),
         `# Modules from elsewhere\n\nPull a module in from another path with a small macro.\n\n${RUST(code)}\n`,
-      ),
-    );
+      );
     saved = process.env.TAVILY_API_KEY;
     process.env.TAVILY_API_KEY = CANARY;
     await runScripted();
