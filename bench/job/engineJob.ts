@@ -56,6 +56,8 @@ export interface FirstTry {
 
 export interface EngineCall extends TimelineCall {
   callKey: string;
+  /** The answer's first 400 characters (kept only without the grammar). */
+  text?: string;
   queued: number;
   promptTokens: number;
   reusedPromptTokens: number;
@@ -71,6 +73,8 @@ export interface EngineResult {
   processed: number;
   quarantined: number;
   firstTry: Partial<Record<Role, FirstTry>>;
+  /** Without the grammar: up to 12 answers that did not parse or validate (the first 400 characters), to see what free generation gets wrong. */
+  failedAnswers?: { callKey: string; text: string }[];
   /** Grammar sampling summed over calls, where the engine reports it (patched llama-server). */
   grammarStats?: { checked: number; rejected: number; rejectMs: number };
   threads: number;
@@ -144,6 +148,7 @@ class TimedBackend implements ModelBackend {
     }
     this.calls.push({
       callKey: request.callKey ?? "",
+      ...(this.withGrammar ? {} : { text: result.text.slice(0, 400) }),
       sequence: result.sequence ?? 0,
       role: request.role,
       file: request.affinityKey ?? "(run)",
@@ -251,6 +256,7 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
       grammar: o.grammar,
       ...finished,
       firstTry: firstTry(calls),
+      ...(o.grammar ? {} : { failedAnswers: failedAnswers(calls) }),
       ...(timed.grammar ? { grammarStats: timed.grammar } : {}),
       threads: o.threads,
       sequences: o.sequences,
@@ -321,6 +327,18 @@ function firstTry(calls: readonly EngineCall[]): Partial<Record<Role, FirstTry>>
     if (/\|r([2-9]|\d\d+)#a0$/.test(c.callKey)) f.repairRounds++;
   }
   return out;
+}
+
+/** Answers a later attempt of the same call replaced: they did not parse or validate. */
+function failedAnswers(calls: readonly EngineCall[]): { callKey: string; text: string }[] {
+  const keys = new Set(calls.map((c) => c.callKey));
+  return calls
+    .filter((c) => {
+      const m = /^(.*)#a(\d+)$/.exec(c.callKey);
+      return m !== null && keys.has(`${m[1]}#a${Number(m[2]) + 1}`);
+    })
+    .slice(0, 12)
+    .map((c) => ({ callKey: c.callKey, text: c.text ?? "" }));
 }
 
 /** llama-bench prompt processing rate (pp512), tok/s. */
