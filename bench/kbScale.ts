@@ -88,31 +88,31 @@ const firstByName = entries.filter((e) => kb.search(e.name, 1)[0]?.slug === e.sl
 say(`- searching an entry's exact name gives that entry first: ${firstByName} of ${entries.length}`);
 
 // --- the CLI as processes ---
+/** Wall and CPU (user + system) time of a `npm run kb` command's process, measured by /usr/bin/time where it exists. */
 const cli = (...args: string[]) => {
+  const argv = [...tsxEntryArgs("cli/kb.ts", ...args, "--out", kbDir)];
+  const timed = fs.existsSync("/usr/bin/time");
   const t = performance.now();
-  const r = spawnSync(process.execPath, tsxEntryArgs("cli/kb.ts", ...args, "--out", kbDir), { cwd: REPO_ROOT, encoding: "utf8" });
-  return { ms: performance.now() - t, stdout: r.stdout, code: r.status };
+  const r = timed
+    ? spawnSync("/usr/bin/time", ["-f", "CPU %U %S", process.execPath, ...argv], { cwd: REPO_ROOT, encoding: "utf8" })
+    : spawnSync(process.execPath, argv, { cwd: REPO_ROOT, encoding: "utf8" });
+  const wall = performance.now() - t;
+  const m = /CPU ([\d.]+) ([\d.]+)\s*$/.exec(r.stderr ?? "");
+  return { ms: wall, cpuMs: m ? (Number(m[1]) + Number(m[2])) * 1000 : Number.NaN, stdout: r.stdout, code: r.status };
 };
+const both = (runs: { ms: number; cpuMs: number }[]) =>
+  `${ms(
+    runs.map((r) => r.ms),
+    0,
+  )} wall, ${ms(
+    runs.map((r) => r.cpuMs),
+    0,
+  )} CPU`;
 const someSlug = entries[Math.floor(entries.length / 2)]?.slug ?? "";
 say("\n## `npm run kb` as a process (node + tsx start included; 3 runs each)");
-say(
-  `- search "borrow iterator": ${ms(
-    [1, 2, 3].map(() => cli("search", "borrow iterator").ms),
-    0,
-  )}`,
-);
-say(
-  `- show ${someSlug}: ${ms(
-    [1, 2, 3].map(() => cli("show", someSlug).ms),
-    0,
-  )}`,
-);
-say(
-  `- list: ${ms(
-    [1, 2, 3].map(() => cli("list").ms),
-    0,
-  )}`,
-);
+say(`- search "borrow iterator": ${both([1, 2, 3].map(() => cli("search", "borrow iterator")))}`);
+say(`- show ${someSlug}: ${both([1, 2, 3].map(() => cli("show", someSlug)))}`);
+say(`- list: ${both([1, 2, 3].map(() => cli("list")))}`);
 
 // --- the site ---
 const siteDir = path.join(dir, "site-bench");
@@ -121,7 +121,9 @@ const fresh = cli("site", "--site-dir", siteDir);
 const again = cli("site", "--site-dir", siteDir);
 const siteFiles = fs.readdirSync(siteDir, { recursive: true }).length;
 say("\n## Site (`npm run kb -- site`, process wall time)");
-say(`- fresh build: ${(fresh.ms / 1000).toFixed(1)} s (${siteFiles} files and folders); rebuild with nothing changed: ${(again.ms / 1000).toFixed(1)} s`);
+say(
+  `- fresh build: ${(fresh.ms / 1000).toFixed(1)} s wall, ${(fresh.cpuMs / 1000).toFixed(1)} s CPU (${siteFiles} files and folders); rebuild with nothing changed: ${(again.ms / 1000).toFixed(1)} s wall, ${(again.cpuMs / 1000).toFixed(1)} s CPU`,
+);
 
 // --- MCP over stdio ---
 say("\n## MCP server over stdio (`node --import tsx cli/kb.ts mcp`, the SDK's client)");
@@ -139,7 +141,10 @@ type Tool = { content: { text?: string }[]; structuredContent?: { hits?: { slug:
 const search = async (query: string) => (await client.callTool({ name: "search_patterns", arguments: { query } })) as Tool;
 const firstHits = await search("borrow iterator");
 const firstSearch = performance.now() - t0;
-say(`- process start to initialized: ${connected.toFixed(0)} ms; to the first search's answer: ${firstSearch.toFixed(0)} ms`);
+const serverCpu = processCpuMs(transport.pid);
+say(
+  `- process start to initialized: ${connected.toFixed(0)} ms; to the first search's answer: ${firstSearch.toFixed(0)} ms wall (the server's CPU time by then: ${serverCpu.toFixed(0)} ms)`,
+);
 const later: number[] = [];
 let same = 0;
 for (const q of queries) {
@@ -173,6 +178,16 @@ if (!values["no-watch"]) await watchBench();
 say(`\nload average at the end: ${load()}`);
 process.stdout.write(`${report.join("\n")}\n`);
 kb.close();
+
+/** CPU time (user + system) a live process has used, from /proc (NaN elsewhere). */
+function processCpuMs(pid: number | null): number {
+  try {
+    const fields = fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime, stime in USER_HZ ticks
+  } catch {
+    return Number.NaN;
+  }
+}
 
 function cliSearch(query: string): string[] {
   const stdout = new PassThrough();
