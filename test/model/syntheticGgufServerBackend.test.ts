@@ -52,15 +52,28 @@ describe.skipIf(!serverBin)("LlamaServerBackend (llama-server over loopback)", (
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  it("generates up to maxTokens per call, two calls in parallel on their own slots", async () => {
-    const results = await Promise.all([
-      backend.generate({ role: "extractor", prompt: { system: "s", user: "one" }, maxTokens: 6, temperature: 0 }),
-      backend.generate({ role: "extractor", prompt: { system: "s", user: "two" }, maxTokens: 6, temperature: 0 }),
-    ]);
+  it("generates up to maxTokens per call, two calls in parallel on their own slots, reporting each call's start, first text and slot", async () => {
+    // The live display counts agents at work from onStart: a backend that never calls it shows every role at 0.
+    const seen: string[] = [];
+    const call = (user: string) =>
+      backend.generate({
+        role: "extractor",
+        prompt: { system: "s", user },
+        maxTokens: 6,
+        temperature: 0,
+        onStart: () => seen.push(`start ${user}`),
+        onFirstToken: () => seen.push(`text ${user}`),
+      });
+    const results = await Promise.all([call("one"), call("two")]);
     for (const r of results) {
       expect(r.outputTokens).toBeGreaterThan(0);
       expect(r.outputTokens).toBeLessThanOrEqual(6);
       expect(r.inputTokens).toBeGreaterThan(0);
+    }
+    expect(results.map((r) => r.sequence).sort()).toEqual([0, 1]);
+    for (const user of ["one", "two"]) {
+      expect(seen).toContain(`start ${user}`);
+      if (results[user === "one" ? 0 : 1]?.text) expect(seen.indexOf(`start ${user}`)).toBeLessThan(seen.indexOf(`text ${user}`));
     }
     expect(backend.scheduler.stats().free).toBe(2);
   });
@@ -83,6 +96,10 @@ describe.skipIf(!serverBin)("LlamaServerBackend (llama-server over loopback)", (
     });
     if (r.stopReason === "eogToken") expect(["a", "b"]).toContain(JSON.parse(r.text).kind);
     else expect(r.text.trimStart().startsWith("{")).toBe(true);
+    // The project's patched server reports its grammar sampling per call (the job bench reads it).
+    expect(r.grammar?.checked).toBeGreaterThan(0);
+    expect(r.grammar?.rejected).toBeGreaterThanOrEqual(0);
+    expect(r.grammar?.rejected).toBeLessThanOrEqual(r.grammar?.checked ?? 0);
   });
 
   it("throws AbortError when the signal fires and frees the slot", async () => {
