@@ -8,6 +8,7 @@ import { removeStaleTemps, writeFileAtomic } from "../util/atomicWrite.ts";
 import { ownedPath } from "../util/ownedPath.ts";
 import { ALIAS_TABLE, type AliasIndex, buildAliasIndex } from "./aliases.ts";
 import { assignIds, buildEntry, linkRelated, type PreviousAssignment } from "./entries.ts";
+import { contentHash, fileHash } from "./fileHash.ts";
 import { stripControl } from "./markdownSafe.ts";
 import { renderCategoryPage, renderEntryPage, renderIndex, renderQuarantine } from "./render.ts";
 import { type CandidatePair, candidatePairs, DEFAULT_MAX_MERGE_PAIRS, type Judgment, type MatchDraft, type Overrides, resolveDrafts } from "./resolve.ts";
@@ -560,15 +561,3 @@ const PAGE_DIRS = ["patterns", "categories"] as const;
 const FILES_RECORDED = "filesRecorded";
 /** Output files at the root of every knowledge base. */
 const FIXED_FILES = ["index.md", "quarantine.md", "kb.json", "kb.schema.json"] as const;
-
-function contentHash(content: string | Buffer): string {
-  return createHash("sha256").update(content).digest("hex").slice(0, 32);
-}
-
-function fileHash(file: string): string | undefined {
-  try {
-    return contentHash(fs.readFileSync(file));
-  } catch {
-    return undefined;
-  }
-}

@@ -3,7 +3,6 @@
  * started or resumed from Studio go through openPipelineRun, as `npm run graph` runs do.
  */
 import fs from "node:fs";
-import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { serve } from "@hono/node-server";
 import type { Env } from "../../config/env.ts";
@@ -12,6 +11,7 @@ import { openPipelineRun, toUserError } from "../../run/openPipelineRun.ts";
 import type { PipelineOptions } from "../../run/types.ts";
 import { RunDatabase } from "../../store/RunDatabase.ts";
 import { terminalText } from "../../util/terminalText.ts";
+import { whenListening } from "../../util/whenListening.ts";
 import type { StudioOptions } from "./parseStudioArgs.ts";
 import type { StudioRunRequest } from "./servedGraph.ts";
 import { createStudioApp } from "./studioApp.ts";
@@ -94,18 +94,15 @@ export async function runStudioCommand(options: StudioOptions, io: StudioIo): Pr
 
   const { app, active } = createStudioApp({ db, roots, origins, openRun });
   const server = serve({ fetch: app.fetch, hostname: "127.0.0.1", port: options.port });
+  let port: number;
   try {
-    await new Promise<void>((resolve, reject) => {
-      server.once("listening", () => resolve());
-      server.once("error", reject);
-    });
+    port = await whenListening(server);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     say(code === "EADDRINUSE" ? `error: port ${options.port} is in use. Pass --port N (0 picks a free one).` : `error: ${(e as Error).message}`);
     db.close();
     return 1;
   }
-  const port = (server.address() as AddressInfo).port;
   const url = `http://127.0.0.1:${port}`;
   say(`Studio API: ${url} (database ${dbPath})`);
   say(`Open https://smith.langchain.com/studio/?baseUrl=${url} (the page needs internet in your browser; the API works offline).`);

@@ -10,7 +10,6 @@
  * its manifest) and still holding the bytes it wrote, and deterministically: the same knowledge
  * base gives the same bytes.
  */
-import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -18,6 +17,7 @@ import { UserError } from "../../errors.ts";
 import { writeFileAtomic } from "../../util/atomicWrite.ts";
 import { ownedPath } from "../../util/ownedPath.ts";
 import { realPathOf } from "../../util/realPathOf.ts";
+import { contentHash, fileHash } from "../fileHash.ts";
 import { stripControl } from "../markdownSafe.ts";
 import { renderCategoryPage, renderEntryPage, renderQuarantine } from "../render.ts";
 import { sourceLinker } from "../sourceLinks.ts";
@@ -204,19 +204,6 @@ function renderSite(source: SiteSource, siteDir: string): Map<string, string> {
 
 /** Largest manifest read (a site's manifest lists a few hundred files). */
 const MAX_MANIFEST_BYTES = 16 * 1024 * 1024;
-
-function contentHash(content: string | Buffer): string {
-  return createHash("sha256").update(content).digest("hex").slice(0, 32);
-}
-
-/** The hash of a regular file's bytes, or undefined when there is none. */
-function fileHash(file: string): string | undefined {
-  try {
-    return contentHash(fs.readFileSync(file));
-  } catch {
-    return undefined;
-  }
-}
 
 /**
  * The files an earlier site recorded, with the hash of the bytes written; a manifest written before

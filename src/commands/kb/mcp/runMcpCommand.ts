@@ -5,13 +5,13 @@
  * on stdio, so everything else goes to stderr.
  */
 import fs from "node:fs";
-import type { AddressInfo } from "node:net";
 import path from "node:path";
 import type { Readable, Writable } from "node:stream";
 import { isUserError } from "../../../errors.ts";
 import { KbReader } from "../../../kb/KbReader.ts";
 import { REPO_ROOT } from "../../../util/nodeEntry.ts";
 import { terminalText } from "../../../util/terminalText.ts";
+import { whenListening } from "../../../util/whenListening.ts";
 import { createKbMcpServer } from "./kbMcpServer.ts";
 
 export interface McpOptions {
@@ -73,17 +73,15 @@ async function serveHttp(reader: KbReader, version: string, port: number, io: Mc
   const [{ serve }, { createMcpHttpApp }] = await Promise.all([import("@hono/node-server"), import("./mcpHttpApp.ts")]);
   const app = createMcpHttpApp(reader, version);
   const server = serve({ fetch: app.fetch, hostname: "127.0.0.1", port });
+  let bound: number;
   try {
-    await new Promise<void>((resolve, reject) => {
-      server.once("listening", () => resolve());
-      server.once("error", reject);
-    });
+    bound = await whenListening(server);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     say(code === "EADDRINUSE" ? `error: port ${port} is in use. Pass --http N with another port (0 picks a free one).` : `error: ${(e as Error).message}`);
     return 1;
   }
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/mcp`;
+  const url = `http://127.0.0.1:${bound}/mcp`;
   say(`MCP endpoint: ${url} (Streamable HTTP; only this machine's loopback address answers). Ctrl-C stops it.`);
   io.onListening?.(url);
   await new Promise<void>((resolve) => {
