@@ -236,7 +236,8 @@ async function main(): Promise<void> {
           .digest("hex");
         if (seen.has(key)) continue;
         seen.add(key);
-        counts[`${c.role}${c.valid ? "" : " (spoiled)"}`] = (counts[`${c.role}${c.valid ? "" : " (spoiled)"}`] ?? 0) + 1;
+        const kind = `${c.role}${c.valid ? "" : " (spoiled)"}`;
+        counts[kind] = (counts[kind] ?? 0) + 1;
         sink.write(`${JSON.stringify({ run, ...c })}\n`);
       }
       process.stderr.write(`run ${run + 1}/${values.runs}: ${files.length} files, context ${contextTokens}, fail share ${failShare}, ${calls.length} calls\n`);
