@@ -14,13 +14,15 @@
  *   npm run bench -- --job --engine [--json] [--synthetic qwen2.5-0.5b] [--quant Q4_K_M|Q8_0]
  *                    [--model PATH | --trained] [--threads N] [--sequences N] [--concurrency N] [--rustc]
  *                    [--backend auto|node-llama-cpp|llama-server] [--no-grammar]
- *                    [--first N | --files a.md,b.json]
+ *                    [--corpus DIR] [--first N | --files a.md,b.json]
  *
  * `--trained` is the project's own trained test model (test/fixtures/models/rust-kb-tiny.gguf: it
  * answers in shape, so the success path is what is timed); `--backend auto` (the default) is the
  * engine a run would choose (llama-server where built, else in process); `--no-grammar` sends the
  * requests without their JSON schema (first-try validity of free generation); `--first N` takes the
- * first N corpus files by path instead of the fixed 4-file slice (a batch needs >= 30 files to fill).
+ * first N corpus files by path instead of the fixed 4-file slice (a batch needs >= 30 files to fill);
+ * `--corpus DIR` reads the files from DIR instead of ../shared/corpus/rust-research (all of its files
+ * unless --first or --files says otherwise; e.g. `--corpus examples/notes`).
  *
  * Tokens are counted with a real tokenizer loaded vocabulary-only through node-llama-cpp (default:
  * ../shared/models/llama-2-tiny-random-chatml.gguf, the Llama-2 32k SentencePiece vocabulary with
@@ -79,6 +81,7 @@ export async function runJobBench(argv: string[]): Promise<void> {
       "no-grammar": { type: "boolean", default: false },
       first: { type: "string" },
       files: { type: "string" },
+      corpus: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -208,6 +211,7 @@ async function runEngineMode(values: {
   "no-grammar": boolean;
   first?: string;
   files?: string;
+  corpus?: string;
 }): Promise<void> {
   const log = (s: string) => process.stderr.write(`${s}\n`);
   const threads = values.threads ? Number(values.threads) : machineThreads();
@@ -233,7 +237,7 @@ async function runEngineMode(values: {
   const caps = Object.fromEntries(ROLES.map((r) => [r, agents.roles[r].agents])) as Record<Role, number>;
   const total = ROLES.reduce((a, r) => a + caps[r], 0);
   const sequences = values.sequences ? Number(values.sequences) : total;
-  const corpusDir = path.resolve(repo, "../shared/corpus/rust-research");
+  const corpusDir = values.corpus ? path.resolve(values.corpus) : path.resolve(repo, "../shared/corpus/rust-research");
   const requested = parseBackendChoice(values.backend);
   if (!requested) throw new Error(`--backend takes auto, node-llama-cpp or llama-server, not ${values.backend}`);
   const engine = chooseBackend(requested, { serverBin: findLlamaCppTool("llama-server") });
@@ -242,7 +246,9 @@ async function runEngineMode(values: {
     ? values.files.split(",").map((f) => f.trim())
     : values.first
       ? corpusFiles(corpusDir).slice(0, Number(values.first))
-      : DEFAULT_SLICE;
+      : values.corpus
+        ? corpusFiles(corpusDir)
+        : DEFAULT_SLICE;
   const r = await runEngine({
     modelPath,
     corpusDir,
