@@ -22,6 +22,7 @@ export function makeDiscover(deps: Pick<NodeDeps, "db" | "events" | "ledger">) {
     let changedContent = 0;
     const ledger = state.settings ? deps.ledger(state.outDir) : undefined;
     const firstPathOf = new Map<string, string>();
+    const sizes: { path: string; bytes: number }[] = [];
     for (const s of scan.skipped) {
       deps.db.upsertFile(runId, s.relPath, { status: "skipped", reason: s.reason, node: "discover" });
       deps.events({ type: "file_skipped", path: s.relPath, reason: s.reason });
@@ -53,6 +54,7 @@ export function makeDiscover(deps: Pick<NodeDeps, "db" | "events" | "ledger">) {
       if (change.kind === "content") changedContent++;
       deps.db.upsertFile(runId, file.relPath, { docId: loaded.doc.id, status: "pending", node: "discover" });
       files.push(task);
+      sizes.push({ path: file.relPath, bytes: file.size });
     }
     const found = scan.files.length + scan.skipped.length;
     if (unchanged.length > 0)
@@ -64,7 +66,7 @@ export function makeDiscover(deps: Pick<NodeDeps, "db" | "events" | "ledger">) {
     if (changedContent > 0) deps.events({ type: "message", level: "info", text: `${changedContent} files changed since the last run: re-processing them` });
     for (const [what, n] of changedSettings)
       deps.events({ type: "message", level: "info", text: `${what} since ${n} files were processed: re-processing them` });
-    deps.events({ type: "files_discovered", found, toProcess: files.length, skipped: skipped.length });
+    deps.events({ type: "files_discovered", found, toProcess: files.length, skipped: skipped.length, files: sizes });
     return { found, files, unchanged, skipped };
   };
 }

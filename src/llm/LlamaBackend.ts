@@ -180,7 +180,7 @@ export class LlamaModelBackend implements ModelBackend {
         temperature: request.temperature,
         seed: request.seed,
         signal: request.signal,
-        ...(request.onFirstToken ? { onTextChunk: once(request.onFirstToken) } : {}),
+        ...(request.onFirstToken || request.onProgress ? { onTextChunk: textProgress(request, () => sequence.tokenMeter.diff(before)) } : {}),
       });
       const used = sequence.tokenMeter.diff(before);
       const prompt = promptReuse(held, sequence.contextTokens, used.usedInputTokens, used.usedOutputTokens);
@@ -239,12 +239,20 @@ export function promptReuse(held: readonly unknown[], now: readonly unknown[], e
   return { tokens: Math.max(evaluatedInput + i, promptLength), reused: i };
 }
 
-function once(fn: () => void): () => void {
-  let called = false;
+/**
+ * The text-chunk callback that reports a call's progress: the tokens the sequence evaluated since
+ * the call began (prompt tokens read, tokens generated), then, once, that the first text arrived
+ * (the prompt was read by then).
+ */
+function textProgress(request: BackendRequest, used: () => { usedInputTokens: number; usedOutputTokens: number }): () => void {
+  let first = true;
   return () => {
-    if (called) return;
-    called = true;
-    fn();
+    const u = used();
+    request.onProgress?.({ read: u.usedInputTokens, generated: u.usedOutputTokens });
+    if (first) {
+      first = false;
+      request.onFirstToken?.();
+    }
   };
 }
 

@@ -197,9 +197,11 @@ export class LlamaServerBackend implements ModelBackend {
         cache_prompt: true,
         // Streamed: a long generation is never cut by a client-side timeout, and an abort stops it.
         stream: true,
+        // Chunks while the prompt is read (`prompt_progress`), for the live display's reading rate.
+        return_progress: true,
       };
       if (request.grammarSchema) body.json_schema = request.grammarSchema;
-      const out = await this.completion(body, request.signal, request.onFirstToken);
+      const out = await this.completion(body, request);
       const grammar = grammarFromTimings(out.timings);
       return {
         text: out.content,
@@ -223,8 +225,12 @@ export class LlamaServerBackend implements ModelBackend {
     return JSON.parse(text) as T;
   }
 
-  /** /completion, streamed: the pieces of content, then the final chunk's counts. */
-  private async completion(body: Record<string, unknown>, signal: AbortSignal | undefined, onFirstText?: () => void): Promise<CompletionResult> {
+  /**
+   * /completion, streamed: progress while the prompt is read, the pieces of content (each with the
+   * tokens generated so far), then the final chunk's counts.
+   */
+  private async completion(body: Record<string, unknown>, request: BackendRequest): Promise<CompletionResult> {
+    const { signal, onFirstToken: onFirstText, onProgress } = request;
     let content = "";
     let final: CompletionResult | undefined;
     let pending = "";
@@ -233,8 +239,12 @@ export class LlamaServerBackend implements ModelBackend {
       if (!line.startsWith("data:")) return;
       const data = line.slice(5).trim();
       if (data === "" || data === "[DONE]") return;
-      const chunk = JSON.parse(data) as Partial<CompletionResult> & { stop?: boolean; error?: unknown };
+      const chunk = JSON.parse(data) as Partial<CompletionResult> & { stop?: boolean; error?: unknown; prompt_progress?: PromptProgress };
       if (chunk.error !== undefined) throw generationError("/completion", 200, JSON.stringify(chunk.error));
+      // `processed` counts the slot's tokens so far, the cached prefix (`cache`) included.
+      const p = chunk.prompt_progress;
+      if (p && typeof p.processed === "number") onProgress?.({ read: Math.max(0, p.processed - (p.cache ?? 0)) });
+      if (chunk.content && typeof chunk.tokens_predicted === "number") onProgress?.({ generated: chunk.tokens_predicted });
       if (content === "" && chunk.content) onFirstText?.();
       content += chunk.content ?? "";
       if (chunk.stop) final = { ...(chunk as CompletionResult), content };
@@ -318,6 +328,13 @@ interface CompletionResult {
   tokens_evaluated: number;
   stop_type?: string;
   timings?: { cache_n?: number; prompt_n?: number; grammar_n_checked?: number; grammar_n_rejected?: number; grammar_reject_ms?: number };
+}
+
+/** llama-server's report while it reads a prompt (`return_progress`): the prompt's tokens, those taken from the slot's cache, and those in the slot so far. */
+interface PromptProgress {
+  total?: number;
+  cache?: number;
+  processed?: number;
 }
 
 /** The project's patched llama-server reports its grammar sampling per request (bench/llamacpp/patches); others report nothing. */

@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import type { z } from "zod";
 import { describeError, isAbortError, isUserError, UserError } from "../errors.ts";
 import type { EventSink } from "../progress/events.ts";
+import type { TimeSplit } from "../progress/TimeSplit.ts";
 import { fitPrompt } from "./fitPrompt.ts";
 import { zodToGrammarSchema } from "./jsonSchema.ts";
 import type { Role } from "./roles.ts";
@@ -74,6 +75,8 @@ export interface LlmServiceOptions {
   events?: EventSink;
   /** Temperature of the first attempt; 0 (greedy) gives reproducible output. */
   temperature?: number;
+  /** Where the calls' time goes (waiting for a sequence, reading, generating), for the run's summary. */
+  times?: TimeSplit;
 }
 
 /**
@@ -140,7 +143,7 @@ export class LlmService {
     temperature: number,
     seed: number | undefined,
   ): Promise<BackendResult> {
-    const { store, events } = this.options;
+    const { store, events, times } = this.options;
     const runId = request.runId;
     const backend = this.options.backendFor(request.role);
     // Every role's prompt fits the context (before the memo key, so a resumed call finds its memo).
@@ -165,20 +168,49 @@ export class LlmService {
     const cached = store?.getMemo(runId, memoKey);
     if (cached) {
       this.counters.memoHits++;
-      events?.({ type: "llm_call_finished", role: request.role, outputTokens: 0, ms: 0, memo: true });
+      events?.({
+        type: "llm_call_finished",
+        role: request.role,
+        ...(request.affinityKey !== undefined ? { path: request.affinityKey } : {}),
+        outputTokens: 0,
+        ms: 0,
+        memo: true,
+      });
       return cached;
     }
-    let started = performance.now();
+    const role = request.role;
+    const file = request.affinityKey !== undefined ? { path: request.affinityKey } : {};
+    const queued = performance.now();
+    let started = queued;
+    let firstTextAt: number | undefined;
     let running = false;
+    // Where the call's time goes: waiting for a sequence, then reading the prompt, then generating.
+    let endPhase = times?.begin("waiting");
+    const enter = (phase: "reading" | "generating") => {
+      endPhase?.();
+      endPhase = times?.begin(phase);
+    };
+    const progress = new CallProgress((read, generated, ms) => events?.({ type: "llm_tokens", role, ...file, read, generated, ms }), queued);
+    const startOnce = () => {
+      if (running) return;
+      running = true;
+      started = performance.now();
+      progress.restart(started);
+      enter("reading");
+      events?.({ type: "llm_call_started", role, ...file, waitMs: started - queued });
+    };
     let result: BackendResult;
     try {
       result = await backend.generate({
-        onStart: () => {
-          running = true;
-          started = performance.now();
-          events?.({ type: "llm_call_started", role: request.role });
+        onStart: startOnce,
+        onFirstToken: () => {
+          if (firstTextAt !== undefined) return;
+          firstTextAt = performance.now();
+          enter("generating");
+          progress.flush();
         },
-        role: request.role,
+        onProgress: (p) => progress.update(p),
+        role,
         callKey: request.callKey,
         prompt: request.prompt,
         grammarSchema,
@@ -190,7 +222,11 @@ export class LlmService {
         ...(request.priority !== undefined ? { priority: request.priority } : {}),
       });
     } catch (e) {
-      if (running) events?.({ type: "llm_call_finished", role: request.role, outputTokens: 0, ms: performance.now() - started, memo: false });
+      endPhase?.();
+      if (running) {
+        progress.flush();
+        events?.({ type: "llm_call_finished", role, ...file, outputTokens: 0, ms: performance.now() - started, memo: false, waitMs: started - queued });
+      }
       // A model that fails fails for every file: named as a model failure, it stops the run (resumable).
       if (isAbortError(e) || isUserError(e)) throw e;
       throw new UserError(
@@ -200,13 +236,30 @@ export class LlmService {
         { cause: e },
       );
     }
-    if (!running) events?.({ type: "llm_call_started", role: request.role });
-    const ms = performance.now() - started;
+    startOnce();
+    endPhase?.();
+    const ended = performance.now();
+    const ms = ended - started;
+    const evaluated = Math.max(0, result.inputTokens - (result.reusedInputTokens ?? 0));
     this.counters.calls++;
     this.counters.inputTokens += result.inputTokens;
     this.counters.reusedInputTokens += result.reusedInputTokens ?? 0;
     this.counters.outputTokens += result.outputTokens;
-    events?.({ type: "llm_call_finished", role: request.role, outputTokens: result.outputTokens, ms, memo: false });
+    // The last report brings the call's sums to the result's counts.
+    progress.update({ read: evaluated, generated: result.outputTokens });
+    progress.flush();
+    events?.({
+      type: "llm_call_finished",
+      role,
+      ...file,
+      outputTokens: result.outputTokens,
+      ms,
+      memo: false,
+      readMs: (firstTextAt ?? ended) - started,
+      waitMs: started - queued,
+      promptTokens: result.inputTokens,
+      evaluatedTokens: evaluated,
+    });
     // An aborted generation is partial: never memoize it.
     if (result.stopReason !== "abort") {
       store?.putMemo(runId, memoKey, result, {
@@ -228,4 +281,47 @@ function hashKey(parts: readonly string[]): string {
   const h = createHash("sha256");
   for (const p of parts) h.update(p).update("\u0000");
   return h.digest("hex");
+}
+
+/** Reports at most about once a second per call: enough for rates on a display, few events for many calls. */
+const REPORT_EVERY_MS = 1000;
+
+/**
+ * A running call's token counts as its engine reports them (running totals), turned into
+ * `llm_tokens` deltas: throttled, never negative, and flushed at the first generated text and at
+ * the end, so the deltas of a call sum to its result's counts (or to what the engine reported, when
+ * that was more).
+ */
+class CallProgress {
+  private seen = { read: 0, generated: 0 };
+  private sent = { read: 0, generated: 0 };
+  private last: number;
+
+  constructor(
+    private readonly send: (read: number, generated: number, ms: number) => void,
+    start: number,
+  ) {
+    this.last = start;
+  }
+
+  /** The call got its sequence: reports cover the time from here. */
+  restart(at: number): void {
+    this.last = at;
+  }
+
+  update(p: { read?: number; generated?: number }): void {
+    if (p.read !== undefined && p.read > this.seen.read) this.seen.read = p.read;
+    if (p.generated !== undefined && p.generated > this.seen.generated) this.seen.generated = p.generated;
+    if (performance.now() - this.last >= REPORT_EVERY_MS) this.flush();
+  }
+
+  flush(): void {
+    const read = this.seen.read - this.sent.read;
+    const generated = this.seen.generated - this.sent.generated;
+    if (read <= 0 && generated <= 0) return;
+    const now = performance.now();
+    this.send(Math.max(0, read), Math.max(0, generated), now - this.last);
+    this.sent = { ...this.seen };
+    this.last = now;
+  }
 }

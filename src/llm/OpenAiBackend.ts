@@ -104,6 +104,8 @@ interface Endpoint {
   failures: number;
   healthMisses: number;
   checking: boolean;
+  /** llama.cpp's llama-server (from the probe): asked to report its prompt reading as it goes. */
+  llamaServer: boolean;
   attempts: Set<AbortController>;
 }
 
@@ -258,6 +260,7 @@ export class OpenAiBackend implements ModelBackend {
           logLevel: "off",
         }),
         slots: slotsOf(probe, options.slots),
+        llamaServer: probe?.llamaServer === true,
         inFlight: 0,
         up: probe !== undefined,
         calls: 0,
@@ -352,6 +355,8 @@ export class OpenAiBackend implements ModelBackend {
         stream_options: { include_usage: true },
         ...(request.seed !== undefined ? { seed: request.seed } : {}),
       };
+      // llama-server streams its prompt reading (`prompt_progress`) when asked; other servers may refuse unknown fields.
+      if (ep.llamaServer) Object.assign(body, { return_progress: true });
       if (request.grammarSchema && this.structuredOutput === "json_schema")
         body.response_format = { type: "json_schema", json_schema: { name: "output", schema: request.grammarSchema, strict: true } };
       const stream = await ep.client.chat.completions.create(body, { signal: ctl.signal });
@@ -364,9 +369,14 @@ export class OpenAiBackend implements ModelBackend {
         arm();
         const choice = chunk.choices?.[0];
         const delta = choice?.delta?.content;
+        const progress = (chunk as { prompt_progress?: { cache?: number; processed?: number } }).prompt_progress;
+        if (typeof progress?.processed === "number") request.onProgress?.({ read: Math.max(0, progress.processed - (progress.cache ?? 0)) });
         if (delta) {
+          if (chunks === 0) request.onFirstToken?.();
           text += delta;
           chunks++;
+          // A streamed piece is about one token (an estimate: the usage at the end is the count).
+          request.onProgress?.({ generated: chunks });
         }
         if (choice?.finish_reason) finish = choice.finish_reason;
         if (chunk.usage) usage = chunk.usage;
@@ -582,6 +592,7 @@ export class OpenAiBackend implements ModelBackend {
       }
       if (this.disposed) return;
       ep.slots = slotsOf(probe, this.opts.slots);
+      ep.llamaServer = probe.llamaServer === true;
       ep.up = true;
       ep.healthMisses = 0;
       this.opts.onMessage?.("info", `model server ${ep.root} is back`);

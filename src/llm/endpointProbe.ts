@@ -28,6 +28,8 @@ export interface EndpointProbe {
   contextPerSlot?: number;
   /** Model file the server loaded (llama-server `/props` model_path), base name only. */
   modelFile?: string;
+  /** The server answered `/props` as llama.cpp's llama-server does (it takes llama-server's extra request fields). */
+  llamaServer?: boolean;
 }
 
 export interface ProbeOptions {
@@ -130,6 +132,7 @@ export async function probeEndpoint(url: string, options: ProbeOptions = {}): Pr
   if (props && typeof props === "object") {
     const p = props as { total_slots?: unknown; model_path?: unknown; default_generation_settings?: { n_ctx?: unknown } };
     probe.slots = num(p.total_slots);
+    if (probe.slots !== undefined) probe.llamaServer = true;
     probe.contextPerSlot = num(p.default_generation_settings?.n_ctx);
     if (typeof p.model_path === "string" && p.model_path !== "") probe.modelFile = baseName(p.model_path);
   }

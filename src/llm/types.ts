@@ -27,6 +27,13 @@ export interface BackendRequest {
   /** Called when the first generated text arrives (the prompt is evaluated by then); for timing. */
   onFirstToken?: () => void;
   /**
+   * Called as the engine works, with the call's running totals: `read` prompt tokens evaluated so
+   * far (not those served from a KV cache), `generated` tokens so far; each where the engine tells
+   * (llama-server reports reading as it goes, node-llama-cpp once the prompt is read). For the live
+   * display only: the result's counts are what is recorded.
+   */
+  onProgress?: (progress: { read?: number; generated?: number }) => void;
+  /**
    * Calls with the same key share a prompt prefix (one file's calls: the file's units come first).
    * A backend prefers the sequence that served this key last, so the prefix is still in its KV
    * cache and only the rest of the prompt is evaluated.

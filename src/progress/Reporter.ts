@@ -1,5 +1,6 @@
 import { emptyRoleCounts, ROLES, type Role } from "../llm/roles.ts";
 import { terminalText } from "../util/terminalText.ts";
+import { EtaEstimator } from "./EtaEstimator.ts";
 import type { PipelineEvent } from "./events.ts";
 
 export interface ReporterOptions {
@@ -21,24 +22,70 @@ export interface ProgressCounts {
   skipped: number;
   processed: number;
   quarantined: number;
+  /** Model calls at work per role (they have their sequence: reading or generating). */
   active: Record<Role, number>;
+  /** Tokens generated. */
   tokens: number;
+  /** Prompt tokens read (evaluated by the engine; those served from a KV cache are not read). */
+  read: number;
 }
 
-const TOKEN_WINDOW_MS = 10_000;
+/** The progress line of `--json`, every 2 s while model calls report. */
+export interface ProgressTick {
+  type: "progress";
+  files: { done: number; total: number };
+  /** Files in flight per stage (node: extractor, researcher, writer, validator, recordFile). */
+  stages: Record<string, number>;
+  /** Model calls at work per role. */
+  active: Record<Role, number>;
+  /** Tokens generated per second (the last 20 s). */
+  tokensPerSecond: number;
+  /** Prompt tokens read per second (the last 20 s). */
+  promptTokensPerSecond: number;
+  /** Totals so far: prompt tokens read and tokens generated. */
+  tokens: { read: number; generated: number };
+  elapsedMs: number;
+  /** Estimated time left; null while there is no measured basis yet. */
+  etaMs: number | null;
+}
+
+const RATE_WINDOW_MS = 20_000;
+
+/** How a stage reads on the display, and its short form for narrow terminals. */
+const STAGE_WORDS: Record<string, [string, string]> = {
+  extractor: ["extracting", "ext"],
+  researcher: ["researching", "res"],
+  writer: ["writing", "wri"],
+  validator: ["validating", "val"],
+  recordFile: ["recording", "rec"],
+};
+const STAGE_ORDER = Object.keys(STAGE_WORDS);
+const ROLE_SHORT: Record<Role, string> = { extractor: "ext", researcher: "res", writer: "wri", validator: "val", synthesizer: "syn" };
 
 /**
- * Renders pipeline events: a live block on a terminal (files done/total, active agents per role,
- * tokens/s, elapsed and ETA), plain lines when stderr is not a terminal, and JSON lines on stdout
- * with --json.
+ * Renders pipeline events: a live block on a terminal (files done/total, ETA, model calls at work per
+ * role, prompt tokens read and tokens generated per second, files in flight per stage), plain lines
+ * when stderr is not a terminal, and JSON lines on stdout with --json (the same figures every 2 s).
  */
 export class Reporter {
-  readonly counts: ProgressCounts = { total: 0, done: 0, skipped: 0, processed: 0, quarantined: 0, active: emptyRoleCounts(), tokens: 0 };
+  readonly counts: ProgressCounts = {
+    total: 0,
+    done: 0,
+    skipped: 0,
+    processed: 0,
+    quarantined: 0,
+    active: emptyRoleCounts(),
+    tokens: 0,
+    read: 0,
+  };
   private readonly o: Required<Omit<ReporterOptions, "now">> & { now: () => number };
   private readonly started: number;
-  /** Files finished before this process started (a resumed run): not part of this process's rate. */
-  private doneAtStart = 0;
-  private readonly recent: { t: number; n: number }[] = [];
+  /** Token reports of the last RATE_WINDOW_MS, each spread over the time it covers. */
+  private readonly recent: { from: number; to: number; read: number; generated: number }[] = [];
+  private firstCall: number | undefined;
+  /** The node each file in flight is at. */
+  private readonly stageOf = new Map<string, string>();
+  private readonly eta = new EtaEstimator();
   private timer: NodeJS.Timeout | undefined;
   private liveLines = 0;
   private lastLine = "";
@@ -85,41 +132,60 @@ export class Reporter {
     if (this.o.json) this.o.out.write(`${JSON.stringify(obj)}\n`);
   }
 
+  /** Tokens generated per second over the last 20 s. */
   tokensPerSecond(): number {
-    const now = this.o.now();
-    while (this.recent.length > 0 && (this.recent[0]?.t ?? 0) < now - TOKEN_WINDOW_MS) this.recent.shift();
-    const n = this.recent.reduce((a, r) => a + r.n, 0);
-    const span = Math.min(TOKEN_WINDOW_MS, Math.max(1000, now - this.started));
-    return (n * 1000) / span;
+    return this.rates().generated;
+  }
+
+  /** Prompt tokens read per second over the last 20 s. */
+  promptTokensPerSecond(): number {
+    return this.rates().read;
+  }
+
+  /** Milliseconds left by the measured work, or undefined while there is no basis yet. */
+  etaMs(): number | undefined {
+    return this.eta.remainingMs(this.o.now());
   }
 
   handle(event: PipelineEvent): void {
     if (this.closed) return;
+    this.eta.handle(event, this.o.now());
     switch (event.type) {
       case "llm_call_started":
+        this.firstCall ??= this.o.now();
         this.counts.active[event.role]++;
+        this.tick();
         return;
+      case "llm_tokens": {
+        const now = this.o.now();
+        this.firstCall ??= now - event.ms;
+        this.counts.read += event.read;
+        this.counts.tokens += event.generated;
+        this.recent.push({ from: now - Math.max(0, event.ms), to: now, read: event.read, generated: event.generated });
+        this.tick();
+        return;
+      }
       case "llm_call_finished":
         // Memo hits (calls finished before an interruption) never started here.
         if (!event.memo) this.counts.active[event.role] = Math.max(0, this.counts.active[event.role] - 1);
-        this.counts.tokens += event.outputTokens;
-        this.recent.push({ t: this.o.now(), n: event.outputTokens });
         this.tick();
         return;
-      case "files_discovered":
+      case "files_discovered": {
         this.counts.total = event.toProcess;
-        this.doneAtStart = event.alreadyDone ?? 0;
-        this.counts.done = this.doneAtStart;
+        this.counts.done = event.alreadyDone ?? 0;
+        // The file list is for the ETA; the --json line keeps it (scripts may want the sizes).
         this.json(event);
         this.line(
           `found ${event.found} files: ${event.toProcess} to process${event.alreadyDone ? ` (${event.alreadyDone} done before the interruption)` : ""}, ${event.skipped} skipped`,
         );
         return;
+      }
       case "file_skipped":
         this.json(event);
         this.line(`skipped ${event.path}: ${event.reason}`);
         return;
       case "file_finished": {
+        this.stageOf.delete(event.path);
         this.counts.done++;
         if (event.status === "processed") this.counts.processed++;
         else if (event.status === "quarantined") this.counts.quarantined++;
@@ -127,10 +193,13 @@ export class Reporter {
         this.json(event);
         const what = event.status === "processed" ? `${event.patterns} pattern${event.patterns === 1 ? "" : "s"}` : (event.reason ?? event.status);
         this.lastLine = `${event.status} ${event.path} (${what})`;
-        this.line(`[${this.counts.done}/${this.counts.total}] ${this.lastLine}${this.o.live ? "" : ` — ${this.rate()}, ${this.eta()}`}`);
+        this.line(`[${this.counts.done}/${this.counts.total}] ${this.lastLine}${this.o.live ? "" : ` — ${this.rateText()}, ${this.etaText()}`}`);
         return;
       }
       case "node_started":
+        this.stageOf.set(event.path, event.node);
+        this.json(event);
+        return;
       case "node_finished":
         this.json(event);
         return;
@@ -172,22 +241,62 @@ export class Reporter {
     }
   }
 
+  /** Files in flight per stage (node name), in the stages' order. */
+  stages(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const node of this.stageOf.values()) out[node] = (out[node] ?? 0) + 1;
+    return Object.fromEntries(Object.entries(out).sort(([a], [b]) => stageRank(a) - stageRank(b)));
+  }
+
+  /** What the `--json` progress line carries. */
+  progress(): ProgressTick {
+    const now = this.o.now();
+    const rates = this.rates();
+    const eta = this.etaMs();
+    return {
+      type: "progress",
+      files: { done: this.counts.done, total: this.counts.total },
+      stages: this.stages(),
+      active: { ...this.counts.active },
+      tokensPerSecond: Math.round(rates.generated),
+      promptTokensPerSecond: Math.round(rates.read),
+      tokens: { read: this.counts.read, generated: this.counts.tokens },
+      elapsedMs: now - this.started,
+      etaMs: eta === undefined ? null : Math.round(eta),
+    };
+  }
+
+  /**
+   * The live block's lines, each within `width` columns: files and ETA, model calls at work per role,
+   * reading and generation rates, files in flight per stage, the last file finished.
+   */
+  statusLines(width = (this.o.err.columns ?? 120) - 1): string[] {
+    const { done, total } = this.counts;
+    const barWidth = Math.max(10, Math.min(30, width - 60));
+    const filled = total > 0 ? Math.round((done / total) * barWidth) : 0;
+    const bar = `${"█".repeat(filled)}${"░".repeat(barWidth - filled)}`;
+    const pct = total > 0 ? Math.floor((done / total) * 100) : 0;
+    const lines = [
+      `files  ${done}/${total} ${bar} ${pct}%   elapsed ${fmtMs(this.o.now() - this.started)}   ${this.etaText()}`,
+      fitWidth(`agents ${this.activeText(false)}`, `agents ${this.activeText(true)}`, width),
+      fitWidth(`tokens ${this.rateText()}`, `tokens ${this.rateText(true)}`, width),
+      ...(this.stageOf.size > 0 ? [fitWidth(`in flight ${this.stageText(false)}`, `in flight ${this.stageText(true)}`, width)] : []),
+      ...(this.lastLine ? [`last   ${terminalText(this.lastLine).replace(/\n/g, " ")}`] : []),
+    ];
+    return lines.map((l) => truncate(l, width));
+  }
+
   private tick(): void {
     const now = this.o.now();
     if (this.o.json && now - this.lastJsonTick >= 2000) {
       this.lastJsonTick = now;
-      this.json({
-        type: "progress",
-        files: { done: this.counts.done, total: this.counts.total },
-        active: this.counts.active,
-        tokensPerSecond: Math.round(this.tokensPerSecond()),
-        elapsedMs: now - this.started,
-      });
+      this.json(this.progress());
     }
     if (!this.o.live && now - this.lastPlain >= 15_000) {
       this.lastPlain = now;
+      const stages = this.stageOf.size > 0 ? `; in flight ${this.stageText(false)}` : "";
       this.o.err.write(
-        `… ${this.counts.done}/${this.counts.total} files, ${this.activeText()}, ${this.rate()}, elapsed ${fmtMs(now - this.started)}, ${this.eta()}\n`,
+        `… ${this.counts.done}/${this.counts.total} files${stages}; agents ${this.activeText(false)}; ${this.rateText()}; elapsed ${fmtMs(now - this.started)}, ${this.etaText()}\n`,
       );
     }
   }
@@ -200,34 +309,47 @@ export class Reporter {
     }
   }
 
-  private rate(): string {
-    return `${this.tokensPerSecond().toFixed(0)} tok/s`;
+  /** Tokens per second over the last RATE_WINDOW_MS, each report spread over the time it covers. */
+  private rates(): { read: number; generated: number } {
+    const now = this.o.now();
+    const from = now - RATE_WINDOW_MS;
+    while (this.recent.length > 0 && (this.recent[0]?.to ?? 0) < from) this.recent.shift();
+    let read = 0;
+    let generated = 0;
+    for (const r of this.recent) {
+      const span = r.to - r.from;
+      const inside = span <= 0 ? 1 : Math.max(0, Math.min(r.to, now) - Math.max(r.from, from)) / span;
+      read += r.read * inside;
+      generated += r.generated * inside;
+    }
+    const seconds = Math.min(RATE_WINDOW_MS, Math.max(1000, now - (this.firstCall ?? now))) / 1000;
+    return { read: read / seconds, generated: generated / seconds };
   }
 
-  private eta(): string {
-    const { done, total } = this.counts;
-    const doneHere = done - this.doneAtStart;
-    if (doneHere <= 0 || total === 0) return "ETA --";
-    const elapsed = this.o.now() - this.started;
-    return `ETA ${fmtMs((elapsed / doneHere) * (total - done))}`;
+  private rateText(short = false): string {
+    const r = this.rates();
+    if (short) return `read ${r.read.toFixed(0)}/s gen ${r.generated.toFixed(0)}/s`;
+    return `read ${r.read.toFixed(0)} tok/s (${fmtCount(this.counts.read)} prompt tokens), generated ${r.generated.toFixed(0)} tok/s (${fmtCount(this.counts.tokens)})`;
   }
 
-  private activeText(): string {
-    return ROLES.map((r) => `${r} ${this.counts.active[r]}`).join("  ");
+  private etaText(): string {
+    const eta = this.etaMs();
+    return eta === undefined ? "ETA --" : `ETA ${fmtMs(eta)}`;
+  }
+
+  private activeText(short: boolean): string {
+    return ROLES.map((r) => `${short ? ROLE_SHORT[r] : r} ${this.counts.active[r]}`).join(short ? " " : "  ");
+  }
+
+  private stageText(short: boolean): string {
+    return Object.entries(this.stages())
+      .map(([node, n]) => `${n} ${STAGE_WORDS[node]?.[short ? 1 : 0] ?? node}`)
+      .join(short ? " " : ", ");
   }
 
   private redraw(): void {
     if (!this.o.live) return;
-    const { done, total } = this.counts;
-    const width = Math.max(10, Math.min(30, (this.o.err.columns ?? 80) - 60));
-    const filled = total > 0 ? Math.round((done / total) * width) : 0;
-    const bar = `${"█".repeat(filled)}${"░".repeat(width - filled)}`;
-    const pct = total > 0 ? Math.floor((done / total) * 100) : 0;
-    const lines = [
-      `files  ${done}/${total} ${bar} ${pct}%   elapsed ${fmtMs(this.o.now() - this.started)}   ${this.eta()}`,
-      `agents ${this.activeText()}   ${this.rate()}`,
-      ...(this.lastLine ? [`last   ${terminalText(this.lastLine).replace(/\n/g, " ")}`] : []),
-    ].map((l) => truncate(l, (this.o.err.columns ?? 120) - 1));
+    const lines = this.statusLines();
     this.clearLive();
     this.o.err.write(`${lines.join("\n")}\n`);
     this.liveLines = lines.length;
@@ -240,12 +362,29 @@ export class Reporter {
   }
 }
 
+function stageRank(node: string): number {
+  const i = STAGE_ORDER.indexOf(node);
+  return i < 0 ? STAGE_ORDER.length : i;
+}
+
 export function fmtMs(ms: number): string {
   const s = Math.max(0, Math.round(ms / 1000));
   if (s < 60) return `${s}s`;
   const m = Math.floor(s / 60);
   if (m < 60) return `${m}m${String(s % 60).padStart(2, "0")}s`;
   return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, "0")}m`;
+}
+
+/** 950, 12.3k, 4.1M. */
+export function fmtCount(n: number): string {
+  if (n < 1000) return String(Math.round(n));
+  if (n < 1_000_000) return `${(n / 1000).toFixed(1)}k`;
+  return `${(n / 1_000_000).toFixed(1)}M`;
+}
+
+/** The full text when it fits, else the short one (cut to the width as a last resort). */
+function fitWidth(full: string, short: string, width: number): string {
+  return full.length <= width ? full : short;
 }
 
 function truncate(s: string, n: number): string {

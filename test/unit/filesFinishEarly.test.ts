@@ -121,7 +121,7 @@ describe("a resumed run shows its real totals", () => {
     expect(resumedTotals([{ status: "skipped", node: "discover" }])).toBeUndefined();
   });
 
-  it("the progress display starts from the files already done, and its ETA uses only this process's files", () => {
+  it("the progress display starts from the files already done, and its ETA counts only the files left", () => {
     let now = 0;
     let err = "";
     const sink = new Writable({
@@ -133,10 +133,19 @@ describe("a resumed run shows its real totals", () => {
     const r = new Reporter({ err: sink, out: sink, json: false, live: false, now: () => now });
     r.handle({ type: "files_discovered", found: 10, toProcess: 10, skipped: 0, alreadyDone: 6 });
     expect(r.counts).toMatchObject({ total: 10, done: 6 });
-    now = 60_000;
+    // One file walks its four stages in 60 s here (each: 1000 prompt tokens read in 5 s, 100 generated in 10 s).
+    for (const role of ["extractor", "researcher", "writer", "validator"] as const) {
+      r.handle({ type: "node_started", path: "a.md", node: role });
+      r.handle({ type: "llm_call_started", role, path: "a.md" });
+      now += 5000;
+      r.handle({ type: "llm_tokens", role, path: "a.md", read: 1000, generated: 0, ms: 5000 });
+      now += 10_000;
+      r.handle({ type: "llm_tokens", role, path: "a.md", read: 0, generated: 100, ms: 10_000 });
+      r.handle({ type: "llm_call_finished", role, path: "a.md", outputTokens: 100, ms: 15_000, readMs: 5000, memo: false, evaluatedTokens: 1000 });
+    }
     r.handle({ type: "file_finished", path: "a.md", status: "processed", patterns: 1 });
     expect(err).toContain("[7/10]");
-    // One file in 60 s here, three to go: 3 minutes (not 60 s / 7 files x 3).
-    expect(err).toContain("ETA 3m");
+    // Three files to go at a minute each: 3 minutes (not 60 s / 7 files x 3).
+    expect(err).toContain("ETA 3m00s");
   });
 });
