@@ -268,6 +268,8 @@ fs.writeFileSync(
       machine: `${machine.cores} cores, ${machine.ramGiB} GiB, ${machine.cpu}`,
       gpu: machine.gpu,
       date,
+      // What this bench measures: agents through LlamaModelBackend, in process (models plan matches on it).
+      engine: "node-llama-cpp",
     })),
     null,
     2,

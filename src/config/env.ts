@@ -46,6 +46,10 @@ export interface Env {
   home: string;
   /** Where built llama.cpp tools are cached: `${XDG_CACHE_HOME:-$HOME/.cache}/rust-kb-pipeline/llama.cpp` (src/util/llamaCppTools.ts). */
   llamaCppCache: string;
+  /** `RUST_KB_SKIP_LLAMA_BUILD=1`: `npm install` does not build llama-server (scripts/installLlamaServer.ts). */
+  skipLlamaBuild: boolean;
+  /** `CXX`: the C++ compiler CMake will use for that build, when set. */
+  cxx: string | undefined;
   /**
    * Reads the environment variable a configuration names (`apiKeyEnv`, `--api-key-env`): API keys
    * are looked up when a model server is connected and never copied into options, DB or logs.
@@ -94,6 +98,8 @@ export function readEnv(source: NodeJS.ProcessEnv = process.env): Env {
     backend: nonEmpty(source.RUST_KB_BACKEND),
     home: source.HOME ?? os.homedir(),
     llamaCppCache: path.join(nonEmpty(source.XDG_CACHE_HOME) ?? path.join(source.HOME ?? os.homedir(), ".cache"), "rust-kb-pipeline", "llama.cpp"),
+    skipLlamaBuild: ["1", "true", "yes"].includes((source.RUST_KB_SKIP_LLAMA_BUILD ?? "").trim().toLowerCase()),
+    cxx: nonEmpty(source.CXX),
     secret: (name) => nonEmpty(source[name]),
   };
 }

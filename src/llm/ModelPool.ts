@@ -4,19 +4,20 @@
  * loaded, with the machine's threads divided between the models (or, with one libuv pool thread,
  * given to each model in turn: src/llm/threads.ts).
  */
-import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { type AgentsConfig, endpointsOf } from "../config/agentsConfig.ts";
 import { readEnv } from "../config/env.ts";
 import { UserError } from "../errors.ts";
-import { findLlamaCppTool } from "../util/llamaCppTools.ts";
+import { findLlamaCppTool, type LocatedTool } from "../util/llamaCppTools.ts";
 import type { ModelBackendKind } from "./chooseBackend.ts";
-import { type BackendChoice, type ChooseBackendInput, chooseBackend, cudaLikely, parseBackendChoice } from "./chooseBackend.ts";
+import { type BackendChoice, parseBackendChoice } from "./chooseBackend.ts";
 import { endpointRoot } from "./endpointProbe.ts";
+import { createEngineChooser } from "./engineChooser.ts";
 import { LlamaModelBackend } from "./LlamaBackend.ts";
 import { LlamaServerBackend } from "./LlamaServerBackend.ts";
 import type { Llama } from "./llamaCpp.ts";
+import type { LlamaServerIdentity } from "./llamaServerIdentity.ts";
 import { type FitResult, fitToBudget, formatBytes, formatFitArithmetic, type ModelMemoryProfile, parseByteSize, readModelMemoryProfile } from "./memoryPlan.ts";
 import { OpenAiBackend, type StructuredOutputMode } from "./OpenAiBackend.ts";
 import { ROLES, type Role } from "./roles.ts";
@@ -42,8 +43,10 @@ export interface PoolModelPlan {
    * "endpoint": OpenAI-compatible model servers (then `endpoint` says which, and nothing is loaded here).
    */
   backend: ModelBackendKind | "endpoint";
-  /** Why this engine, when "auto" picked it (whether llama-server was found). */
+  /** Why this engine, when "auto" picked it (whether llama-server was found), and which llama-server runs (version, grammar patch). */
   backendReason?: string;
+  /** What the llama-server that runs costs when it lacks the project's grammar patch (one line). */
+  backendCost?: string;
   endpoint?: PoolEndpointPlan;
 }
 
@@ -95,6 +98,8 @@ export interface PlanOptions {
   cudaLikely?: boolean;
   /** What "auto" means for this run (default: RUST_KB_BACKEND, else auto). */
   defaultBackend?: string;
+  /** Names the llama-server that will run: version and grammar patch (default: src/llm/llamaServerIdentity.ts, which runs it with --version). */
+  identifyLlamaServer?: (located: LocatedTool) => Promise<LlamaServerIdentity>;
 }
 
 /**
@@ -108,7 +113,15 @@ export async function planPool(config: AgentsConfig, options: PlanOptions): Prom
   const concurrency = Math.max(1, Math.min(options.concurrency ?? totalAgents, totalAgents));
   const byPath = new Map<
     string,
-    { keys: string[]; roles: Role[]; contextSize: number; backend: ModelBackendKind | "endpoint"; backendReason?: string; endpoint?: PoolEndpointPlan }
+    {
+      keys: string[];
+      roles: Role[];
+      contextSize: number;
+      backend: ModelBackendKind | "endpoint";
+      backendReason?: string;
+      backendCost?: string;
+      endpoint?: PoolEndpointPlan;
+    }
   >();
   // RUST_KB_BACKEND (or options.defaultBackend) stands in for "auto".
   const defaultBackend = (): BackendChoice => {
@@ -119,18 +132,12 @@ export async function planPool(config: AgentsConfig, options: PlanOptions): Prom
       throw new UserError("CONFIG_INVALID", `RUST_KB_BACKEND is "${raw}".`, "Set it to auto, node-llama-cpp (or llama) or llama-server, or unset it.");
     return choice;
   };
-  // Looked up once, and only when a model asks for "auto".
-  let auto: ChooseBackendInput | undefined;
-  const autoInput = (): ChooseBackendInput => {
-    if (auto) return auto;
-    let serverBin: string | undefined;
-    if (options.llamaServerBin !== null) {
-      const found = options.llamaServerBin ?? findLlamaCppTool("llama-server", { explicit: readEnv().llamaServerBin });
-      serverBin = found !== undefined && fs.existsSync(found) ? found : undefined;
-    }
-    auto = { serverBin, cudaLikely: options.cudaLikely ?? cudaLikely(readEnv().gpu) };
-    return auto;
-  };
+  // The llama-server binary is looked up and named once, and only when a model asks for "auto" or llama-server.
+  const chooseEngine = createEngineChooser({
+    ...(options.llamaServerBin !== undefined ? { llamaServerBin: options.llamaServerBin } : {}),
+    ...(options.cudaLikely !== undefined ? { cudaLikely: options.cudaLikely } : {}),
+    ...(options.identifyLlamaServer ? { identifyLlamaServer: options.identifyLlamaServer } : {}),
+  });
   const pathOfKey = new Map<string, string>();
   for (const [key, spec] of Object.entries(config.models)) {
     const urls = endpointsOf(spec);
@@ -154,14 +161,15 @@ export async function planPool(config: AgentsConfig, options: PlanOptions): Prom
     const file = path.resolve(await options.resolveSource(spec.source));
     pathOfKey.set(key, file);
     const requested = spec.backend === "auto" ? defaultBackend() : spec.backend;
-    const chosen = chooseBackend(requested, requested === "auto" ? autoInput() : { serverBin: undefined });
-    // The reason is reported for engines picked automatically only.
+    const chosen = await chooseEngine(requested);
+    // The reason is reported for engines picked automatically, and for every llama-server (which binary runs).
     const g = byPath.get(file) ?? {
       keys: [],
       roles: [],
       contextSize: 0,
       backend: chosen.backend,
-      ...(requested === "auto" ? { backendReason: chosen.reason } : {}),
+      ...(requested === "auto" || chosen.backend === "llama-server" ? { backendReason: chosen.reason } : {}),
+      ...(chosen.cost !== undefined ? { backendCost: chosen.cost } : {}),
     };
     if (g.backend !== chosen.backend)
       throw new UserError(
@@ -283,6 +291,7 @@ export async function planPool(config: AgentsConfig, options: PlanOptions): Prom
     threads: threads[i] ?? 1,
     backend: g.backend,
     ...(g.backendReason !== undefined ? { backendReason: g.backendReason } : {}),
+    ...(g.backendCost !== undefined ? { backendCost: g.backendCost } : {}),
   }));
   return { models: [...models, ...remoteModels], fit, arithmetic, threads: options.threads, budgetBytes, budgetSource, concurrency };
 }

@@ -4,9 +4,12 @@
  * bench/.build/bin, PATH), because it decodes many sequences at llama.cpp's speed (0.90x of
  * llama-batched-bench at 16 sequences against 0.68x in process: docs/bench/vs-llama-cpp.md), and
  * falls back to node-llama-cpp in this process otherwise, so a fresh machine without a build runs
- * as before, with no error. An explicit backend always wins.
+ * as before, with no error. An explicit backend always wins. The search puts the project's patched
+ * build (the cache `npm install` fills) before PATH, so a llama-server from elsewhere (Homebrew's)
+ * runs only where none was built, and the run names it with its version and grammar patch.
  */
 import fs from "node:fs";
+import { describeLlamaServer, type LlamaServerIdentity } from "./llamaServerIdentity.ts";
 
 /** The engines that run a local model file. */
 export const MODEL_BACKENDS = ["node-llama-cpp", "llama-server"] as const;
@@ -17,8 +20,10 @@ export type BackendChoice = ModelBackendKind | "auto";
 
 export interface ChosenBackend {
   backend: ModelBackendKind;
-  /** One line for the run's plan output: why this engine. */
+  /** One line for the run's plan output: why this engine (and which llama-server: version, patch). */
   reason: string;
+  /** One more line when the llama-server that runs is not known to carry the project's grammar patch: what that costs. */
+  cost?: string;
 }
 
 export interface ChooseBackendInput {
@@ -30,20 +35,27 @@ export interface ChooseBackendInput {
    * so "auto" stays in process.
    */
   cudaLikely?: boolean;
+  /** The llama-server binary named: where from, version, grammar patch (src/llm/llamaServerIdentity.ts). */
+  server?: LlamaServerIdentity;
 }
+
+/** The in-process engine's reason when no llama-server was found. */
+export const NO_SERVER_REASON =
+  "node-llama-cpp in process (no llama-server built: `npm install` builds it once where cmake and a C++ compiler are found; `bash scripts/buildLlamaServer.sh` builds it now)";
 
 /** Resolves a backend choice; the input is only consulted for "auto". */
 export function chooseBackend(requested: BackendChoice, input: ChooseBackendInput): ChosenBackend {
   if (requested === "node-llama-cpp") return { backend: "node-llama-cpp", reason: "node-llama-cpp in process (chosen explicitly)" };
-  if (requested === "llama-server") return { backend: "llama-server", reason: "llama-server (chosen explicitly)" };
-  if (input.serverBin === undefined)
-    return { backend: "node-llama-cpp", reason: "node-llama-cpp in process (no llama-server binary found; `bash scripts/buildLlamaServer.sh` builds one)" };
+  const named = input.server ? describeLlamaServer(input.server) : undefined;
+  const cost = named?.cost !== undefined ? { cost: named.cost } : {};
+  if (requested === "llama-server") return { backend: "llama-server", reason: `llama-server (chosen explicitly)${named ? `: ${named.name}` : ""}`, ...cost };
+  if (input.serverBin === undefined) return { backend: "node-llama-cpp", reason: NO_SERVER_REASON };
   if (input.cudaLikely)
     return {
       backend: "node-llama-cpp",
       reason: "node-llama-cpp in process (an NVIDIA GPU is present; pass --backend llama-server for a CUDA build of llama-server)",
     };
-  return { backend: "llama-server", reason: `llama-server (found at ${input.serverBin})` };
+  return { backend: "llama-server", reason: named ? named.name : `llama-server (found at ${input.serverBin})`, ...cost };
 }
 
 /** Linux with an NVIDIA driver loaded (the same test cli/threadpool.cjs makes), unless the GPU is switched off. */

@@ -59,6 +59,7 @@ export async function openModels(
   const modelName = (m: (typeof plan.models)[number]) => (m.backend === "endpoint" ? m.label : path.basename(m.path));
   for (const m of plan.models) {
     if (m.backendReason) emit({ type: "message", level: "info", text: `${modelName(m)}: ${m.backendReason}` });
+    if (m.backendCost) emit({ type: "message", level: "warn", text: `${modelName(m)}: ${m.backendCost}` });
     emit({ type: "model_loading", model: modelName(m) });
   }
   const loadStart = Date.now();

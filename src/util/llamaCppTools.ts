@@ -4,7 +4,8 @@
  * looked in are, in order,
  *
  *   1. an explicit path (RUST_KB_LLAMA_SERVER for llama-server, passed in by the caller);
- *   2. the per-user cache `scripts/buildLlamaServer.sh` fills, keyed by the bundle's commit:
+ *   2. the per-user cache `scripts/buildLlamaServer.sh` fills (`npm install` runs it once, through
+ *      scripts/installLlamaServer.ts), keyed by the bundle's commit:
  *      `${XDG_CACHE_HOME:-~/.cache}/rust-kb-pipeline/llama.cpp/<commit>/bin/<tool>`;
  *   3. `bench/.build/bin/<tool>` (a developer's `bash bench/llamacpp/build.sh`);
  *   4. PATH.
@@ -24,7 +25,7 @@ export const BENCH_BIN_DIR = path.join(REPO_ROOT, "bench", ".build", "bin");
 const LLAMA_CPP_BUNDLE = path.join(REPO_ROOT, "node_modules", "node-llama-cpp", "llama", "gitRelease.bundle");
 
 /** The commit the bundle's HEAD points at, read from the bundle's text header; undefined without the bundle. */
-function bundleCommit(bundle: string = LLAMA_CPP_BUNDLE): string | undefined {
+export function bundleCommit(bundle: string = LLAMA_CPP_BUNDLE): string | undefined {
   let fd: number | undefined;
   try {
     fd = fs.openSync(bundle, "r");
@@ -40,7 +41,7 @@ function bundleCommit(bundle: string = LLAMA_CPP_BUNDLE): string | undefined {
 }
 
 /** The cache folder for the installed bundle's build: `<cache root>/<commit>`. */
-function llamaCppCacheDir(cacheRoot: string = readEnv().llamaCppCache, bundle: string = LLAMA_CPP_BUNDLE): string | undefined {
+export function llamaCppCacheDir(cacheRoot: string = readEnv().llamaCppCache, bundle: string = LLAMA_CPP_BUNDLE): string | undefined {
   const commit = bundleCommit(bundle);
   return commit ? path.join(cacheRoot, commit) : undefined;
 }
@@ -58,23 +59,50 @@ export interface FindToolOptions {
 
 /** The places `findLlamaCppTool` looks in, in words (for error messages). */
 export function toolSearchDescription(): string {
-  return "RUST_KB_LLAMA_SERVER, the build cache (~/.cache/rust-kb-pipeline/llama.cpp/<commit>/bin, filled by scripts/buildLlamaServer.sh), bench/.build/bin and PATH";
+  return "RUST_KB_LLAMA_SERVER, the build cache (~/.cache/rust-kb-pipeline/llama.cpp/<commit>/bin, filled once by `npm install` or `bash scripts/buildLlamaServer.sh`), bench/.build/bin and PATH";
+}
+
+/** Where a tool was found: the explicit path, the build cache, bench/.build/bin or a PATH folder. */
+export type ToolOrigin = "explicit" | "build cache" | "bench/.build" | "PATH";
+
+export interface LocatedTool {
+  path: string;
+  origin: ToolOrigin;
+}
+
+/** Path of a built llama.cpp tool and where it was found, or undefined when none is found. */
+export function locateLlamaCppTool(name: string, options: FindToolOptions = {}): LocatedTool | undefined {
+  if (options.explicit !== undefined) return { path: options.explicit, origin: "explicit" };
+  const cacheDir = llamaCppCacheDir(options.cacheRoot ?? readEnv().llamaCppCache);
+  const candidates: LocatedTool[] = [
+    ...(cacheDir ? [{ path: path.join(cacheDir, "bin", name), origin: "build cache" as const }] : []),
+    { path: path.join(options.benchBinDir ?? BENCH_BIN_DIR, name), origin: "bench/.build" },
+  ];
+  for (const c of candidates) if (isExecutable(c.path)) return c;
+  if (options.searchPath === false) return undefined;
+  for (const dir of (process.env.PATH ?? "").split(path.delimiter)) {
+    if (!dir) continue;
+    const candidate = path.join(dir, name);
+    if (isExecutable(candidate)) return { path: candidate, origin: "PATH" };
+  }
+  return undefined;
 }
 
 /** Path of a built llama.cpp tool, or undefined when none is found. */
 export function findLlamaCppTool(name: string, options: FindToolOptions | string = {}): string | undefined {
-  const o: FindToolOptions = typeof options === "string" ? { benchBinDir: options } : options;
-  if (o.explicit !== undefined) return o.explicit;
-  const cacheDir = llamaCppCacheDir(o.cacheRoot ?? readEnv().llamaCppCache);
-  const candidates = [...(cacheDir ? [path.join(cacheDir, "bin", name)] : []), path.join(o.benchBinDir ?? BENCH_BIN_DIR, name)];
-  for (const c of candidates) if (isExecutable(c)) return c;
-  if (o.searchPath === false) return undefined;
-  for (const dir of (process.env.PATH ?? "").split(path.delimiter)) {
-    if (!dir) continue;
-    const candidate = path.join(dir, name);
-    if (isExecutable(candidate)) return candidate;
-  }
-  return undefined;
+  return locateLlamaCppTool(name, typeof options === "string" ? { benchBinDir: options } : options)?.path;
+}
+
+/**
+ * Where a path given from outside (RUST_KB_LLAMA_SERVER, a test) lies: in the build cache or
+ * bench/.build/bin it is named so; anything else counts as explicit.
+ */
+export function originOf(file: string, options: Pick<FindToolOptions, "cacheRoot" | "benchBinDir"> = {}): ToolOrigin {
+  const dir = path.dirname(path.resolve(file));
+  const cacheDir = llamaCppCacheDir(options.cacheRoot ?? readEnv().llamaCppCache);
+  if (cacheDir && dir === path.join(cacheDir, "bin")) return "build cache";
+  if (dir === path.resolve(options.benchBinDir ?? BENCH_BIN_DIR)) return "bench/.build";
+  return "explicit";
 }
 
 function isExecutable(file: string): boolean {

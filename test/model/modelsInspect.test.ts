@@ -127,6 +127,7 @@ describe("plan from a GGUF file", () => {
       budgetSource: "test",
       reserveBytes: 0,
       benchDir: path.join(tmp, "no-bench"),
+      engine: { backend: "node-llama-cpp", reason: "node-llama-cpp in process (test)" },
     });
     const m = r.models[0];
     expect(m?.file).toBe(file);

@@ -6,8 +6,14 @@ import { type BenchResult, matchBench, readBenchResults } from "../../src/comman
 import { loadCatalog } from "../../src/commands/models/catalog.ts";
 import { formatPlan, type PlanOptions, planModels } from "../../src/commands/models/plan.ts";
 import { isUserError } from "../../src/errors.ts";
+import { type ChosenBackend, NO_SERVER_REASON } from "../../src/llm/chooseBackend.ts";
 
 const MiB = 1024 ** 2;
+const IN_PROCESS: ChosenBackend = { backend: "node-llama-cpp", reason: NO_SERVER_REASON };
+const PATCHED_SERVER: ChosenBackend = {
+  backend: "llama-server",
+  reason: "llama-server 0.4.0-dev from the build cache (/c/llama-server), with the project's grammar patch",
+};
 const GiB = 1024 ** 3;
 const catalog = loadCatalog();
 let tmp: string;
@@ -48,6 +54,7 @@ function options(overrides: Partial<PlanOptions> = {}): PlanOptions {
     budgetSource: "--memory 24GB",
     reserveBytes: 200 * MiB,
     benchDir,
+    engine: IN_PROCESS,
     ...overrides,
   };
 }
@@ -95,7 +102,7 @@ describe("planModels", () => {
     const text = formatPlan(r);
     expect(text).toContain("qwen2.5-0.5b-instruct-q4_k_m: weights 468.3 MiB + overhead 296.8 MiB + KV 48.00 MiB x 30 = 2.15 GiB");
     expect(text).toContain("<= budget 24.00 GiB: fits");
-    expect(text).toContain("n=30, 2 threads: 210.5 tok/s aggregate, 7.0 tok/s per agent (synthetic weights) [one.json]");
+    expect(text).toContain("n=30, 2 threads: 210.5 tok/s aggregate, 7.0 tok/s per agent (node-llama-cpp in process, synthetic weights) [one.json]");
   });
 
   it("says so when no bench result exists, and shows other agent counts without interpolating", async () => {
@@ -138,5 +145,53 @@ describe("planModels", () => {
       ),
     ).rejects.toSatisfy((e) => isUserError(e) && e.code === "USAGE");
     await expect(planModels([{ target: "qwen9", agents: undefined }], options())).rejects.toSatisfy((e) => isUserError(e) && e.code === "MODEL_NOT_FOUND");
+  });
+});
+
+describe("the engine the plan assumes", () => {
+  let engineBench: string;
+  beforeAll(() => {
+    engineBench = path.join(tmp, "engine-bench");
+    fs.mkdirSync(engineBench);
+    const base = { modelShape: "qwen2.5-0.5b", quant: "Q4_K_M", threads: 2, n: 30 };
+    // Written before results named their engine: node-llama-cpp's.
+    fs.writeFileSync(path.join(engineBench, "in-process.json"), JSON.stringify({ ...base, aggregateTokPerSec: 100, perAgentTokPerSec: 3.3 }));
+    fs.writeFileSync(
+      path.join(engineBench, "server.json"),
+      JSON.stringify({ ...base, engine: "llama-server", aggregateTokPerSec: 130, perAgentTokPerSec: 4.3 }),
+    );
+  });
+  const qwen = [{ target: "qwen2.5-0.5b-instruct-q4_k_m", agents: undefined }];
+
+  it("names the engine and its speed basis, and takes the bench figure measured on that engine", async () => {
+    const server = await planModels(qwen, options({ benchDir: engineBench, engine: PATCHED_SERVER }));
+    expect(server.models[0]?.bench?.exact?.aggregateTokPerSec).toBe(130);
+    const text = formatPlan(server);
+    expect(text).toContain(`Engine: ${PATCHED_SERVER.reason}.`);
+    expect(text).toMatch(/Speed basis: tok\/s are bench results of free generation measured on llama-server .*this llama-server keeps about 0\.98x of it/);
+    const inProcess = await planModels(qwen, options({ benchDir: engineBench }));
+    expect(inProcess.models[0]?.bench?.exact?.aggregateTokPerSec).toBe(100);
+    expect(formatPlan(inProcess)).toMatch(/Engine: node-llama-cpp in process \(no llama-server built.*\n.*node-llama-cpp in process keeps about 0\.65x of it/);
+  });
+
+  it("shows a figure measured on the other engine only marked as such", async () => {
+    const r = await planModels(qwen, options({ engine: PATCHED_SERVER }));
+    expect(r.models[0]?.benchEngine).toBe("node-llama-cpp");
+    const text = formatPlan(r);
+    expect(text).toContain("211 (7.0/agent, node-llama-cpp in process)");
+    expect(text).toContain("tokens/s: no bench result on llama-server for this shape; the figures below are node-llama-cpp in process's");
+  });
+
+  it("an unpatched llama-server's cost is stated under the engine", async () => {
+    const unpatched: ChosenBackend = {
+      backend: "llama-server",
+      reason: "llama-server 6810 (80fb11ac) found on PATH (/opt/homebrew/bin/llama-server), without the project's grammar patch",
+      cost: "llama-server without the project's grammar patch, llama.cpp as shipped ran at 0.56x of its free rate",
+    };
+    const text = formatPlan(await planModels(qwen, options({ benchDir: engineBench, engine: unpatched })));
+    expect(text).toContain(
+      "found on PATH (/opt/homebrew/bin/llama-server), without the project's grammar patch.\n  llama-server without the project's grammar patch",
+    );
+    expect(text).toContain("this llama-server keeps about 0.56x of it");
   });
 });

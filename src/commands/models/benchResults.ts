@@ -9,12 +9,14 @@
  *     "synthetic": true, "contextSize": 4096, "machine": "2 vCPU x86-64, 7.8 GiB", "date": "2026-11-26T05:00:00Z" }
  *
  * `modelShape` is the catalog's `shape.id` (the same names as `npm run bench -- --synthetic NAME`),
- * `n` the number of concurrent agents (sequences). Files or entries that do not fit are skipped
- * with a warning, never guessed at.
+ * `n` the number of concurrent agents (sequences), `engine` the engine measured ("node-llama-cpp"
+ * or "llama-server"; absent = node-llama-cpp, what `npm run bench -- --synthetic` measures). Files
+ * or entries that do not fit are skipped with a warning, never guessed at.
  */
 import fs from "node:fs";
 import path from "node:path";
 import { z } from "zod";
+import { MODEL_BACKENDS, type ModelBackendKind } from "../../llm/chooseBackend.ts";
 
 export const DEFAULT_BENCH_DIR = ".bench/results";
 
@@ -31,6 +33,7 @@ export const BenchResultSchema = z
     machine: z.string().optional(),
     gpu: z.string().nullable().optional(),
     date: z.string().optional(),
+    engine: z.enum(MODEL_BACKENDS).optional(),
   })
   .passthrough();
 
@@ -79,6 +82,11 @@ export function readBenchResults(dir: string): BenchRead {
   return { results, warnings, dirExists: true };
 }
 
+/** The engine a result was measured on (results written before the field existed were node-llama-cpp's). */
+export function benchEngine(r: BenchResult): ModelBackendKind {
+  return r.engine ?? "node-llama-cpp";
+}
+
 export interface BenchMatch {
   /** A result at exactly this many agents, the most recent by date. */
   exact: BenchResult | undefined;
@@ -91,9 +99,14 @@ function newest(a: BenchResult, b: BenchResult): BenchResult {
   return (b.date ?? "") > (a.date ?? "") ? b : a;
 }
 
-/** Results for this shape and quantization (case-insensitive), nearest to `agents`. */
-export function matchBench(results: readonly BenchResult[], shape: string, quant: string, agents: number): BenchMatch {
-  const same = results.filter((r) => r.modelShape.toLowerCase() === shape.toLowerCase() && r.quant.toUpperCase() === quant.toUpperCase());
+/** Results for this shape and quantization (case-insensitive), nearest to `agents`; only those of `engine` when given. */
+export function matchBench(results: readonly BenchResult[], shape: string, quant: string, agents: number, engine?: ModelBackendKind): BenchMatch {
+  const same = results.filter(
+    (r) =>
+      r.modelShape.toLowerCase() === shape.toLowerCase() &&
+      r.quant.toUpperCase() === quant.toUpperCase() &&
+      (engine === undefined || benchEngine(r) === engine),
+  );
   let exact: BenchResult | undefined;
   let below: BenchResult | undefined;
   let above: BenchResult | undefined;
@@ -105,7 +118,10 @@ export function matchBench(results: readonly BenchResult[], shape: string, quant
   return exact ? { exact, below: undefined, above: undefined } : { exact, below, above };
 }
 
+/** How an engine is named in the plan's text. */
+export const ENGINE_WORDS: Record<ModelBackendKind, string> = { "node-llama-cpp": "node-llama-cpp in process", "llama-server": "llama-server" };
+
 export function formatBenchResult(r: BenchResult): string {
-  const extra = [r.synthetic ? "synthetic weights" : undefined, r.machine, r.date?.slice(0, 10)].filter(Boolean).join(", ");
+  const extra = [ENGINE_WORDS[benchEngine(r)], r.synthetic ? "synthetic weights" : undefined, r.machine, r.date?.slice(0, 10)].filter(Boolean).join(", ");
   return `n=${r.n}, ${r.threads} threads: ${r.aggregateTokPerSec.toFixed(1)} tok/s aggregate, ${r.perAgentTokPerSec.toFixed(1)} tok/s per agent${extra ? ` (${extra})` : ""} [${path.basename(r.file)}]`;
 }

@@ -1,5 +1,6 @@
 import { parseArgs } from "node:util";
 import { DEFAULT_CONTEXT_SIZE } from "../../config/defaults.ts";
+import { type BackendChoice, parseBackendChoice } from "../../llm/chooseBackend.ts";
 import { DEFAULT_MEMORY_RESERVE, DEFAULT_MEMORY_SHARE, DEFAULT_MIN_CONTEXT_SIZE, parseByteSize } from "../../llm/memoryPlan.ts";
 import { DEFAULT_AGENT_COUNTS } from "../../llm/roles.ts";
 import { DEFAULT_BENCH_DIR } from "./benchResults.ts";
@@ -44,6 +45,8 @@ export interface PlanOptionsArgs extends Common {
   minContextSize: number;
   reserveBytes: number;
   benchDir: string;
+  /** --backend: the engine to plan for; undefined = what a run would use (RUST_KB_BACKEND, else auto). */
+  backend: BackendChoice | undefined;
 }
 
 export type ModelsParseResult =
@@ -84,6 +87,8 @@ Options:
             --min-context N       floor when shrinking the context (default ${DEFAULT_MIN_CONTEXT_SIZE})
             --reserve SIZE        memory kept for the process itself (default ${DEFAULT_RESERVE})
             --bench-dir DIR       bench results to read (default ${DEFAULT_BENCH_DIR})
+            --backend NAME        the engine to plan for: auto (default: what \`npm run graph\`
+                                  would start here), llama-server or node-llama-cpp (llama)
   -h, --help            show this help
 
 Exit codes: 0 done, 1 failed (the message says what to do), 2 usage error, 130 interrupted
@@ -117,6 +122,7 @@ export function parseModelsArgs(argv: readonly string[]): ModelsParseResult {
         "min-context": { type: "string" },
         reserve: { type: "string" },
         "bench-dir": { type: "string" },
+        backend: { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     });
@@ -128,12 +134,12 @@ export function parseModelsArgs(argv: readonly string[]): ModelsParseResult {
   if (v.help || command === "help") return { kind: "help" };
   if (command === undefined) return { kind: "error", message: `a command is required: ${COMMANDS.join(", ")}` };
   if (!(COMMANDS as readonly string[]).includes(command)) return { kind: "error", message: `unknown command "${command}" (expected ${COMMANDS.join(", ")})` };
-  for (const name of ["dir", "bench-dir", "memory", "reserve"]) if (v[name] === "") return { kind: "error", message: `--${name} needs a value` };
+  for (const name of ["dir", "bench-dir", "memory", "reserve", "backend"]) if (v[name] === "") return { kind: "error", message: `--${name} needs a value` };
   const allowed: Record<(typeof COMMANDS)[number], string[]> = {
     list: ["dir", "json"],
     pull: ["dir", "json", "no-checksum"],
     inspect: ["dir", "json", "context", "agents", "cpu"],
-    plan: ["dir", "json", "agents", "memory", "context", "min-context", "reserve", "bench-dir"],
+    plan: ["dir", "json", "agents", "memory", "context", "min-context", "reserve", "bench-dir", "backend"],
   };
   const cmd = command as (typeof COMMANDS)[number];
   for (const [name, value] of Object.entries(v))
@@ -166,6 +172,10 @@ export function parseModelsArgs(argv: readonly string[]): ModelsParseResult {
   const reserveText = (v.reserve as string | undefined) ?? DEFAULT_RESERVE;
   const reserveBytes = reserveText === "0" ? 0 : parseByteSize(reserveText);
   if (reserveBytes === undefined) return { kind: "error", message: `--reserve must be a size such as 200MB (or 0), got "${reserveText}"` };
+  const backendText = v.backend as string | undefined;
+  const backend = backendText === undefined ? undefined : parseBackendChoice(backendText);
+  if (backendText !== undefined && backend === undefined)
+    return { kind: "error", message: `--backend must be auto, llama-server or node-llama-cpp (llama), got "${backendText}"` };
   const models: PlanModelArg[] = [];
   for (const arg of rest) {
     const m = parsePlanModelArg(arg);
@@ -184,6 +194,7 @@ export function parseModelsArgs(argv: readonly string[]): ModelsParseResult {
       minContextSize: minContext,
       reserveBytes,
       benchDir: (v["bench-dir"] as string | undefined) ?? DEFAULT_BENCH_DIR,
+      backend,
     },
   };
 }

@@ -6,10 +6,16 @@
  *
  * Models that are downloaded (or given as a path) are profiled from their GGUF; catalog models that
  * are not are profiled from the catalog's shape and size, and say so.
+ *
+ * Speed is the engine's: the plan names the engine a run would start here (src/llm/engineChooser.ts,
+ * the run's own rule: llama-server where built, else node-llama-cpp in process), shows bench results
+ * measured on that engine, and marks figures that come from the other one.
  */
 import fs from "node:fs";
 import path from "node:path";
 import { UserError } from "../../errors.ts";
+import type { ChosenBackend, ModelBackendKind } from "../../llm/chooseBackend.ts";
+import { GRAMMAR_VS_FREE, SPEED_SOURCE } from "../../llm/engineSpeed.ts";
 import { loadLlamaCpp } from "../../llm/llamaCpp.ts";
 import {
   type FitResult,
@@ -23,7 +29,7 @@ import {
   readModelMemoryProfile,
 } from "../../llm/memoryPlan.ts";
 import { isRemoteSpec } from "../../llm/resolveModel.ts";
-import { type BenchMatch, type BenchResult, formatBenchResult, matchBench, readBenchResults } from "./benchResults.ts";
+import { type BenchMatch, type BenchResult, benchEngine, ENGINE_WORDS, formatBenchResult, matchBench, readBenchResults } from "./benchResults.ts";
 import { type Catalog, type CatalogEntry, entrySizeBytes, findEntry, findEntryByUri, suggestNames } from "./catalog.ts";
 import { renderTable } from "./table.ts";
 
@@ -45,6 +51,8 @@ export interface PlanOptions {
   budgetSource: string;
   reserveBytes: number;
   benchDir: string;
+  /** The engine the plan assumes: what a run would start here (createEngineChooser), or --backend. */
+  engine: ChosenBackend;
 }
 
 export interface PlannedModel {
@@ -58,6 +66,8 @@ export interface PlannedModel {
   /** Agents that fit at the requested context. */
   maxAgents: number;
   bench: BenchMatch | undefined;
+  /** The engine the bench figures were measured on: the plan's engine, or the other one when only it was measured. */
+  benchEngine: ModelBackendKind | undefined;
   /** Why there is no bench figure, when there is none. */
   benchMissing: string | undefined;
 }
@@ -134,10 +144,16 @@ function benchFor(
   results: readonly BenchResult[],
   agents: number,
   benchDir: string,
-): { bench?: BenchMatch; missing?: string } {
+  engine: ModelBackendKind,
+): { bench?: BenchMatch; engine?: ModelBackendKind; missing?: string } {
   if (!entry?.shape) return { missing: "no model shape known for this file (not a catalog model), so no bench result can match" };
-  const m = matchBench(results, entry.shape.id, entry.quantization, agents);
-  if (m.exact || m.below || m.above) return { bench: m };
+  const found = (m: BenchMatch) => m.exact !== undefined || m.below !== undefined || m.above !== undefined;
+  const same = matchBench(results, entry.shape.id, entry.quantization, agents, engine);
+  if (found(same)) return { bench: same, engine };
+  // Only the other engine measured this shape: shown, and marked as such.
+  const any = matchBench(results, entry.shape.id, entry.quantization, agents);
+  const other = any.exact ?? any.below ?? any.above;
+  if (other) return { bench: any, engine: benchEngine(other) };
   return {
     missing: `no bench result for shape ${entry.shape.id} ${entry.quantization} in ${benchDir} (a benchmark run of this shape writes one: docs/MODELS.md, "Bench results")`,
   };
@@ -164,7 +180,7 @@ export async function planModels(args: readonly PlanModelArg[], options: PlanOpt
       minContextSize: options.minContextSize,
       reserveBytes: options.reserveBytes,
     });
-    const b = benchFor(entry, bench.results, agents, options.benchDir);
+    const b = benchFor(entry, bench.results, agents, options.benchDir, options.engine.backend);
     models.push({
       target: t.target,
       entry,
@@ -174,6 +190,7 @@ export async function planModels(args: readonly PlanModelArg[], options: PlanOpt
       fit,
       maxAgents: maxSequencesThatFit(profile, options.contextSize, options.budgetBytes, options.reserveBytes),
       bench: b.bench,
+      benchEngine: b.engine,
       benchMissing: b.missing,
     });
   }
@@ -188,10 +205,21 @@ export async function planModels(args: readonly PlanModelArg[], options: PlanOpt
   return { options: rest, mode, models, mix, benchWarnings: bench.warnings, benchDirExists: bench.dirExists };
 }
 
-function tokPerSec(m: PlannedModel): string {
-  if (m.bench?.exact) return `${m.bench.exact.aggregateTokPerSec.toFixed(0)} (${m.bench.exact.perAgentTokPerSec.toFixed(1)}/agent)`;
-  if (m.bench?.below || m.bench?.above) return "other n only";
+function tokPerSec(m: PlannedModel, engine: ModelBackendKind): string {
+  const other = m.benchEngine !== undefined && m.benchEngine !== engine ? `, ${ENGINE_WORDS[m.benchEngine]}` : "";
+  if (m.bench?.exact) return `${m.bench.exact.aggregateTokPerSec.toFixed(0)} (${m.bench.exact.perAgentTokPerSec.toFixed(1)}/agent${other})`;
+  if (m.bench?.below || m.bench?.above) return `other n only${other ? ` (${other.slice(2)})` : ""}`;
   return "no result";
+}
+
+/** What the tokens/s figures are: the engine they were measured on, free generation, and what the JSON grammar leaves of them. */
+function speedBasis(engine: ChosenBackend): string {
+  const server = engine.cost === undefined ? GRAMMAR_VS_FREE.patchedServer : GRAMMAR_VS_FREE.shippedServer;
+  const underGrammar =
+    engine.backend === "llama-server"
+      ? `this llama-server keeps about ${server}x of it`
+      : `node-llama-cpp in process keeps about ${GRAMMAR_VS_FREE.inProcess}x of it (the project's patched llama-server ${GRAMMAR_VS_FREE.patchedServer}x)`;
+  return `Speed basis: tok/s are bench results of free generation measured on ${ENGINE_WORDS[engine.backend]} (figures from the other engine are marked); under the pipeline's JSON grammar ${underGrammar} (${SPEED_SOURCE}).`;
 }
 
 function fitWord(f: FitResult): string {
@@ -204,6 +232,9 @@ export function formatPlan(r: PlanReport): string {
   L.push(
     `Plan: ${r.mode === "mix" ? "a mix of models" : `${o.agents} agents per model`}, ${o.contextSize} tokens of context per agent (floor ${o.minContextSize}), budget ${formatBytes(o.budgetBytes)} (${o.budgetSource}), reserve ${formatBytes(o.reserveBytes)} for the process.`,
   );
+  L.push(`Engine: ${o.engine.reason}.`);
+  if (o.engine.cost) L.push(`  ${o.engine.cost}.`);
+  L.push(speedBasis(o.engine));
   L.push("");
   L.push(
     renderTable(
@@ -227,7 +258,7 @@ export function formatPlan(r: PlanReport): string {
         formatBytes(m.fit.totalBytes),
         fitWord(m.fit),
         Number.isFinite(m.maxAgents) ? String(m.maxAgents) : "any",
-        tokPerSec(m),
+        tokPerSec(m, o.engine.backend),
       ]),
     ),
   );
@@ -241,6 +272,8 @@ export function formatPlan(r: PlanReport): string {
     for (const line of formatFitArithmetic(m.fit)) L.push(`  ${line}`);
     L.push(`  at ${o.contextSize} tokens per agent, at most ${Number.isFinite(m.maxAgents) ? m.maxAgents : "any number of"} agents fit the budget`);
     for (const n of m.profile.notes ?? []) L.push(`  note: ${n}`);
+    if (m.benchEngine !== undefined && m.benchEngine !== o.engine.backend)
+      L.push(`  tokens/s: no bench result on ${ENGINE_WORDS[o.engine.backend]} for this shape; the figures below are ${ENGINE_WORDS[m.benchEngine]}'s`);
     if (m.bench?.exact) L.push(`  tokens/s (bench, same shape, quant and n): ${formatBenchResult(m.bench.exact)}`);
     else if (m.bench) {
       L.push(`  tokens/s: no bench result at n=${m.agents}; measured nearby (not interpolated):`);

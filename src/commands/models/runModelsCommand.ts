@@ -7,6 +7,8 @@ import os from "node:os";
 import path from "node:path";
 import type { Env } from "../../config/env.ts";
 import { isAbortError, isUserError, UserError } from "../../errors.ts";
+import { type BackendChoice, parseBackendChoice } from "../../llm/chooseBackend.ts";
+import { createEngineChooser, type EngineChooserOptions } from "../../llm/engineChooser.ts";
 import { DEFAULT_MEMORY_SHARE, formatBytes } from "../../llm/memoryPlan.ts";
 import { defaultModelsDir } from "../../llm/resolveModel.ts";
 import { machineThreads } from "../../llm/threads.ts";
@@ -29,6 +31,8 @@ export interface ModelsIo {
   /** Test hook for pull: checks that the download host answers. */
   probe?: (url: string, timeoutMs: number) => Promise<boolean>;
   stallTimeoutMs?: number;
+  /** How `plan` finds the engine a run would start (tests pass a fake llama-server; default: the run's own search). */
+  engine?: EngineChooserOptions;
 }
 
 type Command = Exclude<ModelsParseResult, { kind: "help" } | { kind: "error" }>;
@@ -73,6 +77,11 @@ export async function runModelsCommand(command: Command, io: ModelsIo): Promise<
         // The run's admission default (src/llm/ModelPool.ts): a share of the memory free now.
         const free = os.freemem();
         const budgetBytes = o.memoryBytes ?? Math.floor(free * DEFAULT_MEMORY_SHARE);
+        // The engine a run would start: --backend, else RUST_KB_BACKEND, else auto (the run's rule).
+        const requested: BackendChoice = o.backend ?? (io.env.backend !== undefined ? (parseBackendChoice(io.env.backend) ?? "auto") : "auto");
+        const engine = await createEngineChooser({ ...(io.env.llamaServerBin !== undefined ? { llamaServerBin: io.env.llamaServerBin } : {}), ...io.engine })(
+          requested,
+        );
         const report = await planModels(o.models, {
           catalog,
           directory,
@@ -83,6 +92,7 @@ export async function runModelsCommand(command: Command, io: ModelsIo): Promise<
           budgetSource: o.memoryText !== undefined ? `--memory ${o.memoryText}` : `${Math.round(DEFAULT_MEMORY_SHARE * 100)}% of ${formatBytes(free)} free RAM`,
           reserveBytes: o.reserveBytes,
           benchDir: path.resolve(o.benchDir),
+          engine,
         });
         io.stdout.write(`${o.json ? json(report) : formatPlan(report)}\n`);
         return 0;
