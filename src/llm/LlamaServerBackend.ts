@@ -6,7 +6,7 @@
  * Why it exists: on a 2-core machine node-llama-cpp's in-process decode ran at ~0.7x of llama.cpp's
  * own tools single-stream and ~0.2-0.4x with 16 sequences, with the same instructions per token
  * (docs/PROFILE.md); llama-server is llama.cpp's own scheduler and runs at llama.cpp's speed.
- * It is opt-in: it needs the llama-server binary, which `npm install` does not build.
+ * The default engine where its binary is found: `npm install` builds it once (scripts/installLlamaServer.ts).
  *
  * Same contract as LlamaModelBackend: `generate` waits for a free slot (FairScheduler), each call
  * starts from an empty slot (no prompt cache carried between calls), greedy at temperature 0,
