@@ -81,7 +81,7 @@ install_into_cache() { # $1: a folder holding bin/ and build-info.json; moved in
 BENCH_BIN="$ROOT/bench/.build/bin"
 same_commit() { [[ -f "$BENCH_BIN/build-info.json" ]] && grep -q "\"commit\":\"$commit\"" "$BENCH_BIN/build-info.json" && grep -q '"openmp":"OFF"' "$BENCH_BIN/build-info.json" && has_patches "$BENCH_BIN/build-info.json"; }
 if [[ "$(uname -s)" == Linux ]] && command -v ldd >/dev/null 2>&1 && works "$BENCH_BIN/llama-server" && same_commit; then
-	echo "reusing bench/.build's llama-server (commit $commit)"
+	echo "== reusing bench/.build's llama-server (commit $commit)"
 	src="$(readlink -f "$BENCH_BIN/llama-server")"
 	tmp="$DEST.tmp.$$"
 	rm -rf "$tmp"

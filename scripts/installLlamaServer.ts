@@ -272,7 +272,7 @@ export function realDeps(): InstallDeps {
       return code === 0 ? lines.filter((l) => l.trim() !== "").pop() : undefined;
     },
     which,
-    xcodeTools: () => spawnSync("xcode-select", ["-p"], { stdio: "ignore" }).status === 0,
+    xcodeTools: () => spawnSync("/usr/bin/xcode-select", ["-p"], { stdio: "ignore" }).status === 0,
     cxx: env.cxx,
     build: (onLine) => runScript([], onLine),
     out: process.stderr,

@@ -41,7 +41,7 @@ export function bundleCommit(bundle: string = LLAMA_CPP_BUNDLE): string | undefi
 }
 
 /** The cache folder for the installed bundle's build: `<cache root>/<commit>`. */
-export function llamaCppCacheDir(cacheRoot: string = readEnv().llamaCppCache, bundle: string = LLAMA_CPP_BUNDLE): string | undefined {
+function llamaCppCacheDir(cacheRoot: string = readEnv().llamaCppCache, bundle: string = LLAMA_CPP_BUNDLE): string | undefined {
   const commit = bundleCommit(bundle);
   return commit ? path.join(cacheRoot, commit) : undefined;
 }
