@@ -8,6 +8,7 @@ import { KB_SCHEMA_VERSION, KnowledgeBase } from "../kb/KnowledgeBase.ts";
 import { LlmService } from "../llm/LlmService.ts";
 import type { BackendForRole } from "../llm/types.ts";
 import type { EventSink } from "../progress/events.ts";
+import { TimeSplit } from "../progress/TimeSplit.ts";
 import { PromptLibrary } from "../prompts/PromptLibrary.ts";
 import { InputSetProvider } from "../research/InputSetProvider.ts";
 import type { ResearchProvider } from "../research/types.ts";
@@ -29,6 +30,8 @@ export interface ServiceOptions {
 
 export interface Services {
   deps: NodeDeps;
+  /** Where the run's time goes: model calls (waiting, reading, generating), research and code checks. */
+  times: TimeSplit;
   /** Closes every knowledge base and ledger opened during the run. */
   close(): void;
 }
@@ -37,11 +40,13 @@ export function createServices(options: ServiceOptions): Services {
   const kbs = new Map<string, KnowledgeBase>();
   const ledgers = new Map<string, Ledger>();
   const settings: PipelineSettings = { ...DEFAULT_SETTINGS, ...options.settings, maxTokens: { ...DEFAULT_SETTINGS.maxTokens, ...options.settings?.maxTokens } };
+  const times = new TimeSplit();
+  const codeCheck = options.codeCheck;
   const deps: NodeDeps = {
-    llm: new LlmService({ backendFor: options.backendFor, store: options.db, events: options.events }),
+    llm: new LlmService({ backendFor: options.backendFor, store: options.db, events: options.events, times }),
     db: options.db,
     prompts: options.prompts ?? PromptLibrary.load(),
-    research: options.research ?? [new InputSetProvider(options.db)],
+    research: (options.research ?? [new InputSetProvider(options.db)]).map((p) => timedProvider(p, times)),
     kb: (outDir) => {
       let kb = kbs.get(outDir);
       if (!kb) {
@@ -62,16 +67,27 @@ export function createServices(options: ServiceOptions): Services {
     tasks: new TaskTracker(),
     settings,
     modelIdFor: (role) => options.backendFor(role).modelId,
-    ...(options.codeCheck ? { codeCheck: options.codeCheck } : {}),
+    ...(codeCheck ? { codeCheck: { check: (code, lang) => times.time("codeCheck", () => codeCheck.check(code, lang)) } } : {}),
   };
   return {
     deps,
+    times,
     close: () => {
       for (const kb of kbs.values()) kb.close();
       kbs.clear();
       for (const l of ledgers.values()) l.close();
       ledgers.clear();
     },
+  };
+}
+
+/** A research provider whose searches count as research time. */
+function timedProvider(provider: ResearchProvider, times: TimeSplit): ResearchProvider {
+  const cacheKey = provider.cacheKey?.bind(provider);
+  return {
+    name: provider.name,
+    search: (query) => times.time("research", () => provider.search(query)),
+    ...(cacheKey ? { cacheKey } : {}),
   };
 }
 

@@ -226,9 +226,13 @@ export async function openPipelineRun(options: PipelineOptions, hooks: PipelineH
         }
         // The knowledge base's totals; one that cannot be read (the full disk that failed the run) must not hide the run's own error.
         let kbTotals: { entries: number; quarantined: number; contributions: Parameters<typeof countVerification>[0] } | undefined;
+        let drafts: { published: number; rejected: number } | undefined;
         try {
           const kb = services.deps.kb(out);
-          kbTotals = { entries: kb.entries().length, quarantined: kb.quarantined().length, contributions: kb.contributions() };
+          const quarantined = kb.quarantined();
+          const contributions = kb.contributions();
+          kbTotals = { entries: kb.entries().length, quarantined: quarantined.length, contributions };
+          drafts = draftsOfRun(sessionDb.listFiles(sessionRunId), contributions, quarantined);
         } catch (e) {
           if (status === "done") {
             status = "failed";
@@ -256,6 +260,9 @@ export async function openPipelineRun(options: PipelineOptions, hooks: PipelineH
           kbEntries: kbTotals?.entries ?? 0,
           verification: countVerification(kbTotals?.contributions ?? [], kbTotals?.quarantined ?? 0),
           counters: services.deps.llm.counters,
+          time: services.times.totals(),
+          model: models.backendFor("writer").modelId,
+          ...(drafts ? { drafts } : {}),
           wallMs: Date.now() - started,
           resume: status === "done" ? null : resumeHint,
           out,
@@ -311,6 +318,16 @@ async function openConfiguredModels(...args: Parameters<typeof openModels>): Pro
   const { plan, pool } = await openModels(...args);
   const extractorModel = plan.models.find((m) => m.roles.includes("extractor"));
   return { backendFor: pool.backendFor, concurrency: plan.concurrency, sequences: extractorModel?.sequences };
+}
+
+/** The drafts of the files this run decided (processed or quarantined): published, and rejected (in quarantine). */
+export function draftsOfRun(
+  rows: readonly { relPath: string; status: string }[],
+  contributions: readonly { relPath: string }[],
+  quarantined: readonly { relPath: string }[],
+): { published: number; rejected: number } {
+  const decided = new Set(rows.filter((r) => r.status === "processed" || r.status === "quarantined").map((r) => r.relPath));
+  return { published: contributions.filter((c) => decided.has(c.relPath)).length, rejected: quarantined.filter((q) => decided.has(q.relPath)).length };
 }
 
 /** The progress totals of a resumed run, from its file rows (none before discovery finished). */

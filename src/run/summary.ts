@@ -2,7 +2,10 @@ import type { UserError } from "../errors.ts";
 import { siteKeptMessage } from "../kb/site/writeSite.ts";
 import type { ExampleRef } from "../kb/types.ts";
 import type { LlmCounters } from "../llm/LlmService.ts";
+import { fmtMs } from "../progress/Reporter.ts";
+import { PHASES, type Phase, type PhaseTime } from "../progress/TimeSplit.ts";
 import type { RunDatabase } from "../store/RunDatabase.ts";
+import { type WeakModel, weakModelAdvice } from "./weakModelAdvice.ts";
 
 /** The final `--json` line: scripts can rely on these fields. */
 export interface RunSummary {
@@ -27,6 +30,21 @@ export interface RunSummary {
   verification?: VerificationCounts;
   /** The static site written with `site: true` (or why it was not). */
   site?: { index: string; files: number; changed: number; kept?: string[] } | { error: string };
+  /**
+   * Where the run's time went, per phase: `summedMs` over its operations (model calls run side by
+   * side, so sums can exceed `wallMs` of the run), `wallMs` the wall-clock time during which at least
+   * one was under way, `count` the operations that ended. Phases: `waiting` model calls waiting for
+   * a free sequence (server slot); `reading` calls reading their prompt (until the first generated
+   * text); `generating`; `research` searches of the research providers; `codeCheck` compiling or
+   * parsing examples. Absent when the run stopped before its graph started.
+   */
+  time?: Record<Phase, PhaseTime>;
+  /**
+   * Present when nearly every draft failed validation (>= 80% of this run's files quarantined, or
+   * >= 80% of their drafts rejected, over at least 3 files or 5 drafts): the model is likely too weak
+   * for the task; `suggestion` names the model to try and the commands.
+   */
+  weakModel?: WeakModel;
 }
 
 export interface VerificationCounts {
@@ -70,6 +88,11 @@ export interface SummaryInput {
   out: string;
   error?: UserError;
   verification?: VerificationCounts;
+  /** The run's time split (createServices' TimeSplit). */
+  time?: Record<Phase, PhaseTime>;
+  /** The writer's model and the drafts of this run's files (published and in quarantine), for the weak-model advice. */
+  model?: string;
+  drafts?: { published: number; rejected: number };
 }
 
 export function buildSummary(input: SummaryInput): RunSummary {
@@ -104,7 +127,21 @@ export function buildSummary(input: SummaryInput): RunSummary {
     out: input.out,
     ...(input.error ? { error: { code: input.error.code, message: input.error.message, hint: input.error.hint ?? null } } : {}),
     ...(input.verification ? { verification: input.verification } : {}),
+    ...(input.time ? { time: input.time } : {}),
+    ...weakModelField(input, count("processed"), count("quarantined")),
   };
+}
+
+function weakModelField(input: SummaryInput, processedFiles: number, quarantinedFiles: number): { weakModel?: WeakModel } {
+  if (input.model === undefined) return {};
+  const weak = weakModelAdvice({
+    model: input.model,
+    processedFiles,
+    quarantinedFiles,
+    publishedDrafts: input.drafts?.published ?? 0,
+    rejectedDrafts: input.drafts?.rejected ?? 0,
+  });
+  return weak ? { weakModel: weak } : {};
 }
 
 /** The summary of a run that stopped before its totals could be read (it never started, or recording its end failed). */
@@ -168,8 +205,56 @@ export function formatSummary(s: RunSummary): string {
   lines.push(`LLM: ${s.llm.calls} calls, ${s.llm.tokens} tokens generated${s.llm.memoHits ? `, ${s.llm.memoHits} reused from before the interruption` : ""}`);
   if (s.llm.inputTokens > 0) lines.push(`prompt tokens: ${s.llm.inputTokens}, of which ${s.llm.reusedInputTokens} served from the KV cache`);
   lines.push(`wall time: ${(s.wallMs / 1000).toFixed(1)} s`);
+  if (s.time) lines.push(...formatTimeSplit(s.time, s.wallMs, s.llm.calls));
+  if (s.weakModel) lines.push(...formatWeakModel(s.weakModel));
   if (s.resume) lines.push(`resume with: ${s.resume}`);
   if (s.site) lines.push("error" in s.site ? `site not written: ${s.site.error}` : `site: ${s.site.index} (${s.site.files} files, ${s.site.changed} changed)`);
   if (s.site && !("error" in s.site) && s.site.kept?.length) lines.push(siteKeptMessage(s.site.kept));
   return lines.join("\n");
+}
+
+const PHASE_WORDS: Record<Phase, string> = {
+  reading: "reading prompts",
+  generating: "generating",
+  waiting: "waiting for a model slot",
+  research: "research",
+  codeCheck: "code checks",
+};
+
+/**
+ * Where the time went, one line per phase that took any: the time summed over its operations and
+ * the share of the run during which one was under way.
+ */
+export function formatTimeSplit(time: Record<Phase, PhaseTime>, wallMs: number, calls: number): string[] {
+  const shown = PHASES.filter((p) => time[p].summedMs >= 500 || time[p].wallMs >= 500);
+  if (shown.length === 0) return [];
+  const what = (p: Phase, n: number) =>
+    p === "research"
+      ? `${n} ${n === 1 ? "search" : "searches"}`
+      : p === "codeCheck"
+        ? `${n} ${n === 1 ? "check" : "checks"}`
+        : `${n} ${n === 1 ? "call" : "calls"}`;
+  const rows = shown.map((p) => {
+    const t = time[p];
+    const share = wallMs > 0 ? Math.min(100, Math.round((100 * t.wallMs) / wallMs)) : 0;
+    return [PHASE_WORDS[p], `${fmtMs(t.summedMs)} summed over ${what(p, t.count)}`, `under way ${share}% of the run`];
+  });
+  const w0 = Math.max(...rows.map((r) => r[0]?.length ?? 0));
+  const w1 = Math.max(...rows.map((r) => r[1]?.length ?? 0));
+  return [
+    `where the time went${calls > 1 ? " (model calls run side by side, so their sums can exceed the wall time)" : ""}:`,
+    ...rows.map(([a, b, c]) => `  ${(a ?? "").padEnd(w0)}  ${(b ?? "").padEnd(w1)}  ${c}`),
+  ];
+}
+
+/** The weak-model advice: what failed, and the model to try. */
+export function formatWeakModel(w: WeakModel): string[] {
+  const failed =
+    w.quarantinedFiles >= 0.8 * w.files && w.files > 0
+      ? `${w.quarantinedFiles} of ${w.files} files were quarantined (every draft failed validation)`
+      : `${w.rejectedDrafts} of ${w.drafts} drafts failed validation`;
+  return [
+    `warning: ${failed}: the model (${w.model}) is likely too weak for this task.`,
+    `  ${w.suggestion.charAt(0).toUpperCase()}${w.suggestion.slice(1)}. Models and what they suit: docs/MODELS.md.`,
+  ];
 }
