@@ -135,6 +135,7 @@ class TimedBackend implements ModelBackend {
       },
       onFirstToken: () => {
         first = now();
+        request.onFirstToken?.();
       },
     });
     this.active--;
@@ -186,7 +187,8 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
     }
     const t0 = performance.now();
     const timed = new TimedBackend(model, t0, o.grammar);
-    const spent = { research: 0, codeCheck: 0, checkpointing: 0 };
+    // Research, code checks and the model calls' phases are timed by the services (src/progress/TimeSplit.ts), as in every run.
+    const spent = { checkpointing: 0 };
     const time = async <T>(key: keyof typeof spent, fn: () => Promise<T>): Promise<T> => {
       const s = performance.now();
       try {
@@ -197,7 +199,7 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
     };
     const db = RunDatabase.open(path.join(work, "runs.sqlite"));
     const inputProvider = new InputSetProvider(db);
-    const research: ResearchProvider = { name: inputProvider.name, search: (q) => time("research", () => inputProvider.search(q)) };
+    const research: ResearchProvider = inputProvider;
     const checker = new RustChecker({ cache: new CodeCheckCache(db.connection), forbiddenDirs: [input, out], ...(o.rustc ? {} : { rustc: false }) });
     const fileFinishedMs: number[] = [];
     const finished = { processed: 0, quarantined: 0 };
@@ -212,7 +214,7 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
       backendFor: () => timed,
       events: onEvent,
       research: [research],
-      codeCheck: { check: (code, lang) => time("codeCheck", () => checker.check(code, lang)) },
+      codeCheck: checker,
     });
     const checkpointer = db.checkpointer();
     for (const method of ["put", "putWrites"] as const) {
@@ -235,6 +237,7 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
     const wallMs = performance.now() - t0;
     await model.dispose();
     const calls = timed.calls;
+    const split = services.times.totals();
     const sum = (f: (c: EngineCall) => number, list: readonly EngineCall[] = calls) => list.reduce((a, c) => a + f(c), 0);
     const promptTokens = sum((c) => c.promptTokens);
     const reused = sum((c) => c.reusedPromptTokens);
@@ -270,11 +273,11 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
       sourceTokens,
       wallMs,
       seconds: {
-        waitingForSequence: sum((c) => c.start - c.queued) / 1000,
-        promptEvaluation: sum((c) => c.firstToken - c.start) / 1000,
-        generationWithGrammar: sum((c) => c.end - c.firstToken) / 1000,
-        research: spent.research / 1000,
-        codeCheck: spent.codeCheck / 1000,
+        waitingForSequence: split.waiting.summedMs / 1000,
+        promptEvaluation: split.reading.summedMs / 1000,
+        generationWithGrammar: split.generating.summedMs / 1000,
+        research: split.research.summedMs / 1000,
+        codeCheck: split.codeCheck.summedMs / 1000,
         checkpointing: spent.checkpointing / 1000,
       },
       byRole,
