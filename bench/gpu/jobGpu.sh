@@ -34,8 +34,9 @@
 #   DEADLINE_S=540              seconds from the start after which no run starts and a running one is
 #                               stopped, so the results are packed inside the device's 10 minutes
 #   PACK=bench/.build/gpu-job   the pack; CUDA_ARCH=90 overrides nvidia-smi's compute capability
-# Locally (CPU, no build), with no Node on PATH:
-#   env -i PATH=/usr/bin:/bin HOME=$HOME OUT=/tmp/job-out LLAMA_BIN=$PWD/bench/.build/bin RUNS=notes-trained bash bench/gpu/jobGpu.sh
+# Locally (CPU, no build; PATH_WITHOUT_NODE: a folder of links to /usr/bin and /bin minus node,
+# bench/gpu/README.md):
+#   env -i PATH=$PATH_WITHOUT_NODE OUT=/tmp/job-out LLAMA_BIN=$PWD/bench/.build/bin RUNS=notes-trained bash bench/gpu/jobGpu.sh
 set -uo pipefail
 
 T0=$(date +%s)
