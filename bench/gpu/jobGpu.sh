@@ -48,6 +48,8 @@ RUNS="${RUNS:-notes-trained notes-random slice-trained slice-random}"
 BENCH_ARGS="${BENCH_ARGS:-}"
 DEADLINE_S="${DEADLINE_S:-540}"
 RES="$WORK/results"
+# nvcc where the CUDA toolkit usually is, when PATH lacks it (CMake finds the toolkit through it).
+command -v nvcc >/dev/null || { [[ -x /usr/local/cuda/bin/nvcc ]] && PATH="$PATH:/usr/local/cuda/bin"; }
 mkdir -p "$OUT" "$WORK" "$RES"
 rm -rf "${RES:?}"/*
 log() { echo "[$(date -u +%T) +$(( $(date +%s) - T0 ))s] $*" | tee -a "$RES/log.txt" >&2; }
