@@ -1,7 +1,7 @@
 /** What a run's time goes to, in the user's terms. */
 export type Phase = "waiting" | "reading" | "generating" | "research" | "codeCheck";
 
-export const PHASES: readonly Phase[] = ["waiting", "reading", "generating", "research", "codeCheck"];
+const PHASES: readonly Phase[] = ["waiting", "reading", "generating", "research", "codeCheck"];
 
 /** One phase's time: summed over the operations (they overlap), and the wall-clock time during which at least one ran. */
 export interface PhaseTime {
@@ -55,7 +55,7 @@ export class TimeSplit {
     }
   }
 
-  /** Each phase's totals so far; operations still under way count up to now. */
+  /** Each phase's totals so far: an operation still under way counts in the wall time up to now, in the sum once it ends. */
   totals(): Record<Phase, PhaseTime> {
     const now = this.now();
     const out = {} as Record<Phase, PhaseTime>;

@@ -3,7 +3,7 @@ import { siteKeptMessage } from "../kb/site/writeSite.ts";
 import type { ExampleRef } from "../kb/types.ts";
 import type { LlmCounters } from "../llm/LlmService.ts";
 import { fmtMs } from "../progress/Reporter.ts";
-import { PHASES, type Phase, type PhaseTime } from "../progress/TimeSplit.ts";
+import type { Phase, PhaseTime } from "../progress/TimeSplit.ts";
 import type { RunDatabase } from "../store/RunDatabase.ts";
 import { type WeakModel, weakModelAdvice } from "./weakModelAdvice.ts";
 
@@ -213,6 +213,9 @@ export function formatSummary(s: RunSummary): string {
   return lines.join("\n");
 }
 
+/** The model's own work first, then what it waited for, then the other steps. */
+const SHOWN_ORDER: readonly Phase[] = ["reading", "generating", "waiting", "research", "codeCheck"];
+
 const PHASE_WORDS: Record<Phase, string> = {
   reading: "reading prompts",
   generating: "generating",
@@ -226,7 +229,7 @@ const PHASE_WORDS: Record<Phase, string> = {
  * the share of the run during which one was under way.
  */
 export function formatTimeSplit(time: Record<Phase, PhaseTime>, wallMs: number, calls: number): string[] {
-  const shown = PHASES.filter((p) => time[p].summedMs >= 500 || time[p].wallMs >= 500);
+  const shown = SHOWN_ORDER.filter((p) => time[p].summedMs >= 500 || time[p].wallMs >= 500);
   if (shown.length === 0) return [];
   const what = (p: Phase, n: number) =>
     p === "research"

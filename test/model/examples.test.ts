@@ -70,6 +70,17 @@ describe("npm run graph -- --input examples/notes", () => {
       expect(fs.existsSync(path.join(out, "site", "patterns", `${e.slug}.html`)), e.slug).toBe(true);
       expect(site, e.slug).toContain(`patterns/${e.slug}.html`);
     }
+    // The end of the run in the user's terms: where the time went, and no weak-model warning for a model that answers.
+    expect(s.weakModel).toBeUndefined();
+    expect(s.time.reading.count).toBe(s.llm.calls);
+    expect(s.time.generating.count).toBeGreaterThan(0);
+    expect(s.time.generating.summedMs).toBeGreaterThan(0);
+    expect(r.stderr).toMatch(/where the time went[^\n]*:\n {2}reading prompts +\S+ summed over \d+ calls +under way \d+% of the run/);
+    // The --json progress lines: agents at work while calls ran, prompt tokens read next to tokens generated.
+    const ticks = r.events.filter((e) => e.type === "progress") as { active?: Record<string, number>; tokens?: { read: number; generated: number } }[];
+    expect(ticks.length).toBeGreaterThan(0);
+    expect(ticks.some((t) => Object.values(t.active ?? {}).some((n) => n > 0))).toBe(true);
+    expect(ticks.at(-1)?.tokens?.read).toBeGreaterThan(0);
     // Search finds an entry by a word of its name.
     const entry = kb.entries.find((e) => /^[A-Za-z]{4,}/.test(e.name)) ?? kb.entries[0];
     const word = /^[A-Za-z]+/.exec(entry?.name ?? "")?.[0] ?? "";
