@@ -376,7 +376,7 @@ export function fmtMs(ms: number): string {
 }
 
 /** 950, 12.3k, 4.1M. */
-export function fmtCount(n: number): string {
+function fmtCount(n: number): string {
   if (n < 1000) return String(Math.round(n));
   if (n < 1_000_000) return `${(n / 1000).toFixed(1)}k`;
   return `${(n / 1_000_000).toFixed(1)}M`;

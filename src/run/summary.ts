@@ -228,7 +228,7 @@ const PHASE_WORDS: Record<Phase, string> = {
  * Where the time went, one line per phase that took any: the time summed over its operations and
  * the share of the run during which one was under way.
  */
-export function formatTimeSplit(time: Record<Phase, PhaseTime>, wallMs: number, calls: number): string[] {
+function formatTimeSplit(time: Record<Phase, PhaseTime>, wallMs: number, calls: number): string[] {
   const shown = SHOWN_ORDER.filter((p) => time[p].summedMs >= 500 || time[p].wallMs >= 500);
   if (shown.length === 0) return [];
   const what = (p: Phase, n: number) =>
@@ -251,7 +251,7 @@ export function formatTimeSplit(time: Record<Phase, PhaseTime>, wallMs: number, 
 }
 
 /** The weak-model advice: what failed, and the model to try. */
-export function formatWeakModel(w: WeakModel): string[] {
+function formatWeakModel(w: WeakModel): string[] {
   const failed =
     w.quarantinedFiles >= 0.8 * w.files && w.files > 0
       ? `${w.quarantinedFiles} of ${w.files} files were quarantined (every draft failed validation)`
