@@ -94,9 +94,42 @@ export interface EngineResult {
   /** Milliseconds from the start at which each file finished, in order. */
   fileFinishedMs: number[];
   peakConcurrentCalls: number;
-  lowerBound?: { ppTokPerSec: number; tgTokPerSec: number; atSequences: number; seconds: number; efficiency: number; build: string };
+  lowerBound?: { ppTokPerSec: number; tgTokPerSec: number; atSequences: number; seconds: number; efficiency: number; build: string; atDepth?: DepthBound };
   lowerBoundMissing?: string;
   timeline: EngineCall[];
+}
+
+/**
+ * llama.cpp's lower bound at the depths the job's tokens were really processed at: prompt tokens
+ * evaluated after the prefix already in the sequence (llama-bench pp512 at depth `ppDepth`), and
+ * tokens generated after their call's prompt (llama-batched-bench at `tgDepth`). Attention grows
+ * with the tokens a sequence holds, so the shallow bound (pp512 from an empty cache, tg after a
+ * 64-token prompt) understates what llama.cpp itself needs for a job whose prompts are thousands
+ * of tokens long; both are reported.
+ */
+export interface DepthBound {
+  ppDepth: number;
+  tgDepth: number;
+  ppTokPerSec: number;
+  tgTokPerSec: number;
+  seconds: number;
+  efficiency: number;
+}
+
+/** Token-weighted mean depths of a job's calls: where its prompt tokens were evaluated and its tokens generated. */
+export function jobDepths(calls: readonly { promptTokens: number; reusedPromptTokens: number; generatedTokens: number }[]): { pp: number; tg: number } {
+  let ppW = 0;
+  let pp = 0;
+  let tgW = 0;
+  let tg = 0;
+  for (const c of calls) {
+    const evaluated = Math.max(0, c.promptTokens - c.reusedPromptTokens);
+    pp += evaluated * (c.reusedPromptTokens + evaluated / 2);
+    ppW += evaluated;
+    tg += c.generatedTokens * (c.promptTokens + c.generatedTokens / 2);
+    tgW += c.generatedTokens;
+  }
+  return { pp: ppW > 0 ? Math.round(pp / ppW) : 0, tg: tgW > 0 ? Math.round(tg / tgW) : 0 };
 }
 
 /** Wraps a backend to time every call and record which sequence served it. */
@@ -294,6 +327,17 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
         const atSequences = Math.max(1, timed.peak);
         const tg = await runBatchedBench(tools.batchedBench, { model: o.modelPath, threads: o.threads, tokens: 128, sequences: atSequences, promptTokens: 64 });
         const seconds = result.evaluatedPromptTokens / pp + generated / tg;
+        o.log("engine: the same at the job's depths…");
+        const depths = jobDepths(calls);
+        const ppDeep = llamaBenchPromptRate(tools.bench, o.modelPath, o.threads, depths.pp);
+        const tgDeep = await runBatchedBench(tools.batchedBench, {
+          model: o.modelPath,
+          threads: o.threads,
+          tokens: 64,
+          sequences: atSequences,
+          promptTokens: Math.max(64, depths.tg),
+        });
+        const deepSeconds = result.evaluatedPromptTokens / ppDeep + generated / tgDeep;
         result.lowerBound = {
           ppTokPerSec: pp,
           tgTokPerSec: tg,
@@ -301,6 +345,14 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
           seconds,
           efficiency: seconds / (wallMs / 1000),
           build: tools.buildInfo.commit ?? "?",
+          atDepth: {
+            ppDepth: depths.pp,
+            tgDepth: Math.max(64, depths.tg),
+            ppTokPerSec: ppDeep,
+            tgTokPerSec: tgDeep,
+            seconds: deepSeconds,
+            efficiency: deepSeconds / (wallMs / 1000),
+          },
         };
       } catch (e) {
         result.lowerBoundMissing = `llama.cpp tools failed: ${(e as Error).message.slice(0, 300)}`;
@@ -345,8 +397,11 @@ function failedAnswers(calls: readonly EngineCall[]): { callKey: string; text: s
 }
 
 /** llama-bench prompt processing rate (pp512), tok/s. */
-function llamaBenchPromptRate(bin: string, model: string, threads: number): number {
-  const r = spawnSync(bin, ["-m", model, "-t", String(threads), "-p", "512", "-n", "0", "-r", "3", "-o", "json"], { encoding: "utf8", timeout: 600_000 });
+function llamaBenchPromptRate(bin: string, model: string, threads: number, depth = 0): number {
+  const r = spawnSync(bin, ["-m", model, "-t", String(threads), "-p", "512", "-n", "0", "-d", String(depth), "-r", "3", "-o", "json"], {
+    encoding: "utf8",
+    timeout: 600_000,
+  });
   if (r.status !== 0) throw new Error(`llama-bench failed (${r.status}): ${String(r.stderr).slice(-2000)}`);
   const rows = JSON.parse(r.stdout) as Array<{ n_prompt: number; n_gen: number; avg_ts: number }>;
   const row = rows.find((x) => x.n_prompt === 512 && x.n_gen === 0);
@@ -361,7 +416,7 @@ export function engineMarkdown(r: EngineResult): string {
     "",
     `${r.files} files, ${r.threads} threads, ${r.sequences} sequences, ${r.filesInFlight} files in flight at most, ${r.peakConcurrentCalls} calls at once at the peak.`,
     "",
-    `- files: ${r.processed} processed, ${r.quarantined} quarantined; first file done at ${s((r.fileFinishedMs[0] ?? 0) / 1000)}, half the files at ${s((r.fileFinishedMs[Math.ceil(r.files / 2) - 1] ?? 0) / 1000)}`,
+    `- files: ${r.processed} processed, ${r.quarantined} quarantined; first file done at ${s((r.fileFinishedMs[0] ?? 0) / 1000)}, half the files at ${s((r.fileFinishedMs[Math.ceil(r.files / 2) - 1] ?? 0) / 1000)}, ${r.fileFinishedMs.filter((ms) => ms <= r.wallMs / 2).length} files done at half the wall time`,
     r.grammarStats
       ? `- grammar (llama-server counters): ${r.grammarStats.checked} sampled tokens checked, ${r.grammarStats.rejected} rejected (${((100 * r.grammarStats.rejected) / Math.max(1, r.grammarStats.checked)).toFixed(1)}%), ${r.grammarStats.rejectMs.toFixed(0)} ms after rejections (${(r.grammarStats.rejectMs / Math.max(1, r.grammarStats.rejected)).toFixed(2)} ms per rejection)`
       : `- grammar counters: ${r.grammar ? "not reported by this engine" : "no grammar"}`,
@@ -370,6 +425,11 @@ export function engineMarkdown(r: EngineResult): string {
     r.lowerBound
       ? `- llama.cpp lower bound for the same tokens: ${s(r.lowerBound.seconds)} (pp512 ${r.lowerBound.ppTokPerSec.toFixed(0)} tok/s, tg at ${r.lowerBound.atSequences} sequences ${r.lowerBound.tgTokPerSec.toFixed(0)} tok/s, build ${r.lowerBound.build}); **job efficiency ${(r.lowerBound.efficiency * 100).toFixed(0)}%**`
       : `- llama.cpp lower bound: not measured (${r.lowerBoundMissing ?? "?"})`,
+    ...(r.lowerBound?.atDepth
+      ? [
+          `- the same at the job's depths (pp512 after ${r.lowerBound.atDepth.ppDepth} tokens ${r.lowerBound.atDepth.ppTokPerSec.toFixed(0)} tok/s, tg after ${r.lowerBound.atDepth.tgDepth} tokens at ${r.lowerBound.atSequences} sequences ${r.lowerBound.atDepth.tgTokPerSec.toFixed(0)} tok/s): ${s(r.lowerBound.atDepth.seconds)}; **job efficiency at depth ${(r.lowerBound.atDepth.efficiency * 100).toFixed(0)}%**`,
+        ]
+      : []),
     "",
     "| phase (summed over calls/operations; they overlap) | seconds |",
     "|---|---|",
