@@ -27,9 +27,10 @@ export function exampleCandidates(doc: SourceDocument, evidence: readonly string
   return { ids: list.slice(0, 12).map((u) => u.id), required: near.length > 0 };
 }
 
-export function renderSources(sources: readonly ResearchSource[]): string {
+/** Research sources with their IDs; `brief`: without their excerpts (when a prompt has no room for them). */
+export function renderSources(sources: readonly ResearchSource[], brief = false): string {
   if (sources.length === 0) return "(none)";
-  return sources.map((s) => `[${s.id}] ${s.title} — ${s.citation}\n${s.excerpt}`).join("\n\n");
+  return sources.map((s) => `[${s.id}] ${s.title} — ${s.citation}${brief ? "" : `\n${s.excerpt}`}`).join("\n\n");
 }
 
 export function unitById(doc: SourceDocument, id: string): SourceUnit | undefined {

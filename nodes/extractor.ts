@@ -1,9 +1,8 @@
 import type { LangGraphRunnableConfig } from "@langchain/langgraph";
 import type { FileStateType, FileStateUpdate } from "../graphs/state.ts";
 import { slugify } from "../src/kb/slug.ts";
-import { CATEGORY_IDS } from "../src/kb/taxonomy.ts";
 import { type NodeDeps, runContext, STAGE_PRIORITY } from "./deps.ts";
-import { chunkUnits, extractorUnitBudget, fileSystemPrompt, renderFileContext } from "./fileContext.ts";
+import { extractorChunks, fileSystemPrompt, renderExtractorUser } from "./fileContext.ts";
 import { instrument } from "./instrument.ts";
 import { extractorSchema } from "./schemas.ts";
 import type { PatternItem } from "./types.ts";
@@ -11,18 +10,34 @@ import type { PatternItem } from "./types.ts";
 /**
  * extractor: finds the patterns a file teaches. The file's units go to the model with their IDs
  * (in token-bounded chunks when the file is larger than the context), and the model answers with
- * pattern names, categories and evidence IDs chosen from an enum — never retyped code.
+ * pattern names, categories and evidence IDs chosen from an enum — never retyped code. Chunks it
+ * does not send because the file's pattern limit was reached are recorded as not read.
  */
 export function makeExtractor(deps: NodeDeps) {
   return instrument("extractor", deps, async (state: FileStateType, config: LangGraphRunnableConfig): Promise<FileStateUpdate> => {
     const { runId, signal } = runContext(config);
     const doc = deps.db.getDocument(state.docId);
     const { maxTokens, maxPatternsPerFile, maxAttempts } = deps.settings;
-    const chunks = chunkUnits(doc.units, (t) => deps.llm.countTokens("extractor", t), extractorUnitBudget(deps));
+    const chunks = extractorChunks(deps, state.relPath, doc);
     const found = new Map<string, PatternItem>();
     const problems: string[] = [];
     for (const [i, chunk] of chunks.entries()) {
-      if (found.size >= maxPatternsPerFile) break;
+      if (found.size >= maxPatternsPerFile) {
+        deps.db.recordUnread(
+          runId,
+          chunks.slice(i).flatMap((c, k) =>
+            c.units.map((u) => ({
+              relPath: state.relPath,
+              unitId: u.id,
+              role: "extractor" as const,
+              how: "left-out" as const,
+              why: "pattern-limit" as const,
+              callKey: `${state.relPath}|extractor|chunk${i + k}`,
+            })),
+          ),
+        );
+        break;
+      }
       const schema = extractorSchema(
         chunk.units.map((u) => u.id),
         maxPatternsPerFile,
@@ -35,14 +50,8 @@ export function makeExtractor(deps: NodeDeps) {
         affinityKey: state.relPath,
         priority: STAGE_PRIORITY.extractor,
         // The file's units come first: the later stages' prompts start the same way (nodes/fileContext.ts).
-        prompt: {
-          system: fileSystemPrompt(deps),
-          user: deps.prompts.render("extractor.user", {
-            file: renderFileContext(deps, state.relPath, doc, chunk.text),
-            maxPatterns: maxPatternsPerFile,
-            categories: CATEGORY_IDS.join(", "),
-          }),
-        },
+        prompt: { system: fileSystemPrompt(deps), user: renderExtractorUser(deps, state.relPath, doc, chunk.text) },
+        source: { file: state.relPath, units: chunk.shown },
         maxTokens: maxTokens.extractor,
         maxAttempts,
         signal,

@@ -3,16 +3,24 @@
  * role, then the file's units, then the role's step. A sequence that served the file's extractor
  * still holds this prefix in its KV cache (the scheduler sends a file's calls back to it), so the
  * researcher, writer and validator evaluate only their own step.
+ *
+ * Every size here is measured with the model's own tokenizer on the whole rendered prompt (system
+ * text, the role's step, the file block) against the room the answer's limit leaves
+ * (LlmService.promptRoom), so the last-resort cut of src/llm/fitPrompt.ts does not fire.
  */
-import type { SourceDocument, SourceUnit } from "../src/input/types.ts";
+import type { SourceDocument } from "../src/input/types.ts";
+import { CATEGORY_IDS } from "../src/kb/taxonomy.ts";
+import type { PromptUnit } from "../src/llm/promptUnits.ts";
+import type { Role } from "../src/llm/roles.ts";
 import type { NodeDeps } from "./deps.ts";
-import { evidenceUnits, renderSources, renderUnit } from "./evidence.ts";
+import { evidenceUnits, renderSources } from "./evidence.ts";
 import type { PatternItem, ResearchSource } from "./types.ts";
+import { chunkUnits, fitUnits, type UnitChunk } from "./unitChunks.ts";
 
-const EVIDENCE_MAX_CHARS = 1800;
-/** Tokens kept free for the system prompt, instructions and chat template around the units. */
-const PROMPT_OVERHEAD_TOKENS = 420;
-const UNIT_MAX_CHARS = 2400;
+/** Tokens kept free for the merges a tokenizer makes where the units meet the text around them. */
+const BOUNDARY_TOKENS = 8;
+/** The least room the extractor's units get, however small the context (the fit then cuts, and says so). */
+const MIN_UNIT_BUDGET = 256;
 
 /** The system prompt of every per-file role (the synthesizer's cross-file judgements have their own). */
 export function fileSystemPrompt(deps: Pick<NodeDeps, "prompts">): string {
@@ -24,23 +32,76 @@ export function renderFileContext(deps: Pick<NodeDeps, "prompts">, relPath: stri
   return deps.prompts.render("file.context", { path: relPath, title: doc.title, units });
 }
 
+/** The extractor's user text for a block of units. */
+export function renderExtractorUser(deps: Pick<NodeDeps, "prompts" | "settings">, relPath: string, doc: SourceDocument, units: string): string {
+  return deps.prompts.render("extractor.user", {
+    file: renderFileContext(deps, relPath, doc, units),
+    maxPatterns: deps.settings.maxPatternsPerFile,
+    categories: CATEGORY_IDS.join(", "),
+  });
+}
+
 /**
- * The file context of the stages after the extractor: the whole file exactly as the extractor saw
- * it when it fit one extractor chunk (the cached prefix), else only the units the patterns cite.
+ * The file's units in the chunks the extractor reads, each chunk as large as the extractor's
+ * whole prompt (system text, step, file header, units) allows next to an answer of its full limit.
+ */
+export function extractorChunks(deps: Pick<NodeDeps, "prompts" | "llm" | "settings">, relPath: string, doc: SourceDocument): UnitChunk[] {
+  const count = (t: string) => deps.llm.countTokens("extractor", t);
+  const frame = count(fileSystemPrompt(deps)) + count(renderExtractorUser(deps, relPath, doc, ""));
+  const room = deps.llm.promptRoom("extractor", deps.settings.maxTokens.extractor);
+  const budget = Math.max(MIN_UNIT_BUDGET, room - frame - BOUNDARY_TOKENS);
+  // Every later stage asks again for the same file: the chunks are remembered per model service.
+  const known = chunksOf.get(deps.llm) ?? new Map<string, UnitChunk[]>();
+  chunksOf.set(deps.llm, known);
+  const key = `${relPath}\u0000${doc.id}\u0000${budget}`;
+  const cached = known.get(key);
+  if (cached) return cached;
+  const chunks = chunkUnits(doc.units, count, budget);
+  known.set(key, chunks);
+  if (known.size > CHUNKS_KEPT) known.delete(known.keys().next().value as string);
+  return chunks;
+}
+
+/** Files whose extractor chunks are remembered (about the files in flight). */
+const CHUNKS_KEPT = 64;
+const chunksOf = new WeakMap<object, Map<string, UnitChunk[]>>();
+
+/** A file block (header and units) and the units it shows. */
+export interface FileBlock {
+  text: string;
+  units: PromptUnit[];
+}
+
+/**
+ * The file block the stages after the extractor share: the whole file exactly as the extractor saw
+ * it when it fit one extractor chunk (the cached prefix), else the units the patterns cite, whole.
  */
 export function fileContextFor(
   deps: Pick<NodeDeps, "prompts" | "llm" | "settings">,
   relPath: string,
   doc: SourceDocument,
   patterns: readonly PatternItem[],
-): string {
-  const chunks = chunkUnits(doc.units, (t) => deps.llm.countTokens("extractor", t), extractorUnitBudget(deps));
-  if (chunks.length === 1 && chunks[0]) return renderFileContext(deps, relPath, doc, chunks[0].text);
+): FileBlock {
+  const chunks = extractorChunks(deps, relPath, doc);
+  if (chunks.length === 1 && chunks[0]) return { text: renderFileContext(deps, relPath, doc, chunks[0].text), units: chunks[0].shown };
+  return citedBlock(deps, relPath, doc, patterns, Number.POSITIVE_INFINITY, "extractor");
+}
+
+/** The units the patterns cite (and the code blocks inside cited sections), fitted to `room` tokens for the units. */
+export function citedBlock(
+  deps: Pick<NodeDeps, "prompts" | "llm">,
+  relPath: string,
+  doc: SourceDocument,
+  patterns: readonly PatternItem[],
+  room: number,
+  role: Role,
+): FileBlock {
   const cited = evidenceUnits(
     doc,
     patterns.flatMap((p) => p.evidence),
   );
-  return renderFileContext(deps, relPath, doc, cited.map((u) => renderUnit(u, EVIDENCE_MAX_CHARS)).join("\n\n"));
+  const fitted = fitUnits(cited, (t) => deps.llm.countTokens(role, t), room);
+  return { text: renderFileContext(deps, relPath, doc, fitted.text), units: fitted.shown };
 }
 
 /**
@@ -49,70 +110,8 @@ export function fileContextFor(
  * units, so the writer's prompt shares the researcher's prefix up to the end of it (the writer may
  * cite only the results the researcher kept for each pattern: its grammar lists only those).
  */
-/**
- * A call's generation limit: `perItem` per item, within what the context leaves after the prompt,
- * the chat template and a margin (so LlmService's fitPrompt never has to shorten the prompt to
- * make room for the answer); never under one item's.
- */
-export function batchMaxTokens(perItem: number, items: number, contextTokens: number, promptTokens: number): number {
-  return Math.max(perItem, Math.min(perItem * items, contextTokens - promptTokens - 64 - Math.ceil(contextTokens * 0.02)));
-}
-
-export function renderFileSources(lists: readonly (readonly ResearchSource[])[]): string {
+export function renderFileSources(lists: readonly (readonly ResearchSource[])[], brief = false): string {
   const seen = new Map<string, ResearchSource>();
   for (const list of lists) for (const s of list) if (!seen.has(s.id)) seen.set(s.id, s);
-  return renderSources([...seen.values()]);
-}
-
-/**
- * Splits items into consecutive batches whose answers should fit the context after a prompt of
- * `promptTokens`, at `expectedPerItem` tokens of answer per item (an answer that runs past the
- * call's limit fails its parse and the caller falls back to smaller calls). Every batch holds at
- * least one item.
- */
-export function batchesFor<T>(items: readonly T[], contextTokens: number, promptTokens: number, expectedPerItem: number): T[][] {
-  const room = Math.max(expectedPerItem, contextTokens - promptTokens - 64);
-  const size = Math.max(1, Math.floor(room / Math.max(1, expectedPerItem)));
-  const out: T[][] = [];
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
-  return out;
-}
-
-/** Tokens of units one extractor call may hold (the rest of the context: instructions and the answer). */
-export function extractorUnitBudget(deps: Pick<NodeDeps, "llm" | "settings">): number {
-  return Math.max(256, deps.llm.contextTokens("extractor") - deps.settings.maxTokens.extractor - PROMPT_OVERHEAD_TOKENS);
-}
-
-export interface UnitChunk {
-  units: SourceUnit[];
-  text: string;
-}
-
-/** Groups units, in order, into chunks whose rendered text fits `budget` tokens. */
-export function chunkUnits(units: readonly SourceUnit[], countTokens: (text: string) => number, budget: number): UnitChunk[] {
-  const chunks: UnitChunk[] = [];
-  let current: SourceUnit[] = [];
-  let parts: string[] = [];
-  let used = 0;
-  for (const unit of units) {
-    let rendered = renderUnit(unit, UNIT_MAX_CHARS);
-    let cost = countTokens(rendered) + 2;
-    if (cost > budget) {
-      // A single unit larger than the budget is shown shortened: its ID still lets the model cite it.
-      const ratio = budget / cost;
-      rendered = renderUnit(unit, Math.max(200, Math.floor(Math.min(unit.text.length, UNIT_MAX_CHARS) * ratio * 0.9)));
-      cost = Math.min(budget, countTokens(rendered) + 2);
-    }
-    if (used + cost > budget && current.length > 0) {
-      chunks.push({ units: current, text: parts.join("\n\n") });
-      current = [];
-      parts = [];
-      used = 0;
-    }
-    current.push(unit);
-    parts.push(rendered);
-    used += cost;
-  }
-  if (current.length > 0) chunks.push({ units: current, text: parts.join("\n\n") });
-  return chunks;
+  return renderSources([...seen.values()], brief);
 }

@@ -1,8 +1,9 @@
 import type { LangGraphRunnableConfig } from "@langchain/langgraph";
 import type { FileStateType, FileStateUpdate } from "../graphs/state.ts";
-import type { Contribution, QuarantineRecord } from "../src/kb/types.ts";
+import type { Contribution, QuarantineRecord, UnreadRecord } from "../src/kb/types.ts";
 import { buildContribution } from "./contribution.ts";
-import type { NodeDeps } from "./deps.ts";
+import { type NodeDeps, runContext } from "./deps.ts";
+import { unitById } from "./evidence.ts";
 import { instrument } from "./instrument.ts";
 import type { Draft } from "./schemas.ts";
 import type { FileOutcome, ResearchPack } from "./types.ts";
@@ -10,12 +11,13 @@ import type { FileOutcome, ResearchPack } from "./types.ts";
 /**
  * recordFile (the per-file subgraph's last node; no model call): records the file's validated drafts in the knowledge-base store, with
  * their cross-references and how they were validated, and quarantines drafts that still fail after
- * the repair rounds, with the validator's reasons. One transaction per file replaces what the file
+ * the repair rounds, with the validator's reasons, and the units of the file a model did not read
+ * in full (kb.json `unread`, quarantine.md). One transaction per file replaces what the file
  * contributed before, so files finishing concurrently never mix. Matching drafts into entries and
  * writing pages happen once, in synthesize, so the pages do not depend on the order files finish in.
  */
 export function makeRecordFile(deps: NodeDeps) {
-  return instrument("recordFile", deps, async (state: FileStateType, _config: LangGraphRunnableConfig): Promise<FileStateUpdate> => {
+  return instrument("recordFile", deps, async (state: FileStateType, config: LangGraphRunnableConfig): Promise<FileStateUpdate> => {
     const contributions: Contribution[] = [];
     const quarantined: QuarantineRecord[] = [];
     if (state.patterns.length > 0) {
@@ -35,7 +37,7 @@ export function makeRecordFile(deps: NodeDeps) {
         }
       }
     }
-    deps.kb(state.outDir).replaceFile(state.relPath, contributions, quarantined);
+    deps.kb(state.outDir).replaceFile(state.relPath, contributions, quarantined, unreadOf(deps, runContext(config).runId, state));
     const outcome: FileOutcome = {
       relPath: state.relPath,
       docId: state.docId,
@@ -48,5 +50,18 @@ export function makeRecordFile(deps: NodeDeps) {
         : {}),
     };
     return { outcome };
+  });
+}
+
+/** The file's units a model did not read in full in this run, with their titles and lines. */
+function unreadOf(deps: NodeDeps, runId: string, state: FileStateType): UnreadRecord["units"] {
+  const rows = deps.db.listUnread(runId, state.relPath);
+  if (rows.length === 0) return [];
+  const doc = deps.db.getDocument(state.docId);
+  const order = new Map(doc.units.map((u, i) => [u.id, i]));
+  rows.sort((a, b) => (order.get(a.unitId) ?? 0) - (order.get(b.unitId) ?? 0));
+  return rows.map((r) => {
+    const unit = unitById(doc, r.unitId);
+    return { unitId: r.unitId, title: unit?.title ?? "", startLine: unit?.startLine ?? 0, endLine: unit?.endLine ?? 0, role: r.role, how: r.how, why: r.why };
   });
 }

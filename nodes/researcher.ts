@@ -2,9 +2,10 @@ import { createHash } from "node:crypto";
 import type { LangGraphRunnableConfig } from "@langchain/langgraph";
 import type { FileStateType, FileStateUpdate } from "../graphs/state.ts";
 import { type NodeDeps, runContext, STAGE_PRIORITY } from "./deps.ts";
-import { batchesFor, fileContextFor, fileSystemPrompt, renderFileSources } from "./fileContext.ts";
+import { fileSystemPrompt, renderFileSources } from "./fileContext.ts";
 import { instrument } from "./instrument.ts";
 import { byPatternSchema, researcherSchema } from "./schemas.ts";
+import { batchesThatFit, type StagePromptInput, sharedPromptFits, stagePrompt } from "./stagePrompt.ts";
 import type { PatternItem, ResearchPack, ResearchSource } from "./types.ts";
 
 const PREFIX: Record<string, string> = { input: "L", docs: "D", tavily: "W" };
@@ -86,20 +87,28 @@ async function judge(
   const withSources = state.patterns.map((p, i) => ({ pattern: p, sources: candidates[i] ?? [] })).filter((x) => x.sources.length > 0);
   if (withSources.length === 0) return out;
   const doc = deps.db.getDocument(state.docId);
-  const file = fileContextFor(deps, state.relPath, doc, state.patterns);
-  const render = (items: typeof withSources) => {
-    return deps.prompts.render("researcher.user", {
-      file,
-      sources: renderFileSources(items.map((x) => x.sources)),
-      patterns: items
-        .map((x) => `[${x.pattern.key}] ${x.pattern.name}: ${x.pattern.summary}\nExcerpts found for it: ${x.sources.map((s) => s.id).join(", ")}`)
-        .join("\n\n"),
-    });
-  };
   const system = fileSystemPrompt(deps);
   const perItem = deps.settings.maxTokens.researcher;
-  const batches = batchesFor(withSources, deps.llm.contextTokens("researcher"), deps.llm.countTokens("researcher", system + render(withSources)), perItem);
-  for (const batch of batches) {
+  const input = (items: readonly (typeof withSources)[number][]): StagePromptInput => ({
+    role: "researcher",
+    relPath: state.relPath,
+    doc,
+    patterns: state.patterns,
+    batch: items.map((x) => x.pattern),
+    system,
+    answerTokens: perItem * items.length,
+    render: (file) =>
+      deps.prompts.render("researcher.user", {
+        file,
+        sources: renderFileSources(items.map((x) => x.sources)),
+        patterns: items
+          .map((x) => `[${x.pattern.key}] ${x.pattern.name}: ${x.pattern.summary}\nExcerpts found for it: ${x.sources.map((s) => s.id).join(", ")}`)
+          .join("\n\n"),
+      }),
+  });
+  const prompt = (items: readonly (typeof withSources)[number][]) => stagePrompt(deps, input(items));
+  for (const batch of batchesThatFit(withSources, (items) => sharedPromptFits(deps, input(items)))) {
+    const { user, source } = prompt(batch);
     const schema = byPatternSchema(Object.fromEntries(batch.map((x) => [x.pattern.key, researcherSchema(x.sources.map((s) => s.id))])));
     const result = await deps.llm.generateObject(schema, {
       runId,
@@ -107,7 +116,8 @@ async function judge(
       callKey: `${state.relPath}|researcher|${batch.map((x) => x.pattern.key).join(",")}`,
       affinityKey: state.relPath,
       priority: STAGE_PRIORITY.researcher,
-      prompt: { system, user: render(batch) },
+      prompt: { system, user },
+      source,
       maxTokens: perItem * batch.length,
       maxAttempts: deps.settings.maxAttempts,
       signal,

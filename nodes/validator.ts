@@ -5,9 +5,10 @@ import type { CodeVerification } from "../src/kb/types.ts";
 import { checkGrounding } from "../src/validate/grounding.ts";
 import { buildContribution } from "./contribution.ts";
 import { type NodeDeps, runContext, STAGE_PRIORITY } from "./deps.ts";
-import { batchesFor, fileContextFor, fileSystemPrompt } from "./fileContext.ts";
+import { fileSystemPrompt } from "./fileContext.ts";
 import { instrument } from "./instrument.ts";
 import { byPatternSchema, type Draft, type ReviewOutput, reviewSchema } from "./schemas.ts";
+import { batchesThatFit, type StagePromptInput, sharedPromptFits, stagePrompt } from "./stagePrompt.ts";
 import type { PatternItem, ResearchPack, Verdict } from "./types.ts";
 
 /**
@@ -90,28 +91,39 @@ async function review(
   signal: AbortSignal | undefined,
 ): Promise<Map<string, ReviewOutput>> {
   const out = new Map<string, ReviewOutput>();
-  const file = fileContextFor(deps, state.relPath, doc, state.patterns);
   const system = fileSystemPrompt(deps);
-  const render = (batch: readonly Checked[]) =>
-    deps.prompts.render("validator.user", {
-      file,
-      entries: batch
-        .map((c) => {
-          const d = c.draft as Draft;
-          const body = JSON.stringify({ summary: d.summary, whenToUse: d.whenToUse, whenNotToUse: d.whenNotToUse, pitfalls: d.pitfalls }, null, 1);
-          return `[${c.pattern.key}] ${c.pattern.name} (evidence: ${c.pattern.evidence.join(", ")})\n${body}`;
-        })
-        .join("\n\n"),
-    });
   const perItem = deps.settings.maxTokens.validator;
-  for (const batch of batchesFor(items, deps.llm.contextTokens("validator"), deps.llm.countTokens("validator", system + render(items)), perItem)) {
+  const input = (batch: readonly Checked[]): StagePromptInput => ({
+    role: "validator",
+    relPath: state.relPath,
+    doc,
+    patterns: state.patterns,
+    batch: batch.map((c) => c.pattern),
+    system,
+    answerTokens: perItem * batch.length,
+    render: (file) =>
+      deps.prompts.render("validator.user", {
+        file,
+        entries: batch
+          .map((c) => {
+            const d = c.draft as Draft;
+            const body = JSON.stringify({ summary: d.summary, whenToUse: d.whenToUse, whenNotToUse: d.whenNotToUse, pitfalls: d.pitfalls }, null, 1);
+            return `[${c.pattern.key}] ${c.pattern.name} (evidence: ${c.pattern.evidence.join(", ")})\n${body}`;
+          })
+          .join("\n\n"),
+      }),
+  });
+  const prompt = (batch: readonly Checked[]) => stagePrompt(deps, input(batch));
+  for (const batch of batchesThatFit(items, (b) => sharedPromptFits(deps, input(b)))) {
+    const { user, source } = prompt(batch);
     const result = await deps.llm.generateObject(byPatternSchema(Object.fromEntries(batch.map((c) => [c.pattern.key, reviewSchema]))), {
       runId,
       role: "validator",
       callKey: `${state.relPath}|validator|${batch.map((c) => c.pattern.key).join(",")}|r${state.round}`,
       affinityKey: state.relPath,
       priority: STAGE_PRIORITY.validator,
-      prompt: { system, user: render(batch) },
+      prompt: { system, user },
+      source,
       maxTokens: perItem * batch.length,
       maxAttempts: deps.settings.maxAttempts,
       signal,

@@ -4,9 +4,10 @@ import type { FileStateType, FileStateUpdate } from "../graphs/state.ts";
 import { categoryTitle } from "../src/kb/taxonomy.ts";
 import { type NodeDeps, runContext, STAGE_PRIORITY } from "./deps.ts";
 import { exampleCandidates } from "./evidence.ts";
-import { batchesFor, batchMaxTokens, fileContextFor, fileSystemPrompt, renderFileSources } from "./fileContext.ts";
+import { fileSystemPrompt, renderFileSources } from "./fileContext.ts";
 import { instrument } from "./instrument.ts";
 import { byPatternSchema, type Draft, writerSchema } from "./schemas.ts";
+import { batchesThatFit, type StagePromptInput, sharedPromptFits, stagePrompt } from "./stagePrompt.ts";
 import type { DraftRef, PatternItem, ResearchPack, ResearchSource } from "./types.ts";
 
 /** The patterns the writer must (re)write this round: all at first, then those the validator failed. */
@@ -38,12 +39,37 @@ export function makeWriter(deps: NodeDeps) {
       const pack = packs.get(pattern.key) ?? { sources: [], relevant: [], note: "" };
       return { pattern, sources: pack.sources.filter((s) => pack.relevant.includes(s.id)), candidates: exampleCandidates(doc, pattern.evidence) };
     });
-    const file = fileContextFor(deps, state.relPath, doc, state.patterns);
     // The same research block as the researcher's prompt (a shared prefix); each pattern may cite only what was kept for it.
     const sources = renderFileSources(state.patterns.map((p) => packs.get(p.key)?.sources ?? []));
     const system = fileSystemPrompt(deps);
-    const render = (batch: readonly WriterItem[]) => renderWriterPrompt(deps, state, file, sources, batch);
     const perItem = deps.settings.maxTokens.writer;
+    // Drafts average well under their limit: a batch leaves room for half of it per pattern (one cut off falls back to one call per pattern).
+    const count = (t: string) => deps.llm.countTokens("writer", t);
+    const expected = (n: number) => Math.max(perItem, Math.ceil(perItem / 2) * n);
+    const input = (batch: readonly WriterItem[]): StagePromptInput => ({
+      role: "writer",
+      relPath: state.relPath,
+      doc,
+      patterns: state.patterns,
+      batch: batch.map((x) => x.pattern),
+      system,
+      answerTokens: expected(batch.length),
+      // The research of every pattern (the researcher's block, a shared prefix), else only what this batch may cite.
+      render: (file, scope) =>
+        renderWriterPrompt(
+          deps,
+          state,
+          file,
+          scope === "file"
+            ? sources
+            : renderFileSources(
+                batch.map((x) => x.sources),
+                scope === "brief",
+              ),
+          batch,
+        ),
+    });
+    const prompt = (batch: readonly WriterItem[]) => stagePrompt(deps, input(batch));
     const drafts: Record<string, DraftRef> = {};
     const schemaOf = (x: WriterItem) =>
       writerSchema(
@@ -66,7 +92,7 @@ export function makeWriter(deps: NodeDeps) {
     };
     /** Writes a batch; returns the items still without an answer (a failed batch of several). */
     const write = async (batch: WriterItem[]): Promise<WriterItem[]> => {
-      const user = render(batch);
+      const { user, source } = prompt(batch);
       const schema = byPatternSchema(Object.fromEntries(batch.map((x) => [x.pattern.key, schemaOf(x)])));
       const result = await deps.llm.generateObject(schema, {
         runId,
@@ -75,7 +101,9 @@ export function makeWriter(deps: NodeDeps) {
         affinityKey: state.relPath,
         priority: STAGE_PRIORITY.writer,
         prompt: { system, user },
-        maxTokens: batchMaxTokens(perItem, batch.length, deps.llm.contextTokens("writer"), deps.llm.countTokens("writer", system + user)),
+        source,
+        // Up to the full limit per pattern, as far as the room the prompt leaves allows (never under one pattern's).
+        maxTokens: Math.max(perItem, Math.min(perItem * batch.length, deps.llm.promptRoom("writer", 0) - count(system) - count(user))),
         // A batch of several gets one attempt: what it got right is kept, the rest is asked one pattern per call.
         maxAttempts: batch.length > 1 ? 1 : deps.settings.maxAttempts,
         signal,
@@ -105,9 +133,7 @@ export function makeWriter(deps: NodeDeps) {
       keep(x.pattern.key, checked.data);
       return true;
     };
-    // Drafts average well under their limit: batches are sized at half of it (a batch cut off falls back to one call per pattern).
-    const batches = batchesFor(items, deps.llm.contextTokens("writer"), deps.llm.countTokens("writer", system + render(items)), Math.ceil(perItem / 2));
-    for (const batch of batches) {
+    for (const batch of batchesThatFit(items, (b) => sharedPromptFits(deps, input(b)))) {
       // Patterns a batch could not answer are retried one per call.
       for (const x of await write(batch)) await write([x]);
     }

@@ -17,7 +17,7 @@ import { type SearchFilters, type SearchHit, searchEntries } from "./searchEntri
 import { nameKey } from "./slug.ts";
 import { sourceLinker } from "./sourceLinks.ts";
 import { CATEGORIES, categoryTitle } from "./taxonomy.ts";
-import type { Contribution, Entry, QuarantineRecord } from "./types.ts";
+import type { Contribution, Entry, QuarantineRecord, UnreadRecord } from "./types.ts";
 import { draftIdOf } from "./types.ts";
 
 /** Version of what the store and the pages hold (part of the run settings hash). */
@@ -131,6 +131,7 @@ export class KnowledgeBase {
         CREATE TABLE IF NOT EXISTS quarantine (
           rel_path TEXT NOT NULL, pattern_key TEXT NOT NULL, json TEXT NOT NULL, PRIMARY KEY (rel_path, pattern_key)
         );
+        CREATE TABLE IF NOT EXISTS unread (rel_path TEXT PRIMARY KEY, json TEXT NOT NULL);
         CREATE TABLE IF NOT EXISTS judgments (
           key TEXT PRIMARY KEY, judge TEXT NOT NULL, a TEXT NOT NULL, b TEXT NOT NULL, same INTEGER NOT NULL, reason TEXT NOT NULL
         );
@@ -256,12 +257,15 @@ export class KnowledgeBase {
 
   /**
    * Replaces everything one source file contributed (a re-processed file drops what it no longer
-   * says), in one transaction. Pages change only at `finalize`. Returns the drafts' slugs.
+   * says), with the units its models did not read in full, in one transaction. Pages change only at
+   * `finalize`. Returns the drafts' slugs.
    */
-  replaceFile(relPath: string, contributions: readonly Contribution[], quarantined: readonly QuarantineRecord[]): string[] {
+  replaceFile(relPath: string, contributions: readonly Contribution[], quarantined: readonly QuarantineRecord[], unread: UnreadRecord["units"] = []): string[] {
     const tx = this.db.transaction(() => {
       this.db.prepare("DELETE FROM contributions WHERE rel_path = ?").run(relPath);
       this.db.prepare("DELETE FROM quarantine WHERE rel_path = ?").run(relPath);
+      this.db.prepare("DELETE FROM unread WHERE rel_path = ?").run(relPath);
+      if (unread.length > 0) this.db.prepare("INSERT INTO unread (rel_path, json) VALUES (?, ?)").run(relPath, JSON.stringify({ relPath, units: unread }));
       const ins = this.db.prepare("INSERT OR REPLACE INTO contributions (slug, rel_path, pattern_key, json) VALUES (?, ?, ?, ?)");
       for (const c of contributions) ins.run(c.slug, c.relPath, c.patternKey, JSON.stringify(c));
       const q = this.db.prepare("INSERT OR REPLACE INTO quarantine (rel_path, pattern_key, json) VALUES (?, ?, ?)");
@@ -292,6 +296,11 @@ export class KnowledgeBase {
     return (this.db.prepare("SELECT json FROM quarantine ORDER BY rel_path, pattern_key").all() as { json: string }[]).map(
       (r) => JSON.parse(r.json) as QuarantineRecord,
     );
+  }
+
+  /** Source files with units a model did not read in full, in path order. */
+  unread(): UnreadRecord[] {
+    return (this.db.prepare("SELECT json FROM unread ORDER BY rel_path").all() as { json: string }[]).map((r) => JSON.parse(r.json) as UnreadRecord);
   }
 
   /** The entries as of the last finalize, in slug order. */
@@ -409,6 +418,7 @@ export class KnowledgeBase {
       .sort((a, b) => byString(a.slug, b.slug));
     const entries = linkRelated(built);
     const quarantined = this.quarantined();
+    const unread = this.unread();
 
     const outputs = new Map<string, string>();
     // Sources link to the input files (relative) when the run that builds or last built the KB is known.
@@ -421,13 +431,14 @@ export class KnowledgeBase {
       if (list.length > 0) outputs.set(`categories/${cat.id}.md`, renderCategoryPage(cat.id, list, links));
     }
     outputs.set("index.md", renderIndex(entries, quarantined.length));
-    outputs.set("quarantine.md", renderQuarantine(quarantined, sourceLinker(this.outDir, inputDir)));
+    outputs.set("quarantine.md", renderQuarantine(quarantined, sourceLinker(this.outDir, inputDir), unread));
     const kbJson: KbJson = {
       $schema: "kb.schema.json",
       schemaVersion: KB_JSON_VERSION,
       categories: CATEGORIES.filter((c) => used.has(c.id)).map((c) => ({ id: c.id, title: c.title, count: entries.filter((e) => e.category === c.id).length })),
       entries,
       quarantined,
+      unread,
     };
     // kb.json's readers show its strings: no control or bidi character in any of them.
     outputs.set("kb.json", `${JSON.stringify(kbJson, (_key, value: unknown) => (typeof value === "string" ? stripControl(value) : value), 2)}\n`);

@@ -9,7 +9,7 @@ import { entryFrontMatter } from "./entryFrontMatter.ts";
 import { codeSpan, fenceLang, safeInline, safeUrl, stripControl } from "./markdownSafe.ts";
 import { NO_SOURCE_LINKS, type SourceLinker } from "./sourceLinks.ts";
 import { CATEGORIES, categoryTitle } from "./taxonomy.ts";
-import type { Contribution, Entry, MergeRecord, QuarantineRecord } from "./types.ts";
+import type { Contribution, Entry, MergeRecord, QuarantineRecord, UnreadRecord } from "./types.ts";
 import { draftIdOf } from "./types.ts";
 
 const byString = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
@@ -189,7 +189,7 @@ export function renderCategoryPage(categoryId: string, entries: readonly Entry[]
 }
 
 /** `links` are relative to the directory the quarantine page is in (the KB's or the site's root). */
-export function renderQuarantine(records: readonly QuarantineRecord[], links: SourceLinker = NO_SOURCE_LINKS): string {
+export function renderQuarantine(records: readonly QuarantineRecord[], links: SourceLinker = NO_SOURCE_LINKS, unread: readonly UnreadRecord[] = []): string {
   const out: string[] = ["# Quarantine", "", "Drafts that did not pass validation after the allowed repair rounds. They are not in the knowledge base.", ""];
   if (records.length === 0) out.push("Nothing is quarantined.", "");
   for (const r of records) {
@@ -197,8 +197,23 @@ export function renderQuarantine(records: readonly QuarantineRecord[], links: So
     for (const p of r.problems) out.push(`- ${inline(p)}`);
     out.push("");
   }
+  if (unread.length > 0) {
+    out.push("# Not read in full", "", "Units of these files a model did not read in full (the knowledge base may miss what they teach):", "");
+    for (const f of unread) {
+      out.push(`## ${linkedPath(links, f.relPath)}`, "");
+      for (const u of f.units)
+        out.push(`- ${inline(u.unitId)} ${inline(u.title)} (${linkedLines(links, f.relPath, u.startLine, u.endLine)}): ${UNREAD_TEXT[u.why](u.role, u.how)}`);
+      out.push("");
+    }
+  }
   return out.join("\n");
 }
+
+const UNREAD_TEXT: Record<UnreadRecord["units"][number]["why"], (role: string, how: "left-out" | "shortened") => string> = {
+  "context-cut": (role, how) => `${how === "left-out" ? "left out of" : "shortened in"} the ${role}'s prompt, cut to fit the model's context`,
+  "no-room": (role, how) => `${how === "left-out" ? "left out of" : "shortened in"} the ${role}'s prompt: the context had no room for all of it`,
+  "pattern-limit": (role) => `not read by the ${role}: the file's limit of patterns was found before it`,
+};
 
 function firstSentence(text: string): string {
   const flat = inline(text);

@@ -4,7 +4,7 @@
  */
 import { z } from "zod";
 import { CATEGORY_IDS, type CategoryId } from "./taxonomy.ts";
-import type { Entry, QuarantineRecord } from "./types.ts";
+import type { Entry, QuarantineRecord, UnreadRecord } from "./types.ts";
 
 export const KB_JSON_VERSION = 2;
 
@@ -84,6 +84,29 @@ export const KbJsonSchema = z
     categories: z.array(z.object({ id: CategoryIdSchema, title: z.string(), count: z.number().int() })),
     entries: z.array(EntrySchema),
     quarantined: z.array(z.object({ relPath: z.string(), patternKey: z.string(), name: z.string(), problems: z.array(z.string()) })),
+    unread: z
+      .array(
+        z.object({
+          relPath: z.string(),
+          units: z.array(
+            z.object({
+              unitId: z.string(),
+              title: z.string(),
+              startLine: z.number().int(),
+              endLine: z.number().int(),
+              role: z.string().describe("The role whose model did not read the unit in full"),
+              how: z.enum(["left-out", "shortened"]).describe("left-out: never shown to it; shortened: shown in part"),
+              why: z
+                .enum(["context-cut", "no-room", "pattern-limit"])
+                .describe(
+                  "context-cut: the prompt was cut to fit the context; no-room: the context had no room for all of it; pattern-limit: the file's limit of patterns was found before it",
+                ),
+            }),
+          ),
+        }),
+      )
+      .default([])
+      .describe("Source files with units a model did not read in full when the file was last processed"),
   })
   .describe("A Rust patterns knowledge base (kb.json)");
 
@@ -94,14 +117,17 @@ export interface KbJson {
   categories: { id: CategoryId; title: string; count: number }[];
   entries: Entry[];
   quarantined: QuarantineRecord[];
+  unread: UnreadRecord[];
 }
 
 // Compile-time check that the zod schema and the interfaces in types.ts describe the same data.
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
 const entryShapesAgree: Same<z.infer<typeof EntrySchema>, Entry> = true;
 const quarantineShapesAgree: Same<z.infer<typeof KbJsonSchema>["quarantined"][number], QuarantineRecord> = true;
+const unreadShapesAgree: Same<z.infer<typeof KbJsonSchema>["unread"][number], UnreadRecord> = true;
 void entryShapesAgree;
 void quarantineShapesAgree;
+void unreadShapesAgree;
 
 /** The JSON Schema of kb.json, as written next to it. */
 export function kbJsonSchemaText(): string {

@@ -90,6 +90,25 @@ export interface QuarantineRecord {
   problems: string[];
 }
 
+/**
+ * The units of one source file a role's model did not read in full when the file was last
+ * processed: `left-out` never shown, `shortened` shown in part. `why`: `context-cut` the prompt was
+ * cut to fit the context, `no-room` the context had no room for all of the unit next to the rest
+ * of the prompt, `pattern-limit` the extractor had found the file's limit of patterns before it.
+ */
+export interface UnreadRecord {
+  relPath: string;
+  units: {
+    unitId: string;
+    title: string;
+    startLine: number;
+    endLine: number;
+    role: string;
+    how: "left-out" | "shortened";
+    why: "context-cut" | "no-room" | "pattern-limit";
+  }[];
+}
+
 /** How one draft came to be part of an entry (the merge record). */
 export interface MergeRecord {
   draftId: string;

@@ -3,8 +3,9 @@ import type { z } from "zod";
 import { describeError, isAbortError, isUserError, UserError } from "../errors.ts";
 import type { EventSink } from "../progress/events.ts";
 import type { TimeSplit } from "../progress/TimeSplit.ts";
-import { fitPrompt } from "./fitPrompt.ts";
+import { fitPrompt, promptRoom } from "./fitPrompt.ts";
 import { zodToGrammarSchema } from "./jsonSchema.ts";
+import { describeUnread, type PromptSource, type UnreadUnit, unreadUnits } from "./promptUnits.ts";
 import type { Role } from "./roles.ts";
 import type { BackendForRole, BackendResult, ChatPrompt } from "./types.ts";
 
@@ -27,6 +28,8 @@ export interface CallRecord {
 export interface CallStore {
   getMemo(runId: string, memoKey: string): BackendResult | undefined;
   putMemo(runId: string, memoKey: string, result: BackendResult, record: CallRecord): void;
+  /** Records units of a file a call's model does not read in full (idempotent: a resumed call records them again). */
+  recordUnread?(runId: string, units: readonly UnreadUnit[]): void;
 }
 
 export interface LlmRequest {
@@ -42,6 +45,8 @@ export interface LlmRequest {
   affinityKey?: string;
   /** A file's stage (higher first when sequences are short), so files in flight finish before new ones start. */
   priority?: number;
+  /** The file the prompt is about and the units it shows: a unit the model does not read in full is recorded. */
+  source?: PromptSource;
 }
 
 export interface ObjectRequest extends LlmRequest {
@@ -86,17 +91,38 @@ export interface LlmServiceOptions {
 export class LlmService {
   readonly counters: LlmCounters = { calls: 0, memoHits: 0, inputTokens: 0, reusedInputTokens: 0, outputTokens: 0 };
   private readonly options: LlmServiceOptions;
+  private readonly tokenCounts = new Map<string, number>();
 
   constructor(options: LlmServiceOptions) {
     this.options = options;
   }
 
+  /**
+   * Tokens of `text` in the role's model's vocabulary. Remembered for the latest texts: nodes measure
+   * the same prompts and units several times while they size them, and long texts take milliseconds.
+   */
   countTokens(role: Role, text: string): number {
-    return this.options.backendFor(role).countTokens(text);
+    const backend = this.options.backendFor(role);
+    const key = `${backend.modelId}\u0000${text}`;
+    const known = this.tokenCounts.get(key);
+    if (known !== undefined) {
+      this.tokenCounts.delete(key);
+      this.tokenCounts.set(key, known);
+      return known;
+    }
+    const n = backend.countTokens(text);
+    this.tokenCounts.set(key, n);
+    if (this.tokenCounts.size > TOKEN_COUNTS_KEPT) this.tokenCounts.delete(this.tokenCounts.keys().next().value as string);
+    return n;
   }
 
   contextTokens(role: Role): number {
     return this.options.backendFor(role).contextTokens;
+  }
+
+  /** Tokens a role's system and user texts may take together so that an answer of `maxTokens` fits too and nothing is cut. */
+  promptRoom(role: Role, maxTokens: number): number {
+    return promptRoom(this.contextTokens(role), maxTokens);
   }
 
   async generateText(request: LlmRequest): Promise<TextResult> {
@@ -147,13 +173,21 @@ export class LlmService {
     const runId = request.runId;
     const backend = this.options.backendFor(request.role);
     // Every role's prompt fits the context (before the memo key, so a resumed call finds its memo).
-    const fitted = fitPrompt(request.prompt, request.maxTokens, backend);
-    if (fitted.shortened)
+    const fitted = fitPrompt(request.prompt, request.maxTokens, {
+      contextTokens: backend.contextTokens,
+      countTokens: (t) => this.countTokens(request.role, t),
+    });
+    // Units the model will not read in full are recorded before the call (a resumed call finds its memo and records them again).
+    const unread = unreadUnits({ ...request, user: request.prompt.user }, fitted.shortened?.userLeftOut);
+    if (unread.length > 0) store?.recordUnread?.(runId, unread);
+    if (fitted.shortened) {
+      const units = describeUnread(unread.filter((u) => u.why === "context-cut"));
       events?.({
         type: "message",
         level: "warn",
-        text: `${request.callKey}: the ${request.role} prompt was shortened from ${fitted.shortened.from} to ${fitted.shortened.to} tokens to fit the model's context of ${backend.contextTokens}`,
+        text: `${request.callKey}: the ${request.role} prompt was shortened from ${fitted.shortened.from} to ${fitted.shortened.to} tokens to fit the model's context of ${backend.contextTokens}${units ? ` (${request.source?.file}: ${units})` : ""}`,
       });
+    }
     request = { ...request, prompt: fitted.prompt, maxTokens: fitted.maxTokens };
     const memoKey = hashKey([
       request.callKey,
@@ -276,6 +310,9 @@ export class LlmService {
     return result;
   }
 }
+
+/** Token counts LlmService remembers (the most recently used). */
+const TOKEN_COUNTS_KEPT = 512;
 
 function hashKey(parts: readonly string[]): string {
   const h = createHash("sha256");

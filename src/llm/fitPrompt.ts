@@ -15,8 +15,25 @@ export interface PromptBudget {
 export interface FittedPrompt {
   prompt: ChatPrompt;
   maxTokens: number;
-  /** Prompt tokens before and after, when the prompt had to be shortened. */
-  shortened?: { from: number; to: number };
+  /**
+   * Prompt tokens before and after, when the prompt had to be shortened, and the characters of the
+   * original user text that were left out (`[start, end)`; empty when only the system text was cut).
+   */
+  shortened?: { from: number; to: number; userLeftOut: { start: number; end: number } };
+}
+
+/** Tokens a prompt's own texts may take in a sequence of `contextTokens`: what the chat template and the margin leave. */
+function usableTokens(contextTokens: number): number {
+  return contextTokens - TEMPLATE_TOKENS - Math.ceil(contextTokens * 0.02);
+}
+
+/**
+ * Tokens the system and user texts together may take so that fitPrompt keeps every token and the
+ * answer its whole `maxTokens`. Nodes size their prompts with it (nodes/fileContext.ts), so the cut
+ * below stays a guarantee that never fires.
+ */
+export function promptRoom(contextTokens: number, maxTokens: number): number {
+  return usableTokens(contextTokens) - maxTokens;
 }
 
 /**
@@ -28,7 +45,7 @@ export interface FittedPrompt {
  * Nodes size their prompts to the context first (unit chunks, batches); this is the guarantee.
  */
 export function fitPrompt(prompt: ChatPrompt, maxTokens: number, budget: PromptBudget): FittedPrompt {
-  const usable = budget.contextTokens - TEMPLATE_TOKENS - Math.ceil(budget.contextTokens * 0.02);
+  const usable = usableTokens(budget.contextTokens);
   // The budget is usually a backend: call its method on it (passed alone it loses `this`).
   const count = (text: string) => budget.countTokens(text);
   const system = count(prompt.system);
@@ -42,31 +59,42 @@ export function fitPrompt(prompt: ChatPrompt, maxTokens: number, budget: PromptB
   let sys = prompt.system;
   if (system > room / 2) sys = cutMiddle(prompt.system, Math.floor(room / 2), count);
   room -= count(sys);
-  const fitted = { system: sys, user: user <= room ? prompt.user : cutMiddle(prompt.user, room, count) };
-  return { prompt: fitted, maxTokens: answer, shortened: { from: system + user, to: count(fitted.system) + count(fitted.user) } };
+  const cut = user <= room ? { text: prompt.user, start: prompt.user.length, end: prompt.user.length } : cutMiddleSpan(prompt.user, room, count);
+  const fitted = { system: sys, user: cut.text };
+  return {
+    prompt: fitted,
+    maxTokens: answer,
+    shortened: { from: system + user, to: count(fitted.system) + count(fitted.user), userLeftOut: { start: cut.start, end: cut.end } },
+  };
 }
 
 /** Leaves out the middle of `text` (cut at line ends where one is near) so it counts at most `limit` tokens. */
 export function cutMiddle(text: string, limit: number, countTokens: (text: string) => number): string {
-  if (limit <= 0) return "";
+  return cutMiddleSpan(text, limit, countTokens).text;
+}
+
+/** cutMiddle, with the characters of `text` it left out (`[start, end)`, empty when nothing was). */
+function cutMiddleSpan(text: string, limit: number, countTokens: (text: string) => number): { text: string; start: number; end: number } {
+  if (limit <= 0) return { text: "", start: 0, end: text.length };
   const total = countTokens(text);
-  if (total <= limit) return text;
+  if (total <= limit) return { text, start: text.length, end: text.length };
   let keep = Math.floor((text.length * limit) / total) - MARKER.length;
   for (let i = 0; i < 30 && keep > 0; i++) {
     const candidate = join(text, keep);
-    const n = countTokens(candidate);
+    const n = countTokens(candidate.text);
     if (n <= limit) return candidate;
     keep = Math.floor(keep * Math.min(0.95, limit / n));
   }
-  return text.slice(0, Math.max(0, limit));
+  const end = Math.max(0, limit);
+  return { text: text.slice(0, end), start: end, end: text.length };
 }
 
-function join(text: string, keep: number): string {
+function join(text: string, keep: number): { text: string; start: number; end: number } {
   let headEnd = Math.floor(keep * HEAD_SHARE);
   let tailStart = text.length - (keep - headEnd);
   const nl = text.lastIndexOf("\n", headEnd);
   if (nl > headEnd - 200 && nl > 0) headEnd = nl;
   const nl2 = text.indexOf("\n", tailStart);
   if (nl2 >= 0 && nl2 < tailStart + 200) tailStart = nl2 + 1;
-  return text.slice(0, headEnd) + MARKER + text.slice(tailStart);
+  return { text: text.slice(0, headEnd) + MARKER + text.slice(tailStart), start: headEnd, end: tailStart };
 }

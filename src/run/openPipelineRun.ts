@@ -247,7 +247,7 @@ export async function openPipelineRun(options: PipelineOptions, hooks: PipelineH
         if (status === "done" && options.site) {
           try {
             const kb = services.deps.kb(out);
-            const written = writeSite({ entries: kb.entries(), quarantined: kb.quarantined(), inputDir: input }, path.join(out, "site"));
+            const written = writeSite({ entries: kb.entries(), quarantined: kb.quarantined(), unread: kb.unread(), inputDir: input }, path.join(out, "site"));
             site = { index: path.join(written.dir, "index.html"), files: written.files.length, changed: written.written.length, kept: written.kept };
           } catch (e) {
             site = { error: `${(e as Error).message}${isUserError(e) && e.hint ? ` ${e.hint}` : ""}` };

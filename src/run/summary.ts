@@ -5,6 +5,7 @@ import type { LlmCounters } from "../llm/LlmService.ts";
 import { fmtMs } from "../progress/Reporter.ts";
 import type { Phase, PhaseTime } from "../progress/TimeSplit.ts";
 import type { RunDatabase } from "../store/RunDatabase.ts";
+import { formatUnread, type UnreadFile, unreadFiles } from "./unreadFiles.ts";
 import { type WeakModel, weakModelAdvice } from "./weakModelAdvice.ts";
 
 /** The final `--json` line: scripts can rely on these fields. */
@@ -16,6 +17,8 @@ export interface RunSummary {
   files: { found: number; processed: number; skipped: number; quarantined: number; unchanged: number; pending: number };
   skipped: { path: string; reason: string }[];
   quarantinedFiles: { path: string; reason: string }[];
+  /** Files of the run with units a model did not read in full: which unit, which role, how and why (src/run/unreadFiles.ts); absent when the run stopped before its totals could be read. */
+  unread?: UnreadFile[];
   /** Entries in the knowledge base after this invocation. */
   patterns: number;
   /** Model calls made by this invocation (memo hits are calls finished before an interruption, not repeated). */
@@ -114,6 +117,7 @@ export function buildSummary(input: SummaryInput): RunSummary {
     quarantinedFiles: rows
       .filter((r) => r.status === "quarantined")
       .map((r) => ({ path: r.relPath, reason: r.reason ?? "every draft failed validation (see quarantine.md)" })),
+    unread: unreadFiles(input.db, input.runId),
     patterns: input.kbEntries,
     llm: {
       calls: input.counters.calls,
@@ -196,6 +200,7 @@ export function formatSummary(s: RunSummary): string {
   for (const k of s.skipped.slice(0, 20)) lines.push(`  skipped ${k.path}: ${k.reason}`);
   if (s.skipped.length > 20) lines.push(`  … and ${s.skipped.length - 20} more skipped`);
   for (const q of s.quarantinedFiles.slice(0, 20)) lines.push(`  quarantined ${q.path}: ${q.reason}`);
+  lines.push(...formatUnread(s.unread ?? []));
   lines.push(`patterns in the knowledge base: ${s.patterns} (${s.out})`);
   const v = s.verification;
   if (v)

@@ -3,6 +3,7 @@ import { SqliteSaver } from "@langchain/langgraph-checkpoint-sqlite";
 import { fsErrorToUserError, UserError } from "../errors.ts";
 import type { SourceDocument } from "../input/types.ts";
 import type { CallRecord, CallStore } from "../llm/LlmService.ts";
+import type { UnreadUnit } from "../llm/promptUnits.ts";
 import type { BackendResult } from "../llm/types.ts";
 import { isProcessAlive } from "../util/processAlive.ts";
 import { CompressingSerializer } from "./compressingSerde.ts";
@@ -83,12 +84,17 @@ CREATE TABLE IF NOT EXISTS llm_memo (run_id TEXT NOT NULL, memo_key TEXT NOT NUL
 CREATE TABLE IF NOT EXISTS run_docs (run_id TEXT NOT NULL, doc_id TEXT NOT NULL, rel_path TEXT NOT NULL, PRIMARY KEY (run_id, doc_id));
 CREATE VIRTUAL TABLE IF NOT EXISTS unit_fts USING fts5 (doc_id UNINDEXED, unit_id UNINDEXED, title, text, tokenize = 'porter unicode61');
 CREATE TABLE IF NOT EXISTS indexed_docs (doc_id TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS unread_units (
+  run_id TEXT NOT NULL, rel_path TEXT NOT NULL, unit_id TEXT NOT NULL, role TEXT NOT NULL, how TEXT NOT NULL, why TEXT NOT NULL,
+  call_key TEXT NOT NULL, PRIMARY KEY (run_id, rel_path, unit_id, role, how)
+);
 `;
 
 /**
  * The run database: LangGraph's checkpoints (SqliteSaver shares this connection) plus the
  * pipeline's own tables — parsed documents and other large texts stored by hash (graph state keeps
- * only their IDs), runs, per-file progress, the LLM-call ledger/memo and a full-text index of the
+ * only their IDs), runs, per-file progress, the LLM-call ledger/memo, the units a model did not read
+ * in full (unread_units: the run summary and the knowledge base report them) and a full-text index of the
  * input units for local research.
  *
  * Other stores keep their own tables in this file (CodeCheckCache, SearchCache): they take
@@ -303,6 +309,28 @@ export class RunDatabase implements CallStore {
     tx();
   }
 
+  /** Units a call's model did not read in full (LlmService, and the extractor for chunks it never sent); a repeat is ignored. */
+  recordUnread(runId: string, units: readonly UnreadUnit[]): void {
+    const ins = this.connection.prepare(
+      "INSERT OR IGNORE INTO unread_units (run_id, rel_path, unit_id, role, how, why, call_key) VALUES (?, ?, ?, ?, ?, ?, ?)",
+    );
+    const tx = this.connection.transaction(() => {
+      for (const u of units) ins.run(runId, u.relPath, u.unitId, u.role, u.how, u.why, u.callKey);
+    });
+    tx();
+  }
+
+  /** The run's units not read in full (of one file, or of all), by file, then unit (S2 before S10), then role. */
+  listUnread(runId: string, relPath?: string): UnreadUnit[] {
+    return this.connection
+      .prepare(
+        `SELECT rel_path AS relPath, unit_id AS unitId, role, how, why, call_key AS callKey FROM unread_units
+         WHERE run_id = ? AND (? IS NULL OR rel_path = ?)
+         ORDER BY rel_path, substr(unit_id, 1, 1), CAST(substr(unit_id, 2) AS INTEGER), role, how`,
+      )
+      .all(runId, relPath ?? null, relPath ?? null) as UnreadUnit[];
+  }
+
   listCalls(runId: string): CallRow[] {
     return this.connection
       .prepare(
@@ -375,6 +403,7 @@ export class RunDatabase implements CallStore {
       this.connection.prepare("DELETE FROM llm_calls WHERE run_id = ?").run(runId);
       this.connection.prepare("DELETE FROM llm_memo WHERE run_id = ?").run(runId);
       this.connection.prepare("DELETE FROM run_files WHERE run_id = ?").run(runId);
+      this.connection.prepare("DELETE FROM unread_units WHERE run_id = ?").run(runId);
       this.connection.prepare("DELETE FROM run_docs WHERE run_id = ?").run(runId);
       this.dropRunBlobs(runId);
       this.connection.prepare("DELETE FROM runs WHERE id = ?").run(runId);

@@ -134,7 +134,7 @@ function execute(kb: KnowledgeBase, options: KbOptions, io: KbIo): number {
     }
     case "site": {
       const dir = command.dir ?? path.join(kb.outDir, "site");
-      const r = writeSite({ entries: kb.entries(), quarantined: kb.quarantined(), inputDir: kb.lastRun()?.inputDir }, dir);
+      const r = writeSite({ entries: kb.entries(), quarantined: kb.quarantined(), unread: kb.unread(), inputDir: kb.lastRun()?.inputDir }, dir);
       if (json) out(JSON.stringify({ type: "site", dir: r.dir, files: r.files.length, written: r.written, removed: r.removed, kept: r.kept }));
       else {
         io.stderr.write(

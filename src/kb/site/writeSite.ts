@@ -22,7 +22,7 @@ import { stripControl } from "../markdownSafe.ts";
 import { renderCategoryPage, renderEntryPage, renderQuarantine } from "../render.ts";
 import { sourceLinker } from "../sourceLinks.ts";
 import { CATEGORIES, categoryTitle } from "../taxonomy.ts";
-import type { Entry, QuarantineRecord } from "../types.ts";
+import type { Entry, QuarantineRecord, UnreadRecord } from "../types.ts";
 import { markdownToHtml } from "./markdownToHtml.ts";
 
 /** The site's own record of the files it wrote (it never touches others). */
@@ -32,6 +32,8 @@ const ASSETS = path.join(path.dirname(fileURLToPath(import.meta.url)), "assets")
 export interface SiteSource {
   entries: readonly Entry[];
   quarantined: readonly QuarantineRecord[];
+  /** Source files with units a model did not read in full (shown on the quarantine page). */
+  unread?: readonly UnreadRecord[];
   /** The input directory of the run that built the knowledge base (sources link to it), if known. */
   inputDir: string | undefined;
 }
@@ -194,7 +196,7 @@ function renderSite(source: SiteSource, siteDir: string): Map<string, string> {
     page({
       title: "Quarantine — Rust patterns",
       root: "",
-      body: markdownToHtml(renderQuarantine(quarantined, sourceLinker(siteDir, source.inputDir)), siteHref("quarantine.md", mdPages)),
+      body: markdownToHtml(renderQuarantine(quarantined, sourceLinker(siteDir, source.inputDir), source.unread), siteHref("quarantine.md", mdPages)),
     }),
   );
   files.set("search-index.js", searchIndex(entries));

@@ -1,0 +1,104 @@
+/**
+ * The prompts of the stages after the extractor (researcher, writer, validator), sized so that each
+ * fits its model's context next to its answer's full limit, measured with the model's tokenizer.
+ */
+import type { SourceDocument } from "../src/input/types.ts";
+import type { PromptSource } from "../src/llm/promptUnits.ts";
+import type { Role } from "../src/llm/roles.ts";
+import type { NodeDeps } from "./deps.ts";
+import { citedBlock, type FileBlock, fileContextFor } from "./fileContext.ts";
+import type { PatternItem } from "./types.ts";
+
+/** Tokens kept free for the merges a tokenizer makes where the units meet the text around them. */
+const BOUNDARY_TOKENS = 8;
+
+export interface StagePromptInput {
+  role: Role;
+  relPath: string;
+  doc: SourceDocument;
+  /** Every pattern of the file (the shared file block cites all of theirs). */
+  patterns: readonly PatternItem[];
+  /** The patterns this call is about. */
+  batch: readonly PatternItem[];
+  system: string;
+  /** The answer's limit the prompt must leave room for. */
+  answerTokens: number;
+  /** The user text around a file block, with what `scope` asks for. */
+  render: (file: string, scope: PromptScope) => string;
+}
+
+/**
+ * How much a stage's user text shows besides the file block: `file` what every call about the file
+ * shows (a shared prefix, e.g. the writer's research block of every pattern); `call` only what this
+ * call needs; `brief` that without long texts it can do without (research by ID and title, no
+ * excerpts), when the context has no room for them next to the units.
+ */
+export type PromptScope = "file" | "call" | "brief";
+
+export interface StagePrompt {
+  user: string;
+  /** The file and the units the user text shows (a unit the model does not read in full is recorded). */
+  source: PromptSource;
+  /** The prompt starts with the file block every stage of the file shares (a cached prefix). */
+  shared: boolean;
+}
+
+/**
+ * The user text of a stage's call, the first that fits: the shared file block and what every call
+ * about the file shows; else only the units this call's patterns cite and only what it needs; else
+ * those units shortened to the room left (flagged, so the call records them as not read in full);
+ * else the brief form with the units fitted to its room (the last units left out when even their
+ * shortest forms do not fit, flagged too).
+ */
+export function stagePrompt(deps: Pick<NodeDeps, "prompts" | "llm" | "settings">, input: StagePromptInput): StagePrompt {
+  const { role, relPath, doc } = input;
+  const count = (t: string) => deps.llm.countTokens(role, t);
+  const room = roomOf(deps, input);
+  const build = (block: FileBlock, scope: PromptScope): StagePrompt => ({
+    user: input.render(block.text, scope),
+    source: { file: relPath, units: block.units },
+    shared: scope === "file",
+  });
+  const shared = build(fileContextFor(deps, relPath, doc, input.patterns), "file");
+  if (count(shared.user) <= room) return shared;
+  const own = build(citedBlock(deps, relPath, doc, input.batch, Number.POSITIVE_INFINITY, role), "call");
+  if (count(own.user) <= room) return own;
+  const fitted = (scope: PromptScope) => {
+    // The units get what the rest of the prompt leaves (the file header's tokens are part of the rest).
+    const frame = count(input.render(citedBlock(deps, relPath, doc, [], 0, role).text, scope));
+    return citedBlock(deps, relPath, doc, input.batch, Math.max(0, room - frame - BOUNDARY_TOKENS), role);
+  };
+  const block = fitted("call");
+  const call = build(block, "call");
+  if (!block.units.some((u) => u.leftOut) && count(call.user) <= room) return call;
+  return build(fitted("brief"), "brief");
+}
+
+/** Whether the call's prompt fits with the file block every stage shares (stagePrompt's first choice). */
+export function sharedPromptFits(deps: Pick<NodeDeps, "prompts" | "llm" | "settings">, input: StagePromptInput): boolean {
+  const user = input.render(fileContextFor(deps, input.relPath, input.doc, input.patterns).text, "file");
+  return deps.llm.countTokens(input.role, user) <= roomOf(deps, input);
+}
+
+/** Tokens the user text may take: what the answer's limit and the system text leave. */
+function roomOf(deps: Pick<NodeDeps, "llm">, input: StagePromptInput): number {
+  return deps.llm.promptRoom(input.role, input.answerTokens) - deps.llm.countTokens(input.role, input.system);
+}
+
+/**
+ * Splits items, in order, into batches: all of them when `fits` allows (the prompt shares the
+ * file's block and leaves room for the batch's answer), else each batch as long as it allows, and
+ * at least one item.
+ */
+export function batchesThatFit<T>(items: readonly T[], fits: (batch: readonly T[]) => boolean): T[][] {
+  if (items.length <= 1 || fits(items)) return items.length === 0 ? [] : [[...items]];
+  const out: T[][] = [];
+  let i = 0;
+  while (i < items.length) {
+    let j = i + 1;
+    while (j < items.length && fits(items.slice(i, j + 1))) j++;
+    out.push(items.slice(i, j));
+    i = j;
+  }
+  return out;
+}
