@@ -1,4 +1,5 @@
 import type { UnreadHow, UnreadWhy } from "../llm/promptUnits.ts";
+import { ROLES } from "../llm/roles.ts";
 import type { RunDatabase } from "../store/RunDatabase.ts";
 
 /** A file of the run with units a role's model did not read in full (the run summary's `unread`). */
@@ -19,6 +20,8 @@ export function unreadFiles(db: RunDatabase, runId: string): UnreadFile[] {
   return [...byFile.values()];
 }
 
+const rank = (role: string) => (ROLES as readonly string[]).indexOf(role);
+
 const WHY: Record<UnreadWhy, string> = {
   "context-cut": "prompt cut to fit the context",
   "no-room": "no room in the context",
@@ -31,8 +34,10 @@ export function formatUnread(files: readonly UnreadFile[], limit = 20): string[]
   const units = files.reduce((n, f) => n + new Set(f.units.map((u) => u.id)).size, 0);
   const lines = [`units not read in full: ${units} in ${files.length} ${files.length === 1 ? "file" : "files"} (listed in quarantine.md and kb.json)`];
   for (const f of files.slice(0, limit)) {
+    // Grouped by role (in pipeline order), then left out before shortened.
+    const sorted = [...f.units].sort((a, b) => rank(a.role) - rank(b.role) || (a.how === b.how ? 0 : a.how === "left-out" ? -1 : 1));
     const groups = new Map<string, string[]>();
-    for (const u of f.units) {
+    for (const u of sorted) {
       const key = `${u.role} ${u.how === "left-out" ? "left out" : "shortened"} %s (${WHY[u.why]})`;
       groups.set(key, [...(groups.get(key) ?? []), u.id]);
     }
