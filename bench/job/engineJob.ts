@@ -14,6 +14,7 @@ import os from "node:os";
 import path from "node:path";
 import { buildPipelineGraph } from "../../graphs/pipelineGraph.ts";
 import { filesInFlight } from "../../nodes/processFile.ts";
+import { cpuFilesInFlight } from "../../src/llm/cpuFilesInFlight.ts";
 import { LlamaModelBackend, openLlama } from "../../src/llm/LlamaBackend.ts";
 import { LlamaServerBackend } from "../../src/llm/LlamaServerBackend.ts";
 import type { Role } from "../../src/llm/roles.ts";
@@ -37,6 +38,8 @@ export interface EngineOptions {
   sequences: number;
   roleCaps: Partial<Record<Role, number>>;
   concurrency: number;
+  /** Apply the run's CPU rule (src/llm/cpuFilesInFlight.ts) when llama.cpp finds no GPU, as a run without --concurrency does. */
+  cpuFilesInFlight?: boolean;
   contextSize: number;
   rustc: boolean;
   /** The engine: node-llama-cpp in this process, or llama.cpp's llama-server (the default engine where it is built). */
@@ -210,6 +213,7 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
       o.backend === "llama-server"
         ? await LlamaServerBackend.start(llama, { ...common, serverBin: findLlamaCppTool("llama-server") })
         : await LlamaModelBackend.load(llama, common);
+    const concurrency = o.cpuFilesInFlight && llama.gpu === false ? Math.min(o.concurrency, cpuFilesInFlight(o.threads)) : o.concurrency;
     let sourceTokens = 0;
     for (const rel of o.files) {
       const src = path.join(o.corpusDir, rel);
@@ -258,7 +262,7 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
     setMaxListeners(0, abort.signal);
     o.log(`engine: ${o.files.length} files on ${path.basename(o.modelPath)}, ${o.sequences} sequences, ${o.threads} threads…`);
     try {
-      const graph = buildPipelineGraph(services.deps, { concurrency: o.concurrency, sequences: o.sequences, checkpointer });
+      const graph = buildPipelineGraph(services.deps, { concurrency, sequences: o.sequences, checkpointer });
       await graph.invoke(
         { inputDir: input, outDir: out, exclude: [path.join(work, "runs.sqlite"), out] },
         { configurable: { thread_id: "engine" }, signal: abort.signal, recursionLimit: 500, durability: "sync" },
@@ -296,7 +300,7 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
       ...(timed.grammar ? { grammarStats: timed.grammar } : {}),
       threads: o.threads,
       sequences: o.sequences,
-      filesInFlight: filesInFlight(o.concurrency, o.sequences),
+      filesInFlight: filesInFlight(concurrency, o.sequences),
       files: o.files.length,
       calls: calls.length,
       promptTokens,

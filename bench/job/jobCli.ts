@@ -258,7 +258,9 @@ async function runEngineMode(values: {
     threads,
     sequences,
     roleCaps: Object.fromEntries(ROLES.map((role) => [role, Math.min(caps[role], sequences)])),
+    // Without --concurrency the run's own rule: every agent, but a few files per thread on a CPU engine.
     concurrency: values.concurrency ? Number(values.concurrency) : total,
+    cpuFilesInFlight: values.concurrency === undefined,
     contextSize: Number(values["context-size"]),
     rustc: values.rustc,
     log,

@@ -17,6 +17,8 @@ type Llama = Awaited<ReturnType<typeof openLlama>>;
 export interface OpenedModels {
   plan: PoolPlan;
   pool: ModelPool;
+  /** Whether the models loaded here run on the CPU only (llama.cpp found no GPU); undefined when nothing runs here. */
+  cpuOnly?: boolean;
 }
 
 export async function openModels(
@@ -79,5 +81,5 @@ export async function openModels(
       threads: m.threads,
       ms: Date.now() - loadStart,
     });
-  return { plan, pool };
+  return { plan, pool, ...(llama ? { cpuOnly: llama.gpu === false } : {}) };
 }

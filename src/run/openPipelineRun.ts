@@ -25,6 +25,7 @@ import { setWriteFault } from "../util/atomicWrite.ts";
 import { CodeCheckCache } from "../validate/CodeCheckCache.ts";
 import { RustChecker } from "../validate/rustCheck.ts";
 import { createServices, settingsHash } from "./createServices.ts";
+import { cpuFilesInFlight } from "../llm/cpuFilesInFlight.ts";
 import { openModels } from "./openModels.ts";
 import { newRunDirectories, resolveRun } from "./resolveRun.ts";
 import { buildSummary, countVerification, type RunSummary, resumeCommand, stoppedSummary } from "./summary.ts";
@@ -190,7 +191,11 @@ export async function openPipelineRun(options: PipelineOptions, hooks: PipelineH
       if (discovered) emit(discovered);
     }
 
-    const graph = buildPipelineGraph(services.deps, { concurrency: models.concurrency, sequences: models.sequences, checkpointer: db.checkpointer() });
+    const graph = buildPipelineGraph(services.deps, {
+      concurrency: Math.min(models.concurrency, models.filesInFlight ?? models.concurrency),
+      sequences: models.sequences,
+      checkpointer: db.checkpointer(),
+    });
     const existing = await graph.getState({ configurable: { thread_id: runId, ...(options.checkpointId ? { checkpoint_id: options.checkpointId } : {}) } });
     const hasCheckpoint = existing.config?.configurable?.checkpoint_id !== undefined;
     if (options.checkpointId && !hasCheckpoint)
@@ -315,9 +320,16 @@ export async function openPipelineRun(options: PipelineOptions, hooks: PipelineH
 
 /** Loads the configured models; the extractor's model's sequences bound the files in flight (every file starts there). */
 async function openConfiguredModels(...args: Parameters<typeof openModels>): Promise<RunModels> {
-  const { plan, pool } = await openModels(...args);
+  const { plan, pool, cpuOnly } = await openModels(...args);
   const extractorModel = plan.models.find((m) => m.roles.includes("extractor"));
-  return { backendFor: pool.backendFor, concurrency: plan.concurrency, sequences: extractorModel?.sequences };
+  // On a CPU engine a few files per thread keep it busy; more only delay every file (unless --concurrency says otherwise).
+  const onCpu = cpuOnly === true && extractorModel !== undefined && extractorModel.backend !== "endpoint" && args[1].concurrency === undefined;
+  return {
+    backendFor: pool.backendFor,
+    concurrency: plan.concurrency,
+    sequences: extractorModel?.sequences,
+    ...(onCpu ? { filesInFlight: cpuFilesInFlight(extractorModel.threads) } : {}),
+  };
 }
 
 /** The drafts of the files this run decided (processed or quarantined): published, and rejected (in quarantine). */

@@ -113,6 +113,8 @@ export interface RunModels {
   backendFor: BackendForRole;
   concurrency: number;
   sequences?: number;
+  /** Files in flight that keep a CPU engine busy without delaying every file (src/llm/cpuFilesInFlight.ts); undefined: the sequences bound them. */
+  filesInFlight?: number;
 }
 
 /** Loaded models that outlive one run (implemented by KeptModels). */

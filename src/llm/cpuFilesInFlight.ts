@@ -1,0 +1,18 @@
+/**
+ * Files in flight on a CPU engine: a few per thread, not one per sequence.
+ *
+ * On a GPU a decode step costs about the same for 1 or 30 sequences (it is bound by reading the
+ * weights), so many files in flight fill the batch for free. On a CPU it is not: matrix work grows
+ * with the batch, and each generated token's attention runs over its own sequence's prompt (the
+ * pipeline's prompts are thousands of tokens), which batching does not share. Measured on the
+ * 2-core VM with the trained test model at a 2,249-token depth (llama-batched-bench): 74 tok/s
+ * generated with 1 sequence, 72 with 4 — no gain — while every file in flight beyond what keeps the
+ * threads busy only delays every other file: 30 files in flight finished the first file after
+ * 192 s and the 30-file job in 615 s, 4 in flight after 54 s and 372 s (docs/BENCHMARKS.md, issue 26).
+ */
+export const CPU_FILES_PER_THREAD = 2;
+
+/** At least 2 files, so one file's research or code check never leaves the engine idle. */
+export function cpuFilesInFlight(threads: number): number {
+  return Math.max(2, Math.round(threads * CPU_FILES_PER_THREAD));
+}
