@@ -8,8 +8,16 @@ export const DEFAULT_RUN_DB = "checkpoints/runs.sqlite";
 export const DEFAULT_MAX_FILE_MB = 8;
 /** The same limit in bytes (what the scan and the graph state use). */
 export const DEFAULT_MAX_FILE_BYTES = DEFAULT_MAX_FILE_MB * 1024 * 1024;
-/** Tokens per sequence (context) of a model the agents config gives no contextSize (capped by the model). */
-export const DEFAULT_CONTEXT_SIZE = 4096;
+/**
+ * Tokens per sequence (context) of a model the agents config gives no contextSize: capped by the
+ * model's trained context (4096 for the test models), and lowered by the memory plan when the
+ * budget is short (src/llm/memoryPlan.ts; docs/MODELS.md "How much context"). Twice what every
+ * prompt of the corpus needs at its largest answer (test/model/promptsFitCorpus.test.ts passes at
+ * 4096): larger files fit one extractor chunk, and later stages see them whole.
+ */
+export const DEFAULT_CONTEXT_SIZE = 8192;
+/** A plan that lowers the context for memory but not below this says so as information, not as a warning: every prompt still fits whole. */
+export const QUIET_CONTEXT_FLOOR = 4096;
 /** Concurrent calls per OpenAI-compatible server that does not report its slots (`--endpoint-slots`). */
 export const DEFAULT_ENDPOINT_SLOTS = 4;
 

@@ -4,6 +4,7 @@
  * (or connect to the model servers). llama.cpp starts only when a model runs in this process.
  */
 import path from "node:path";
+import { QUIET_CONTEXT_FLOOR } from "../config/defaults.ts";
 import type { Env } from "../config/env.ts";
 import { openLlama } from "../llm/LlamaBackend.ts";
 import { freeMemoryFor, type ModelPool, openPool, type PoolPlan, planPool } from "../llm/ModelPool.ts";
@@ -57,7 +58,10 @@ export async function openModels(
     ...(env.llamaServerBin !== undefined ? { llamaServerBin: env.llamaServerBin } : {}),
     ...(env.backend !== undefined ? { defaultBackend: env.backend } : {}),
   });
-  if (plan.fit.outcome !== "fits") emit({ type: "message", level: "warn", text: `memory budget (${plan.budgetSource}): ${plan.arithmetic.join("; ")}` });
+  // Less context than asked, but room for every prompt whole, is no cause for a warning.
+  const quiet = plan.fit.outcome === "shrunk-context" && plan.fit.contextSize >= QUIET_CONTEXT_FLOOR;
+  if (plan.fit.outcome !== "fits")
+    emit({ type: "message", level: quiet ? "info" : "warn", text: `memory budget (${plan.budgetSource}): ${plan.arithmetic.join("; ")}` });
   const modelName = (m: (typeof plan.models)[number]) => (m.backend === "endpoint" ? m.label : path.basename(m.path));
   for (const m of plan.models) {
     if (m.backendReason) emit({ type: "message", level: "info", text: `${modelName(m)}: ${m.backendReason}` });

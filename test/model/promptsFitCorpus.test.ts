@@ -214,44 +214,51 @@ function docsProvider(): ResearchProvider {
 }
 
 describe("every role's prompts for every corpus file fit the context: the last-resort cut never fires", () => {
-  it("the whole pipeline on the synthetic SmolLM2-135M vocabulary at 4096 tokens, with the longest answers and research", { timeout: 900_000 }, async () => {
-    const tokenizer = tokenizers.get("synthetic SmolLM2-135M") as PromptTokenizer;
-    const db = RunDatabase.open(path.join(dir, "runs.sqlite"));
-    const chunks = new Map<string, number>();
-    const backend = new TokenizerBackend(
-      tokenizer,
-      worstCase((f) => chunks.get(f) ?? 1),
-      4096,
-    );
-    const warnings: string[] = [];
-    const services = createServices({
-      db,
-      backendFor: () => backend,
-      events: (e) => {
-        if (e.type === "message" && e.level === "warn") warnings.push(e.text);
-      },
-      research: [new InputSetProvider(db), docsProvider()],
-      settings: { maxRepairRounds: 1 },
-    });
-    try {
-      for (const [relPath, doc] of docs) chunks.set(relPath, extractorChunks(services.deps, relPath, doc).length);
-      const graph = buildPipelineGraph(services.deps, { concurrency: 4, checkpointer: db.checkpointer() });
-      await graph.invoke({ inputDir: CORPUS, outDir: path.join(dir, "kb"), exclude: [] }, { configurable: { thread_id: "corpus" }, recursionLimit: 1000 });
-    } finally {
-      services.close();
-    }
-    const unread = db.listUnread("corpus");
-    db.close();
-    const roles = new Set(backend.requests.map((r) => r.role));
-    expect([...roles].sort()).toEqual(["extractor", "researcher", "validator", "writer"]);
-    expect(new Set(backend.callsFor("extractor").map((r) => r.callKey?.split("|")[0])).size).toBe(48);
-    // A repair round ran with the validator's feedback in the writer's prompt.
-    expect(backend.callsFor("writer").some((r) => r.prompt.user.includes("was rejected. Fix these problems"))).toBe(true);
-    expect(warnings.filter((w) => w.includes("was shortened"))).toEqual([]);
-    expect(unread.filter((u) => u.why === "context-cut")).toEqual([]);
-    // The extractor read every unit of every file, whole.
-    expect(unread.filter((u) => u.role === "extractor")).toEqual([]);
-    const over = backend.requests.filter((r) => sequenceTokens(tokenizer, r) > 4096).map((r) => r.callKey);
-    expect(over).toEqual([]);
-  });
+  it.each(CONTEXTS)(
+    "the whole pipeline on the synthetic SmolLM2-135M vocabulary at %i tokens, with the longest answers and research",
+    { timeout: 900_000 },
+    async (context) => {
+      const tokenizer = tokenizers.get("synthetic SmolLM2-135M") as PromptTokenizer;
+      const db = RunDatabase.open(path.join(dir, `runs-${context}.sqlite`));
+      const chunks = new Map<string, number>();
+      const backend = new TokenizerBackend(
+        tokenizer,
+        worstCase((f) => chunks.get(f) ?? 1),
+        context,
+      );
+      const warnings: string[] = [];
+      const services = createServices({
+        db,
+        backendFor: () => backend,
+        events: (e) => {
+          if (e.type === "message" && e.level === "warn") warnings.push(e.text);
+        },
+        research: [new InputSetProvider(db), docsProvider()],
+        settings: { maxRepairRounds: 1 },
+      });
+      try {
+        for (const [relPath, doc] of docs) chunks.set(relPath, extractorChunks(services.deps, relPath, doc).length);
+        const graph = buildPipelineGraph(services.deps, { concurrency: 4, checkpointer: db.checkpointer() });
+        await graph.invoke(
+          { inputDir: CORPUS, outDir: path.join(dir, `kb-${context}`), exclude: [] },
+          { configurable: { thread_id: "corpus" }, recursionLimit: 1000 },
+        );
+      } finally {
+        services.close();
+      }
+      const unread = db.listUnread("corpus");
+      db.close();
+      const roles = new Set(backend.requests.map((r) => r.role));
+      expect([...roles].sort()).toEqual(["extractor", "researcher", "validator", "writer"]);
+      expect(new Set(backend.callsFor("extractor").map((r) => r.callKey?.split("|")[0])).size).toBe(48);
+      // A repair round ran with the validator's feedback in the writer's prompt.
+      expect(backend.callsFor("writer").some((r) => r.prompt.user.includes("was rejected. Fix these problems"))).toBe(true);
+      expect(warnings.filter((w) => w.includes("was shortened"))).toEqual([]);
+      expect(unread.filter((u) => u.why === "context-cut")).toEqual([]);
+      // The extractor read every unit of every file, whole.
+      expect(unread.filter((u) => u.role === "extractor")).toEqual([]);
+      const over = backend.requests.filter((r) => sequenceTokens(tokenizer, r) > context).map((r) => r.callKey);
+      expect(over).toEqual([]);
+    },
+  );
 });

@@ -121,7 +121,7 @@ describe("planPool (admission)", () => {
 
   it("shrinks the context per sequence first when the budget is short", async () => {
     // Budget 80% of 2500 MiB = 2000 MiB, less the 256 MiB reserve: 1744 MiB for the model.
-    // 400 MiB weights + 30 x 12 KiB x 4096 = 1840 MiB does not fit; 30 x 12 KiB x 3584 = 1260 MiB does
+    // 400 MiB weights + 30 x 12 KiB x 8192 (the default) = 3280 MiB does not fit, nor 4096 (1840 MiB); 30 x 12 KiB x 3584 = 1260 MiB does
     // (3840 would need 1350 MiB of KV, over the 1344 MiB left).
     const plan = await planPool(loadAgentsConfig(), { resolveSource, readProfile, threads: 2, freeMemory: budget(2500 * MiB) });
     expect(plan.fit.outcome).toBe("shrunk-context");

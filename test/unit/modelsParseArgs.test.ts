@@ -36,8 +36,8 @@ describe("parseModelsArgs", () => {
     expect(parseModelsArgs(["pull", "x", "--context", "10"])).toEqual({ kind: "error", message: "--context does not apply to pull" });
   });
 
-  it("parses inspect with context and agents (defaults 4096 and the users' 30)", () => {
-    expect(parseModelsArgs(["inspect", "m.gguf"])).toMatchObject({ kind: "inspect", options: { target: "m.gguf", contextSize: 4096, agents: 30, cpu: false } });
+  it("parses inspect with context and agents (defaults: the run's 8192 tokens and the users' 30)", () => {
+    expect(parseModelsArgs(["inspect", "m.gguf"])).toMatchObject({ kind: "inspect", options: { target: "m.gguf", contextSize: 8192, agents: 30, cpu: false } });
     expect(parseModelsArgs(["inspect", "m.gguf", "--context", "2048", "--agents", "8", "--cpu"])).toMatchObject({
       options: { contextSize: 2048, agents: 8, cpu: true },
     });
