@@ -42,7 +42,9 @@ export function promptRoom(contextTokens: number, maxTokens: number): number {
  * else the answer limit is held to at most half the context and the middle of the user text is
  * left out (marked), keeping its head (the file's first units) and its tail (the step and its rules). Without this, node-llama-cpp silently drops the start of an over-long
  * history (the prompt's instructions and file included) and llama-server refuses the request.
- * Nodes size their prompts to the context first (unit chunks, batches); this is the guarantee.
+ * Nodes size their prompts to the context first (promptRoom: unit chunks, batches, fallbacks);
+ * this is the guarantee, and `shortened.userLeftOut` lets the caller name what it left out
+ * (LlmService records the units, src/llm/promptUnits.ts).
  */
 export function fitPrompt(prompt: ChatPrompt, maxTokens: number, budget: PromptBudget): FittedPrompt {
   const usable = usableTokens(budget.contextTokens);
