@@ -28,7 +28,7 @@ export function fileSystemPrompt(deps: Pick<NodeDeps, "prompts">): string {
 }
 
 /** The file header and the given units block, as every per-file role's prompt starts. */
-export function renderFileContext(deps: Pick<NodeDeps, "prompts">, relPath: string, doc: SourceDocument, units: string): string {
+function renderFileContext(deps: Pick<NodeDeps, "prompts">, relPath: string, doc: SourceDocument, units: string): string {
   return deps.prompts.render("file.context", { path: relPath, title: doc.title, units });
 }
 
