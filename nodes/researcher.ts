@@ -5,7 +5,7 @@ import { type NodeDeps, runContext, STAGE_PRIORITY } from "./deps.ts";
 import { fileSystemPrompt, renderFileSources } from "./fileContext.ts";
 import { instrument } from "./instrument.ts";
 import { byPatternSchema, researcherSchema } from "./schemas.ts";
-import { batchesThatFit, type StagePromptInput, sharedPromptFits, stagePrompt } from "./stagePrompt.ts";
+import { batchesThatFit, type StagePromptInput, stagePrompt } from "./stagePrompt.ts";
 import type { PatternItem, ResearchPack, ResearchSource } from "./types.ts";
 
 const PREFIX: Record<string, string> = { input: "L", docs: "D", tavily: "W" };
@@ -107,7 +107,7 @@ async function judge(
       }),
   });
   const prompt = (items: readonly (typeof withSources)[number][]) => stagePrompt(deps, input(items));
-  for (const batch of batchesThatFit(withSources, (items) => sharedPromptFits(deps, input(items)))) {
+  for (const batch of batchesThatFit(withSources, (items) => prompt(items).form)) {
     const { user, source } = prompt(batch);
     const schema = byPatternSchema(Object.fromEntries(batch.map((x) => [x.pattern.key, researcherSchema(x.sources.map((s) => s.id))])));
     const result = await deps.llm.generateObject(schema, {

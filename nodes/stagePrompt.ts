@@ -39,8 +39,12 @@ export interface StagePrompt {
   user: string;
   /** The file and the units the user text shows (a unit the model does not read in full is recorded). */
   source: PromptSource;
-  /** The prompt starts with the file block every stage of the file shares (a cached prefix). */
-  shared: boolean;
+  /**
+   * Which choice fit: `shared` the file block every stage of the file shares (a cached prefix);
+   * `own` the units this call cites, whole; `fitted` those shortened to the room; `brief` that
+   * without research excerpts.
+   */
+  form: "shared" | "own" | "fitted" | "brief";
 }
 
 /**
@@ -54,14 +58,14 @@ export function stagePrompt(deps: Pick<NodeDeps, "prompts" | "llm" | "settings">
   const { role, relPath, doc } = input;
   const count = (t: string) => deps.llm.countTokens(role, t);
   const room = roomOf(deps, input);
-  const build = (block: FileBlock, scope: PromptScope): StagePrompt => ({
+  const build = (block: FileBlock, scope: PromptScope, form: StagePrompt["form"]): StagePrompt => ({
     user: input.render(block.text, scope),
     source: { file: relPath, units: block.units },
-    shared: scope === "file",
+    form,
   });
-  const shared = build(fileContextFor(deps, relPath, doc, input.patterns), "file");
+  const shared = build(fileContextFor(deps, relPath, doc, input.patterns), "file", "shared");
   if (count(shared.user) <= room) return shared;
-  const own = build(citedBlock(deps, relPath, doc, input.batch, Number.POSITIVE_INFINITY, role), "call");
+  const own = build(citedBlock(deps, relPath, doc, input.batch, Number.POSITIVE_INFINITY, role), "call", "own");
   if (count(own.user) <= room) return own;
   const fitted = (scope: PromptScope) => {
     // The units get what the rest of the prompt leaves (the file header's tokens are part of the rest).
@@ -69,15 +73,9 @@ export function stagePrompt(deps: Pick<NodeDeps, "prompts" | "llm" | "settings">
     return citedBlock(deps, relPath, doc, input.batch, Math.max(0, room - frame - BOUNDARY_TOKENS), role);
   };
   const block = fitted("call");
-  const call = build(block, "call");
+  const call = build(block, "call", "fitted");
   if (!block.units.some((u) => u.leftOut) && count(call.user) <= room) return call;
-  return build(fitted("brief"), "brief");
-}
-
-/** Whether the call's prompt fits with the file block every stage shares (stagePrompt's first choice). */
-export function sharedPromptFits(deps: Pick<NodeDeps, "prompts" | "llm" | "settings">, input: StagePromptInput): boolean {
-  const user = input.render(fileContextFor(deps, input.relPath, input.doc, input.patterns).text, "file");
-  return deps.llm.countTokens(input.role, user) <= roomOf(deps, input);
+  return build(fitted("brief"), "brief", "brief");
 }
 
 /** Tokens the user text may take: what the answer's limit and the system text leave. */
@@ -85,18 +83,22 @@ function roomOf(deps: Pick<NodeDeps, "llm">, input: StagePromptInput): number {
   return deps.llm.promptRoom(input.role, input.answerTokens) - deps.llm.countTokens(input.role, input.system);
 }
 
+const RANK: Record<StagePrompt["form"], number> = { shared: 0, own: 1, fitted: 2, brief: 3 };
+
 /**
- * Splits items, in order, into batches: all of them when `fits` allows (the prompt shares the
- * file's block and leaves room for the batch's answer), else each batch as long as it allows, and
- * at least one item.
+ * Splits items, in order, into batches: all of them when their prompt shares the file's block
+ * (and leaves room for all their answers), else each batch as long as its prompt stays as good as
+ * its first item's alone with every unit whole (a prompt that had to shorten units is one item's).
  */
-export function batchesThatFit<T>(items: readonly T[], fits: (batch: readonly T[]) => boolean): T[][] {
-  if (items.length <= 1 || fits(items)) return items.length === 0 ? [] : [[...items]];
+export function batchesThatFit<T>(items: readonly T[], formOf: (batch: readonly T[]) => StagePrompt["form"]): T[][] {
+  if (items.length === 0) return [];
+  if (items.length === 1 || formOf(items) === "shared") return [[...items]];
   const out: T[][] = [];
   let i = 0;
   while (i < items.length) {
+    const alone = RANK[formOf(items.slice(i, i + 1))];
     let j = i + 1;
-    while (j < items.length && fits(items.slice(i, j + 1))) j++;
+    if (alone <= RANK.own) while (j < items.length && RANK[formOf(items.slice(i, j + 1))] <= alone) j++;
     out.push(items.slice(i, j));
     i = j;
   }

@@ -8,7 +8,7 @@ import { type NodeDeps, runContext, STAGE_PRIORITY } from "./deps.ts";
 import { fileSystemPrompt } from "./fileContext.ts";
 import { instrument } from "./instrument.ts";
 import { byPatternSchema, type Draft, type ReviewOutput, reviewSchema } from "./schemas.ts";
-import { batchesThatFit, type StagePromptInput, sharedPromptFits, stagePrompt } from "./stagePrompt.ts";
+import { batchesThatFit, type StagePromptInput, stagePrompt } from "./stagePrompt.ts";
 import type { PatternItem, ResearchPack, Verdict } from "./types.ts";
 
 /**
@@ -114,7 +114,7 @@ async function review(
       }),
   });
   const prompt = (batch: readonly Checked[]) => stagePrompt(deps, input(batch));
-  for (const batch of batchesThatFit(items, (b) => sharedPromptFits(deps, input(b)))) {
+  for (const batch of batchesThatFit(items, (b) => prompt(b).form)) {
     const { user, source } = prompt(batch);
     const result = await deps.llm.generateObject(byPatternSchema(Object.fromEntries(batch.map((c) => [c.pattern.key, reviewSchema]))), {
       runId,

@@ -7,7 +7,7 @@ import { exampleCandidates } from "./evidence.ts";
 import { fileSystemPrompt, renderFileSources } from "./fileContext.ts";
 import { instrument } from "./instrument.ts";
 import { byPatternSchema, type Draft, writerSchema } from "./schemas.ts";
-import { batchesThatFit, type StagePromptInput, sharedPromptFits, stagePrompt } from "./stagePrompt.ts";
+import { batchesThatFit, type StagePromptInput, stagePrompt } from "./stagePrompt.ts";
 import type { DraftRef, PatternItem, ResearchPack, ResearchSource } from "./types.ts";
 
 /** The patterns the writer must (re)write this round: all at first, then those the validator failed. */
@@ -133,7 +133,7 @@ export function makeWriter(deps: NodeDeps) {
       keep(x.pattern.key, checked.data);
       return true;
     };
-    for (const batch of batchesThatFit(items, (b) => sharedPromptFits(deps, input(b)))) {
+    for (const batch of batchesThatFit(items, (b) => prompt(b).form)) {
       // Patterns a batch could not answer are retried one per call.
       for (const x of await write(batch)) await write([x]);
     }

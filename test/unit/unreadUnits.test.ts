@@ -7,6 +7,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { batchesThatFit } from "../../nodes/stagePrompt.ts";
 import { chunkUnits, fitUnits } from "../../nodes/unitChunks.ts";
 import type { SourceUnit } from "../../src/input/types.ts";
 import type { KbJson } from "../../src/kb/schema.ts";
@@ -67,6 +68,19 @@ describe("units as prompts show them", () => {
     const tiny = fitUnits(units, count, 20);
     expect(count(tiny.text)).toBeLessThanOrEqual(20);
     expect(tiny.shown.filter((u) => u.leftOut).map((u) => u.id)).toContain("S3");
+  });
+});
+
+describe("batches of a later step's patterns", () => {
+  it("are one call when the prompt shares the file's block; else grow only while the prompt stays as good, with every unit whole", () => {
+    const keys = ["p1", "p2", "p3", "p4", "p5"];
+    expect(batchesThatFit(keys, () => "shared")).toEqual([keys]);
+    // Shared for up to two patterns, own units for three, shortened beyond.
+    const form = (b: readonly string[]) => (b.length <= 2 ? "shared" : b.length === 3 ? "own" : "fitted");
+    expect(batchesThatFit(keys, form)).toEqual([["p1", "p2"], ["p3", "p4"], ["p5"]]);
+    // A pattern whose prompt needs its units shortened is asked alone.
+    expect(batchesThatFit(keys, (b) => (b.includes("p2") ? "fitted" : "own"))).toEqual([["p1"], ["p2"], ["p3", "p4", "p5"]]);
+    expect(batchesThatFit([], () => "shared")).toEqual([]);
   });
 });
 
