@@ -413,6 +413,13 @@ function llamaBenchPromptRate(bin: string, model: string, threads: number, depth
   return row.avg_ts;
 }
 
+/** The file whose last call ended first (the single-file run to compare the first finished file with). */
+function firstFileDone(timeline: readonly EngineCall[]): string {
+  const last = new Map<string, number>();
+  for (const c of timeline) last.set(c.file, Math.max(last.get(c.file) ?? 0, c.end));
+  return [...last.entries()].sort((a, b) => a[1] - b[1])[0]?.[0] ?? "?";
+}
+
 export function engineMarkdown(r: EngineResult): string {
   const s = (x: number) => `${x.toFixed(1)} s`;
   const lines = [
@@ -420,7 +427,7 @@ export function engineMarkdown(r: EngineResult): string {
     "",
     `${r.files} files, ${r.threads} threads, ${r.sequences} sequences, ${r.filesInFlight} files in flight at most, ${r.peakConcurrentCalls} calls at once at the peak.`,
     "",
-    `- files: ${r.processed} processed, ${r.quarantined} quarantined; first file done at ${s((r.fileFinishedMs[0] ?? 0) / 1000)}, half the files at ${s((r.fileFinishedMs[Math.ceil(r.files / 2) - 1] ?? 0) / 1000)}, ${r.fileFinishedMs.filter((ms) => ms <= r.wallMs / 2).length} files done at half the wall time`,
+    `- files: ${r.processed} processed, ${r.quarantined} quarantined; first file done at ${s((r.fileFinishedMs[0] ?? 0) / 1000)} (${firstFileDone(r.timeline)}), half the files at ${s((r.fileFinishedMs[Math.ceil(r.files / 2) - 1] ?? 0) / 1000)}, ${r.fileFinishedMs.filter((ms) => ms <= r.wallMs / 2).length} files done at half the wall time`,
     r.grammarStats
       ? `- grammar (llama-server counters): ${r.grammarStats.checked} sampled tokens checked, ${r.grammarStats.rejected} rejected (${((100 * r.grammarStats.rejected) / Math.max(1, r.grammarStats.checked)).toFixed(1)}%), ${r.grammarStats.rejectMs.toFixed(0)} ms after rejections (${(r.grammarStats.rejectMs / Math.max(1, r.grammarStats.rejected)).toFixed(2)} ms per rejection)`
       : `- grammar counters: ${r.grammar ? "not reported by this engine" : "no grammar"}`,
