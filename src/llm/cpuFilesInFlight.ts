@@ -10,7 +10,7 @@
  * threads busy only delays every other file: 30 files in flight finished the first file after
  * 192 s and the 30-file job in 615 s, 4 in flight after 54 s and 372 s (docs/BENCHMARKS.md, issue 26).
  */
-export const CPU_FILES_PER_THREAD = 2;
+const CPU_FILES_PER_THREAD = 2;
 
 /** At least 2 files, so one file's research or code check never leaves the engine idle. */
 export function cpuFilesInFlight(threads: number): number {
