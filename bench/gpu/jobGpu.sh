@@ -45,7 +45,10 @@ PACK="$(realpath -m "${PACK:-$ROOT/bench/.build/gpu-job}")"
 OUT="$(realpath -m "${OUT:-/tmp/job-gpu-out}")"
 WORK="$(realpath -m "${WORK:-/tmp/job-gpu}")"
 RUNS="${RUNS:-notes-trained notes-random slice-trained slice-random}"
-BENCH_ARGS="${BENCH_ARGS:-}"
+# The pack's node-llama-cpp is its CPU build, so without --concurrency the job bench would apply the
+# CPU engine's files-in-flight rule (src/llm/cpuFilesInFlight.ts) to the CUDA llama-server: one file
+# per sequence, as a run on a GPU does, unless BENCH_ARGS says otherwise.
+BENCH_ARGS="${BENCH_ARGS:---concurrency 30}"
 DEADLINE_S="${DEADLINE_S:-540}"
 RES="$WORK/results"
 # nvcc where the CUDA toolkit usually is, when PATH lacks it (CMake finds the toolkit through it).
