@@ -13,6 +13,18 @@
 # Usage (from the repo root; SRC and MODEL default to what bench/.build/gpu holds):
 #   SRC=bench/.build/gpu/llama.cpp-src.tar.gz MODEL=bench/.build/gpu/model.gguf OUT=/tmp/out \
 #     TOKENS=64 RUNS=1 NS="1 16 30" bash bench/gpu/grammarGpu.sh
+#
+# GPU-only patches (bench/llamacpp/patches-gpu/*.diff, e.g. parallel-sampling.diff, candidates for the
+# main set until measured here): GPU_PATCHES=off (default: the source as packed), on (apply them before
+# the build, measure the patched server only) or both (build as packed, keep that bin folder as
+# $WORK/bin-base, apply the patches, rebuild llama-server incrementally, and run the matrix for "base"
+# and "patched", config names prefixed base:/patched:). With GPU_PATCHES=both, IDENTITY=1 (default
+# there) also runs bench/gpu/samplingIdentity.py: greedy and seeded outputs of base (twice: the second
+# run shows run-to-run determinism), patched with LLAMA_SERVER_SAMPLING_THREADS=1 and patched with the
+# default pool, at IDENTITY_CLIENTS (default 16,30) on MODEL and IDENTITY_MODELS (space-separated,
+# e.g. the trained test/fixtures/models/rust-kb-tiny.gguf). A short matrix (the CUDA build stays in
+# $WORK, so a first call can build with NS=1 PREFILTERS=on CANDS=0 IDENTITY=0 and a second measure):
+#   GPU_PATCHES=both PREFILTERS=on CANDS=0 NS="1 16 30" bash bench/gpu/grammarGpu.sh
 set -uo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -37,19 +49,45 @@ log() { echo "[$(date -u +%T)] $*" | tee -a "$OUT/log.txt" >&2; }
 } > "$OUT/machine.txt" 2>&1
 cat "$OUT/machine.txt" >&2
 
+GPU_PATCHES="${GPU_PATCHES:-off}"
+case "$GPU_PATCHES" in off|on|both) ;; *) echo "GPU_PATCHES must be off, on or both" >&2; exit 1 ;; esac
+PATCHED_MARK="$WORK/gpu-patches-applied"
+build_tools() { cmake --build "$WORK/build" -j "$(nproc)" --target llama-server llama-batched-bench >> "$OUT/build.log" 2>&1 || { tail -60 "$OUT/build.log" >&2; exit 1; }; }
 log "build"
 if [[ -n "${BIN:-}" ]]; then
 	log "using BIN=$BIN (no build)"
-elif [[ ! -x "$WORK/build/bin/llama-server" ]]; then
-	tar xzf "$SRC" -C "$WORK"
-	gen=(); command -v ninja >/dev/null && gen=(-G Ninja)
-	cmake -S "$WORK/llama.cpp" -B "$WORK/build" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release -DGGML_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 \
-		-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_UI=OFF -DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_OPENSSL=OFF \
-		> "$OUT/cmake.log" 2>&1 || { tail -40 "$OUT/cmake.log" >&2; exit 1; }
-	cmake --build "$WORK/build" -j "$(nproc)" --target llama-server llama-batched-bench > "$OUT/build.log" 2>&1 || { tail -60 "$OUT/build.log" >&2; exit 1; }
+	[[ "$GPU_PATCHES" == off ]] || { echo "GPU_PATCHES needs a build (unset BIN)" >&2; exit 1; }
+else
+	if [[ ! -x "$WORK/build/bin/llama-server" ]]; then
+		tar xf "$SRC" -C "$WORK" 2>/dev/null || python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])' "$SRC" "$WORK" || exit 1
+		gen=(); command -v ninja >/dev/null && gen=(-G Ninja)
+		cmake -S "$WORK/llama.cpp" -B "$WORK/build" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release -DGGML_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 \
+			-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_UI=OFF -DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_OPENSSL=OFF \
+			> "$OUT/cmake.log" 2>&1 || { tail -40 "$OUT/cmake.log" >&2; exit 1; }
+		build_tools
+	fi
+	if [[ "$GPU_PATCHES" == off && -f "$PATCHED_MARK" ]]; then
+		echo "$WORK/build has the patches-gpu applied; remove $WORK for GPU_PATCHES=off" >&2; exit 1
+	fi
+	if [[ "$GPU_PATCHES" == both && ! -x "$WORK/bin-base/llama-server" ]]; then
+		[[ -f "$PATCHED_MARK" ]] && { echo "$WORK/build is already patched: remove $WORK for GPU_PATCHES=both" >&2; exit 1; }
+		cp -a "$WORK/build/bin" "$WORK/bin-base" # shared libraries included (the run sets LD_LIBRARY_PATH to it)
+	fi
+	if [[ "$GPU_PATCHES" != off && ! -f "$PATCHED_MARK" ]]; then
+		for patch in "$ROOT"/bench/llamacpp/patches-gpu/*.diff; do
+			if command -v git >/dev/null; then (cd "$WORK/llama.cpp" && git apply "$patch") || exit 1
+			else patch -d "$WORK/llama.cpp" -p1 --forward < "$patch" || exit 1; fi
+			log "applied patches-gpu/$(basename "$patch")"
+		done
+		touch "$PATCHED_MARK"
+		build_tools # incremental: common/ and tools/server only
+	fi
 fi
 BIN="${BIN:-$WORK/build/bin}"
 log "built"
+VARIANTS=("default=$BIN")
+[[ "$GPU_PATCHES" == on ]] && VARIANTS=("patched=$BIN")
+[[ "$GPU_PATCHES" == both ]] && VARIANTS=("base=$WORK/bin-base" "patched=$WORK/build/bin")
 
 maxn=1; for n in $NS; do (( n > maxn )) && maxn=$n; done
 log "llama-batched-bench"
@@ -60,7 +98,7 @@ grep -E '^\|' "$OUT/batched-bench.txt" >&2
 SPID=
 start_server() { # start_server LOGNAME [ENV=VALUE...]
 	local name=$1; shift
-	env "$@" "$BIN/llama-server" -m "$MODEL" -ngl 99 -fa on -np "$maxn" -c $(( maxn * (TOKENS + 384) )) --host 127.0.0.1 --port $PORT -cram 0 > "$OUT/$name.log" 2>&1 &
+	env LD_LIBRARY_PATH="$SBIN${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" "$@" "$SBIN/llama-server" -m "$MODEL" -ngl 99 -fa on -np "$maxn" -c $(( maxn * (TOKENS + 384) )) --host 127.0.0.1 --port $PORT -cram 0 > "$OUT/$name.log" 2>&1 &
 	SPID=$!
 	for _ in $(seq 1 240); do
 		if command -v curl >/dev/null; then curl -sf "http://127.0.0.1:$PORT/health" >/dev/null && break
@@ -97,13 +135,17 @@ fire() { # fire N N_PREDICT CAND -> prints "wall_ms tokens checked rejected cand
 }
 
 printf 'config\tseqs\ttok_s\ttokens_per_seq\tchecked\trejected\tcand_hit\tfull_mask\tms_per_rejection\tms_per_mask\n' > "$RES"
+for variant in "${VARIANTS[@]}"; do
+vname="${variant%%=*}"; SBIN="${variant#*=}"
+vp=""; (( ${#VARIANTS[@]} > 1 )) && vp="$vname:"
 # PREFILTERS: "off" runs the server with LLAMA_GRAMMAR_NO_PREFILTER=1 (llama.cpp's mask), "on" with the patch's prefilter.
+first_pf=$(echo ${PREFILTERS:-off on} | awk '{print $1}')
 for pf in ${PREFILTERS:-off on}; do
-if [[ $pf == off ]]; then start_server server-prefilter-off LLAMA_GRAMMAR_NO_PREFILTER=1; else start_server server-prefilter-on; fi
+if [[ $pf == off ]]; then start_server "${vp/:/-}server-prefilter-off" LLAMA_GRAMMAR_NO_PREFILTER=1; else start_server "${vp/:/-}server-prefilter-on"; fi
 for n in $NS; do
 	for cand in -1 $CANDS; do
-		[[ $cand == -1 && $pf == on ]] && continue # free generation does not use the grammar
-		name=$([[ $cand == -1 ]] && echo free || echo "grammar-cand$cand-prefilter-$pf")
+		[[ $cand == -1 && $pf != "$first_pf" ]] && continue # free generation does not use the grammar: once per variant
+		name=$vp$([[ $cand == -1 ]] && echo free || echo "grammar-cand$cand-prefilter-$pf")
 		(fire "$n" 4 "$cand" > /dev/null) # warm-up (a subshell: its wait must not wait for the server)
 		for r in $(seq 1 "$RUNS"); do
 			read -r ws ts _ < <(fire "$n" 1 "$cand")
@@ -117,5 +159,15 @@ for n in $NS; do
 done
 stop_server
 done
+done
+if [[ "$GPU_PATCHES" == both && "${IDENTITY:-1}" == 1 ]]; then
+	log "samplingIdentity.py"
+	models=(--model "$MODEL"); for m in ${IDENTITY_MODELS:-}; do models+=(--model "$m"); done
+	python3 "$ROOT/bench/gpu/samplingIdentity.py" "${models[@]}" --out "$OUT/identity" \
+		--config "base=$WORK/bin-base" --config "base-rerun=$WORK/bin-base" \
+		--config "serial=$WORK/build/bin:1" --config "parallel=$WORK/build/bin" \
+		--clients "${IDENTITY_CLIENTS:-16,30}" --tokens "${IDENTITY_TOKENS:-$TOKENS}" --no-rate --modes "${IDENTITY_MODES:-free,schema,free-seeded,schema-seeded}" \
+		--server-args "-ngl 99 -fa on" 2>&1 | tee "$OUT/identity.txt" >&2
+fi
 log "done"
 cat "$RES" >&2
