@@ -20,6 +20,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { readEnv } from "../src/config/env.ts";
 import { cudaLikely } from "../src/llm/chooseBackend.ts";
 import { SERVER_OVER_IN_PROCESS_UNDER_GRAMMAR } from "../src/llm/engineSpeed.ts";
+import { findOnPath } from "../src/util/findOnPath.ts";
 import { bundleCommit } from "../src/util/llamaCppTools.ts";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -221,20 +222,6 @@ async function runBuild(d: InstallDeps, commit: string, say: (line: string) => v
   return "failed";
 }
 
-function which(name: string): string | undefined {
-  for (const dir of (process.env.PATH ?? "").split(path.delimiter)) {
-    if (!dir) continue;
-    const candidate = path.join(dir, name);
-    try {
-      fs.accessSync(candidate, fs.constants.X_OK);
-      if (fs.statSync(candidate).isFile()) return candidate;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
-}
-
 /** Runs the build script; stdout and stderr are split into lines for `onLine`. */
 function runScript(args: readonly string[], onLine: (line: string) => void): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -271,7 +258,7 @@ export function realDeps(): InstallDeps {
       const code = await runScript(["--check"], (l) => lines.push(l));
       return code === 0 ? lines.filter((l) => l.trim() !== "").pop() : undefined;
     },
-    which,
+    which: (name: string) => findOnPath(name),
     xcodeTools: () => spawnSync("/usr/bin/xcode-select", ["-p"], { stdio: "ignore" }).status === 0,
     cxx: env.cxx,
     build: (onLine) => runScript([], onLine),

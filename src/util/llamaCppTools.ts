@@ -14,6 +14,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { readEnv } from "../config/env.ts";
+import { findOnPath, isExecutableFile } from "./findOnPath.ts";
 
 /** Repository root (this file is src/util/llamaCppTools.ts). */
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
@@ -78,14 +79,10 @@ export function locateLlamaCppTool(name: string, options: FindToolOptions = {}):
     ...(cacheDir ? [{ path: path.join(cacheDir, "bin", name), origin: "build cache" as const }] : []),
     { path: path.join(options.benchBinDir ?? BENCH_BIN_DIR, name), origin: "bench/.build" },
   ];
-  for (const c of candidates) if (isExecutable(c.path)) return c;
+  for (const c of candidates) if (isExecutableFile(c.path)) return c;
   if (options.searchPath === false) return undefined;
-  for (const dir of (process.env.PATH ?? "").split(path.delimiter)) {
-    if (!dir) continue;
-    const candidate = path.join(dir, name);
-    if (isExecutable(candidate)) return { path: candidate, origin: "PATH" };
-  }
-  return undefined;
+  const onPath = findOnPath(name);
+  return onPath === undefined ? undefined : { path: onPath, origin: "PATH" };
 }
 
 /** Path of a built llama.cpp tool, or undefined when none is found. */
@@ -103,13 +100,4 @@ export function originOf(file: string, options: Pick<FindToolOptions, "cacheRoot
   if (cacheDir && dir === path.join(cacheDir, "bin")) return "build cache";
   if (dir === path.resolve(options.benchBinDir ?? BENCH_BIN_DIR)) return "bench/.build";
   return "explicit";
-}
-
-function isExecutable(file: string): boolean {
-  try {
-    fs.accessSync(file, fs.constants.X_OK);
-    return fs.statSync(file).isFile();
-  } catch {
-    return false;
-  }
 }

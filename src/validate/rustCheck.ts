@@ -35,6 +35,7 @@ import os from "node:os";
 import path from "node:path";
 import type { Language, Node, Parser } from "web-tree-sitter";
 import type { CodeVerification } from "../kb/types.ts";
+import { findOnPath } from "../util/findOnPath.ts";
 import { isInside, realPathOf } from "../util/realPathOf.ts";
 import { fileSystemConfinementAvailable, type GuardedProcess, type GuardedSpawnOptions, type ResourceLimits, spawnGuarded } from "../util/spawnGuarded.ts";
 import { compileTimeAccess } from "./compileTimeAccess.ts";
@@ -608,17 +609,7 @@ function processBudget(): number | undefined {
 /** The absolute path of an executable on PATH (as a shell would find it). */
 function onPath(name: string): string | undefined {
   if (name.includes(path.sep)) return path.resolve(name);
-  for (const dir of (process.env.PATH ?? "").split(path.delimiter)) {
-    if (!path.isAbsolute(dir)) continue;
-    const candidate = path.join(dir, name);
-    try {
-      fs.accessSync(candidate, fs.constants.X_OK);
-      if (fs.statSync(candidate).isFile()) return candidate;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
+  return findOnPath(name);
 }
 
 /** rustc was not found or could not start (the shell's 127, the confinement's 125; no diagnostic printed). */
