@@ -106,6 +106,39 @@ describe("files finish early", () => {
   });
 });
 
+describe("smallest files first", () => {
+  it("starts files in order of size (ties by path), and the checkpointed list keeps that order", async () => {
+    // Sizes that path order would get wrong: f1 largest, f4 and f6 the same size.
+    const pad = { f1: 900, f2: 300, f3: 0, f4: 120, f5: 600, f6: 120 } as const;
+    for (const [name, extra] of Object.entries(pad)) fs.appendFileSync(path.join(dir, "in", `${name}.md`), `\n${"Owned values move. ".repeat(extra / 20)}\n`);
+    const db = RunDatabase.open(path.join(dir, "runs.sqlite"));
+    const backend = new SlowScheduledBackend(1);
+    const started: string[] = [];
+    let discovered: string[] = [];
+    const services = createServices({
+      db,
+      backendFor: () => backend,
+      events: (e) => {
+        if (e.type === "node_started" && e.node === "extractor" && e.path) started.push(e.path);
+        if (e.type === "files_discovered") discovered = (e.files ?? []).map((f) => f.path);
+      },
+    });
+    try {
+      const graph = buildPipelineGraph(services.deps, { concurrency: 1, checkpointer: db.checkpointer() });
+      const config = { configurable: { thread_id: "order" }, recursionLimit: 300 };
+      await graph.invoke({ inputDir: path.join(dir, "in"), outDir: path.join(dir, "kb"), exclude: [] }, config);
+      const expected = ["f3.md", "f4.md", "f6.md", "f2.md", "f5.md", "f1.md"];
+      expect(started).toEqual(expected);
+      expect(discovered).toEqual(expected);
+      const state = await graph.getState(config);
+      expect((state.values.files as { relPath: string }[]).map((f) => f.relPath)).toEqual(expected);
+    } finally {
+      services.close();
+      db.close();
+    }
+  });
+});
+
 describe("a resumed run shows its real totals", () => {
   it("counts files to process and those finished before the interruption from the run's file rows", () => {
     const rows = [
