@@ -1,5 +1,5 @@
 /**
- * Files in flight on a CPU engine: a few per thread, not one per sequence.
+ * Files in flight on a CPU engine: one per thread (at least 2), not one per sequence.
  *
  * On a GPU a decode step costs about the same for 1 or 30 sequences (it is bound by reading the
  * weights), so many files in flight fill the batch for free. On a CPU it is not: matrix work grows
@@ -9,8 +9,11 @@
  * generated with 1 sequence, 72 with 4 — no gain — while every file in flight beyond what keeps the
  * threads busy only delays every other file: 30 files in flight finished the first file after
  * 192 s and the 30-file job in 615 s, 4 in flight after 54 s and 372 s (docs/BENCHMARKS.md, issue 26).
+ * With files started smallest first, 2 in flight on two threads beat 4 on every count (idle VM, the
+ * 30-file slice): first file 3.7 s vs 8.4 s (alone: 1.7 s), 22 vs 21 files done at half the wall,
+ * wall 237.7 s vs 259.8 s.
  */
-const CPU_FILES_PER_THREAD = 2;
+const CPU_FILES_PER_THREAD = 1;
 
 /** At least 2 files, so one file's research or code check never leaves the engine idle. */
 export function cpuFilesInFlight(threads: number): number {
