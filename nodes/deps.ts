@@ -42,11 +42,8 @@ export const DEFAULT_SETTINGS: PipelineSettings = {
   synthesizerMaxTokens: 120,
 };
 
-/**
- * Scheduling priority of each stage of a file: when sequences are short, a file's later stage goes
- * before another file's earlier one, so files in flight finish before new files start.
- */
-export const STAGE_PRIORITY = { extractor: 0, researcher: 1, writer: 2, validator: 3 } as const;
+/** Scheduling priority of each stage within one file (callPriority puts the file's start order first). */
+const STAGE_PRIORITY = { extractor: 0, researcher: 1, writer: 2, validator: 3 } as const;
 
 /** Everything a node needs, injected (tests pass fakes; nothing is created at import time). */
 export interface NodeDeps {
@@ -71,10 +68,22 @@ export interface NodeDeps {
 export interface RunContext {
   runId: string;
   signal: AbortSignal | undefined;
+  /** The order in which this run started the file (0 first; processFile sets `file_rank`); 0 outside a file. */
+  fileRank: number;
 }
 
 export function runContext(config: LangGraphRunnableConfig | undefined): RunContext {
   const runId = config?.configurable?.thread_id;
   if (typeof runId !== "string" || runId === "") throw new Error("graph config needs configurable.thread_id (the run ID)");
-  return { runId, signal: config?.signal };
+  const rank = config?.configurable?.file_rank;
+  return { runId, signal: config?.signal, fileRank: typeof rank === "number" && Number.isFinite(rank) ? rank : 0 };
+}
+
+/**
+ * A model call's scheduling priority (higher first, used where calls wait for the engine): the file
+ * started earlier first, so files finish in the order they started and the first result comes after
+ * little more than one file's work; within a file, the later stage.
+ */
+export function callPriority(ctx: Pick<RunContext, "fileRank">, stage: keyof typeof STAGE_PRIORITY): number {
+  return STAGE_PRIORITY[stage] - 10 * ctx.fileRank;
 }

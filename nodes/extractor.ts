@@ -1,7 +1,7 @@
 import type { LangGraphRunnableConfig } from "@langchain/langgraph";
 import type { FileStateType, FileStateUpdate } from "../graphs/state.ts";
 import { slugify } from "../src/kb/slug.ts";
-import { type NodeDeps, runContext, STAGE_PRIORITY } from "./deps.ts";
+import { callPriority, type NodeDeps, runContext } from "./deps.ts";
 import { extractorChunks, fileSystemPrompt, renderExtractorUser } from "./fileContext.ts";
 import { instrument } from "./instrument.ts";
 import { extractorSchema } from "./schemas.ts";
@@ -15,7 +15,8 @@ import type { PatternItem } from "./types.ts";
  */
 export function makeExtractor(deps: NodeDeps) {
   return instrument("extractor", deps, async (state: FileStateType, config: LangGraphRunnableConfig): Promise<FileStateUpdate> => {
-    const { runId, signal } = runContext(config);
+    const ctx = runContext(config);
+    const { runId, signal } = ctx;
     const doc = deps.db.getDocument(state.docId);
     const { maxTokens, maxPatternsPerFile, maxAttempts } = deps.settings;
     const chunks = extractorChunks(deps, state.relPath, doc);
@@ -48,7 +49,7 @@ export function makeExtractor(deps: NodeDeps) {
         role: "extractor",
         callKey: `${state.relPath}|extractor|chunk${i}`,
         affinityKey: state.relPath,
-        priority: STAGE_PRIORITY.extractor,
+        priority: callPriority(ctx, "extractor"),
         // The file's units come first: the later stages' prompts start the same way (nodes/fileContext.ts).
         prompt: { system: fileSystemPrompt(deps), user: renderExtractorUser(deps, state.relPath, doc, chunk.text) },
         source: { file: state.relPath, units: chunk.shown },

@@ -31,16 +31,19 @@ export function filesInFlight(concurrency: number, sequences?: number): number {
 
 export function makeProcessFile(deps: Pick<NodeDeps, "db" | "events" | "ledger" | "tasks">, fileGraph: FileGraphLike, concurrency: number) {
   const slots = new Semaphore(concurrency);
+  // Start order of the files in this process (runContext's fileRank: earlier files' calls go first).
+  let started = 0;
   return (task: FileTaskInput, config: LangGraphRunnableConfig): Promise<Partial<PipelineStateType>> =>
     deps.tasks ? deps.tasks.run(() => processOne(task, config)) : processOne(task, config);
 
   async function processOne(task: FileTaskInput, config: LangGraphRunnableConfig): Promise<Partial<PipelineStateType>> {
     const { runId, signal } = runContext(config);
     const release = await slots.acquire(signal);
+    const fileConfig = { ...config, configurable: { ...config.configurable, file_rank: started++ } };
     try {
       let final: FileStateType;
       try {
-        final = await fileGraph.invoke({ relPath: task.relPath, docId: task.docId, outDir: task.outDir }, config);
+        final = await fileGraph.invoke({ relPath: task.relPath, docId: task.docId, outDir: task.outDir }, fileConfig);
       } catch (e) {
         // A failure of this file alone sets the file aside; one that would hit every file stops the run (resumable).
         if (signal?.aborted || isRunLevelError(e)) throw e;

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import type { LangGraphRunnableConfig } from "@langchain/langgraph";
 import type { FileStateType, FileStateUpdate } from "../graphs/state.ts";
-import { type NodeDeps, runContext, STAGE_PRIORITY } from "./deps.ts";
+import { callPriority, type NodeDeps, runContext } from "./deps.ts";
 import { fileSystemPrompt, renderFileSources } from "./fileContext.ts";
 import { instrument } from "./instrument.ts";
 import { byPatternSchema, researcherSchema } from "./schemas.ts";
@@ -20,7 +20,8 @@ const PREFIX: Record<string, string> = { input: "L", docs: "D", tavily: "W" };
  */
 export function makeResearcher(deps: NodeDeps) {
   return instrument("researcher", deps, async (state: FileStateType, config: LangGraphRunnableConfig): Promise<FileStateUpdate> => {
-    const { runId, signal } = runContext(config);
+    const ctx = runContext(config);
+    const { runId, signal } = ctx;
     const hits = await Promise.all(state.patterns.map((pattern) => searchPattern(deps, runId, state, pattern, signal)));
     const ids = new Map<string, ResearchSource>();
     const perPrefix = new Map<string, number>();
@@ -38,7 +39,7 @@ export function makeResearcher(deps: NodeDeps) {
         return source;
       }),
     );
-    const relevant = await judge(deps, runId, state, candidates, signal);
+    const relevant = await judge(deps, runId, state, candidates, signal, callPriority(ctx, "researcher"));
     const research: Record<string, string> = {};
     for (const [i, pattern] of state.patterns.entries()) {
       const sources = candidates[i] ?? [];
@@ -82,6 +83,7 @@ async function judge(
   state: FileStateType,
   candidates: ResearchSource[][],
   signal: AbortSignal | undefined,
+  priority: number,
 ): Promise<Map<string, { relevant: string[]; note: string }>> {
   const out = new Map<string, { relevant: string[]; note: string }>();
   const withSources = state.patterns.map((p, i) => ({ pattern: p, sources: candidates[i] ?? [] })).filter((x) => x.sources.length > 0);
@@ -115,7 +117,7 @@ async function judge(
       role: "researcher",
       callKey: `${state.relPath}|researcher|${batch.map((x) => x.pattern.key).join(",")}`,
       affinityKey: state.relPath,
-      priority: STAGE_PRIORITY.researcher,
+      priority,
       prompt: { system, user },
       source,
       maxTokens: perItem * batch.length,

@@ -4,7 +4,7 @@ import type { SourceDocument } from "../src/input/types.ts";
 import type { CodeVerification } from "../src/kb/types.ts";
 import { checkGrounding } from "../src/validate/grounding.ts";
 import { buildContribution } from "./contribution.ts";
-import { type NodeDeps, runContext, STAGE_PRIORITY } from "./deps.ts";
+import { callPriority, type NodeDeps, runContext } from "./deps.ts";
 import { fileSystemPrompt } from "./fileContext.ts";
 import { instrument } from "./instrument.ts";
 import { byPatternSchema, type Draft, type ReviewOutput, reviewSchema } from "./schemas.ts";
@@ -22,7 +22,8 @@ import type { PatternItem, ResearchPack, Verdict } from "./types.ts";
  */
 export function makeValidator(deps: NodeDeps) {
   return instrument("validator", deps, async (state: FileStateType, config: LangGraphRunnableConfig): Promise<FileStateUpdate> => {
-    const { runId, signal } = runContext(config);
+    const ctx = runContext(config);
+    const { runId, signal } = ctx;
     const doc = deps.db.getDocument(state.docId);
     const checked: Checked[] = [];
     const current = state.patterns.filter((p) => state.drafts[p.key]?.round === state.round);
@@ -53,7 +54,7 @@ export function makeValidator(deps: NodeDeps) {
       .map((p) => checked.find((c) => c.pattern.key === p.key))
       .filter((c): c is Checked => c?.draft !== undefined && c.problems.length === 0);
     if (toReview.length > 0 && deps.settings.llmReview) {
-      const reviews = await review(deps, runId, state, doc, toReview, signal);
+      const reviews = await review(deps, runId, state, doc, toReview, signal, callPriority(ctx, "validator"));
       for (const c of toReview) {
         const r = reviews.get(c.pattern.key);
         // A reviewer that cannot produce a verdict does not block a draft that passed every check.
@@ -89,6 +90,7 @@ async function review(
   doc: SourceDocument,
   items: readonly Checked[],
   signal: AbortSignal | undefined,
+  priority: number,
 ): Promise<Map<string, ReviewOutput>> {
   const out = new Map<string, ReviewOutput>();
   const system = fileSystemPrompt(deps);
@@ -121,7 +123,7 @@ async function review(
       role: "validator",
       callKey: `${state.relPath}|validator|${batch.map((c) => c.pattern.key).join(",")}|r${state.round}`,
       affinityKey: state.relPath,
-      priority: STAGE_PRIORITY.validator,
+      priority,
       prompt: { system, user },
       source,
       maxTokens: perItem * batch.length,

@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import type { LangGraphRunnableConfig } from "@langchain/langgraph";
 import type { FileStateType, FileStateUpdate } from "../graphs/state.ts";
 import { categoryTitle } from "../src/kb/taxonomy.ts";
-import { type NodeDeps, runContext, STAGE_PRIORITY } from "./deps.ts";
+import { callPriority, type NodeDeps, runContext } from "./deps.ts";
 import { exampleCandidates } from "./evidence.ts";
 import { fileSystemPrompt, renderFileSources } from "./fileContext.ts";
 import { instrument } from "./instrument.ts";
@@ -26,7 +26,8 @@ export function patternsToWrite(state: Pick<FileStateType, "patterns" | "verdict
  */
 export function makeWriter(deps: NodeDeps) {
   return instrument("writer", deps, async (state: FileStateType, config: LangGraphRunnableConfig): Promise<FileStateUpdate> => {
-    const { runId, signal } = runContext(config);
+    const ctx = runContext(config);
+    const { runId, signal } = ctx;
     const doc = deps.db.getDocument(state.docId);
     const round = state.round + 1;
     const packs = new Map(
@@ -99,7 +100,7 @@ export function makeWriter(deps: NodeDeps) {
         role: "writer",
         callKey: `${state.relPath}|writer|${batch.map((x) => x.pattern.key).join(",")}|r${round}`,
         affinityKey: state.relPath,
-        priority: STAGE_PRIORITY.writer,
+        priority: callPriority(ctx, "writer"),
         prompt: { system, user },
         source,
         // Up to the full limit per pattern, as far as the room the prompt leaves allows (never under one pattern's).

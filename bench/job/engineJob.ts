@@ -14,7 +14,7 @@ import os from "node:os";
 import path from "node:path";
 import { buildPipelineGraph } from "../../graphs/pipelineGraph.ts";
 import { filesInFlight } from "../../nodes/processFile.ts";
-import { cpuFilesInFlight } from "../../src/llm/cpuFilesInFlight.ts";
+import { CPU_HOLD_MS, cpuCallsAtOnce, cpuFilesInFlight } from "../../src/llm/cpuFilesInFlight.ts";
 import { LlamaModelBackend, openLlama } from "../../src/llm/LlamaBackend.ts";
 import { LlamaServerBackend } from "../../src/llm/LlamaServerBackend.ts";
 import type { Role } from "../../src/llm/roles.ts";
@@ -38,7 +38,7 @@ export interface EngineOptions {
   sequences: number;
   roleCaps: Partial<Record<Role, number>>;
   concurrency: number;
-  /** Apply the run's CPU rule (src/llm/cpuFilesInFlight.ts) when llama.cpp finds no GPU, as a run without --concurrency does. */
+  /** Apply the run's CPU rule (src/llm/cpuFilesInFlight.ts: files in flight, calls at once) when llama.cpp finds no GPU, as a run without --concurrency does. */
   cpuFilesInFlight?: boolean;
   contextSize: number;
   rustc: boolean;
@@ -213,7 +213,9 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
       o.backend === "llama-server"
         ? await LlamaServerBackend.start(llama, { ...common, serverBin: findLlamaCppTool("llama-server") })
         : await LlamaModelBackend.load(llama, common);
-    const concurrency = o.cpuFilesInFlight && llama.gpu === false ? Math.min(o.concurrency, cpuFilesInFlight(o.threads)) : o.concurrency;
+    const cpuRule = o.cpuFilesInFlight === true && llama.gpu === false;
+    const concurrency = cpuRule ? Math.min(o.concurrency, cpuFilesInFlight(o.threads)) : o.concurrency;
+    if (cpuRule) model.scheduler.limitActive(cpuCallsAtOnce(o.threads), CPU_HOLD_MS);
     let sourceTokens = 0;
     for (const rel of o.files) {
       const src = path.join(o.corpusDir, rel);

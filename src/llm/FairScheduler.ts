@@ -11,6 +11,8 @@ export interface Lease {
 
 export interface SchedulerStats {
   slots: number;
+  /** Leases out at once at most (the slots unless limitActive lowered it). */
+  maxActive: number;
   free: number;
   inFlight: Record<Role, number>;
   waiting: Record<Role, number>;
@@ -63,6 +65,11 @@ export class FairScheduler {
     synthesizer: [],
   };
   private readonly inFlight = zero();
+  private active = 0;
+  private maxActive: number;
+  /** After a limited engine's call ends, how long its key keeps the engine for its next call. */
+  private holdMs = 0;
+  private hold: { key: string; priority: number; timer: ReturnType<typeof setTimeout> } | undefined;
   private lastServed = -1;
   /** Affinity key each slot served last, and when (a counter). */
   private readonly slotKey: (string | undefined)[];
@@ -73,6 +80,7 @@ export class FairScheduler {
   constructor(slots: number, caps: Partial<Record<Role, number>> = {}) {
     if (!Number.isInteger(slots) || slots < 1) throw new Error(`slots must be a positive integer, got ${slots}`);
     this.slots = slots;
+    this.maxActive = slots;
     this.caps = zero();
     for (const role of ROLES) {
       const cap = caps[role] ?? slots;
@@ -109,22 +117,48 @@ export class FairScheduler {
     });
   }
 
+  /**
+   * Leases out at most `n` slots at once while keeping all of them for cache affinity: on an engine
+   * where more calls at once only share the same compute (a CPU), the waiting call with the highest
+   * priority gets the engine instead of every call getting a share of it.
+   *
+   * `holdMs`: a call's key keeps the engine that long after the call ends, for its next call (a file
+   * issues its next call a few ms after the last one returns), unless a call of higher priority
+   * waits. Without it the engine goes to whichever call waits at that instant and a file of the
+   * highest priority takes turns with the others instead of going first.
+   */
+  limitActive(n: number, holdMs = 0): void {
+    if (!Number.isInteger(n) || n < 1) throw new Error(`active calls must be a positive integer, got ${n}`);
+    if (!(holdMs >= 0)) throw new Error(`hold must be >= 0 ms, got ${holdMs}`);
+    this.maxActive = Math.min(n, this.slots);
+    this.holdMs = holdMs;
+    this.dispatch();
+  }
+
   stats(): SchedulerStats {
     const waiting = zero();
     for (const role of ROLES) waiting[role] = this.queues[role].length;
-    return { slots: this.slots, free: this.freeSlots.length, inFlight: { ...this.inFlight }, waiting };
+    return { slots: this.slots, maxActive: this.maxActive, free: this.freeSlots.length, inFlight: { ...this.inFlight }, waiting };
   }
 
   private dispatch(): void {
-    while (this.freeSlots.length > 0) {
+    while (this.freeSlots.length > 0 && this.active < this.maxActive) {
       const next = this.nextWaiter();
       if (next === undefined) return;
       const { role, index } = next;
+      const candidate = this.queues[role][index];
+      if (this.hold && candidate) {
+        // Held for a key: only its own next call or a more urgent one goes now.
+        if (candidate.affinityKey !== this.hold.key && candidate.priority <= this.hold.priority) return;
+        clearTimeout(this.hold.timer);
+        this.hold = undefined;
+      }
       const waiter = this.queues[role].splice(index, 1)[0];
       const slot = waiter ? this.takeSlot(waiter.affinityKey) : undefined;
       if (waiter === undefined || slot === undefined) return;
       if (waiter.signal && waiter.onAbort) waiter.signal.removeEventListener("abort", waiter.onAbort);
       this.inFlight[role]++;
+      this.active++;
       let released = false;
       waiter.resolve({
         slot,
@@ -133,7 +167,17 @@ export class FairScheduler {
           if (released) return;
           released = true;
           this.inFlight[role]--;
+          this.active--;
           this.freeSlots.push(slot);
+          if (this.holdMs > 0 && this.maxActive < this.slots && waiter.affinityKey !== undefined) {
+            if (this.hold) clearTimeout(this.hold.timer);
+            const timer = setTimeout(() => {
+              this.hold = undefined;
+              this.dispatch();
+            }, this.holdMs);
+            timer.unref?.();
+            this.hold = { key: waiter.affinityKey, priority: waiter.priority, timer };
+          }
           this.dispatch();
         },
       });

@@ -19,3 +19,23 @@ const CPU_FILES_PER_THREAD = 1;
 export function cpuFilesInFlight(threads: number): number {
   return Math.max(2, Math.round(threads * CPU_FILES_PER_THREAD));
 }
+
+/**
+ * Model calls at once on a CPU engine: half the files in flight (at least 1), the rest of each file's
+ * time (research, code checks, building the next prompt) filled by another file's call, and the
+ * waiting call of the file furthest along goes first. Measured on the 2-core VM (llama-batched-bench
+ * after 2,000 tokens, 2 threads): one sequence generates as much as 2-4 at once with the trained
+ * test model (177 tok/s vs 132-142) and the Qwen2.5-0.5B shape (34.5 vs 31.0-39.1), so two calls at
+ * once only made each take twice as long (docs/BENCHMARKS.md, issue 26). Above 2 threads this
+ * split is not measured.
+ */
+export function cpuCallsAtOnce(threads: number): number {
+  return Math.max(1, Math.floor(cpuFilesInFlight(threads) / 2));
+}
+
+/**
+ * How long a file keeps the CPU engine after its call ends, for its next call (FairScheduler
+ * limitActive): the job's files issue their next call 10-90 ms after the last one returns (seen in
+ * the job bench's timeline); a code check or research that takes longer lets the next file in.
+ */
+export const CPU_HOLD_MS = 100;

@@ -13,7 +13,8 @@ import { DEFAULT_OUT_DIR, DEFAULT_RUN_DB } from "../config/defaults.ts";
 import { type Env, readEnv } from "../config/env.ts";
 import { describeError, errorNode, fsErrorToUserError, isUserError, UserError } from "../errors.ts";
 import { writeSite } from "../kb/site/writeSite.ts";
-import { cpuFilesInFlight } from "../llm/cpuFilesInFlight.ts";
+import { CPU_HOLD_MS, cpuCallsAtOnce, cpuFilesInFlight } from "../llm/cpuFilesInFlight.ts";
+import { FairScheduler } from "../llm/FairScheduler.ts";
 import { ROLES } from "../llm/roles.ts";
 import type { PipelineEvent } from "../progress/events.ts";
 import { PromptLibrary } from "../prompts/PromptLibrary.ts";
@@ -324,6 +325,10 @@ async function openConfiguredModels(...args: Parameters<typeof openModels>): Pro
   const extractorModel = plan.models.find((m) => m.roles.includes("extractor"));
   // On a CPU engine a few files per thread keep it busy; more only delay every file (unless --concurrency says otherwise).
   const onCpu = cpuOnly === true && extractorModel !== undefined && extractorModel.backend !== "endpoint" && args[1].concurrency === undefined;
+  if (onCpu) {
+    const { scheduler } = pool.backendFor("extractor") as { scheduler?: unknown };
+    if (scheduler instanceof FairScheduler) scheduler.limitActive(cpuCallsAtOnce(extractorModel.threads), CPU_HOLD_MS);
+  }
   return {
     backendFor: pool.backendFor,
     concurrency: plan.concurrency,

@@ -56,6 +56,66 @@ describe("FairScheduler", () => {
     expect(second).toBe(true);
   });
 
+  it("limitActive: at most N calls at once, every slot kept for its file's cache, the furthest-along call first", async () => {
+    const s = new FairScheduler(4);
+    // Each file's first call takes a slot of its own (affinity), then the limit applies.
+    const first = await s.acquire("extractor", { affinityKey: "a.md" });
+    const other = await s.acquire("extractor", { affinityKey: "b.md" });
+    first.release();
+    other.release();
+    s.limitActive(1);
+    expect(s.stats()).toMatchObject({ slots: 4, maxActive: 1, free: 4 });
+    const running = await s.acquire("extractor", { affinityKey: "b.md", priority: 0 });
+    expect(running.slot).toBe(other.slot);
+    const order: string[] = [];
+    const take = (key: string, role: "extractor" | "writer", priority: number) =>
+      s.acquire(role, { affinityKey: key, priority }).then((lease) => {
+        order.push(`${key} ${role} slot ${lease.slot}`);
+        expect(s.stats().free).toBe(3);
+        lease.release();
+      });
+    const waiting = [take("b.md", "extractor", 0), take("a.md", "writer", 2)];
+    await tick();
+    // Three slots are free, yet both calls wait: one call is running.
+    expect(s.stats()).toMatchObject({ free: 3, waiting: { extractor: 1, writer: 1 } });
+    running.release();
+    await Promise.all(waiting);
+    expect(order).toEqual([`a.md writer slot ${first.slot}`, `b.md extractor slot ${other.slot}`]);
+    expect(() => s.limitActive(0)).toThrow(/positive integer/);
+  });
+
+  it("limitActive with a hold: the file that just ran keeps the engine for its next call; a more urgent call does not wait", async () => {
+    const s = new FairScheduler(4);
+    s.limitActive(1, 60);
+    const served: string[] = [];
+    const take = (key: string, priority: number) =>
+      s.acquire("writer", { affinityKey: key, priority }).then((lease) => {
+        served.push(key);
+        return lease;
+      });
+    const a1 = await take("old.md", 5);
+    const young = take("young.md", -5);
+    await tick();
+    a1.release();
+    // The engine is held for old.md: the younger file's call still waits.
+    await tick();
+    expect(served).toEqual(["old.md"]);
+    // old.md's next call, a few ms later, goes first.
+    await new Promise((r) => setTimeout(r, 10));
+    const a2 = await take("old.md", 6);
+    expect(served).toEqual(["old.md", "old.md"]);
+    a2.release();
+    // old.md has no next call: the hold runs out and the younger file goes.
+    const y = await young;
+    expect(served).toEqual(["old.md", "old.md", "young.md"]);
+    // A call more urgent than the holder's does not wait for the hold.
+    const urgent = take("older.md", 20);
+    y.release();
+    (await urgent).release();
+    expect(served.at(-1)).toBe("older.md");
+    expect(() => s.limitActive(1, -1)).toThrow(/>= 0 ms/);
+  });
+
   it("rejects a waiting call when its signal aborts and keeps the slot count right", async () => {
     const s = new FairScheduler(1);
     const a = await s.acquire("writer");
