@@ -8,7 +8,7 @@
  * and a timeline of calls per sequence (SVG).
  */
 import { spawnSync } from "node:child_process";
-import { setMaxListeners } from "node:events";
+import { EventEmitter, setMaxListeners } from "node:events";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -261,7 +261,9 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
       (checkpointer as unknown as Record<string, unknown>)[method] = (...a: unknown[]) => time("checkpointing", () => original(...a));
     }
     const abort = new AbortController();
+    // As openPipelineRun: LangGraph adds a listener per Send task to the signals it derives from this one.
     setMaxListeners(0, abort.signal);
+    if (EventEmitter.defaultMaxListeners < 1000) setMaxListeners(1000);
     o.log(`engine: ${o.files.length} files on ${path.basename(o.modelPath)}, ${o.sequences} sequences, ${o.threads} threads…`);
     try {
       const graph = buildPipelineGraph(services.deps, { concurrency, sequences: o.sequences, checkpointer });
