@@ -171,11 +171,11 @@ export class FairScheduler {
           this.freeSlots.push(slot);
           if (this.holdMs > 0 && this.maxActive < this.slots && waiter.affinityKey !== undefined) {
             if (this.hold) clearTimeout(this.hold.timer);
+            // Not unref'd: while calls wait for the hold, this timer may be all that keeps the process alive.
             const timer = setTimeout(() => {
               this.hold = undefined;
               this.dispatch();
             }, this.holdMs);
-            timer.unref?.();
             this.hold = { key: waiter.affinityKey, priority: waiter.priority, timer };
           }
           this.dispatch();
