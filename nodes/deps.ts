@@ -84,6 +84,6 @@ export function runContext(config: LangGraphRunnableConfig | undefined): RunCont
  * started earlier first, so files finish in the order they started and the first result comes after
  * little more than one file's work; within a file, the later stage.
  */
-export function callPriority(ctx: Pick<RunContext, "fileRank">, stage: keyof typeof STAGE_PRIORITY): number {
-  return STAGE_PRIORITY[stage] - 10 * ctx.fileRank;
+export function callPriority(fileRank: number, stage: keyof typeof STAGE_PRIORITY): number {
+  return STAGE_PRIORITY[stage] - 10 * fileRank;
 }

@@ -16,13 +16,12 @@ export function makeDiscover(deps: Pick<NodeDeps, "db" | "events" | "ledger">) {
     const { runId } = runContext(config);
     const scan = await scanInput(state.inputDir, { exclude: state.exclude, maxFileBytes: state.maxFileBytes });
     const skipped: SkippedFile[] = [...scan.skipped];
-    const files: FileTask[] = [];
+    const pending: { task: FileTask; bytes: number }[] = [];
     const unchanged: FileTask[] = [];
     const changedSettings = new Map<string, number>();
     let changedContent = 0;
     const ledger = state.settings ? deps.ledger(state.outDir) : undefined;
     const firstPathOf = new Map<string, string>();
-    const sizes: { path: string; bytes: number }[] = [];
     for (const s of scan.skipped) {
       deps.db.upsertFile(runId, s.relPath, { status: "skipped", reason: s.reason, node: "discover" });
       deps.events({ type: "file_skipped", path: s.relPath, reason: s.reason });
@@ -53,15 +52,14 @@ export function makeDiscover(deps: Pick<NodeDeps, "db" | "events" | "ledger">) {
       if (change.kind === "settings") for (const w of change.what) changedSettings.set(w, (changedSettings.get(w) ?? 0) + 1);
       if (change.kind === "content") changedContent++;
       deps.db.upsertFile(runId, file.relPath, { docId: loaded.doc.id, status: "pending", node: "discover" });
-      files.push(task);
-      sizes.push({ path: file.relPath, bytes: file.size });
+      pending.push({ task, bytes: file.size });
     }
     // Smallest files first: with a few files in flight, the first results come after the shortest work
     // and finished files arrive steadily (shortest-first minimises the mean time to a finished file);
     // equal sizes keep path order. The order is checkpointed with the list, so a resumed run keeps it.
-    const bySize = files.map((task, i) => ({ task, bytes: sizes[i]?.bytes ?? 0 })).sort((a, b) => a.bytes - b.bytes || compare(a.task.relPath, b.task.relPath));
-    files.splice(0, files.length, ...bySize.map((x) => x.task));
-    sizes.sort((a, b) => a.bytes - b.bytes || compare(a.path, b.path));
+    pending.sort((a, b) => a.bytes - b.bytes || compare(a.task.relPath, b.task.relPath));
+    const files = pending.map((x) => x.task);
+    const sizes = pending.map((x) => ({ path: x.task.relPath, bytes: x.bytes }));
     const found = scan.files.length + scan.skipped.length;
     if (unchanged.length > 0)
       deps.events({

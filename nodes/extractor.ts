@@ -15,8 +15,7 @@ import type { PatternItem } from "./types.ts";
  */
 export function makeExtractor(deps: NodeDeps) {
   return instrument("extractor", deps, async (state: FileStateType, config: LangGraphRunnableConfig): Promise<FileStateUpdate> => {
-    const ctx = runContext(config);
-    const { runId, signal } = ctx;
+    const { runId, signal, fileRank } = runContext(config);
     const doc = deps.db.getDocument(state.docId);
     const { maxTokens, maxPatternsPerFile, maxAttempts } = deps.settings;
     const chunks = extractorChunks(deps, state.relPath, doc);
@@ -49,7 +48,7 @@ export function makeExtractor(deps: NodeDeps) {
         role: "extractor",
         callKey: `${state.relPath}|extractor|chunk${i}`,
         affinityKey: state.relPath,
-        priority: callPriority(ctx, "extractor"),
+        priority: callPriority(fileRank, "extractor"),
         // The file's units come first: the later stages' prompts start the same way (nodes/fileContext.ts).
         prompt: { system: fileSystemPrompt(deps), user: renderExtractorUser(deps, state.relPath, doc, chunk.text) },
         source: { file: state.relPath, units: chunk.shown },

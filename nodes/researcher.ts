@@ -20,8 +20,7 @@ const PREFIX: Record<string, string> = { input: "L", docs: "D", tavily: "W" };
  */
 export function makeResearcher(deps: NodeDeps) {
   return instrument("researcher", deps, async (state: FileStateType, config: LangGraphRunnableConfig): Promise<FileStateUpdate> => {
-    const ctx = runContext(config);
-    const { runId, signal } = ctx;
+    const { runId, signal, fileRank } = runContext(config);
     const hits = await Promise.all(state.patterns.map((pattern) => searchPattern(deps, runId, state, pattern, signal)));
     const ids = new Map<string, ResearchSource>();
     const perPrefix = new Map<string, number>();
@@ -39,7 +38,7 @@ export function makeResearcher(deps: NodeDeps) {
         return source;
       }),
     );
-    const relevant = await judge(deps, runId, state, candidates, signal, callPriority(ctx, "researcher"));
+    const relevant = await judge(deps, runId, state, candidates, signal, callPriority(fileRank, "researcher"));
     const research: Record<string, string> = {};
     for (const [i, pattern] of state.patterns.entries()) {
       const sources = candidates[i] ?? [];

@@ -22,8 +22,7 @@ import type { PatternItem, ResearchPack, Verdict } from "./types.ts";
  */
 export function makeValidator(deps: NodeDeps) {
   return instrument("validator", deps, async (state: FileStateType, config: LangGraphRunnableConfig): Promise<FileStateUpdate> => {
-    const ctx = runContext(config);
-    const { runId, signal } = ctx;
+    const { runId, signal, fileRank } = runContext(config);
     const doc = deps.db.getDocument(state.docId);
     const checked: Checked[] = [];
     const current = state.patterns.filter((p) => state.drafts[p.key]?.round === state.round);
@@ -54,7 +53,7 @@ export function makeValidator(deps: NodeDeps) {
       .map((p) => checked.find((c) => c.pattern.key === p.key))
       .filter((c): c is Checked => c?.draft !== undefined && c.problems.length === 0);
     if (toReview.length > 0 && deps.settings.llmReview) {
-      const reviews = await review(deps, runId, state, doc, toReview, signal, callPriority(ctx, "validator"));
+      const reviews = await review(deps, runId, state, doc, toReview, signal, callPriority(fileRank, "validator"));
       for (const c of toReview) {
         const r = reviews.get(c.pattern.key);
         // A reviewer that cannot produce a verdict does not block a draft that passed every check.

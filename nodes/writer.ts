@@ -26,8 +26,7 @@ export function patternsToWrite(state: Pick<FileStateType, "patterns" | "verdict
  */
 export function makeWriter(deps: NodeDeps) {
   return instrument("writer", deps, async (state: FileStateType, config: LangGraphRunnableConfig): Promise<FileStateUpdate> => {
-    const ctx = runContext(config);
-    const { runId, signal } = ctx;
+    const { runId, signal, fileRank } = runContext(config);
     const doc = deps.db.getDocument(state.docId);
     const round = state.round + 1;
     const packs = new Map(
@@ -100,7 +99,7 @@ export function makeWriter(deps: NodeDeps) {
         role: "writer",
         callKey: `${state.relPath}|writer|${batch.map((x) => x.pattern.key).join(",")}|r${round}`,
         affinityKey: state.relPath,
-        priority: callPriority(ctx, "writer"),
+        priority: callPriority(fileRank, "writer"),
         prompt: { system, user },
         source,
         // Up to the full limit per pattern, as far as the room the prompt leaves allows (never under one pattern's).

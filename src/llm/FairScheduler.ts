@@ -65,7 +65,6 @@ export class FairScheduler {
     synthesizer: [],
   };
   private readonly inFlight = zero();
-  private active = 0;
   private maxActive: number;
   /** After a limited engine's call ends, how long its key keeps the engine for its next call. */
   private holdMs = 0;
@@ -142,7 +141,7 @@ export class FairScheduler {
   }
 
   private dispatch(): void {
-    while (this.freeSlots.length > 0 && this.active < this.maxActive) {
+    while (this.freeSlots.length > 0 && this.slots - this.freeSlots.length < this.maxActive) {
       const next = this.nextWaiter();
       if (next === undefined) return;
       const { role, index } = next;
@@ -158,7 +157,6 @@ export class FairScheduler {
       if (waiter === undefined || slot === undefined) return;
       if (waiter.signal && waiter.onAbort) waiter.signal.removeEventListener("abort", waiter.onAbort);
       this.inFlight[role]++;
-      this.active++;
       let released = false;
       waiter.resolve({
         slot,
@@ -167,7 +165,6 @@ export class FairScheduler {
           if (released) return;
           released = true;
           this.inFlight[role]--;
-          this.active--;
           this.freeSlots.push(slot);
           if (this.holdMs > 0 && this.maxActive < this.slots && waiter.affinityKey !== undefined) {
             if (this.hold) clearTimeout(this.hold.timer);
