@@ -28,6 +28,7 @@ import { findLlamaCppTool } from "../../src/util/llamaCppTools.ts";
 import { CodeCheckCache } from "../../src/validate/CodeCheckCache.ts";
 import { RustChecker } from "../../src/validate/rustCheck.ts";
 import { findLlamaCppTools, runBatchedBench } from "../llamacpp/tools.ts";
+import { type EtaAccuracy, etaAccuracy, etaWindowText, type TimedEvent } from "./etaAccuracy.ts";
 import type { TimelineCall } from "./timelineSvg.ts";
 
 export interface EngineOptions {
@@ -100,6 +101,10 @@ export interface EngineResult {
   lowerBound?: { ppTokPerSec: number; tgTokPerSec: number; atSequences: number; seconds: number; efficiency: number; build: string; atDepth?: DepthBound };
   lowerBoundMissing?: string;
   timeline: EngineCall[];
+  /** Every progress event of the run, timed (ms from the start): a recording the ETA can be replayed on. */
+  events: TimedEvent[];
+  /** How right the live display's ETA was, asked once a second during this run (bench/job/etaAccuracy.ts). */
+  eta: EtaAccuracy;
 }
 
 /**
@@ -242,7 +247,9 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
     const checker = new RustChecker({ cache: new CodeCheckCache(db.connection), forbiddenDirs: [input, out], ...(o.rustc ? {} : { rustc: false }) });
     const fileFinishedMs: number[] = [];
     const finished = { processed: 0, quarantined: 0 };
+    const recorded: TimedEvent[] = [];
     const onEvent = (e: PipelineEvent) => {
+      recorded.push({ ms: performance.now() - t0, event: e });
       if (e.type !== "file_finished") return;
       fileFinishedMs.push(performance.now() - t0);
       if (e.status === "processed") finished.processed++;
@@ -325,6 +332,8 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
       fileFinishedMs,
       peakConcurrentCalls: timed.peak,
       timeline: calls,
+      events: recorded,
+      eta: etaAccuracy(recorded, wallMs),
     };
     const tools = findLlamaCppTools();
     if ("missing" in tools) result.lowerBoundMissing = `llama.cpp tools not built (${tools.missing.join(", ")}): bash bench/llamacpp/build.sh`;
@@ -437,6 +446,7 @@ export function engineMarkdown(r: EngineResult): string {
       : `- grammar counters: ${r.grammar ? "not reported by this engine" : "no grammar"}`,
     `- wall ${s(r.wallMs / 1000)} (${s(r.wallMs / 1000 / Math.max(1, r.files))} per file); ${r.calls} calls; ${r.evaluatedPromptTokens} prompt tokens evaluated of ${r.promptTokens} (${r.reusedPromptTokens} from the KV cache), ${r.generatedTokens} generated, ${r.sourceTokens} source tokens (${(r.evaluatedPromptTokens / Math.max(1, r.sourceTokens)).toFixed(2)} evaluated per source token)`,
     `- files finished at: ${r.fileFinishedMs.map((ms) => s(ms / 1000)).join(", ")}`,
+    `- the live display's ETA against the time really left (asked once a second, until 10% of the wall is left): from 10% of the wall ${etaWindowText(r.eta.fromTenth)}; from the fifth minute ${r.eta.fromFifthMinute ? etaWindowText(r.eta.fromFifthMinute) : "(the run was shorter)"}`,
     r.lowerBound
       ? `- llama.cpp lower bound for the same tokens: ${s(r.lowerBound.seconds)} (pp512 ${r.lowerBound.ppTokPerSec.toFixed(0)} tok/s, tg at ${r.lowerBound.atSequences} sequences ${r.lowerBound.tgTokPerSec.toFixed(0)} tok/s, build ${r.lowerBound.build}); **job efficiency ${(r.lowerBound.efficiency * 100).toFixed(0)}%**`
       : `- llama.cpp lower bound: not measured (${r.lowerBoundMissing ?? "?"})`,

@@ -22,7 +22,11 @@
  * requests without their JSON schema (first-try validity of free generation); `--first N` takes the
  * first N corpus files by path instead of the fixed 4-file slice (a batch needs >= 30 files to fill);
  * `--corpus DIR` reads the files from DIR instead of ../shared/corpus/rust-research (all of its files
- * unless --first or --files says otherwise; e.g. `--corpus examples/notes`).
+ * unless --first or --files says otherwise; e.g. `--corpus examples/notes`). Every engine run also
+ * records its progress events (.bench/results/NAME.events.jsonl) and reports how right the live
+ * display's ETA was; a recording can be replayed through the estimator again:
+ *
+ *   npm run bench -- --job --eta-replay .bench/results/NAME.events.jsonl [--json]
  *
  * Tokens are counted with a real tokenizer loaded vocabulary-only through node-llama-cpp (default:
  * ../shared/models/llama-2-tiny-random-chatml.gguf, the Llama-2 32k SentencePiece vocabulary with
@@ -42,10 +46,36 @@ import { ROLES, type Role } from "../../src/llm/roles.ts";
 import { machineThreads } from "../../src/llm/threads.ts";
 import { findLlamaCppTool } from "../../src/util/llamaCppTools.ts";
 import { engineMarkdown, runEngine } from "./engineJob.ts";
+import { etaAccuracy, etaWindowText, readEventRecording, writeEventRecording } from "./etaAccuracy.ts";
 import { DEFAULT_SLICE, type ReplayOptions, type ReplayResult, replayMarkdown, runReplay } from "./replayJob.ts";
 import { timelineSvg } from "./timelineSvg.ts";
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+
+/** Replays a run's recorded events through the display's ETA estimator: how right it would have been. */
+function etaReplay(file: string, json: boolean): void {
+  const { events, endMs } = readEventRecording(file);
+  const r = etaAccuracy(events, endMs);
+  if (json) {
+    process.stdout.write(`${JSON.stringify(r)}\n`);
+    return;
+  }
+  const lines = [
+    `${path.basename(file)}: ${events.length} events, the run ended at ${(endMs / 1000).toFixed(1)} s`,
+    `ETA from 10% of the wall: ${etaWindowText(r.fromTenth)}`,
+    `ETA from the fifth minute: ${r.fromFifthMinute ? etaWindowText(r.fromFifthMinute) : "(the run was shorter)"}`,
+    "",
+    "  elapsed      ETA  really left   error",
+    ...r.series
+      .filter((_, i) => i % Math.max(1, Math.round(r.series.length / 40)) === 0)
+      .map((t) => {
+        const err = t.etaMs === null ? "" : `${(((t.etaMs - t.leftMs) / Math.max(1, t.leftMs)) * 100).toFixed(0)}%`;
+        const sec = (ms: number | null) => (ms === null ? "--" : `${(ms / 1000).toFixed(0)} s`);
+        return `${sec(t.ms).padStart(9)} ${sec(t.etaMs).padStart(8)} ${sec(t.leftMs).padStart(12)} ${err.padStart(7)}`;
+      }),
+  ];
+  process.stdout.write(`${lines.join("\n")}\n`);
+}
 
 /** The corpus's research files by relative path, sorted (what "the first 30 by path" means). */
 function corpusFiles(dir: string): string[] {
@@ -82,9 +112,11 @@ export async function runJobBench(argv: string[]): Promise<void> {
       first: { type: "string" },
       files: { type: "string" },
       corpus: { type: "string" },
+      "eta-replay": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
+  if (values["eta-replay"] && !values.help) return etaReplay(values["eta-replay"], values.json);
   if (values.engine && !values.help) return runEngineMode(values);
   if (values.help || !values.replay) {
     process.stdout.write(
@@ -286,10 +318,14 @@ async function runEngineMode(values: {
   fs.writeFileSync(path.join(values.out, `${name}.svg`), timelineSvg(`${label}: model calls per sequence over time`, r.timeline, r.sequences, r.wallMs));
   const resultsDir = path.join(repo, ".bench/results");
   fs.mkdirSync(resultsDir, { recursive: true });
-  fs.writeFileSync(path.join(resultsDir, `${name}.json`), `${JSON.stringify({ date, result: r }, null, 2)}\n`);
-  log(`wrote ${path.join(values.out, `${name}.md`)}, .svg and ${path.join(resultsDir, `${name}.json`)}`);
+  const { events, ...kept } = r;
+  fs.writeFileSync(path.join(resultsDir, `${name}.json`), `${JSON.stringify({ date, result: { ...kept, eta: { ...r.eta, series: undefined } } }, null, 2)}\n`);
+  writeEventRecording(path.join(resultsDir, `${name}.events.jsonl`), events, r.wallMs);
+  log(
+    `wrote ${path.join(values.out, `${name}.md`)}, .svg, ${path.join(resultsDir, `${name}.json`)} and the run's events (${name}.events.jsonl: \`npm run bench -- --job --eta-replay FILE\`)`,
+  );
   if (values.json) {
-    const { timeline: _t, ...rest } = r;
-    process.stdout.write(`${JSON.stringify({ ...rest, wallMs: Math.round(r.wallMs) })}\n`);
+    const { timeline: _t, events: _e, ...rest } = r;
+    process.stdout.write(`${JSON.stringify({ ...rest, eta: { ...r.eta, series: undefined }, wallMs: Math.round(r.wallMs) })}\n`);
   } else process.stdout.write(md);
 }

@@ -1,48 +1,58 @@
 import type { PipelineEvent } from "./events.ts";
 
-/** A file's stages in order; `recordFile` (no model call) ends it. */
+/** A file's stages in order; `recordFile` (no model call) ends it. The extractor reads the file; the others work on the patterns it found. */
 const STAGES = ["extractor", "researcher", "writer", "validator"] as const;
+const EXTRACTOR = 0;
 const RECORDING = STAGES.length;
 
 /**
  * Each stage's share of a file's work, used only for a stage no file has passed yet (scaled to the
- * stages that have been measured). Rough shares of this pipeline's calls: the extractor reads the
- * whole file and the writer writes the longest answers.
+ * stages measured for the same file). Rough shares of this pipeline's calls: the extractor reads
+ * the whole file and the writer writes the longest answers.
  */
 const PRIOR_SHARE: readonly number[] = [0.35, 0.15, 0.3, 0.2];
 
 /** At most this often the model is fitted again while no file moves on (a display asks several times a second). */
 const REFIT_MS = 1000;
 
+/** Files past the extractor before there is an ETA (or every file, in a smaller run): one file's work per byte is no basis for all. */
+const MIN_EXTRACTED = 3;
+
+/** How many files nearest in size a file's pattern count is expected from. */
+const NEAREST = 5;
+
+interface Tokens {
+  read: number;
+  generated: number;
+}
+
 interface FileWork {
   /** Source size in bytes (1 for every file when sizes are unknown: a resumed run). */
   size: number;
   /** The furthest stage reached: 0 extractor … 3 validator, 4 recording. */
   stage: number;
+  /** Patterns the extractor found (unknown where the extraction ran before this process: a resumed run). */
+  patterns: number | undefined;
   /** Prompt tokens read and tokens generated per stage (a repair round adds to the writer's and validator's). */
-  read: number[];
-  generated: number[];
-  /** The node now running (0-4) and the work read/generated since it started (a repair round starts the writer again). */
+  work: Tokens[];
+  /** The node now running (0-4): a repair round runs the writer again after the validator. */
   current: number;
-  roundRead: number;
-  roundGenerated: number;
   done: boolean;
 }
 
-/** A stage's expected tokens for a file of `size` bytes: `fixed + perByte × size` prompt tokens read, and tokens generated likewise. */
-interface StageCost {
-  read: Line;
-  generated: Line;
-  measured: boolean;
-}
+/**
+ * A stage's measured tokens per pattern (the prompts and answers after the extractor are the
+ * patterns'); `undefined` while no file has passed the stage (and for the extractor, fitted apart).
+ */
+type StageRates = (Tokens | undefined)[];
 
-interface Line {
-  fixed: number;
-  perByte: number;
-}
-
-function expectedWork(c: StageCost, size: number, k: number): number {
-  return c.read.fixed + c.read.perByte * size + k * (c.generated.fixed + c.generated.perByte * size);
+interface Model {
+  /** Per pattern, for the stages after the extractor. */
+  rates: StageRates;
+  /** The extractor's tokens per byte for a file of a size. */
+  extractPerByte: (size: number) => Tokens;
+  /** Patterns a file of a size is expected to go on with. */
+  patterns: (size: number) => number;
 }
 
 /**
@@ -50,17 +60,20 @@ function expectedWork(c: StageCost, size: number, k: number): number {
  *
  * - Work is counted in prompt-token units: a prompt token read costs 1, a generated token `k`, where
  *   `k` is measured from the finished calls (how much faster the engine reads than it generates).
- * - Each stage's work per file is fitted as `fixed + perByte × size` over the files that have passed
- *   that stage (source size from `files_discovered`); a stage no file has passed yet is estimated
- *   from the measured ones with the pipeline's rough stage shares.
- * - Remaining work = every unfinished file's stages still ahead (what is left of its current stage
- *   included); the rate = the work done since the first call started, per second.
+ * - The extractor's work is measured per byte over the files nearest in size that passed it (sizes
+ *   from `files_discovered`): it reads every byte and answers per chunk it reads. The researcher's, writer's and validator's work (repair rounds included)
+ *   is measured per pattern over the files that passed each, and a file's pattern count is known
+ *   once it is extracted (`node_finished` says it) or expected from the files nearest its size:
+ *   answers are bounded by the patterns, which level off as files grow. A stage no file has passed yet is estimated from the file's
+ *   measured stages with the pipeline's rough stage shares.
+ * - Remaining work = every unfinished file's stages still ahead (at least a tenth of the one it is
+ *   in); the rate = the work done since the first call started, per second.
  *
- * So the estimate moves with the work, not with finished files: thirty files in flight that finish
- * late still get an ETA once a file has passed its first stage. None before that ("ETA --").
- * Where every file runs at once and sizes differ widely, the small files pass each stage first and
- * the fit extrapolates from them: early estimates can then be off by up to about 2x until larger
- * files pass (test/unit/etaEstimator.test.ts pins the within-30% case of a few files in flight).
+ * So the estimate moves with the work, not with finished files; "ETA --" until a file has passed the
+ * extractor (three, or all of a smaller run) and a call has finished. Which files will need repair rounds cannot be known in
+ * advance, and files larger than any extracted yet are expected to be like the largest seen: early
+ * answers carry that error (docs/BENCHMARKS.md measures it on recorded runs:
+ * `npm run bench -- --job --eta-replay`).
  */
 export class EtaEstimator {
   private readonly files = new Map<string, FileWork>();
@@ -75,11 +88,12 @@ export class EtaEstimator {
   private readMs = 0;
   private genTokens = 0;
   private genMs = 0;
-  private cached: { at: number; costs: StageCost[] | undefined } | undefined;
+  private cached: { at: number; model: Model | undefined } | undefined;
 
   handle(event: PipelineEvent, now: number): void {
     // A file that moves on changes what has been measured.
-    if (event.type === "node_started" || event.type === "file_finished" || event.type === "files_discovered") this.cached = undefined;
+    if (event.type === "node_started" || event.type === "node_finished" || event.type === "file_finished" || event.type === "files_discovered")
+      this.cached = undefined;
     switch (event.type) {
       case "files_discovered":
         this.total = event.toProcess;
@@ -95,10 +109,11 @@ export class EtaEstimator {
         const f = this.file(event.path);
         f.stage = Math.max(f.stage, stage);
         f.current = stage;
-        f.roundRead = 0;
-        f.roundGenerated = 0;
         return;
       }
+      case "node_finished":
+        if (event.node === STAGES[EXTRACTOR] && event.patterns !== undefined) this.file(event.path).patterns = event.patterns;
+        return;
       case "file_finished":
         this.file(event.path).done = true;
         return;
@@ -112,10 +127,9 @@ export class EtaEstimator {
         const stage = STAGES.indexOf(event.role as (typeof STAGES)[number]);
         if (event.path === undefined || stage < 0) return;
         const f = this.file(event.path);
-        f.read[stage] = (f.read[stage] ?? 0) + event.read;
-        f.generated[stage] = (f.generated[stage] ?? 0) + event.generated;
-        f.roundRead += event.read;
-        f.roundGenerated += event.generated;
+        const w = f.work[stage] as Tokens;
+        w.read += event.read;
+        w.generated += event.generated;
         return;
       }
       case "llm_call_finished": {
@@ -143,8 +157,8 @@ export class EtaEstimator {
     const elapsed = now - this.firstStart;
     const done = this.read + k * this.generated;
     if (elapsed <= 0 || done <= 0) return undefined;
-    const costs = this.stageCosts(now);
-    if (!costs) return undefined;
+    const model = this.model(now);
+    if (!model) return undefined;
     let remaining = 0;
     let knownSize = 0;
     let known = 0;
@@ -156,15 +170,20 @@ export class EtaEstimator {
         finished++;
         continue;
       }
-      remaining += fileRemaining(f, costs, k);
-    }
-    // Files not started yet that the display knows only by count (no sizes: a resumed run).
-    const unseen = Math.max(0, this.total - this.doneBefore - known);
-    if (unseen > 0) {
-      const size = known > 0 ? knownSize / known : 1;
-      remaining += unseen * costs.reduce((a, c) => a + expectedWork(c, size, k), 0);
+      if (f.stage >= RECORDING) continue;
+      const expected = expectedWork(model, this.sizesKnown ? f.size : 1, f.stage > EXTRACTOR ? f.patterns : undefined, k);
+      // A stage's expected work is its whole share of the file, repair rounds included (as measured):
+      // what is left of it is that less what the file did in it, at least a tenth where it runs again.
+      for (let s = f.current; s < STAGES.length; s++) {
+        const e = expected[s] ?? 0;
+        const did = f.work[s] as Tokens;
+        remaining += s === f.current || s <= f.stage ? Math.max(0.1 * e, e - (did.read + k * did.generated)) : e;
+      }
     }
     if (finished >= this.total - this.doneBefore && this.total > 0) return 0;
+    // Files not started yet that the display knows only by count (no sizes: a resumed run).
+    const unseen = Math.max(0, this.total - this.doneBefore - known);
+    if (unseen > 0) remaining += unseen * expectedWork(model, known > 0 ? knownSize / known : 1, undefined, k).reduce((a, b) => a + b, 0);
     return (remaining / done) * elapsed;
   }
 
@@ -178,92 +197,101 @@ export class EtaEstimator {
   private file(path: string): FileWork {
     let f = this.files.get(path);
     if (!f) {
-      f = { size: 1, stage: 0, read: [0, 0, 0, 0], generated: [0, 0, 0, 0], current: 0, roundRead: 0, roundGenerated: 0, done: false };
+      f = {
+        size: 1,
+        stage: EXTRACTOR,
+        patterns: undefined,
+        work: STAGES.map(() => ({ read: 0, generated: 0 })),
+        current: EXTRACTOR,
+        done: false,
+      };
       this.files.set(path, f);
     }
     return f;
   }
 
-  /** Each stage's fitted tokens per file, or undefined while no stage has been measured. */
-  private stageCosts(now: number): StageCost[] | undefined {
-    if (this.cached && now - this.cached.at < REFIT_MS && now >= this.cached.at) return this.cached.costs;
-    const costs = STAGES.map((_, s) => fitStageCost(this.passed(s)));
-    const measured = costs.filter((c) => c.measured);
-    let result: StageCost[] | undefined;
-    if (measured.length > 0) {
-      // A stage not measured yet: the measured stages' tokens scaled by the prior shares.
-      const share = STAGES.reduce((a, _, s) => a + (costs[s]?.measured ? (PRIOR_SHARE[s] ?? 0) : 0), 0);
-      const sum = (f: (c: StageCost) => number) => measured.reduce((a, c) => a + f(c), 0) / share;
-      const scaled = (x: number) => ({
-        read: { fixed: sum((c) => c.read.fixed) * x, perByte: sum((c) => c.read.perByte) * x },
-        generated: { fixed: sum((c) => c.generated.fixed) * x, perByte: sum((c) => c.generated.perByte) * x },
-        measured: false,
+  /** The fitted work model, or undefined while too few files have passed the extractor. */
+  private model(now: number): Model | undefined {
+    if (this.cached && now - this.cached.at < REFIT_MS && now >= this.cached.at) return this.cached.model;
+    const size = (f: FileWork) => (this.sizesKnown ? f.size : 1);
+    const files = [...this.files.values()];
+    const extracted = files.filter((f) => f.done || f.stage > EXTRACTOR);
+    let model: Model | undefined;
+    if (extracted.length >= Math.min(MIN_EXTRACTED, Math.max(1, this.total))) {
+      const counted = extracted.filter((f) => f.patterns !== undefined);
+      const nearCounted = nearest(counted, size);
+      const patterns = (s: number) => {
+        const near = nearCounted(s);
+        return near.length > 0 ? near.reduce((a, f) => a + (f.patterns as number), 0) / near.length : 1;
+      };
+      // A file's patterns: what its extractor said, or (a resumed run) what its size makes likely.
+      const patternsOf = (f: FileWork) => f.patterns ?? patterns(size(f));
+      const rates: StageRates = STAGES.map((_, s) => {
+        if (s === EXTRACTOR) return undefined;
+        const passed = files.filter((f) => (f.done || f.stage > s) && patternsOf(f) > 0);
+        return ratio(passed, (f) => f.work[s] as Tokens, patternsOf);
       });
-      result = costs.map((c, s) => (c.measured ? c : scaled(PRIOR_SHARE[s] ?? 0)));
+      // The extractor reads every byte and answers per chunk read: its work per byte, from the files nearest in size.
+      const perByte = nearest(extracted, size);
+      const extractPerByte = (s: number) => ratio(perByte(s), (f) => f.work[EXTRACTOR] as Tokens, size) ?? { read: 0, generated: 0 };
+      model = { rates, extractPerByte, patterns };
     }
-    this.cached = { at: now, costs: result };
-    return result;
+    this.cached = { at: now, model };
+    return model;
   }
+}
 
-  /** Size, prompt tokens read and tokens generated of every file past stage `s`. */
-  private passed(s: number): { size: number; read: number; generated: number }[] {
-    const out: { size: number; read: number; generated: number }[] = [];
-    for (const f of this.files.values())
-      if (f.done || f.stage > s) out.push({ size: this.sizesKnown ? f.size : 1, read: f.read[s] ?? 0, generated: f.generated[s] ?? 0 });
-    return out;
+/** Tokens per unit over some files (sums over sums: the larger files weigh more), or undefined without files. */
+function ratio(files: readonly FileWork[], work: (f: FileWork) => Tokens, units: (f: FileWork) => number): Tokens | undefined {
+  let read = 0;
+  let generated = 0;
+  let n = 0;
+  for (const f of files) {
+    const w = work(f);
+    read += w.read;
+    generated += w.generated;
+    n += units(f);
   }
+  return n > 0 ? { read: read / n, generated: generated / n } : undefined;
 }
 
 /**
- * A file's work still ahead: the rest of the node it is in (at least a tenth of that stage's work;
- * a repair round starts the writer anew) and every stage after it.
+ * A file's expected work per stage in read-token units. A stage not measured yet: the measured
+ * stages' work for this file scaled by the prior shares. No patterns: nothing after the extractor.
  */
-function fileRemaining(f: FileWork, costs: readonly StageCost[], k: number): number {
-  let rest = 0;
-  for (let s = f.current; s < STAGES.length; s++) {
-    const c = costs[s];
-    if (!c) continue;
-    const expected = expectedWork(c, f.size, k);
-    if (s === f.current) rest += Math.max(0.1 * expected, expected - (f.roundRead + k * f.roundGenerated));
-    else rest += expected;
+function expectedWork(model: Model, size: number, knownPatterns: number | undefined, k: number): number[] {
+  const patterns = knownPatterns ?? model.patterns(size);
+  const work = STAGES.map((_, s) => {
+    if (s === EXTRACTOR) {
+      const r = model.extractPerByte(size);
+      return size * (r.read + k * r.generated);
+    }
+    const r = model.rates[s];
+    return r ? patterns * (r.read + k * r.generated) : undefined;
+  });
+  let measured = 0;
+  let share = 0;
+  for (const [s, w] of work.entries()) {
+    if (w === undefined || (s !== EXTRACTOR && patterns <= 0)) continue;
+    measured += w;
+    share += PRIOR_SHARE[s] ?? 0;
   }
-  return rest;
+  return work.map((w, s) => {
+    if (s !== EXTRACTOR && patterns <= 0) return 0;
+    return w ?? (share > 0 ? (measured * (PRIOR_SHARE[s] ?? 0)) / share : 0);
+  });
 }
 
-/** A stage's tokens per file, fitted over the files that passed it. */
-function fitStageCost(points: readonly { size: number; read: number; generated: number }[]): StageCost {
-  if (points.length === 0) return { read: { fixed: 0, perByte: 0 }, generated: { fixed: 0, perByte: 0 }, measured: false };
-  return {
-    read: fitLine(points.map((p) => ({ size: p.size, work: p.read }))),
-    generated: fitLine(points.map((p) => ({ size: p.size, work: p.generated }))),
-    measured: true,
+/**
+ * The `NEAREST` files nearest in size (on a log scale) to a size. A file is expected to be like the
+ * files nearest its size: per byte where work grows with the size (the extractor's), as they are
+ * where it levels off (pattern counts: the extractor's chunks find the same patterns again), so the
+ * largest files are not extrapolated from the smallest.
+ */
+function nearest(files: readonly FileWork[], size: (f: FileWork) => number): (size: number) => FileWork[] {
+  const log = (x: number) => Math.log(Math.max(1, x));
+  return (s) => {
+    const at = log(s);
+    return [...files].sort((a, b) => Math.abs(log(size(a)) - at) - Math.abs(log(size(b)) - at)).slice(0, NEAREST);
   };
-}
-
-/**
- * Least squares of `work = fixed + perByte × size`, neither part negative. With one size only, half
- * the mean is taken as fixed and half as proportional to the size.
- */
-export function fitLine(points: readonly { size: number; work: number }[]): Line {
-  const n = points.length;
-  if (n === 0) return { fixed: 0, perByte: 0 };
-  let sx = 0;
-  let sy = 0;
-  let sxx = 0;
-  let sxy = 0;
-  for (const p of points) {
-    sx += p.size;
-    sy += p.work;
-    sxx += p.size * p.size;
-    sxy += p.size * p.work;
-  }
-  const meanX = sx / n;
-  const meanY = sy / n;
-  const varX = sxx / n - meanX * meanX;
-  if (varX <= (0.05 * meanX) ** 2) return { fixed: meanY / 2, perByte: meanX > 0 ? meanY / 2 / meanX : 0 };
-  const perByte = (sxy / n - meanX * meanY) / varX;
-  const fixed = meanY - perByte * meanX;
-  if (perByte < 0) return { fixed: meanY, perByte: 0 };
-  if (fixed < 0) return { fixed: 0, perByte: sx > 0 ? sy / sx : 0 };
-  return { fixed, perByte };
 }

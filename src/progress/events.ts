@@ -11,7 +11,8 @@ export type PipelineEvent =
   | { type: "files_discovered"; found: number; toProcess: number; skipped: number; alreadyDone?: number; files?: { path: string; bytes: number }[] }
   | { type: "file_skipped"; path: string; reason: string }
   | { type: "node_started"; path: string; node: string }
-  | { type: "node_finished"; path: string; node: string }
+  /** `patterns`: after the extractor, how many patterns the file goes on with (the later stages' work grows with them). */
+  | { type: "node_finished"; path: string; node: string; patterns?: number }
   | { type: "file_finished"; path: string; status: "processed" | "quarantined" | "skipped"; patterns: number; reason?: string }
   /**
    * A model call got its sequence (server slot) and starts: the prompt is read from here on.

@@ -14,14 +14,20 @@ export interface SimCall {
   generated: number;
 }
 
+export interface SimStage {
+  node: string;
+  calls: SimCall[];
+  patterns?: number;
+}
+
 export interface SimOptions {
   sizes: number[];
   /** Files in flight at once (files beyond wait); calls of files in flight all run together. */
   inFlight: number;
   readRate: number;
   genRate: number;
-  /** The calls of each file, stage by stage. */
-  callsOf: (size: number, index: number) => { node: string; calls: SimCall[] }[];
+  /** The calls of each file, stage by stage (`patterns`: what the stage's node_finished tells, as the extractor's does). */
+  callsOf: (size: number, index: number) => SimStage[];
 }
 
 export interface SimTick {
@@ -33,7 +39,7 @@ export interface SimTick {
 interface Running {
   file: number;
   path: string;
-  stages: { node: string; calls: SimCall[] }[];
+  stages: SimStage[];
   stage: number;
   call: number;
   /** Engine-seconds still needed to read and to generate for the current call. */
@@ -148,7 +154,8 @@ export function simulateRun(
       );
       r.call++;
       if (r.call >= (r.stages[r.stage]?.calls.length ?? 0)) {
-        emit({ type: "node_finished", path: r.path, node: r.stages[r.stage]?.node ?? "" }, now);
+        const ended = r.stages[r.stage];
+        emit({ type: "node_finished", path: r.path, node: ended?.node ?? "", ...(ended?.patterns !== undefined ? { patterns: ended.patterns } : {}) }, now);
         r.stage++;
         r.call = 0;
         const nextStage = r.stages[r.stage];

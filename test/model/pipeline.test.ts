@@ -86,6 +86,11 @@ describe("npm run graph on a corpus slice with a tiny model", () => {
     expect(typeof s.wallMs).toBe("number");
     // Progress events come before the summary, one JSON object per line.
     expect(first.events.some((e) => e.type === "file_finished")).toBe(true);
+    // The extractor tells the display how many patterns each file goes on with (the ETA weighs the later stages by them).
+    const extracted = new Map(first.events.filter((e) => e.type === "node_finished" && e.node === "extractor").map((e) => [e.path, e.patterns]));
+    expect(extracted.size).toBe(SLICE.length);
+    for (const e of first.events.filter((x) => x.type === "file_finished" && x.status === "processed"))
+      expect(extracted.get(e.path) as number, String(e.path)).toBeGreaterThanOrEqual(e.patterns as number);
     expect(
       first.stdout
         .trim()

@@ -1,6 +1,8 @@
+import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { EtaEstimator, fitLine } from "../../src/progress/EtaEstimator.ts";
-import type { SimCall } from "../helpers/simulatedRun.ts";
+import { etaAccuracy, readEventRecording } from "../../bench/job/etaAccuracy.ts";
+import { EtaEstimator } from "../../src/progress/EtaEstimator.ts";
+import type { SimStage } from "../helpers/simulatedRun.ts";
 import { simulateRun } from "../helpers/simulatedRun.ts";
 
 /** The sizes of the first 30 files of ../shared/corpus/rust-research (bytes), in an order that mixes small and large as paths do. */
@@ -15,12 +17,13 @@ const PATH_ORDER = [...CORPUS].sort((a, b) => ((a * 7919) % 31) - ((b * 7919) % 
  * stage; prompts grow with the file, answers with its patterns (at most 6); every third file takes a
  * repair round (writer and validator again).
  */
-function pipelineCalls(size: number, index: number): { node: string; calls: SimCall[] }[] {
+function pipelineCalls(size: number, index: number): SimStage[] {
   const patterns = Math.min(6, 1 + Math.floor(size / 2500));
   const chunks = Math.ceil(size / 6000);
-  const stages: { node: string; calls: SimCall[] }[] = [
+  const stages: SimStage[] = [
     {
       node: "extractor",
+      patterns,
       calls: Array.from({ length: chunks }, () => ({ role: "extractor", read: 700 + (0.3 * size) / chunks, generated: 120 + (0.04 * size) / chunks })),
     },
     { node: "researcher", calls: [{ role: "researcher", read: 500 + 0.1 * size, generated: 60 + patterns * 20 }] },
@@ -97,29 +100,62 @@ describe("ETA from measured work", () => {
     expect(eta.remainingMs(5000)).toBeUndefined();
   });
 
-  it("fits a stage's work per file as fixed + per byte, neither negative", () => {
-    const line = fitLine([
-      { size: 1000, work: 1500 },
-      { size: 3000, work: 2500 },
-      { size: 5000, work: 3500 },
-    ]);
-    expect(line.fixed).toBeCloseTo(1000, 6);
-    expect(line.perByte).toBeCloseTo(0.5, 9);
-    // Work that falls with size: the mean, whatever the size.
-    expect(
-      fitLine([
-        { size: 1000, work: 3000 },
-        { size: 3000, work: 1000 },
-      ]),
-    ).toEqual({ fixed: 2000, perByte: 0 });
-    // A fit below zero at size 0: proportional to the size instead.
-    expect(
-      fitLine([
-        { size: 1000, work: 100 },
-        { size: 2000, work: 1000 },
-      ]),
-    ).toEqual({ fixed: 0, perByte: 1100 / 3000 });
-    // One size only: half fixed, half proportional.
-    expect(fitLine([{ size: 2000, work: 4000 }])).toEqual({ fixed: 2000, perByte: 1 });
+  it("a file the extractor found no patterns in has nothing ahead after it; a file's patterns scale the stages after the extractor", () => {
+    const eta = new EtaEstimator();
+    const files = ["a.md", "b.md", "c.md", "d.md", "e.md"].map((p) => ({ path: p, bytes: 4000 }));
+    eta.handle({ type: "files_discovered", found: 5, toProcess: 5, skipped: 0, files }, 0);
+    let now = 0;
+    const call = (path: string, role: "extractor" | "writer", read: number, generated: number) => {
+      eta.handle({ type: "llm_call_started", role, path }, now);
+      now += 1000;
+      eta.handle({ type: "llm_tokens", role, path, read, generated, ms: 1000 }, now);
+      eta.handle({ type: "llm_call_finished", role, path, outputTokens: generated, ms: 1000, memo: false, readMs: 500, evaluatedTokens: read }, now);
+    };
+    const stage = (path: string, node: string) => eta.handle({ type: "node_started", path, node }, now);
+    // Three files extracted (one pattern each), their writers measured; d and e not started.
+    for (const p of ["a.md", "b.md", "c.md"]) {
+      stage(p, "extractor");
+      call(p, "extractor", 1000, 100);
+      eta.handle({ type: "node_finished", path: p, node: "extractor", patterns: 1 }, now);
+      for (const node of ["researcher", "writer", "validator"]) stage(p, node);
+    }
+    for (const p of ["a.md", "b.md"]) {
+      call(p, "writer", 500, 100);
+      stage(p, "recordFile");
+      eta.handle({ type: "file_finished", path: p, status: "processed", patterns: 1 }, now);
+    }
+    const base = eta.remainingMs(now + 1000);
+    expect(base).toBeGreaterThan(0);
+    // d is extracted and found nothing: only recordFile is ahead of it.
+    stage("d.md", "extractor");
+    call("d.md", "extractor", 1000, 100);
+    eta.handle({ type: "node_finished", path: "d.md", node: "extractor", patterns: 0 }, now);
+    stage("d.md", "recordFile");
+    const afterNone = eta.remainingMs(now + 1000) ?? 0;
+    // e is extracted with four patterns: its later stages weigh four times a one-pattern file's.
+    stage("e.md", "extractor");
+    call("e.md", "extractor", 1000, 100);
+    eta.handle({ type: "node_finished", path: "e.md", node: "extractor", patterns: 4 }, now);
+    stage("e.md", "researcher");
+    const withFour = eta.remainingMs(now + 1000) ?? 0;
+    // Remaining work over work done: c's writer rest + e's four patterns' stages, against d's nothing.
+    expect(withFour).toBeGreaterThan(afterNone);
+    expect(afterNone).toBeLessThan(base ?? 0);
+  });
+});
+
+/** Real runs recorded by the job bench (`npm run bench -- --job --engine … --name N` writes .bench/results/N.events.jsonl), replayed once a second. */
+describe("ETA on recorded runs", () => {
+  it("the trained model's 30-file run, smallest files first and one call at a time (239 s): within 30% for most of the run, and for all of its second half", () => {
+    const { events, endMs } = readEventRecording(path.resolve(import.meta.dirname, "../fixtures/eta/trained-30-smallest-first.events.jsonl"));
+    const r = etaAccuracy(events, endMs);
+    // From half the wall on, every answer within 30%; from a tenth, most (the largest files come last
+    // and find more patterns than the small ones measured before them: early answers run low).
+    const secondHalf = r.series.filter((t) => t.ms >= 0.5 * endMs && t.leftMs >= 0.1 * endMs);
+    expect(secondHalf.length).toBeGreaterThan(80);
+    for (const t of secondHalf)
+      expect(Math.abs(((t.etaMs ?? 0) - t.leftMs) / t.leftMs), `ETA ${t.etaMs} ms at ${t.ms} ms, ${t.leftMs} ms left`).toBeLessThanOrEqual(0.3);
+    expect(r.fromTenth?.none).toBe(0);
+    expect(r.fromTenth?.within30).toBeGreaterThanOrEqual(0.6);
   });
 });
