@@ -6,6 +6,7 @@
  * `npm run bench -- --job --eta-replay FILE.events.jsonl` (a recording written by an earlier run).
  */
 import fs from "node:fs";
+import zlib from "node:zlib";
 import { EtaEstimator } from "../../src/progress/EtaEstimator.ts";
 import type { PipelineEvent } from "../../src/progress/events.ts";
 
@@ -83,10 +84,13 @@ export function writeEventRecording(file: string, events: readonly TimedEvent[],
   );
 }
 
+/** Reads a recording (gzipped where the name ends in .gz). */
 export function readEventRecording(file: string): { events: TimedEvent[]; endMs: number } {
   const events: TimedEvent[] = [];
   let endMs = 0;
-  for (const line of fs.readFileSync(file, "utf8").split("\n")) {
+  const raw = fs.readFileSync(file);
+  const text = (file.endsWith(".gz") ? zlib.gunzipSync(raw) : raw).toString("utf8");
+  for (const line of text.split("\n")) {
     if (!line.trim()) continue;
     const row = JSON.parse(line) as { ms?: number; event?: PipelineEvent; endMs?: number };
     if (row.endMs !== undefined) endMs = row.endMs;

@@ -49,8 +49,8 @@ type StageRates = (Tokens | undefined)[];
 interface Model {
   /** Per pattern, for the stages after the extractor. */
   rates: StageRates;
-  /** The extractor's tokens per byte for a file of a size. */
-  extractPerByte: (size: number) => Tokens;
+  /** The extractor's tokens per byte of the file. */
+  extractPerByte: Tokens;
   /** Patterns a file of a size is expected to go on with. */
   patterns: (size: number) => number;
 }
@@ -60,20 +60,21 @@ interface Model {
  *
  * - Work is counted in prompt-token units: a prompt token read costs 1, a generated token `k`, where
  *   `k` is measured from the finished calls (how much faster the engine reads than it generates).
- * - The extractor's work is measured per byte over the files nearest in size that passed it (sizes
- *   from `files_discovered`): it reads every byte and answers per chunk it reads. The researcher's, writer's and validator's work (repair rounds included)
- *   is measured per pattern over the files that passed each, and a file's pattern count is known
- *   once it is extracted (`node_finished` says it) or expected from the files nearest its size:
- *   answers are bounded by the patterns, which level off as files grow. A stage no file has passed yet is estimated from the file's
- *   measured stages with the pipeline's rough stage shares.
- * - Remaining work = every unfinished file's stages still ahead (at least a tenth of the one it is
- *   in); the rate = the work done since the first call started, per second.
+ * - The extractor's work is measured per byte over the files that passed it (sizes from
+ *   `files_discovered`): it reads every byte and answers per chunk it reads.
+ * - The researcher's, writer's and validator's work (repair rounds included) is measured per
+ *   pattern over the files that passed each; a file's pattern count is known once it is extracted
+ *   (`node_finished` says it), else expected from the files nearest its size. A stage no file has
+ *   passed yet is estimated from the file's measured stages with the pipeline's rough stage shares.
+ * - Remaining work = every unfinished file's stages still ahead, less what it did in them (at least
+ *   a tenth of the one it is in); the rate = the work done since the first call started, per second.
  *
- * So the estimate moves with the work, not with finished files; "ETA --" until a file has passed the
- * extractor (three, or all of a smaller run) and a call has finished. Which files will need repair rounds cannot be known in
- * advance, and files larger than any extracted yet are expected to be like the largest seen: early
- * answers carry that error (docs/BENCHMARKS.md measures it on recorded runs:
- * `npm run bench -- --job --eta-replay`).
+ * So the estimate moves with the work, not with finished files; "ETA --" until three files (or all
+ * of a smaller run) have passed the extractor and a call has finished. Which files will need repair
+ * rounds cannot be known in advance, and files larger than any extracted yet are expected to find
+ * as many patterns as the largest seen: answers carry that error, most in the first minutes of a
+ * smallest-first run (docs/BENCHMARKS.md measures it on recorded runs: `npm run bench -- --job
+ * --eta-replay`).
  */
 export class EtaEstimator {
   private readonly files = new Map<string, FileWork>();
@@ -231,9 +232,8 @@ export class EtaEstimator {
         const passed = files.filter((f) => (f.done || f.stage > s) && patternsOf(f) > 0);
         return ratio(passed, (f) => f.work[s] as Tokens, patternsOf);
       });
-      // The extractor reads every byte and answers per chunk read: its work per byte, from the files nearest in size.
-      const perByte = nearest(extracted, size);
-      const extractPerByte = (s: number) => ratio(perByte(s), (f) => f.work[EXTRACTOR] as Tokens, size) ?? { read: 0, generated: 0 };
+      // The extractor reads every byte and answers per chunk read: its work per byte, over every file past it.
+      const extractPerByte = ratio(extracted, (f) => f.work[EXTRACTOR] as Tokens, size) ?? { read: 0, generated: 0 };
       model = { rates, extractPerByte, patterns };
     }
     this.cached = { at: now, model };
@@ -263,8 +263,7 @@ function expectedWork(model: Model, size: number, knownPatterns: number | undefi
   const patterns = knownPatterns ?? model.patterns(size);
   const work = STAGES.map((_, s) => {
     if (s === EXTRACTOR) {
-      const r = model.extractPerByte(size);
-      return size * (r.read + k * r.generated);
+      return size * (model.extractPerByte.read + k * model.extractPerByte.generated);
     }
     const r = model.rates[s];
     return r ? patterns * (r.read + k * r.generated) : undefined;
@@ -283,10 +282,9 @@ function expectedWork(model: Model, size: number, knownPatterns: number | undefi
 }
 
 /**
- * The `NEAREST` files nearest in size (on a log scale) to a size. A file is expected to be like the
- * files nearest its size: per byte where work grows with the size (the extractor's), as they are
- * where it levels off (pattern counts: the extractor's chunks find the same patterns again), so the
- * largest files are not extrapolated from the smallest.
+ * The `NEAREST` files nearest in size (on a log scale) to a size. A file's pattern count is expected
+ * to be like theirs, not extrapolated: counts level off as files grow where the model finds the same
+ * patterns again in later chunks (a trained model), and grow with the chunks where it does not.
  */
 function nearest(files: readonly FileWork[], size: (f: FileWork) => number): (size: number) => FileWork[] {
   const log = (x: number) => Math.log(Math.max(1, x));
