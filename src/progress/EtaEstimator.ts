@@ -15,7 +15,10 @@ const PRIOR_SHARE: readonly number[] = [0.35, 0.15, 0.3, 0.2];
 /** At most this often the model is fitted again while no file moves on (a display asks several times a second). */
 const REFIT_MS = 1000;
 
-/** Files past the extractor before there is an ETA (or every file, in a smaller run): one file's work per byte is no basis for all. */
+/**
+ * Files past the extractor before there is an ETA (or every file left, in a smaller run), unless a
+ * file has finished: one file's extraction per byte is no basis for all.
+ */
 const MIN_EXTRACTED = 3;
 
 /** How many files nearest in size a file's pattern count is expected from. */
@@ -70,7 +73,7 @@ interface Model {
  *   a tenth of the one it is in); the rate = the work done since the first call started, per second.
  *
  * So the estimate moves with the work, not with finished files; "ETA --" until three files (or all
- * of a smaller run) have passed the extractor and a call has finished. Which files will need repair
+ * left of a smaller run) have passed the extractor, or one has finished, and a call has finished. Which files will need repair
  * rounds cannot be known in advance, and files larger than any extracted yet are expected to find
  * as many patterns as the largest seen: answers carry that error, most in the first minutes of a
  * smallest-first run (docs/BENCHMARKS.md measures it on recorded runs: `npm run bench -- --job
@@ -218,7 +221,8 @@ export class EtaEstimator {
     const files = [...this.files.values()];
     const extracted = files.filter((f) => f.done || f.stage > EXTRACTOR);
     let model: Model | undefined;
-    if (extracted.length >= Math.min(MIN_EXTRACTED, Math.max(1, this.total))) {
+    const left = Math.max(1, this.total - this.doneBefore);
+    if (extracted.length >= Math.min(MIN_EXTRACTED, left) || files.some((f) => f.done)) {
       const counted = extracted.filter((f) => f.patterns !== undefined);
       const nearCounted = nearest(counted, size);
       const patterns = (s: number) => {
