@@ -21,9 +21,6 @@ const REFIT_MS = 1000;
  */
 const MIN_EXTRACTED = 3;
 
-/** How many files nearest in size a file's pattern count is expected from. */
-const NEAREST = 5;
-
 interface Tokens {
   read: number;
   generated: number;
@@ -67,7 +64,7 @@ interface Model {
  *   `files_discovered`): it reads every byte and answers per chunk it reads.
  * - The researcher's, writer's and validator's work (repair rounds included) is measured per
  *   pattern over the files that passed each; a file's pattern count is known once it is extracted
- *   (`node_finished` says it), else expected from the files nearest its size. A stage no file has
+ *   (`node_finished` says it), else expected from its size (`patternCount`). A stage no file has
  *   passed yet is estimated from the file's measured stages with the pipeline's rough stage shares.
  * - Remaining work = every unfinished file's stages still ahead, less what it did in them (at least
  *   a tenth of the one it is in); the rate = the work done since the first call started, per second.
@@ -224,11 +221,7 @@ export class EtaEstimator {
     const left = Math.max(1, this.total - this.doneBefore);
     if (extracted.length >= Math.min(MIN_EXTRACTED, left) || files.some((f) => f.done)) {
       const counted = extracted.filter((f) => f.patterns !== undefined);
-      const nearCounted = nearest(counted, size);
-      const patterns = (s: number) => {
-        const near = nearCounted(s);
-        return near.length > 0 ? near.reduce((a, f) => a + (f.patterns as number), 0) / near.length : 1;
-      };
+      const patterns = patternCount(counted.map((f) => ({ size: size(f), patterns: f.patterns as number })));
       // A file's patterns: what its extractor said, or (a resumed run) what its size makes likely.
       const patternsOf = (f: FileWork) => f.patterns ?? patterns(size(f));
       const rates: StageRates = STAGES.map((_, s) => {
@@ -286,14 +279,21 @@ function expectedWork(model: Model, size: number, knownPatterns: number | undefi
 }
 
 /**
- * The `NEAREST` files nearest in size (on a log scale) to a size. A file's pattern count is expected
- * to be like theirs, not extrapolated: counts level off as files grow where the model finds the same
- * patterns again in later chunks (a trained model), and grow with the chunks where it does not.
+ * A file's expected pattern count from its size: a least-squares line over the extracted files'
+ * counts against the log of their size, never falling with size, kept within the counts seen (1
+ * before any). The log because counts level off as files grow where a model finds the same patterns
+ * again in later chunks (the trained test model: 1-3 in small files, 3 in the largest), and within
+ * the counts seen because nothing tells how far they grow.
  */
-function nearest(files: readonly FileWork[], size: (f: FileWork) => number): (size: number) => FileWork[] {
-  const log = (x: number) => Math.log(Math.max(1, x));
-  return (s) => {
-    const at = log(s);
-    return [...files].sort((a, b) => Math.abs(log(size(a)) - at) - Math.abs(log(size(b)) - at)).slice(0, NEAREST);
-  };
+export function patternCount(points: readonly { size: number; patterns: number }[]): (size: number) => number {
+  if (points.length === 0) return () => 1;
+  const x = (size: number) => Math.log(Math.max(1, size));
+  const n = points.length;
+  const mx = points.reduce((a, p) => a + x(p.size), 0) / n;
+  const my = points.reduce((a, p) => a + p.patterns, 0) / n;
+  const vx = points.reduce((a, p) => a + (x(p.size) - mx) ** 2, 0) / n;
+  const slope = vx > 1e-9 ? Math.max(0, points.reduce((a, p) => a + (x(p.size) - mx) * (p.patterns - my), 0) / n / vx) : 0;
+  const lo = Math.min(...points.map((p) => p.patterns));
+  const hi = Math.max(...points.map((p) => p.patterns));
+  return (size) => Math.min(hi, Math.max(lo, my + slope * (x(size) - mx)));
 }
