@@ -285,7 +285,7 @@ function expectedWork(model: Model, size: number, knownPatterns: number | undefi
  * again in later chunks (the trained test model: 1-3 in small files, 3 in the largest), and within
  * the counts seen because nothing tells how far they grow.
  */
-export function patternCount(points: readonly { size: number; patterns: number }[]): (size: number) => number {
+function patternCount(points: readonly { size: number; patterns: number }[]): (size: number) => number {
   if (points.length === 0) return () => 1;
   const x = (size: number) => Math.log(Math.max(1, size));
   const n = points.length;
