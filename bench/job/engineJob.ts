@@ -28,7 +28,7 @@ import { findLlamaCppTool } from "../../src/util/llamaCppTools.ts";
 import { CodeCheckCache } from "../../src/validate/CodeCheckCache.ts";
 import { RustChecker } from "../../src/validate/rustCheck.ts";
 import { findLlamaCppTools, runBatchedBench } from "../llamacpp/tools.ts";
-import { type EtaAccuracy, etaAccuracy, etaWindowText, type TimedEvent } from "./etaAccuracy.ts";
+import { type EtaAccuracy, etaAccuracy, etaAccuracyText, type TimedEvent } from "./etaAccuracy.ts";
 import type { TimelineCall } from "./timelineSvg.ts";
 
 export interface EngineOptions {
@@ -446,7 +446,7 @@ export function engineMarkdown(r: EngineResult): string {
       : `- grammar counters: ${r.grammar ? "not reported by this engine" : "no grammar"}`,
     `- wall ${s(r.wallMs / 1000)} (${s(r.wallMs / 1000 / Math.max(1, r.files))} per file); ${r.calls} calls; ${r.evaluatedPromptTokens} prompt tokens evaluated of ${r.promptTokens} (${r.reusedPromptTokens} from the KV cache), ${r.generatedTokens} generated, ${r.sourceTokens} source tokens (${(r.evaluatedPromptTokens / Math.max(1, r.sourceTokens)).toFixed(2)} evaluated per source token)`,
     `- files finished at: ${r.fileFinishedMs.map((ms) => s(ms / 1000)).join(", ")}`,
-    `- the live display's ETA against the time really left (asked once a second, until 10% of the wall is left): from 10% of the wall ${etaWindowText(r.eta.fromTenth)}; from the fifth minute ${r.eta.fromFifthMinute ? etaWindowText(r.eta.fromFifthMinute) : "(the run was shorter)"}`,
+    `- the live display's ETA against the time really left (asked once a second, until 10% of the wall is left): ${etaAccuracyText(r.eta)}`,
     r.lowerBound
       ? `- llama.cpp lower bound for the same tokens: ${s(r.lowerBound.seconds)} (pp512 ${r.lowerBound.ppTokPerSec.toFixed(0)} tok/s, tg at ${r.lowerBound.atSequences} sequences ${r.lowerBound.tgTokPerSec.toFixed(0)} tok/s, build ${r.lowerBound.build}); **job efficiency ${(r.lowerBound.efficiency * 100).toFixed(0)}%**`
       : `- llama.cpp lower bound: not measured (${r.lowerBoundMissing ?? "?"})`,

@@ -76,6 +76,17 @@ export function etaWindowText(w: EtaWindow | undefined): string {
   return `${pct(w.low)} to ${pct(w.high)}, ${(100 * w.within30).toFixed(0)}% of ${w.ticks} answers within 30%${w.none > 0 ? ` (${w.none} were "--")` : ""}`;
 }
 
+/** Both windows in one line, for reports. */
+export function etaAccuracyText(a: EtaAccuracy): string {
+  return `from 10% of the wall ${etaWindowText(a.fromTenth)}; from the fifth minute ${a.fromFifthMinute ? etaWindowText(a.fromFifthMinute) : "(the run was shorter)"}`;
+}
+
+/** The accuracy without its once-a-second series (for JSON results). */
+export function etaAccuracySummary(a: EtaAccuracy): Omit<EtaAccuracy, "series"> {
+  const { series: _s, ...rest } = a;
+  return rest;
+}
+
 /** Writes a recording as JSON lines: `{"ms":…,"event":{…}}`, the run's end last (`{"endMs":…}`). */
 export function writeEventRecording(file: string, events: readonly TimedEvent[], endMs: number): void {
   fs.writeFileSync(

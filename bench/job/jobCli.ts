@@ -46,7 +46,7 @@ import { ROLES, type Role } from "../../src/llm/roles.ts";
 import { machineThreads } from "../../src/llm/threads.ts";
 import { findLlamaCppTool } from "../../src/util/llamaCppTools.ts";
 import { engineMarkdown, runEngine } from "./engineJob.ts";
-import { etaAccuracy, etaWindowText, readEventRecording, writeEventRecording } from "./etaAccuracy.ts";
+import { etaAccuracy, etaAccuracySummary, etaAccuracyText, readEventRecording, writeEventRecording } from "./etaAccuracy.ts";
 import { DEFAULT_SLICE, type ReplayOptions, type ReplayResult, replayMarkdown, runReplay } from "./replayJob.ts";
 import { timelineSvg } from "./timelineSvg.ts";
 
@@ -62,8 +62,7 @@ function etaReplay(file: string, json: boolean): void {
   }
   const lines = [
     `${path.basename(file)}: ${events.length} events, the run ended at ${(endMs / 1000).toFixed(1)} s`,
-    `ETA from 10% of the wall: ${etaWindowText(r.fromTenth)}`,
-    `ETA from the fifth minute: ${r.fromFifthMinute ? etaWindowText(r.fromFifthMinute) : "(the run was shorter)"}`,
+    `ETA ${etaAccuracyText(r)}`,
     "",
     "  elapsed      ETA  really left   error",
     ...r.series
@@ -319,13 +318,13 @@ async function runEngineMode(values: {
   const resultsDir = path.join(repo, ".bench/results");
   fs.mkdirSync(resultsDir, { recursive: true });
   const { events, ...kept } = r;
-  fs.writeFileSync(path.join(resultsDir, `${name}.json`), `${JSON.stringify({ date, result: { ...kept, eta: { ...r.eta, series: undefined } } }, null, 2)}\n`);
+  fs.writeFileSync(path.join(resultsDir, `${name}.json`), `${JSON.stringify({ date, result: { ...kept, eta: etaAccuracySummary(r.eta) } }, null, 2)}\n`);
   writeEventRecording(path.join(resultsDir, `${name}.events.jsonl`), events, r.wallMs);
   log(
     `wrote ${path.join(values.out, `${name}.md`)}, .svg, ${path.join(resultsDir, `${name}.json`)} and the run's events (${name}.events.jsonl: \`npm run bench -- --job --eta-replay FILE\`)`,
   );
   if (values.json) {
     const { timeline: _t, events: _e, ...rest } = r;
-    process.stdout.write(`${JSON.stringify({ ...rest, eta: { ...r.eta, series: undefined }, wallMs: Math.round(r.wallMs) })}\n`);
+    process.stdout.write(`${JSON.stringify({ ...rest, eta: etaAccuracySummary(r.eta), wallMs: Math.round(r.wallMs) })}\n`);
   } else process.stdout.write(md);
 }
