@@ -70,7 +70,7 @@ export function etaAccuracy(events: readonly TimedEvent[], endMs: number, stepMs
 }
 
 /** One line for a report: the range of the ETA's error and the share within 30%. */
-export function etaWindowText(w: EtaWindow | undefined): string {
+function etaWindowText(w: EtaWindow | undefined): string {
   if (!w) return "no answers in the window";
   const pct = (x: number) => `${x >= 0 ? "+" : ""}${(100 * x).toFixed(0)}%`;
   return `${pct(w.low)} to ${pct(w.high)}, ${(100 * w.within30).toFixed(0)}% of ${w.ticks} answers within 30%${w.none > 0 ? ` (${w.none} were "--")` : ""}`;
