@@ -9,6 +9,7 @@ import type { PromptLibrary } from "../src/prompts/PromptLibrary.ts";
 import type { ResearchProvider } from "../src/research/types.ts";
 import type { Ledger } from "../src/store/Ledger.ts";
 import type { RunDatabase } from "../src/store/RunDatabase.ts";
+import type { NodeFault } from "../src/testing/faults.ts";
 import type { TaskTracker } from "../src/util/TaskTracker.ts";
 
 /** Settings that change what the nodes produce (part of the run's settings hash). */
@@ -62,6 +63,8 @@ export interface NodeDeps {
   tasks?: TaskTracker;
   /** Checks an example's code (src/validate/rustCheck.ts RustChecker); absent: examples are not checked. */
   codeCheck?: { check(code: string, lang: string): Promise<CodeVerification> };
+  /** Test-only (RUST_KB_TEST_FAULTS, src/testing/faults.ts): the node that throws, as a bug would, for matching files. */
+  nodeFault?: NodeFault;
 }
 
 /** Per-run values the nodes read from the graph config. */

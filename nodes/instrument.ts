@@ -11,7 +11,7 @@ import { runContext } from "./deps.ts";
  */
 export function instrument<S extends { relPath: string }, U>(
   name: string,
-  deps: Pick<NodeDeps, "events" | "db">,
+  deps: Pick<NodeDeps, "events" | "db" | "nodeFault">,
   fn: (state: S, config: LangGraphRunnableConfig) => Promise<U>,
   finished?: (result: U) => { patterns?: number },
 ): (state: S, config: LangGraphRunnableConfig) => Promise<U> {
@@ -21,7 +21,7 @@ export function instrument<S extends { relPath: string }, U>(
     deps.events({ type: "node_started", path: state.relPath, node: name });
     let result: U;
     try {
-      injectNodeFault(name, state.relPath);
+      injectNodeFault(deps.nodeFault, name, state.relPath);
       result = await fn(state, config);
     } catch (e) {
       // processFile names the node when it quarantines the file.

@@ -129,3 +129,28 @@ export function fsErrorToUserError(e: unknown, what: string): UserError | undefi
     );
   return undefined;
 }
+
+/** The error a stopped run's work is aborted with (Ctrl-C, SIGTERM, a caller's abort, or a sibling file's failure). */
+export class InterruptedError extends Error {
+  constructor(signal: string) {
+    super(`interrupted by ${signal}`);
+    this.name = "AbortError";
+  }
+}
+
+/** Finds the user-facing meaning of an error, however deep LangGraph wrapped it. */
+export function toUserError(e: unknown): UserError {
+  for (let cur: unknown = e, depth = 0; cur && depth < 8; cur = (cur as { cause?: unknown }).cause, depth++) {
+    if (isUserError(cur)) return cur;
+    const fsErr = fsErrorToUserError(cur, "the knowledge base or checkpoint");
+    if (fsErr) return fsErr;
+  }
+  // Not a model failure (those are UserErrors from LlmService): a bug, named as one, with where it happened.
+  const node = errorNode(e);
+  return new UserError(
+    "INTERNAL_ERROR",
+    `The run stopped on an unexpected error${node ? ` in the ${node} node` : ""}: ${describeError(e)}`,
+    "Finished work is saved: resume with --resume. If it repeats, report it with this message.",
+    { cause: e },
+  );
+}

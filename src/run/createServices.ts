@@ -26,6 +26,8 @@ export interface ServiceOptions {
   research?: ResearchProvider[];
   /** The example code check (src/validate/rustCheck.ts); default: none. */
   codeCheck?: NodeDeps["codeCheck"];
+  /** Test-only: the node fault of RUST_KB_TEST_FAULTS (src/testing/faults.ts). */
+  nodeFault?: NodeDeps["nodeFault"] | undefined;
 }
 
 export interface Services {
@@ -67,6 +69,7 @@ export function createServices(options: ServiceOptions): Services {
     tasks: new TaskTracker(),
     settings,
     modelIdFor: (role) => options.backendFor(role).modelId,
+    ...(options.nodeFault ? { nodeFault: options.nodeFault } : {}),
     ...(codeCheck ? { codeCheck: { check: (code, lang) => times.time("codeCheck", () => codeCheck.check(code, lang)) } } : {}),
   };
   return {

@@ -4,7 +4,8 @@
  * the summary's `status` ("done" | "interrupted" | "failed") and `error` say what happened, and an
  * interrupted or failed run resumes with `resume: runId`.
  */
-import { openPipelineRun, RunNotStarted, toUserError } from "./openPipelineRun.ts";
+import { toUserError } from "../errors.ts";
+import { openPipelineRun, RunNotStarted } from "./openPipelineRun.ts";
 import { type RunSummary, resumeCommand, stoppedSummary } from "./summary.ts";
 import type { PipelineHooks, PipelineOptions } from "./types.ts";
 

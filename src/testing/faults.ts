@@ -69,15 +69,7 @@ export function withModelFault(backendFor: BackendForRole, fault: { after: numbe
   };
 }
 
-let nodeFault: NodeFault | undefined;
-
-/** Arms (or, with undefined, disarms) the node fault for this process. */
-export function setNodeFault(fault: NodeFault | undefined): void {
-  nodeFault = fault;
-}
-
-/** Throws the armed node fault when `node` runs for a matching file (called by nodes/instrument.ts). */
-export function injectNodeFault(node: string, relPath: string): void {
-  if (nodeFault && nodeFault.node === node && relPath.includes(nodeFault.path))
-    throw new TypeError(`injected fault in ${node} for ${relPath} (RUST_KB_TEST_FAULTS)`);
+/** Throws when the run's node fault (NodeDeps.nodeFault) is armed for `node` and this file (called by nodes/instrument.ts). */
+export function injectNodeFault(fault: NodeFault | undefined, node: string, relPath: string): void {
+  if (fault && fault.node === node && relPath.includes(fault.path)) throw new TypeError(`injected fault in ${node} for ${relPath} (RUST_KB_TEST_FAULTS)`);
 }

@@ -3,13 +3,12 @@ import os from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { buildPipelineGraph } from "../../graphs/pipelineGraph.ts";
-import { markErrorNode } from "../../src/errors.ts";
+import { markErrorNode, toUserError } from "../../src/errors.ts";
 import type { BackendRequest } from "../../src/llm/types.ts";
 import type { PipelineEvent } from "../../src/progress/events.ts";
 import { createServices } from "../../src/run/createServices.ts";
-import { toUserError } from "../../src/run/openPipelineRun.ts";
 import { RunDatabase } from "../../src/store/RunDatabase.ts";
-import { parseFaults, setNodeFault } from "../../src/testing/faults.ts";
+import { type NodeFault, parseFaults } from "../../src/testing/faults.ts";
 import { passingAnswer, ScriptedBackend } from "../helpers/scriptedBackend.ts";
 
 const FILES: Record<string, string> = {
@@ -19,13 +18,15 @@ const FILES: Record<string, string> = {
 };
 
 let dir: string;
+/** The node fault the test's runs are given (NodeDeps.nodeFault), for every run of the test. */
+let nodeFault: NodeFault | undefined;
 beforeEach(() => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), "kb-filefail-"));
   fs.mkdirSync(path.join(dir, "in"));
   for (const [name, text] of Object.entries(FILES)) fs.writeFileSync(path.join(dir, "in", name), text);
 });
 afterEach(() => {
-  setNodeFault(undefined);
+  nodeFault = undefined;
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
@@ -39,7 +40,7 @@ function answer(req: BackendRequest): string {
 
 async function run(threadId: string, backend: ScriptedBackend, input: unknown, events: (e: PipelineEvent) => void = () => {}) {
   const db = RunDatabase.open(path.join(dir, "runs.sqlite"));
-  const services = createServices({ db, backendFor: () => backend, events });
+  const services = createServices({ db, backendFor: () => backend, events, nodeFault });
   try {
     const graph = buildPipelineGraph(services.deps, { concurrency: 3, checkpointer: db.checkpointer() });
     let error: unknown;
@@ -60,7 +61,7 @@ const row = (files: { relPath: string; status: string; reason: string | null; no
 
 describe("a failure inside one file", () => {
   it("quarantines that file with the node and the error, and the other files finish", async () => {
-    setNodeFault(parseFaults("node:writer:path=poison").node);
+    nodeFault = parseFaults("node:writer:path=poison").node;
     const { error, files, entries } = await run("t1", new ScriptedBackend(answer), input());
     expect(error).toBeUndefined();
     expect(row(files, "poison.md")).toMatchObject({
@@ -76,7 +77,7 @@ describe("a failure inside one file", () => {
   });
 
   it("is not repeated by a resume after the run stopped on a model failure, which is named as one", async () => {
-    setNodeFault(parseFaults("node:extractor:path=poison").node);
+    nodeFault = parseFaults("node:extractor:path=poison").node;
     // omega's model calls fail only once poison.md has been set aside, so the order is fixed.
     let poisonDone!: () => void;
     const poisoned = new Promise<void>((resolve) => {

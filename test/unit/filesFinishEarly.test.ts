@@ -9,7 +9,7 @@ import type { BackendRequest, BackendResult, ModelBackend } from "../../src/llm/
 import type { PipelineEvent } from "../../src/progress/events.ts";
 import { Reporter } from "../../src/progress/Reporter.ts";
 import { createServices } from "../../src/run/createServices.ts";
-import { resumedTotals } from "../../src/run/openPipelineRun.ts";
+import { resumedTotals } from "../../src/run/openRunRecord.ts";
 import { RunDatabase } from "../../src/store/RunDatabase.ts";
 
 let dir: string;

@@ -11,7 +11,7 @@ import { DEFAULT_MODEL } from "../../src/llm/resolveModel.ts";
 import type { BackendRequest } from "../../src/llm/types.ts";
 import { TimeSplit } from "../../src/progress/TimeSplit.ts";
 import { createServices } from "../../src/run/createServices.ts";
-import { draftsOfRun } from "../../src/run/openPipelineRun.ts";
+import { draftsOfRun } from "../../src/run/finishRun.ts";
 import { runPipeline } from "../../src/run/runPipeline.ts";
 import { formatSummary, type RunSummary } from "../../src/run/summary.ts";
 import { STRONGER_MODEL, weakModelAdvice } from "../../src/run/weakModelAdvice.ts";

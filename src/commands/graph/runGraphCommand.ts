@@ -4,9 +4,9 @@
  */
 import path from "node:path";
 import type { Env } from "../../config/env.ts";
+import { InterruptedError } from "../../errors.ts";
 import type { PipelineEvent } from "../../progress/events.ts";
 import { Reporter } from "../../progress/Reporter.ts";
-import { InterruptedError } from "../../run/openPipelineRun.ts";
 import { runPipeline } from "../../run/runPipeline.ts";
 import { formatSummary, type RunSummary } from "../../run/summary.ts";
 import type { PipelineHooks, PipelineOptions, RunModels } from "../../run/types.ts";

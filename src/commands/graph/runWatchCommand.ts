@@ -10,10 +10,9 @@
  */
 import path from "node:path";
 import { WATCH_DEBOUNCE_MS, WATCH_MAX_WAIT_MS } from "../../config/defaults.ts";
-import { isUserError } from "../../errors.ts";
+import { InterruptedError, isUserError } from "../../errors.ts";
 import { type InputChange, type InputWatcher, watchInput } from "../../input/watchInput.ts";
 import { KeptModels } from "../../run/KeptModels.ts";
-import { InterruptedError } from "../../run/openPipelineRun.ts";
 import { newRunDirectories } from "../../run/resolveRun.ts";
 import type { PipelineOptions } from "../../run/types.ts";
 import { OutputLock } from "../../store/OutputLock.ts";
