@@ -2,7 +2,9 @@
  * Durable runs with the CLI and a tiny real model: incremental re-runs (ledger), --force, the
  * output-directory lock, two runs sharing one DB, and failures that are not crashes (a model that
  * throws mid-generation, a full disk, a read-only output directory), each ending with a clear
- * message and a resumable checkpoint.
+ * message and a resumable checkpoint. Runs go through the CLI's parser and command in this process
+ * (test/helpers/inProcessCli.ts); the runs a test kills, or that must be separate processes sharing
+ * one database, are real processes.
  */
 import { execFileSync } from "node:child_process";
 import fs from "node:fs";
@@ -10,7 +12,8 @@ import os from "node:os";
 import path from "node:path";
 import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { runCli, startCli, summaryOf } from "../helpers/cli.ts";
+import { startCli, summaryOf } from "../helpers/cli.ts";
+import { runInProcess } from "../helpers/inProcessCli.ts";
 import { sharedCorpus, sharedModel } from "../helpers/scriptedBackend.ts";
 
 const MODEL = sharedModel("llama-2-tiny-random-chatml.gguf");
@@ -18,13 +21,13 @@ const FILES = ["rust-patterns/idioms/concat-format.md", "rust-patterns/idioms/te
 
 let tmp: string;
 /** One uninterrupted run over FILES, shared: the incremental test continues from it, the model-failure test compares with it. */
-let ref: { input: string; out: string; db: string; run: Awaited<ReturnType<typeof runCli>>; pages: Map<string, string> };
+let ref: { input: string; out: string; db: string; run: Awaited<ReturnType<typeof runInProcess>>; pages: Map<string, string> };
 beforeAll(async () => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), "kb-durable-"));
   const input = makeInput("inc");
   const out = path.join(tmp, "inc-kb");
   const db = path.join(tmp, "inc.sqlite");
-  const run = await runCli("graph", args(input, out, db));
+  const run = await runInProcess("graph", args(input, out, db));
   ref = { input, out, db, run, pages: pages(out) };
 });
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -95,7 +98,7 @@ describe("incremental runs", () => {
     expect(ref.run.code, ref.run.stderr).toBe(0);
     const firstPages = ref.pages;
 
-    const again = await runCli("graph", args(input, out, db));
+    const again = await runInProcess("graph", args(input, out, db));
     expect(again.code, again.stderr).toBe(0);
     const s2 = summaryOf(again);
     expect(s2.llm.calls).toBe(0);
@@ -107,7 +110,7 @@ describe("incremental runs", () => {
     fs.appendFileSync(path.join(input, FILES[0] ?? ""), "\n\nOne more paragraph about formatting strings.\n");
     fs.copyFileSync(sharedCorpus("rust-research", "rust-patterns/idioms/option-iter.txt"), path.join(input, "rust-patterns/idioms/option-iter.txt"));
     fs.rmSync(path.join(input, FILES[2] ?? ""));
-    const third = await runCli("graph", args(input, out, db));
+    const third = await runInProcess("graph", args(input, out, db));
     expect(third.code, third.stderr).toBe(0);
     const s3 = summaryOf(third);
     expect(s3.files).toMatchObject({ found: 3, unchanged: 1 });
@@ -118,7 +121,7 @@ describe("incremental runs", () => {
     expect(cited.has(FILES[2] ?? "")).toBe(false);
 
     // The incremental result equals a fresh run over the directory as it is now.
-    const fresh = await runCli("graph", args(input, path.join(tmp, "inc-fresh"), path.join(tmp, "inc-fresh.sqlite")));
+    const fresh = await runInProcess("graph", args(input, path.join(tmp, "inc-fresh"), path.join(tmp, "inc-fresh.sqlite")));
     expect(fresh.code, fresh.stderr).toBe(0);
     expect(pages(out)).toEqual(pages(path.join(tmp, "inc-fresh")));
   });
@@ -127,15 +130,15 @@ describe("incremental runs", () => {
     const input = makeInput("settings", FILES.slice(0, 1));
     const out = path.join(tmp, "settings-kb");
     const db = path.join(tmp, "settings.sqlite");
-    expect((await runCli("graph", args(input, out, db))).code).toBe(0);
-    const changed = await runCli(
+    expect((await runInProcess("graph", args(input, out, db))).code).toBe(0);
+    const changed = await runInProcess(
       "graph",
       args(input, out, db).filter((a) => a !== "--no-llm-review"),
     );
     expect(changed.code, changed.stderr).toBe(0);
     expect(changed.stderr).toMatch(/pipeline settings changed since 1 files were processed: re-processing them/);
     expect(summaryOf(changed).files.unchanged).toBe(0);
-    const forced = await runCli("graph", [...args(input, out, db).filter((a) => a !== "--no-llm-review"), "--force"]);
+    const forced = await runInProcess("graph", [...args(input, out, db).filter((a) => a !== "--no-llm-review"), "--force"]);
     expect(forced.code, forced.stderr).toBe(0);
     expect(summaryOf(forced).files.unchanged).toBe(0);
     expect(summaryOf(forced).llm.calls).toBeGreaterThan(0);
@@ -149,13 +152,13 @@ describe("runs side by side", () => {
     const db = path.join(tmp, "lock.sqlite");
     const first = startCli("graph", args(input, out, db));
     const started = await first.waitFor((e) => e.type === "run_started");
-    const second = await runCli("graph", args(input, out, path.join(tmp, "lock-other.sqlite")));
+    const second = await runInProcess("graph", args(input, out, path.join(tmp, "lock-other.sqlite")));
     expect(second.code).toBe(1);
     expect(second.stderr).toContain(`Run ${started.runId as string}`);
     expect(second.stderr).toMatch(/is writing to .*lock-kb right now/);
     first.child.kill("SIGKILL");
     await first.done;
-    const resumed = await runCli("graph", args(input, out, db, ["--resume"]));
+    const resumed = await runInProcess("graph", args(input, out, db, ["--resume"]));
     expect(resumed.code, resumed.stderr).toBe(0);
     expect(summaryOf(resumed).runId).toBe(started.runId);
   });
@@ -181,13 +184,13 @@ describe("failures that are not crashes", () => {
     const input = makeInput("modelfail/inc");
     const out = path.join(tmp, "modelfail", "inc-kb");
     const db = path.join(tmp, "modelfail", "inc.sqlite");
-    const failed = await runCli("graph", args(input, out, db), { env: { RUST_KB_TEST_FAULTS: "model:after=3" } });
+    const failed = await runInProcess("graph", args(input, out, db), { env: { RUST_KB_TEST_FAULTS: "model:after=3" } });
     expect(failed.code).toBe(1);
     const s = summaryOf(failed);
     expect(s.status).toBe("failed");
     expect(s.error.message).toMatch(/llama\.cpp failed during generation/);
     expect(s.resume).toContain("--resume");
-    const resumed = await runCli("graph", args(input, out, db, ["--resume"]));
+    const resumed = await runInProcess("graph", args(input, out, db, ["--resume"]));
     expect(resumed.code, resumed.stderr).toBe(0);
     // Calls that finished before the failure were not made again.
     expect(summaryOf(resumed).llm.calls).toBe(summaryOf(ref.run).llm.calls - 3);
@@ -201,12 +204,12 @@ describe("failures that are not crashes", () => {
     const input = makeInput("full");
     const out = path.join(mnt, "kb");
     const db = path.join(tmp, "full.sqlite");
-    const failed = await runCli("graph", args(input, out, db));
+    const failed = await runInProcess("graph", args(input, out, db));
     expect(failed.code).toBe(1);
     expect(failed.stderr).toMatch(/No space left on the device/);
     expect(summaryOf(failed).resume).toContain("--resume");
     execFileSync("mount", ["-o", "remount,size=16m", mnt]);
-    const resumed = await runCli("graph", args(input, out, db, ["--resume"]));
+    const resumed = await runInProcess("graph", args(input, out, db, ["--resume"]));
     expect(resumed.code, resumed.stderr).toBe(0);
     expect(fs.existsSync(path.join(out, "index.md"))).toBe(true);
   });
@@ -215,11 +218,11 @@ describe("failures that are not crashes", () => {
     const input = makeInput("enospc", FILES.slice(0, 1));
     const out = path.join(tmp, "enospc-kb");
     const db = path.join(tmp, "enospc.sqlite");
-    const failed = await runCli("graph", args(input, out, db), { env: { RUST_KB_TEST_FAULTS: "write:ENOSPC:after=0" } });
+    const failed = await runInProcess("graph", args(input, out, db), { env: { RUST_KB_TEST_FAULTS: "write:ENOSPC:after=0" } });
     expect(failed.code).toBe(1);
     expect(summaryOf(failed).error.code).toBe("DISK_FULL");
     expect(failed.stderr).toMatch(/Free some disk space, then resume/);
-    const resumed = await runCli("graph", args(input, out, db, ["--resume"]));
+    const resumed = await runInProcess("graph", args(input, out, db, ["--resume"]));
     expect(resumed.code, resumed.stderr).toBe(0);
     expect(summaryOf(resumed).llm.calls).toBe(0);
   });
@@ -235,7 +238,7 @@ describe("failures that are not crashes", () => {
   });
 
   it.skipIf(!canBind)("a read-only output directory (a real read-only bind mount): refused before any work with what to do", async () => {
-    const r = await runCli("graph", args(makeInput("ro", FILES.slice(0, 1)), roMnt, path.join(tmp, "ro.sqlite")));
+    const r = await runInProcess("graph", args(makeInput("ro", FILES.slice(0, 1)), roMnt, path.join(tmp, "ro.sqlite")));
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/Cannot write the output directory .* \(EROFS\)/);
     expect(r.stderr).toMatch(/Choose a writable --out directory/);
@@ -246,10 +249,10 @@ describe("failures that are not crashes", () => {
     const input = makeInput("erofs", FILES.slice(0, 1));
     const out = path.join(tmp, "erofs-kb");
     const db = path.join(tmp, "erofs.sqlite");
-    const failed = await runCli("graph", args(input, out, db), { env: { RUST_KB_TEST_FAULTS: "write:EROFS:after=0" } });
+    const failed = await runInProcess("graph", args(input, out, db), { env: { RUST_KB_TEST_FAULTS: "write:EROFS:after=0" } });
     expect(failed.code).toBe(1);
     expect(summaryOf(failed).error.code).toBe("OUTPUT_NOT_WRITABLE");
-    const resumed = await runCli("graph", args(input, out, db, ["--resume"]));
+    const resumed = await runInProcess("graph", args(input, out, db, ["--resume"]));
     expect(resumed.code, resumed.stderr).toBe(0);
   });
 });

@@ -2,7 +2,9 @@
  * The CLI end to end on a slice of the shared corpus with the project's trained test model (it
  * answers every role in shape, so files are processed and pages written — the success path): the
  * knowledge base written, the summary, the checkpoint DB, reproducibility, a SIGKILL + --resume
- * cycle that ends with the same pages, Ctrl-C, and the offline no-model path.
+ * cycle that ends with the same pages, Ctrl-C, and the offline no-model path. The first run, and the
+ * runs that are killed or interrupted, are real processes; the others go through the same parser and
+ * command in this process (test/helpers/inProcessCli.ts).
  */
 import fs from "node:fs";
 import os from "node:os";
@@ -10,6 +12,7 @@ import path from "node:path";
 import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runCli, startCli, summaryOf } from "../helpers/cli.ts";
+import { runInProcess } from "../helpers/inProcessCli.ts";
 import { sharedCorpus, trainedModel } from "../helpers/scriptedBackend.ts";
 
 const MODEL = trainedModel();
@@ -150,23 +153,23 @@ describe("npm run graph on a corpus slice with a tiny model", () => {
 
   it("npm run runs lists, shows and deletes the run", async () => {
     const id = summaryOf(first).runId as string;
-    const list = await runCli("runs", ["list", "--db", dbA()]);
+    const list = await runInProcess("runs", ["list", "--db", dbA()]);
     expect(list.code).toBe(0);
     expect(list.stdout).toMatch(new RegExp(`${id}\\s+done\\s+${SLICE.length + 1}/${SLICE.length + 1}`));
-    const show = await runCli("runs", ["show", id, "--db", dbA(), "--json"]);
+    const show = await runInProcess("runs", ["show", id, "--db", dbA(), "--json"]);
     const details = JSON.parse(show.stdout);
     expect(details).toMatchObject({ id, status: "done", input, out: outA(), files: { total: SLICE.length + 1, finished: SLICE.length + 1 } });
     expect(details.fileRows.find((f: { relPath: string }) => f.relPath === "empty.md")).toMatchObject({ status: "skipped", reason: "empty file" });
     expect(details.totals.calls).toBe(summaryOf(first).llm.calls);
     const copy = path.join(tmp, "a-copy.sqlite");
     fs.copyFileSync(dbA(), copy);
-    const del = await runCli("runs", ["delete", id, "--db", copy]);
+    const del = await runInProcess("runs", ["delete", id, "--db", copy]);
     expect(del.code, del.stderr).toBe(0);
-    expect((await runCli("runs", ["show", id, "--db", copy])).code).toBe(2);
+    expect((await runInProcess("runs", ["show", id, "--db", copy])).code).toBe(2);
   });
 
   it("writes byte-identical pages when run again with the same settings", async () => {
-    const again = await runCli("graph", args(path.join(tmp, "kb-b"), path.join(tmp, "b.sqlite")));
+    const again = await runInProcess("graph", args(path.join(tmp, "kb-b"), path.join(tmp, "b.sqlite")));
     expect(again.code, again.stderr).toBe(0);
     expect(snapshot(path.join(tmp, "kb-b"))).toEqual(snapshot(outA()));
   });
@@ -187,7 +190,7 @@ describe("npm run graph on a corpus slice with a tiny model", () => {
     expect(callsAtKill).toBeGreaterThan(0);
     expect(callsAtKill).toBeLessThan(summaryOf(first).llm.calls);
 
-    const resumed = await runCli("graph", args(out, db, ["--resume"]));
+    const resumed = await runInProcess("graph", args(out, db, ["--resume"]));
     expect(resumed.code, resumed.stderr).toBe(0);
     const s = summaryOf(resumed);
     expect(s.status).toBe("done");
@@ -223,7 +226,7 @@ describe("npm run graph on a corpus slice with a tiny model", () => {
     expect(s.status).toBe("interrupted");
     expect(s.resume).toContain("--resume");
     expect(stopped.stderr).toContain("resume with:");
-    const resumed = await runCli("graph", args(out, db, ["--resume"]));
+    const resumed = await runInProcess("graph", args(out, db, ["--resume"]));
     expect(resumed.code, resumed.stderr).toBe(0);
     expect(snapshot(out)).toEqual(snapshot(outA()));
   });
@@ -245,7 +248,7 @@ describe("without a model", () => {
   });
 
   it("rejects a model path that does not exist with exit 1 and a hint", async () => {
-    const r = await runCli("graph", [
+    const r = await runInProcess("graph", [
       "--input",
       sharedCorpus("rust-research"),
       "--model",
@@ -260,7 +263,7 @@ describe("without a model", () => {
   });
 
   it("treats a missing input directory as a usage error (exit 2)", async () => {
-    const r = await runCli("graph", ["--input", path.join(tmp, "does-not-exist")]);
+    const r = await runInProcess("graph", ["--input", path.join(tmp, "does-not-exist")]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/does not exist/);
   });

@@ -7,7 +7,8 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { runCli, summaryOf } from "../helpers/cli.ts";
+import { summaryOf } from "../helpers/cli.ts";
+import { runInProcess } from "../helpers/inProcessCli.ts";
 import { sharedCorpus, sharedModel } from "../helpers/scriptedBackend.ts";
 
 const MODEL = sharedModel("llama-2-tiny-random-chatml.gguf");
@@ -49,7 +50,7 @@ describe("a poisoned file", () => {
     }
     const out = path.join(tmp, "kb");
     const db = path.join(tmp, "runs.sqlite");
-    const poisoned = await runCli("graph", args(input, out, db), { env: { RUST_KB_TEST_FAULTS: "node:extractor:path=temporary-mutability" } });
+    const poisoned = await runInProcess("graph", args(input, out, db), { env: { RUST_KB_TEST_FAULTS: "node:extractor:path=temporary-mutability" } });
     expect(poisoned.code, poisoned.stderr).toBe(0);
     const s = summaryOf(poisoned);
     expect(s.status).toBe("done");
@@ -65,7 +66,7 @@ describe("a poisoned file", () => {
     expect(poisoned.stderr).toMatch(/quarantined rust-patterns\/idioms\/temporary-mutability\.txt: failed in the extractor node/);
 
     // Its contribution was never recorded as done: the next run (no fault) processes it, and only it.
-    const again = await runCli("graph", args(input, out, db));
+    const again = await runInProcess("graph", args(input, out, db));
     expect(again.code, again.stderr).toBe(0);
     const s2 = summaryOf(again);
     expect(s2.files.unchanged).toBe(FILES.length - 1);

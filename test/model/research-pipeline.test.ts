@@ -11,7 +11,8 @@ import os from "node:os";
 import path from "node:path";
 import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { runCli, summaryOf } from "../helpers/cli.ts";
+import { summaryOf } from "../helpers/cli.ts";
+import { runInProcess } from "../helpers/inProcessCli.ts";
 import { sharedCorpus, sharedModel } from "../helpers/scriptedBackend.ts";
 
 const MODEL = sharedModel("llama-2-tiny-random-chatml.gguf");
@@ -27,7 +28,7 @@ let input: string;
 let server: http.Server;
 let baseUrl: string;
 const bodies: string[] = [];
-let first: Awaited<ReturnType<typeof runCli>>;
+let first: Awaited<ReturnType<typeof runInProcess>>;
 
 function args(out: string): string[] {
   return [
@@ -77,7 +78,7 @@ beforeAll(async () => {
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
   baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  first = await runCli("graph", args(path.join(tmp, "kb-a")), { env: env() });
+  first = await runInProcess("graph", args(path.join(tmp, "kb-a")), { env: env() });
 });
 
 afterAll(async () => {
@@ -133,7 +134,7 @@ describe("npm run graph with input, docs and tavily research", () => {
 
   it("answers a repeated run's searches from the cache: no new request reaches Tavily", async () => {
     const before = bodies.length;
-    const again = await runCli("graph", args(path.join(tmp, "kb-b")), { env: env() });
+    const again = await runInProcess("graph", args(path.join(tmp, "kb-b")), { env: env() });
     expect(again.code, again.stderr).toBe(0);
     expect(again.stderr).toMatch(/docs index: up to date/);
     expect(bodies.length).toBe(before);

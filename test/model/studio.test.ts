@@ -13,7 +13,8 @@ import path from "node:path";
 import { Client } from "@langchain/langgraph-sdk";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { tsxEntryArgs } from "../../src/util/nodeEntry.ts";
-import { REPO, runCli, summaryOf } from "../helpers/cli.ts";
+import { REPO, summaryOf } from "../helpers/cli.ts";
+import { runInProcess } from "../helpers/inProcessCli.ts";
 import { sharedCorpus, sharedModel } from "../helpers/scriptedBackend.ts";
 
 const MODEL = sharedModel("llama-2-tiny-random-chatml.gguf");
@@ -106,7 +107,7 @@ async function drain(stream: AsyncIterable<{ event: string; data: unknown }>): P
 }
 
 async function listRuns(db: string): Promise<{ id: string; status: string }[]> {
-  const r = await runCli("runs", ["list", "--json", "--db", db]);
+  const r = await runInProcess("runs", ["list", "--json", "--db", db]);
   expect(r.code, r.stderr).toBe(0);
   return (JSON.parse(r.stdout) as { id: string; status: string }[]).map((x) => ({ id: x.id, status: x.status }));
 }
@@ -118,7 +119,7 @@ describe("Studio on the CLI's runs", () => {
 
   beforeAll(async () => {
     db = path.join(tmp, "runs.sqlite");
-    const cli = await runCli("graph", graphArgs(makeInput("notes", FILES.slice(0, 2)), path.join(tmp, "kb"), db, ["--keep-history"]));
+    const cli = await runInProcess("graph", graphArgs(makeInput("notes", FILES.slice(0, 2)), path.join(tmp, "kb"), db, ["--keep-history"]));
     expect(cli.code, cli.stderr).toBe(0);
     cliRunId = summaryOf(cli).runId as string;
     studio = await startStudio(db);
@@ -267,7 +268,7 @@ describe("an interrupted CLI run resumed from Studio", () => {
     const input = makeInput("resume-notes");
     const out = path.join(tmp, "resume-kb");
     const db = path.join(tmp, "resume.sqlite");
-    const failed = await runCli("graph", graphArgs(input, out, db), { env: { RUST_KB_TEST_FAULTS: "model:after=3" } });
+    const failed = await runInProcess("graph", graphArgs(input, out, db), { env: { RUST_KB_TEST_FAULTS: "model:after=3" } });
     expect(failed.code).toBe(1);
     const runId = summaryOf(failed).runId as string;
     // The interrupted state, kept to resume it twice.
@@ -277,7 +278,7 @@ describe("an interrupted CLI run resumed from Studio", () => {
     for (const f of dbFiles) fs.copyFileSync(f, path.join(saved, path.basename(f)));
     fs.cpSync(out, path.join(saved, "kb"), { recursive: true });
 
-    const cli = await runCli("graph", graphArgs(input, out, db, ["--resume"]));
+    const cli = await runInProcess("graph", graphArgs(input, out, db, ["--resume"]));
     expect(cli.code, cli.stderr).toBe(0);
     expect(summaryOf(cli).runId).toBe(runId);
     const byCli = pages(out);
