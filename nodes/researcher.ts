@@ -1,11 +1,11 @@
 import { createHash } from "node:crypto";
 import type { LangGraphRunnableConfig } from "@langchain/langgraph";
-import type { FileStateType, FileStateUpdate } from "../graphs/state.ts";
 import { callPriority, type NodeDeps, runContext } from "./deps.ts";
 import { fileSystemPrompt, renderFileSources } from "./fileContext.ts";
 import { instrument } from "./instrument.ts";
 import { byPatternSchema, researcherSchema } from "./schemas.ts";
 import { batchesThatFit, type StagePromptInput, stagePrompt } from "./stagePrompt.ts";
+import type { FileStateType, FileStateUpdate } from "./state.ts";
 import type { PatternItem, ResearchPack, ResearchSource } from "./types.ts";
 
 const PREFIX: Record<string, string> = { input: "L", docs: "D", tavily: "W" };
