@@ -45,6 +45,22 @@ module.exports = {
       to: { path: "^(graphs|cli)/|^src/(run|commands)/" },
     },
     {
+      name: "config-is-the-bottom",
+      severity: "error",
+      comment:
+        "src/config holds the defaults and the one reader of the environment; every layer imports it, so it imports no other module of src/ (the agents configuration, which names roles and engines, belongs to the model layer: src/llm/agentsConfig.ts).",
+      from: { path: "^src/config/" },
+      to: { path: "^src/(?!config/)" },
+    },
+    {
+      name: "model-layer-below-progress",
+      severity: "error",
+      comment:
+        "src/progress renders what the model layer reports; src/llm declares what it reports (src/llm/llmEvents.ts: its events, the timer of its phases) and takes a sink and a timer, so it imports nothing of src/progress.",
+      from: { path: "^src/llm/" },
+      to: { path: "^src/progress/" },
+    },
+    {
       name: "graphs-stay-below-commands",
       severity: "error",
       comment: "Graphs are composed into runs by src/run and started by commands; they import neither commands nor cli/.",

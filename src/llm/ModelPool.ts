@@ -6,10 +6,10 @@
  */
 import os from "node:os";
 import path from "node:path";
-import { type AgentsConfig, endpointsOf } from "../config/agentsConfig.ts";
 import { readEnv } from "../config/env.ts";
 import { UserError } from "../errors.ts";
 import { findLlamaCppTool, type LocatedTool } from "../util/llamaCppTools.ts";
+import { type AgentsConfig, endpointsOf } from "./agentsConfig.ts";
 import type { ModelBackendKind } from "./chooseBackend.ts";
 import { type BackendChoice, parseBackendChoice } from "./chooseBackend.ts";
 import { endpointRoot } from "./endpointProbe.ts";

@@ -5,7 +5,7 @@
 
 import type { Llama } from "node-llama-cpp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { applyOverrides, loadAgentsConfig } from "../../src/config/agentsConfig.ts";
+import { applyOverrides, loadAgentsConfig } from "../../src/llm/agentsConfig.ts";
 import { LlamaModelBackend, openLlama } from "../../src/llm/LlamaBackend.ts";
 import { LlmService } from "../../src/llm/LlmService.ts";
 import { openPool, planPool } from "../../src/llm/ModelPool.ts";

@@ -2,7 +2,7 @@ import { spawn } from "node:child_process";
 import path from "node:path";
 import type { Llama } from "node-llama-cpp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { applyOverrides, loadAgentsConfig } from "../../src/config/agentsConfig.ts";
+import { applyOverrides, loadAgentsConfig } from "../../src/llm/agentsConfig.ts";
 import { openPool, planPool } from "../../src/llm/ModelPool.ts";
 import { sharedModel } from "../helpers/scriptedBackend.ts";
 

@@ -2,7 +2,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { applyOverrides, loadAgentsConfig } from "../../src/config/agentsConfig.ts";
+import { applyOverrides, loadAgentsConfig } from "../../src/llm/agentsConfig.ts";
 import { chooseBackend, parseBackendChoice } from "../../src/llm/chooseBackend.ts";
 import { planPool } from "../../src/llm/ModelPool.ts";
 import type { ModelMemoryProfile } from "../../src/llm/memoryPlan.ts";

@@ -2,7 +2,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, afterEach, describe, expect, it, vi } from "vitest";
-import { applyOverrides, loadAgentsConfig } from "../../src/config/agentsConfig.ts";
+import { applyOverrides, loadAgentsConfig } from "../../src/llm/agentsConfig.ts";
 import { createEngineChooser } from "../../src/llm/engineChooser.ts";
 import { describeLlamaServer, identifyLlamaServer } from "../../src/llm/llamaServerIdentity.ts";
 import { planPool } from "../../src/llm/ModelPool.ts";
