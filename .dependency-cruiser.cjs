@@ -61,6 +61,14 @@ module.exports = {
       to: { path: "^src/progress/" },
     },
     {
+      name: "research-below-kb",
+      severity: "error",
+      comment:
+        "The knowledge base cites research (src/kb links research sources), so research imports nothing of src/kb; what a provider needs of the taxonomy (a category's title for the web query) comes in the query, from the node that owns it.",
+      from: { path: "^src/research/" },
+      to: { path: "^src/kb/" },
+    },
+    {
       name: "graphs-stay-below-commands",
       severity: "error",
       comment: "Graphs are composed into runs by src/run and started by commands; they import neither commands nor cli/.",

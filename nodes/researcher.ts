@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import type { LangGraphRunnableConfig } from "@langchain/langgraph";
+import { categoryTitle } from "../src/kb/taxonomy.ts";
 import { callPriority, type NodeDeps, runContext } from "./deps.ts";
 import { fileSystemPrompt, renderFileSources } from "./fileContext.ts";
 import { instrument } from "./instrument.ts";
@@ -65,7 +66,7 @@ async function searchPattern(
       runId,
       name: pattern.name,
       summary: pattern.summary,
-      category: pattern.category,
+      categoryTitle: categoryTitle(pattern.category),
       docId: state.docId,
       limit: deps.settings.researchResults,
       signal,
