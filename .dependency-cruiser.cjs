@@ -69,6 +69,14 @@ module.exports = {
       to: { path: "^src/kb/" },
     },
     {
+      name: "environment-read-at-the-edge",
+      severity: "error",
+      comment:
+        "The environment is read once, at the edge (cli/, run composition in src/run, scripts, bench), and passed in: providers, nodes and graphs take the values (or an Env they were given) from their caller, so a caller's env decides. They may import src/config/env.ts for its Env type only.",
+      from: { path: "^(src/(?!run/|commands/|config/env\\.ts$)|nodes/|graphs/)" },
+      to: { path: "^src/config/env\\.ts$", dependencyTypesNot: ["type-only"] },
+    },
+    {
       name: "graphs-stay-below-commands",
       severity: "error",
       comment: "Graphs are composed into runs by src/run and started by commands; they import neither commands nor cli/.",
