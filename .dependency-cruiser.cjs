@@ -40,9 +40,41 @@ module.exports = {
       name: "nodes-stay-below-graphs",
       severity: "error",
       comment:
-        "Nodes are wired by graphs/, run by src/run and src/commands; they import none of those, except the state schema both layers share (graphs/state.ts).",
+        "Nodes are wired by graphs/, run by src/run and src/commands; they import none of those. The state schema both read lives in nodes/state.ts, below the graphs, so no exception is needed.",
       from: { path: "^nodes/" },
-      to: { path: "^(graphs|cli)/|^src/(run|commands)/", pathNot: "^graphs/state\\.ts$" },
+      to: { path: "^(graphs|cli)/|^src/(run|commands)/" },
+    },
+    {
+      name: "config-is-the-bottom",
+      severity: "error",
+      comment:
+        "src/config holds the defaults and the one reader of the environment; every layer imports it, so it imports no other module of src/ (the agents configuration, which names roles and engines, belongs to the model layer: src/llm/agentsConfig.ts).",
+      from: { path: "^src/config/" },
+      to: { path: "^src/(?!config/)" },
+    },
+    {
+      name: "model-layer-below-progress",
+      severity: "error",
+      comment:
+        "src/progress renders what the model layer reports; src/llm declares what it reports (src/llm/llmEvents.ts: its events, the timer of its phases) and takes a sink and a timer, so it imports nothing of src/progress.",
+      from: { path: "^src/llm/" },
+      to: { path: "^src/progress/" },
+    },
+    {
+      name: "research-below-kb",
+      severity: "error",
+      comment:
+        "The knowledge base cites research (src/kb links research sources), so research imports nothing of src/kb; what a provider needs of the taxonomy (a category's title for the web query) comes in the query, from the node that owns it.",
+      from: { path: "^src/research/" },
+      to: { path: "^src/kb/" },
+    },
+    {
+      name: "environment-read-at-the-edge",
+      severity: "error",
+      comment:
+        "The environment is read once, at the edge (cli/, run composition in src/run, scripts, bench), and passed in: providers, nodes and graphs take the values (or an Env they were given) from their caller, so a caller's env decides. They may import src/config/env.ts for its Env type only.",
+      from: { path: "^(src/(?!run/|commands/|config/env\\.ts$)|nodes/|graphs/)" },
+      to: { path: "^src/config/env\\.ts$", dependencyTypesNot: ["type-only"] },
     },
     {
       name: "graphs-stay-below-commands",

@@ -30,6 +30,7 @@ import { openLlama } from "../src/llm/LlamaBackend.ts";
 import { formatBytes, kvBytesPerSequence, readModelMemoryProfile } from "../src/llm/memoryPlan.ts";
 import { machineThreads } from "../src/llm/threads.ts";
 import { lineChartSvg } from "./chart.ts";
+import { benchToolSearch } from "./llamacpp/tools.ts";
 import { machineInfo } from "./machine.ts";
 import { benchPipeline, type PipelineBenchResult } from "./pipelineBench.ts";
 import { formatSummary, type Summary } from "./stats.ts";
@@ -114,7 +115,7 @@ if (values.model) {
 } else {
   const shape = values.synthetic ?? "qwen2.5-0.5b";
   if (!isSyntheticShapeName(shape)) throw new Error(`--synthetic takes one of ${Object.keys(SYNTHETIC_SHAPES).join(", ")}`);
-  modelPath = await ensureSyntheticModel({ shape, quant, cacheDir: path.join(repo, ".bench/models"), threads, onProgress: log });
+  modelPath = await ensureSyntheticModel({ toolSearch: benchToolSearch(), shape, quant, cacheDir: path.join(repo, ".bench/models"), threads, onProgress: log });
   shapeName = shape;
   label = `SYNTHETIC ${shape} ${quant} (random weights in the real model's exact shape)`;
 }

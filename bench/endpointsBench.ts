@@ -26,8 +26,8 @@ import { parseArgs } from "node:util";
 import { ensureSyntheticModel } from "../src/gguf/ensureSyntheticModel.ts";
 import { isSyntheticShapeName } from "../src/gguf/writeSyntheticGguf.ts";
 import { type CallStats, OpenAiBackend } from "../src/llm/OpenAiBackend.ts";
-import { findLlamaCppTool } from "../src/util/llamaCppTools.ts";
 import { type ExternalServer, startLlamaServer } from "../test/helpers/llamaServerFleet.ts";
+import { benchToolSearch, findBenchTool } from "./llamacpp/tools.ts";
 import { machineInfo } from "./machine.ts";
 import { summarize } from "./stats.ts";
 
@@ -176,10 +176,10 @@ async function killCheck(
 }
 
 export async function runEndpointsBench(o: EndpointsBenchOptions): Promise<void> {
-  const bin = findLlamaCppTool("llama-server");
+  const bin = findBenchTool("llama-server");
   if (!bin) throw new Error("llama-server not found: build it with bash scripts/buildLlamaServer.sh");
   if (!isSyntheticShapeName(o.shape)) throw new Error(`unknown --shape ${o.shape}`);
-  const model = await ensureSyntheticModel({ shape: o.shape, quant: "Q8_0", onProgress: (l) => process.stderr.write(`${l}\n`) });
+  const model = await ensureSyntheticModel({ toolSearch: benchToolSearch(), shape: o.shape, quant: "Q8_0", onProgress: (l) => process.stderr.write(`${l}\n`) });
   const start = () => startLlamaServer({ bin, model, slots: o.slots, ctxPerSlot: 2048, threads: 1, extra: ["--no-webui"] });
   let servers: ExternalServer[] = [await start(), await start()];
   try {

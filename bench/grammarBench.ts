@@ -33,8 +33,7 @@ import { ensureSyntheticModel, type SyntheticModelQuant } from "../src/gguf/ensu
 import { isSyntheticShapeName, SYNTHETIC_SHAPES, type SyntheticShapeName } from "../src/gguf/writeSyntheticGguf.ts";
 import { type GrammarSchema, zodToGrammarSchema } from "../src/llm/jsonSchema.ts";
 import type { ModelBackend } from "../src/llm/types.ts";
-import { findLlamaCppTool } from "../src/util/llamaCppTools.ts";
-import { startLlamaServer } from "./llamacpp/tools.ts";
+import { benchToolSearch, findBenchTool, startLlamaServer } from "./llamacpp/tools.ts";
 import { quietSample } from "./quiet.ts";
 import { formatSummary, ratio, type Summary, summarize } from "./stats.ts";
 import { upsertSection } from "./vsLlamaCpp.ts";
@@ -502,12 +501,15 @@ function renderGrammarReport(o: GrammarBenchOptions, results: ModelResult[], met
 }
 
 export async function runGrammarBench(o: GrammarBenchOptions): Promise<string> {
-  const serverBin = findLlamaCppTool("llama-server");
+  const serverBin = findBenchTool("llama-server");
   if (!serverBin) throw new Error("llama-server not found: run `bash bench/llamacpp/build.sh` (it applies bench/llamacpp/patches/) first");
   const started = new Date().toISOString().replace(/\.\d+Z$/, "Z");
   const files: Array<{ label: string; file: string }> = o.models.map((f) => ({ label: path.basename(f), file: f }));
   for (const shape of o.shapes)
-    files.push({ label: `synthetic ${shape} ${o.quant}`, file: await ensureSyntheticModel({ shape, quant: o.quant, threads: o.threads, onProgress: log }) });
+    files.push({
+      label: `synthetic ${shape} ${o.quant}`,
+      file: await ensureSyntheticModel({ toolSearch: benchToolSearch(), shape, quant: o.quant, threads: o.threads, onProgress: log }),
+    });
   const results: ModelResult[] = [];
   for (const { label, file } of files) {
     const rows: Row[] = [];

@@ -18,8 +18,9 @@ import path from "node:path";
 import { ensureSyntheticModel, type SyntheticModelQuant } from "../src/gguf/ensureSyntheticModel.ts";
 import { isSyntheticShapeName, SYNTHETIC_SHAPES, type SyntheticShapeName } from "../src/gguf/writeSyntheticGguf.ts";
 import type { ModelBackend } from "../src/llm/types.ts";
-import { findLlamaCppTool } from "../src/util/llamaCppTools.ts";
 import {
+  benchToolSearch,
+  findBenchTool,
   findLlamaCppTools,
   type LlamaCppTools,
   runBatchedBench,
@@ -200,7 +201,7 @@ async function loadBackend(kind: string, model: string, o: VsLlamaCppOptions, se
   const backend =
     kind === "llama"
       ? await LlamaModelBackend.load(llama, common)
-      : await LlamaServerBackend.start(llama, { ...common, serverBin: findLlamaCppTool("llama-server") });
+      : await LlamaServerBackend.start(llama, { ...common, serverBin: findBenchTool("llama-server") });
   return {
     backend,
     async dispose() {
@@ -222,7 +223,7 @@ function log(line: string): void {
 }
 
 async function benchShape(shape: SyntheticShapeName, o: VsLlamaCppOptions, tools: LlamaCppTools | undefined): Promise<ShapeResult> {
-  const file = await ensureSyntheticModel({ shape, quant: o.quant, threads: o.threads, onProgress: log });
+  const file = await ensureSyntheticModel({ toolSearch: benchToolSearch(), shape, quant: o.quant, threads: o.threads, onProgress: log });
   const res: ShapeResult = { shape, file, bytes: fs.statSync(file).size, ours: {} };
   const sampling: SamplingSettings = { temperature: o.temperature, topK: 40, topP: 0.95, minP: 0, seed: 1 };
   if (tools) {

@@ -4,9 +4,9 @@ import { makeExtractor } from "../nodes/extractor.ts";
 import { makeRecordFile } from "../nodes/recordFile.ts";
 import { makeResearcher } from "../nodes/researcher.ts";
 import { routeAfterExtractor, routeAfterValidator } from "../nodes/routers.ts";
+import { FileState } from "../nodes/state.ts";
 import { makeValidator } from "../nodes/validator.ts";
 import { makeWriter } from "../nodes/writer.ts";
-import { FileState } from "./state.ts";
 
 /** One file: extractor -> researcher -> writer -> validator -(repair)-> writer … -> recordFile (stores the drafts; no model call). */
 export function buildFileGraph(deps: NodeDeps) {

@@ -2,9 +2,9 @@ import { type BaseCheckpointSaver, END, Send, START, StateGraph } from "@langcha
 import type { NodeDeps } from "../nodes/deps.ts";
 import { makeDiscover } from "../nodes/discover.ts";
 import { filesInFlight, makeProcessFile } from "../nodes/processFile.ts";
+import { PipelineState, type PipelineStateType } from "../nodes/state.ts";
 import { makeSynthesize } from "../nodes/synthesize.ts";
 import { buildFileGraph } from "./fileGraph.ts";
-import { PipelineState, type PipelineStateType } from "./state.ts";
 
 export interface PipelineGraphOptions {
   /** Files in flight at once (each file's LLM calls still wait for a free sequence). */

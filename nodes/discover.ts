@@ -1,8 +1,8 @@
 import type { LangGraphRunnableConfig } from "@langchain/langgraph";
-import type { PipelineStateType } from "../graphs/state.ts";
 import type { SkippedFile } from "../src/input/scanInput.ts";
 import { loadDocument, scanInput } from "../src/input/scanInput.ts";
 import { type NodeDeps, runContext } from "./deps.ts";
+import type { PipelineStateType } from "./state.ts";
 import type { FileTask } from "./types.ts";
 
 /**

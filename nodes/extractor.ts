@@ -1,10 +1,10 @@
 import type { LangGraphRunnableConfig } from "@langchain/langgraph";
-import type { FileStateType, FileStateUpdate } from "../graphs/state.ts";
 import { slugify } from "../src/kb/slug.ts";
 import { callPriority, type NodeDeps, runContext } from "./deps.ts";
 import { extractorChunks, fileSystemPrompt, renderExtractorUser } from "./fileContext.ts";
 import { instrument } from "./instrument.ts";
 import { extractorSchema } from "./schemas.ts";
+import type { FileStateType, FileStateUpdate } from "./state.ts";
 import type { PatternItem } from "./types.ts";
 
 /**

@@ -1,9 +1,9 @@
 import type { LangGraphRunnableConfig } from "@langchain/langgraph";
-import type { FileStateType, PipelineStateType } from "../graphs/state.ts";
 import { describeError, errorNode, isRunLevelError } from "../src/errors.ts";
 import type { LedgerSettings } from "../src/store/Ledger.ts";
 import { Semaphore } from "../src/util/Semaphore.ts";
 import { type NodeDeps, runContext } from "./deps.ts";
+import type { FileStateType, PipelineStateType } from "./state.ts";
 import type { FileOutcome, FileTask } from "./types.ts";
 
 /** What the parent graph sends for each file. */

@@ -1,11 +1,11 @@
 import type { LangGraphRunnableConfig } from "@langchain/langgraph";
-import type { FileStateType, FileStateUpdate } from "../graphs/state.ts";
 import type { Contribution, QuarantineRecord, UnreadRecord } from "../src/kb/types.ts";
 import { buildContribution } from "./contribution.ts";
 import { type NodeDeps, runContext } from "./deps.ts";
 import { unitById } from "./evidence.ts";
 import { instrument } from "./instrument.ts";
 import type { Draft } from "./schemas.ts";
+import type { FileStateType, FileStateUpdate } from "./state.ts";
 import type { FileOutcome, ResearchPack } from "./types.ts";
 
 /**

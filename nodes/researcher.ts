@@ -1,11 +1,12 @@
 import { createHash } from "node:crypto";
 import type { LangGraphRunnableConfig } from "@langchain/langgraph";
-import type { FileStateType, FileStateUpdate } from "../graphs/state.ts";
+import { categoryTitle } from "../src/kb/taxonomy.ts";
 import { callPriority, type NodeDeps, runContext } from "./deps.ts";
 import { fileSystemPrompt, renderFileSources } from "./fileContext.ts";
 import { instrument } from "./instrument.ts";
 import { byPatternSchema, researcherSchema } from "./schemas.ts";
 import { batchesThatFit, type StagePromptInput, stagePrompt } from "./stagePrompt.ts";
+import type { FileStateType, FileStateUpdate } from "./state.ts";
 import type { PatternItem, ResearchPack, ResearchSource } from "./types.ts";
 
 const PREFIX: Record<string, string> = { input: "L", docs: "D", tavily: "W" };
@@ -65,7 +66,7 @@ async function searchPattern(
       runId,
       name: pattern.name,
       summary: pattern.summary,
-      category: pattern.category,
+      categoryTitle: categoryTitle(pattern.category),
       docId: state.docId,
       limit: deps.settings.researchResults,
       signal,

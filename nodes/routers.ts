@@ -1,4 +1,4 @@
-import type { FileStateType } from "../graphs/state.ts";
+import type { FileStateType } from "./state.ts";
 
 /** After extraction: nothing found means nothing to research or write. */
 export function routeAfterExtractor(state: Pick<FileStateType, "patterns">): "researcher" | "recordFile" {

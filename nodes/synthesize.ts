@@ -1,12 +1,12 @@
 import { createHash } from "node:crypto";
 import type { LangGraphRunnableConfig } from "@langchain/langgraph";
-import type { PipelineStateType } from "../graphs/state.ts";
 import { type KnowledgeBase, keptMessage, type PendingPair } from "../src/kb/KnowledgeBase.ts";
 import type { MatchDraft } from "../src/kb/resolve.ts";
 import { categoryTitle } from "../src/kb/taxonomy.ts";
 import type { PromptLibrary } from "../src/prompts/PromptLibrary.ts";
 import { type NodeDeps, runContext } from "./deps.ts";
 import { synthesizerSchema } from "./schemas.ts";
+import type { PipelineStateType } from "./state.ts";
 
 const PROMPTS = ["synthesizer.system", "synthesizer.user"] as const;
 

@@ -1,5 +1,4 @@
 import type { LangGraphRunnableConfig } from "@langchain/langgraph";
-import type { FileStateType, FileStateUpdate } from "../graphs/state.ts";
 import type { SourceDocument } from "../src/input/types.ts";
 import type { CodeVerification } from "../src/kb/types.ts";
 import { checkGrounding } from "../src/validate/grounding.ts";
@@ -9,6 +8,7 @@ import { fileSystemPrompt } from "./fileContext.ts";
 import { instrument } from "./instrument.ts";
 import { byPatternSchema, type Draft, type ReviewOutput, reviewSchema } from "./schemas.ts";
 import { batchesThatFit, type StagePromptInput, stagePrompt } from "./stagePrompt.ts";
+import type { FileStateType, FileStateUpdate } from "./state.ts";
 import type { PatternItem, ResearchPack, Verdict } from "./types.ts";
 
 /**

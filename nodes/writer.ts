@@ -1,6 +1,5 @@
 import { createHash } from "node:crypto";
 import type { LangGraphRunnableConfig } from "@langchain/langgraph";
-import type { FileStateType, FileStateUpdate } from "../graphs/state.ts";
 import { categoryTitle } from "../src/kb/taxonomy.ts";
 import { callPriority, type NodeDeps, runContext } from "./deps.ts";
 import { exampleCandidates } from "./evidence.ts";
@@ -8,6 +7,7 @@ import { fileSystemPrompt, renderFileSources } from "./fileContext.ts";
 import { instrument } from "./instrument.ts";
 import { byPatternSchema, type Draft, writerSchema } from "./schemas.ts";
 import { batchesThatFit, type StagePromptInput, stagePrompt } from "./stagePrompt.ts";
+import type { FileStateType, FileStateUpdate } from "./state.ts";
 import type { DraftRef, PatternItem, ResearchPack, ResearchSource } from "./types.ts";
 
 /** The patterns the writer must (re)write this round: all at first, then those the validator failed. */

@@ -24,10 +24,9 @@ import { InputSetProvider } from "../../src/research/InputSetProvider.ts";
 import type { ResearchProvider } from "../../src/research/types.ts";
 import { createServices } from "../../src/run/createServices.ts";
 import { RunDatabase } from "../../src/store/RunDatabase.ts";
-import { findLlamaCppTool } from "../../src/util/llamaCppTools.ts";
 import { CodeCheckCache } from "../../src/validate/CodeCheckCache.ts";
 import { RustChecker } from "../../src/validate/rustCheck.ts";
-import { findLlamaCppTools, runBatchedBench } from "../llamacpp/tools.ts";
+import { findBenchTool, findLlamaCppTools, runBatchedBench } from "../llamacpp/tools.ts";
 import { type EtaAccuracy, etaAccuracy, etaAccuracyText, type TimedEvent } from "./etaAccuracy.ts";
 import type { TimelineCall } from "./timelineSvg.ts";
 
@@ -216,7 +215,7 @@ export async function runEngine(o: EngineOptions): Promise<EngineResult> {
     const common = { modelPath: o.modelPath, sequences: o.sequences, contextSize: o.contextSize, threads: o.threads, roleCaps: o.roleCaps };
     const model =
       o.backend === "llama-server"
-        ? await LlamaServerBackend.start(llama, { ...common, serverBin: findLlamaCppTool("llama-server") })
+        ? await LlamaServerBackend.start(llama, { ...common, serverBin: findBenchTool("llama-server") })
         : await LlamaModelBackend.load(llama, common);
     const cpuRule = o.cpuFilesInFlight === true && llama.gpu === false;
     const concurrency = cpuRule ? Math.min(o.concurrency, cpuFilesInFlight(o.threads)) : o.concurrency;

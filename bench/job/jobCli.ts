@@ -37,14 +37,14 @@ import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { loadAgentsConfig } from "../../src/config/agentsConfig.ts";
 import { ensureSyntheticModel, type SyntheticModelQuant } from "../../src/gguf/ensureSyntheticModel.ts";
 import { isSyntheticShapeName, SYNTHETIC_SHAPES } from "../../src/gguf/writeSyntheticGguf.ts";
+import { loadAgentsConfig } from "../../src/llm/agentsConfig.ts";
 import { chooseBackend, parseBackendChoice } from "../../src/llm/chooseBackend.ts";
 import { loadPromptTokenizer, openLlama } from "../../src/llm/LlamaBackend.ts";
 import { ROLES, type Role } from "../../src/llm/roles.ts";
 import { machineThreads } from "../../src/llm/threads.ts";
-import { findLlamaCppTool } from "../../src/util/llamaCppTools.ts";
+import { benchToolSearch, findBenchTool } from "../llamacpp/tools.ts";
 import { engineMarkdown, runEngine } from "./engineJob.ts";
 import { etaAccuracy, etaAccuracySummary, etaAccuracyText, readEventRecording, writeEventRecording } from "./etaAccuracy.ts";
 import { DEFAULT_SLICE, type ReplayOptions, type ReplayResult, replayMarkdown, runReplay } from "./replayJob.ts";
@@ -256,6 +256,7 @@ async function runEngineMode(values: {
   } else {
     if (!isSyntheticShapeName(values.synthetic)) throw new Error(`--synthetic takes one of ${Object.keys(SYNTHETIC_SHAPES).join(", ")}`);
     modelPath = await ensureSyntheticModel({
+      toolSearch: benchToolSearch(),
       shape: values.synthetic,
       quant: values.quant as SyntheticModelQuant,
       cacheDir: path.join(repo, ".bench/models"),
@@ -271,7 +272,7 @@ async function runEngineMode(values: {
   const corpusDir = values.corpus ? path.resolve(values.corpus) : path.resolve(repo, "../shared/corpus/rust-research");
   const requested = parseBackendChoice(values.backend);
   if (!requested) throw new Error(`--backend takes auto, node-llama-cpp or llama-server, not ${values.backend}`);
-  const engine = chooseBackend(requested, { serverBin: findLlamaCppTool("llama-server") });
+  const engine = chooseBackend(requested, { serverBin: findBenchTool("llama-server") });
   log(`engine: ${engine.reason}`);
   const files = values.files
     ? values.files.split(",").map((f) => f.trim())

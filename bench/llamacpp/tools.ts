@@ -8,7 +8,26 @@ import { spawn } from "node:child_process";
 import fs from "node:fs";
 import net from "node:net";
 import path from "node:path";
-import { BENCH_BIN_DIR } from "../../src/util/llamaCppTools.ts";
+import { fileURLToPath } from "node:url";
+import { type Env, readEnv } from "../../src/config/env.ts";
+import { findLlamaCppTool, type ToolSearch } from "../../src/util/llamaCppTools.ts";
+
+/** Where bench/llamacpp/build.sh puts llama.cpp's tools (a developer build). */
+const BENCH_BIN_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", ".build", "bin");
+
+/**
+ * Where the benches (and the model tests that start llama.cpp's tools) look for one: the run's
+ * places (the build cache the environment names, then PATH) with bench/.build/bin between them.
+ * The product itself never looks under bench/.
+ */
+export function benchToolSearch(env: Pick<Env, "llamaCppCache"> = readEnv()): ToolSearch {
+  return { cacheRoot: env.llamaCppCache, binDirs: [BENCH_BIN_DIR] };
+}
+
+/** A llama.cpp tool where the benches look (benchToolSearch), or undefined. */
+export function findBenchTool(name: string): string | undefined {
+  return findLlamaCppTool(name, benchToolSearch());
+}
 
 export interface LlamaCppTools {
   bench: string;

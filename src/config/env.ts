@@ -34,7 +34,7 @@ export interface Env {
   uvThreadpoolSize: number;
   /** `RUST_KB_THREADPOOL`: how cli/threadpool.cjs chose the pool size ("<size> (<reason>)"); unset when it did not run. */
   threadpoolChoice: string | undefined;
-  /** `RUST_KB_LLAMA_SERVER`: the llama-server binary for the llama-server backend (default: the build cache, bench/.build/bin, then PATH). */
+  /** `RUST_KB_LLAMA_SERVER`: the llama-server binary for the llama-server backend (default: the build cache, then PATH). */
   llamaServerBin: string | undefined;
   /**
    * `RUST_KB_BACKEND`: the engine for models whose backend is "auto" (the default): auto,

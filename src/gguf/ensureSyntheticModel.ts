@@ -6,6 +6,7 @@
 
 import fs from "node:fs";
 import path from "node:path";
+import type { ToolSearch } from "../util/llamaCppTools.ts";
 import { quantizeGguf } from "./quantizeGguf.ts";
 import { readGgufHeader } from "./readGgufHeader.ts";
 import { resolveShape, SYNTHETIC_GENERATOR_VERSION, type SyntheticShape, type SyntheticShapeName, writeSyntheticGguf } from "./writeSyntheticGguf.ts";
@@ -27,6 +28,8 @@ export interface EnsureSyntheticModelOptions {
   quant: SyntheticModelQuant;
   /** Cache folder (default `.bench/models` under the current directory; git-ignored). */
   cacheDir?: string;
+  /** Where llama-quantize is looked for when a Q4_K_M file has to be made (src/util/llamaCppTools.ts). */
+  toolSearch: ToolSearch;
   /** Threads for llama-quantize. */
   threads?: number;
   /** Keep the F16 intermediate of a Q4_K_M file (default false: it is 4x the size). */
@@ -56,7 +59,7 @@ export async function ensureSyntheticModel(options: EnsureSyntheticModelOptions)
     await writeSyntheticGguf({ shape: options.shape, quant: "F16", outPath: f16 });
   }
   options.onProgress?.(`quantizing to ${target} with llama-quantize`);
-  await quantizeGguf({ inPath: f16, outPath: target, type: "Q4_K_M", threads: options.threads ?? 1 });
+  await quantizeGguf({ inPath: f16, outPath: target, type: "Q4_K_M", threads: options.threads ?? 1, toolSearch: options.toolSearch });
   if (!hadF16 && !options.keepF16) fs.rmSync(f16, { force: true });
   return target;
 }

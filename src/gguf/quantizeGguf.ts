@@ -8,7 +8,7 @@
 import { spawn } from "node:child_process";
 import fs from "node:fs";
 import { UserError } from "../errors.ts";
-import { findLlamaCppTool, toolSearchDescription } from "../util/llamaCppTools.ts";
+import { findLlamaCppTool, type ToolSearch, toolSearchDescription } from "../util/llamaCppTools.ts";
 
 export interface QuantizeGgufOptions {
   inPath: string;
@@ -16,7 +16,9 @@ export interface QuantizeGgufOptions {
   /** llama-quantize type name, e.g. "Q4_K_M". */
   type: string;
   threads: number;
-  /** Path of llama-quantize; default: findLlamaCppTool's search (build cache, bench/.build/bin, PATH). */
+  /** Where llama-quantize is looked for (the benches add bench/.build/bin, where `bash bench/llamacpp/build.sh` puts it). */
+  toolSearch: ToolSearch;
+  /** Path of llama-quantize; default: the one `toolSearch` finds. */
   quantizeBin?: string;
   /** Needed when the input is already quantized (Q8_0): quality is irrelevant for random weights. */
   allowRequantize?: boolean;
@@ -24,11 +26,11 @@ export interface QuantizeGgufOptions {
 
 /** Runs llama-quantize; writes through a temporary file renamed on success. */
 export async function quantizeGguf(options: QuantizeGgufOptions): Promise<string> {
-  const bin = options.quantizeBin ?? findLlamaCppTool("llama-quantize");
+  const bin = options.quantizeBin ?? findLlamaCppTool("llama-quantize", options.toolSearch);
   if (!bin)
     throw new UserError(
       "MODEL_NOT_FOUND",
-      `llama-quantize is needed to make a ${options.type} file and was not found (looked in ${toolSearchDescription()}).`,
+      `llama-quantize is needed to make a ${options.type} file and was not found (looked in ${toolSearchDescription(options.toolSearch)}).`,
       "Build llama.cpp's tools once with `bash bench/llamacpp/build.sh` (offline, ~15 min on 2 cores), or use --quant Q8_0.",
     );
   const tmp = `${options.outPath}.${process.pid}.tmp`;

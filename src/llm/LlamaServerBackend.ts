@@ -92,9 +92,9 @@ export class LlamaServerBackend implements ModelBackend {
       throw new UserError(
         "MODEL_LOAD_FAILED",
         serverBin === undefined
-          ? "The llama-server backend was chosen, but llama-server was not found (looked in the build cache, bench/.build/bin and PATH)."
+          ? "The llama-server backend was chosen, but llama-server was not found (looked in the build cache and PATH)."
           : `The llama-server backend was chosen, but there is no llama-server at ${serverBin}.`,
-        "Build llama-server once with `bash scripts/buildLlamaServer.sh` (offline, ~15 min on 2 cores; or `bash bench/llamacpp/build.sh` for every tool) or point RUST_KB_LLAMA_SERVER at a llama-server binary; or use the default backend (--backend node-llama-cpp).",
+        "Build llama-server once with `bash scripts/buildLlamaServer.sh` (offline, ~15 min on 2 cores; it reuses a same-commit build of `bash bench/llamacpp/build.sh`) or point RUST_KB_LLAMA_SERVER at a llama-server binary; or use the default backend (--backend node-llama-cpp).",
       );
     const stat = fs.statSync(options.modelPath);
     const modelId = `${path.basename(options.modelPath)}@${stat.size}`;

@@ -1,13 +1,13 @@
 import { createHash } from "node:crypto";
 import type { z } from "zod";
 import { describeError, isAbortError, isUserError, UserError } from "../errors.ts";
-import type { EventSink } from "../progress/events.ts";
-import type { TimeSplit } from "../progress/TimeSplit.ts";
+import { CallReport } from "./CallReport.ts";
 import { fitPrompt, promptRoom } from "./fitPrompt.ts";
-import { zodToGrammarSchema } from "./jsonSchema.ts";
+import { type GrammarSchema, zodToGrammarSchema } from "./jsonSchema.ts";
+import type { CallTimer, LlmEventSink } from "./llmEvents.ts";
 import { describeUnread, type PromptSource, type UnreadUnit, unreadUnits } from "./promptUnits.ts";
 import type { Role } from "./roles.ts";
-import type { BackendForRole, BackendResult, ChatPrompt } from "./types.ts";
+import type { BackendForRole, BackendResult, ChatPrompt, ModelBackend } from "./types.ts";
 
 /** A finished model call as stored for resume and accounting. */
 export interface CallRecord {
@@ -77,11 +77,12 @@ export interface LlmCounters {
 export interface LlmServiceOptions {
   backendFor: BackendForRole;
   store?: CallStore;
-  events?: EventSink;
+  /** Where the calls' progress goes (the run's event sink: src/progress renders these events). */
+  events?: LlmEventSink;
   /** Temperature of the first attempt; 0 (greedy) gives reproducible output. */
   temperature?: number;
   /** Where the calls' time goes (waiting for a sequence, reading, generating), for the run's summary. */
-  times?: TimeSplit;
+  times?: CallTimer;
 }
 
 /**
@@ -163,88 +164,102 @@ export class LlmService {
     return { ok: false, problems, attempts: maxAttempts, lastText };
   }
 
-  private async call(
-    request: LlmRequest,
-    grammarSchema: ReturnType<typeof zodToGrammarSchema> | undefined,
-    temperature: number,
-    seed: number | undefined,
-  ): Promise<BackendResult> {
-    const { store, events, times } = this.options;
-    const runId = request.runId;
+  /**
+   * One model call: the prompt fitted to the context, then the memo (a resumed node reuses the calls
+   * it finished), else the engine; the result counted and remembered.
+   */
+  private async call(request: LlmRequest, grammarSchema: GrammarSchema | undefined, temperature: number, seed: number | undefined): Promise<BackendResult> {
     const backend = this.options.backendFor(request.role);
     // Every role's prompt fits the context (before the memo key, so a resumed call finds its memo).
+    const fitted = this.fitToContext(request, backend);
+    const memoKey = hashKey([
+      fitted.callKey,
+      backend.modelId,
+      fitted.prompt.system,
+      fitted.prompt.user,
+      JSON.stringify(grammarSchema ?? null),
+      String(fitted.maxTokens),
+      String(temperature),
+      String(seed ?? ""),
+    ]);
+    const cached = this.fromMemo(fitted, memoKey);
+    if (cached) return cached;
+    const { result, ms } = await this.generate(backend, fitted, grammarSchema, temperature, seed);
+    this.counters.calls++;
+    this.counters.inputTokens += result.inputTokens;
+    this.counters.reusedInputTokens += result.reusedInputTokens ?? 0;
+    this.counters.outputTokens += result.outputTokens;
+    // An aborted generation is partial: never memoize it.
+    if (result.stopReason !== "abort") {
+      this.options.store?.putMemo(fitted.runId, memoKey, result, {
+        runId: fitted.runId,
+        callKey: fitted.callKey,
+        role: fitted.role,
+        modelId: backend.modelId,
+        inputTokens: result.inputTokens,
+        outputTokens: result.outputTokens,
+        ms: Math.round(ms),
+        stopReason: result.stopReason,
+      });
+    }
+    return result;
+  }
+
+  /**
+   * The request with its prompt fitted to the model's context. Units the model will not read in
+   * full are recorded before the call (a resumed call finds its memo and records them again), and a
+   * prompt that had to be cut is reported.
+   */
+  private fitToContext(request: LlmRequest, backend: ModelBackend): LlmRequest {
     const fitted = fitPrompt(request.prompt, request.maxTokens, {
       contextTokens: backend.contextTokens,
       countTokens: (t) => this.countTokens(request.role, t),
     });
-    // Units the model will not read in full are recorded before the call (a resumed call finds its memo and records them again).
     const unread = unreadUnits({ ...request, user: request.prompt.user }, fitted.shortened?.userLeftOut);
-    if (unread.length > 0) store?.recordUnread?.(runId, unread);
+    if (unread.length > 0) this.options.store?.recordUnread?.(request.runId, unread);
     if (fitted.shortened) {
       const units = describeUnread(unread.filter((u) => u.why === "context-cut"));
-      events?.({
+      this.options.events?.({
         type: "message",
         level: "warn",
         text: `${request.callKey}: the ${request.role} prompt was shortened from ${fitted.shortened.from} to ${fitted.shortened.to} tokens to fit the model's context of ${backend.contextTokens}${units ? ` (${request.source?.file}: ${units})` : ""}`,
       });
     }
-    request = { ...request, prompt: fitted.prompt, maxTokens: fitted.maxTokens };
-    const memoKey = hashKey([
-      request.callKey,
-      backend.modelId,
-      request.prompt.system,
-      request.prompt.user,
-      JSON.stringify(grammarSchema ?? null),
-      String(request.maxTokens),
-      String(temperature),
-      String(seed ?? ""),
-    ]);
-    const cached = store?.getMemo(runId, memoKey);
-    if (cached) {
-      this.counters.memoHits++;
-      events?.({
-        type: "llm_call_finished",
-        role: request.role,
-        ...(request.affinityKey !== undefined ? { path: request.affinityKey } : {}),
-        outputTokens: 0,
-        ms: 0,
-        memo: true,
-      });
-      return cached;
-    }
-    const role = request.role;
-    const file = request.affinityKey !== undefined ? { path: request.affinityKey } : {};
-    const queued = performance.now();
-    let started = queued;
-    let firstTextAt: number | undefined;
-    let running = false;
-    // Where the call's time goes: waiting for a sequence, then reading the prompt, then generating.
-    let endPhase = times?.begin("waiting");
-    const enter = (phase: "reading" | "generating") => {
-      endPhase?.();
-      endPhase = times?.begin(phase);
-    };
-    const progress = new CallProgress((read, generated, ms) => events?.({ type: "llm_tokens", role, ...file, read, generated, ms }), queued);
-    const startOnce = () => {
-      if (running) return;
-      running = true;
-      started = performance.now();
-      progress.restart(started);
-      enter("reading");
-      events?.({ type: "llm_call_started", role, ...file, waitMs: started - queued });
-    };
+    return { ...request, prompt: fitted.prompt, maxTokens: fitted.maxTokens };
+  }
+
+  /** The result of this very call if it finished before (reported as a memo call, which never started). */
+  private fromMemo(request: LlmRequest, memoKey: string): BackendResult | undefined {
+    const cached = this.options.store?.getMemo(request.runId, memoKey);
+    if (!cached) return undefined;
+    this.counters.memoHits++;
+    this.options.events?.({
+      type: "llm_call_finished",
+      role: request.role,
+      ...(request.affinityKey !== undefined ? { path: request.affinityKey } : {}),
+      outputTokens: 0,
+      ms: 0,
+      memo: true,
+    });
+    return cached;
+  }
+
+  /** Runs the call on the engine, reporting its phases and tokens; an engine failure becomes MODEL_GENERATION_FAILED. */
+  private async generate(
+    backend: ModelBackend,
+    request: LlmRequest,
+    grammarSchema: GrammarSchema | undefined,
+    temperature: number,
+    seed: number | undefined,
+  ): Promise<{ result: BackendResult; ms: number }> {
+    const report = new CallReport(request.role, request.affinityKey, this.options.events, this.options.times);
     let result: BackendResult;
     try {
       result = await backend.generate({
-        onStart: startOnce,
-        onFirstToken: () => {
-          if (firstTextAt !== undefined) return;
-          firstTextAt = performance.now();
-          enter("generating");
-          progress.flush();
-        },
-        onProgress: (p) => progress.update(p),
-        role,
+        onStart: report.start,
+        onFirstToken: report.firstToken,
+        onProgress: report.update,
+        role: request.role,
         callKey: request.callKey,
         prompt: request.prompt,
         grammarSchema,
@@ -256,11 +271,7 @@ export class LlmService {
         ...(request.priority !== undefined ? { priority: request.priority } : {}),
       });
     } catch (e) {
-      endPhase?.();
-      if (running) {
-        progress.flush();
-        events?.({ type: "llm_call_finished", role, ...file, outputTokens: 0, ms: performance.now() - started, memo: false, waitMs: started - queued });
-      }
+      report.failed();
       // A model that fails fails for every file: named as a model failure, it stops the run (resumable).
       if (isAbortError(e) || isUserError(e)) throw e;
       throw new UserError(
@@ -270,44 +281,7 @@ export class LlmService {
         { cause: e },
       );
     }
-    startOnce();
-    endPhase?.();
-    const ended = performance.now();
-    const ms = ended - started;
-    const evaluated = Math.max(0, result.inputTokens - (result.reusedInputTokens ?? 0));
-    this.counters.calls++;
-    this.counters.inputTokens += result.inputTokens;
-    this.counters.reusedInputTokens += result.reusedInputTokens ?? 0;
-    this.counters.outputTokens += result.outputTokens;
-    // The last report brings the call's sums to the result's counts.
-    progress.update({ read: evaluated, generated: result.outputTokens });
-    progress.flush();
-    events?.({
-      type: "llm_call_finished",
-      role,
-      ...file,
-      outputTokens: result.outputTokens,
-      ms,
-      memo: false,
-      readMs: (firstTextAt ?? ended) - started,
-      waitMs: started - queued,
-      promptTokens: result.inputTokens,
-      evaluatedTokens: evaluated,
-    });
-    // An aborted generation is partial: never memoize it.
-    if (result.stopReason !== "abort") {
-      store?.putMemo(runId, memoKey, result, {
-        runId,
-        callKey: request.callKey,
-        role: request.role,
-        modelId: backend.modelId,
-        inputTokens: result.inputTokens,
-        outputTokens: result.outputTokens,
-        ms: Math.round(ms),
-        stopReason: result.stopReason,
-      });
-    }
-    return result;
+    return { result, ms: report.finished(result) };
   }
 }
 
@@ -318,47 +292,4 @@ function hashKey(parts: readonly string[]): string {
   const h = createHash("sha256");
   for (const p of parts) h.update(p).update("\u0000");
   return h.digest("hex");
-}
-
-/** Reports at most about once a second per call: enough for rates on a display, few events for many calls. */
-const REPORT_EVERY_MS = 1000;
-
-/**
- * A running call's token counts as its engine reports them (running totals), turned into
- * `llm_tokens` deltas: throttled, never negative, and flushed at the first generated text and at
- * the end, so the deltas of a call sum to its result's counts (or to what the engine reported, when
- * that was more).
- */
-class CallProgress {
-  private seen = { read: 0, generated: 0 };
-  private sent = { read: 0, generated: 0 };
-  private last: number;
-
-  constructor(
-    private readonly send: (read: number, generated: number, ms: number) => void,
-    start: number,
-  ) {
-    this.last = start;
-  }
-
-  /** The call got its sequence: reports cover the time from here. */
-  restart(at: number): void {
-    this.last = at;
-  }
-
-  update(p: { read?: number; generated?: number }): void {
-    if (p.read !== undefined && p.read > this.seen.read) this.seen.read = p.read;
-    if (p.generated !== undefined && p.generated > this.seen.generated) this.seen.generated = p.generated;
-    if (performance.now() - this.last >= REPORT_EVERY_MS) this.flush();
-  }
-
-  flush(): void {
-    const read = this.seen.read - this.sent.read;
-    const generated = this.seen.generated - this.sent.generated;
-    if (read <= 0 && generated <= 0) return;
-    const now = performance.now();
-    this.send(Math.max(0, read), Math.max(0, generated), now - this.last);
-    this.sent = { ...this.seen };
-    this.last = now;
-  }
 }

@@ -6,12 +6,11 @@
  */
 import os from "node:os";
 import path from "node:path";
-import { type AgentsConfig, endpointsOf } from "../config/agentsConfig.ts";
-import { readEnv } from "../config/env.ts";
+import type { Env } from "../config/env.ts";
 import { UserError } from "../errors.ts";
-import { findLlamaCppTool, type LocatedTool } from "../util/llamaCppTools.ts";
-import type { ModelBackendKind } from "./chooseBackend.ts";
-import { type BackendChoice, parseBackendChoice } from "./chooseBackend.ts";
+import type { LocatedTool } from "../util/llamaCppTools.ts";
+import { type AgentsConfig, endpointsOf } from "./agentsConfig.ts";
+import { type BackendChoice, cudaLikely, type ModelBackendKind, parseBackendChoice } from "./chooseBackend.ts";
 import { endpointRoot } from "./endpointProbe.ts";
 import { createEngineChooser } from "./engineChooser.ts";
 import { LlamaModelBackend } from "./LlamaBackend.ts";
@@ -47,6 +46,8 @@ export interface PoolModelPlan {
   backendReason?: string;
   /** What the llama-server that runs costs when it lacks the project's grammar patch (one line). */
   backendCost?: string;
+  /** The llama-server binary the plan found for it (looked up once; undefined when none was: opening says so). */
+  serverBin?: string;
   endpoint?: PoolEndpointPlan;
 }
 
@@ -75,6 +76,13 @@ export interface PoolPlan {
   concurrency: number;
 }
 
+/**
+ * The environment's part in a plan: `backend` (RUST_KB_BACKEND: what "auto" means for this run),
+ * `llamaServerBin` (RUST_KB_LLAMA_SERVER), `llamaCppCache` (where the build cache is) and `gpu`
+ * (RUST_KB_GPU).
+ */
+export type PlanEnv = Pick<Env, "backend" | "llamaServerBin" | "llamaCppCache" | "gpu">;
+
 export interface PlanOptions {
   /** Resolves a model source (null = the run's default model) to a local file path. */
   resolveSource: (source: string | null) => Promise<string>;
@@ -89,15 +97,15 @@ export interface PlanOptions {
   /** Memory that can be used now (bytes); default: free RAM, or free VRAM when models go to a discrete GPU. */
   freeMemory?: () => Promise<{ bytes: number; what: string }>;
   readProfile?: (file: string, contextSize: number, sequences: number) => Promise<ModelMemoryProfile>;
+  /** What the plan takes from the environment, read once by the caller (src/config/env.ts). */
+  env: PlanEnv;
   /**
-   * For models whose backend is "auto": the llama-server binary (null = none, so they run in
-   * process; default: RUST_KB_LLAMA_SERVER's path when it exists, else findLlamaCppTool) and whether
-   * a CUDA GPU is likely (default: src/llm/chooseBackend.ts's cudaLikely).
+   * For models whose backend is "auto" or llama-server: the llama-server binary (null = none, so
+   * "auto" runs in process; default: `env.llamaServerBin` when it exists, else the build cache under
+   * `env.llamaCppCache`, then PATH) and whether a CUDA GPU is likely (default: cudaLikely(env.gpu)).
    */
   llamaServerBin?: string | null;
   cudaLikely?: boolean;
-  /** What "auto" means for this run (default: RUST_KB_BACKEND, else auto). */
-  defaultBackend?: string;
   /** Names the llama-server that will run: version and grammar patch (default: src/llm/llamaServerIdentity.ts, which runs it with --version). */
   identifyLlamaServer?: (located: LocatedTool) => Promise<LlamaServerIdentity>;
 }
@@ -111,65 +119,70 @@ export interface PlanOptions {
 export async function planPool(config: AgentsConfig, options: PlanOptions): Promise<PoolPlan> {
   const totalAgents = ROLES.reduce((a, r) => a + config.roles[r].agents, 0);
   const concurrency = Math.max(1, Math.min(options.concurrency ?? totalAgents, totalAgents));
-  const byPath = new Map<
-    string,
-    {
-      keys: string[];
-      roles: Role[];
-      contextSize: number;
-      backend: ModelBackendKind | "endpoint";
-      backendReason?: string;
-      backendCost?: string;
-      endpoint?: PoolEndpointPlan;
-    }
-  >();
-  // RUST_KB_BACKEND (or options.defaultBackend) stands in for "auto".
-  const defaultBackend = (): BackendChoice => {
-    const raw = options.defaultBackend ?? readEnv().backend;
-    if (raw === undefined) return "auto";
-    const choice = parseBackendChoice(raw);
-    if (choice === undefined)
-      throw new UserError("CONFIG_INVALID", `RUST_KB_BACKEND is "${raw}".`, "Set it to auto, node-llama-cpp (or llama) or llama-server, or unset it.");
-    return choice;
-  };
+  const used = [...(await groupModels(config, options)).entries()].filter(([, g]) => g.roles.length > 0);
+  const contextSize = Math.max(...used.map(([, g]) => g.contextSize));
+  const remoteModels = used.filter(([, g]) => g.backend === "endpoint").map(([id, g]) => endpointModelPlan(id, g, config, concurrency));
+  // Memory admission and threads concern the models loaded here only.
+  const local = used.filter(([, g]) => g.backend !== "endpoint");
+  if (local.length === 0) return allOnServers(remoteModels, config, contextSize, options.threads, concurrency);
+  const admitted = await admitLocalModels(local, config, { contextSize, concurrency }, options);
+  return { ...admitted, models: [...admitted.models, ...remoteModels], threads: options.threads, concurrency };
+}
+
+/** The models one file (or one set of model servers) serves, and how it runs. */
+interface ModelGroup {
+  /** Config keys that name it. */
+  keys: string[];
+  roles: Role[];
+  contextSize: number;
+  backend: ModelBackendKind | "endpoint";
+  backendReason?: string;
+  backendCost?: string;
+  serverBin?: string;
+  endpoint?: PoolEndpointPlan;
+}
+
+/**
+ * The configuration's models grouped by what they load: a local file (resolved, its engine chosen)
+ * or a set of model servers; each group with the roles that use it, in config order.
+ */
+async function groupModels(config: AgentsConfig, options: PlanOptions): Promise<Map<string, ModelGroup>> {
+  const groups = new Map<string, ModelGroup>();
   // The llama-server binary is looked up and named once, and only when a model asks for "auto" or llama-server.
   const chooseEngine = createEngineChooser({
-    ...(options.llamaServerBin !== undefined ? { llamaServerBin: options.llamaServerBin } : {}),
-    ...(options.cudaLikely !== undefined ? { cudaLikely: options.cudaLikely } : {}),
+    llamaServerBin: options.llamaServerBin !== undefined ? options.llamaServerBin : options.env.llamaServerBin,
+    search: { cacheRoot: options.env.llamaCppCache },
+    cudaLikely: options.cudaLikely ?? cudaLikely(options.env.gpu),
     ...(options.identifyLlamaServer ? { identifyLlamaServer: options.identifyLlamaServer } : {}),
   });
-  const pathOfKey = new Map<string, string>();
+  const idOfKey = new Map<string, string>();
   for (const [key, spec] of Object.entries(config.models)) {
-    const urls = endpointsOf(spec);
-    if (urls.length > 0) {
+    const endpoint = endpointPlanOf(spec);
+    if (endpoint) {
       // Served by model servers: grouped by servers and model name; nothing to resolve or load.
-      const endpoint: PoolEndpointPlan = {
-        urls: [...new Set(urls.map(endpointRoot))],
-        ...(spec.model !== undefined ? { model: spec.model } : {}),
-        ...(spec.apiKeyEnv !== undefined ? { apiKeyEnv: spec.apiKeyEnv } : {}),
-        ...(spec.slots !== undefined ? { slots: spec.slots } : {}),
-        ...(spec.structuredOutput !== undefined ? { structuredOutput: spec.structuredOutput } : {}),
-      };
       const id = `endpoint:${[...endpoint.urls].sort().join(" ")}#${spec.model ?? ""}`;
-      pathOfKey.set(key, id);
-      const g = byPath.get(id) ?? { keys: [], roles: [], contextSize: 0, backend: "endpoint" as const, endpoint };
+      idOfKey.set(key, id);
+      const g = groups.get(id) ?? { keys: [], roles: [], contextSize: 0, backend: "endpoint" as const, endpoint };
       g.keys.push(key);
       g.contextSize = Math.max(g.contextSize, spec.contextSize);
-      byPath.set(id, g);
+      groups.set(id, g);
       continue;
     }
     const file = path.resolve(await options.resolveSource(spec.source));
-    pathOfKey.set(key, file);
-    const requested = spec.backend === "auto" ? defaultBackend() : spec.backend;
+    idOfKey.set(key, file);
+    // RUST_KB_BACKEND stands in for "auto".
+    const requested = spec.backend === "auto" ? defaultBackend(options.env.backend) : spec.backend;
     const chosen = await chooseEngine(requested);
+    const serverBin = chosen.backend === "llama-server" ? chooseEngine.serverBin() : undefined;
     // The reason is reported for engines picked automatically, and for every llama-server (which binary runs).
-    const g = byPath.get(file) ?? {
+    const g = groups.get(file) ?? {
       keys: [],
       roles: [],
       contextSize: 0,
       backend: chosen.backend,
       ...(requested === "auto" || chosen.backend === "llama-server" ? { backendReason: chosen.reason } : {}),
       ...(chosen.cost !== undefined ? { backendCost: chosen.cost } : {}),
+      ...(serverBin !== undefined ? { serverBin } : {}),
     };
     if (g.backend !== chosen.backend)
       throw new UserError(
@@ -179,88 +192,115 @@ export async function planPool(config: AgentsConfig, options: PlanOptions): Prom
       );
     g.keys.push(key);
     g.contextSize = Math.max(g.contextSize, spec.contextSize);
-    byPath.set(file, g);
+    groups.set(file, g);
   }
   for (const role of ROLES) {
-    const file = pathOfKey.get(config.roles[role].model);
-    if (file) byPath.get(file)?.roles.push(role);
+    const id = idOfKey.get(config.roles[role].model);
+    if (id) groups.get(id)?.roles.push(role);
   }
-  const allGroups = [...byPath.entries()].filter(([, g]) => g.roles.length > 0);
-  const remoteGroups = allGroups.filter(([, g]) => g.backend === "endpoint");
-  // Memory admission and threads concern the models loaded here only.
-  const groups = allGroups.filter(([, g]) => g.backend !== "endpoint");
-  const contextSize = Math.max(...allGroups.map(([, g]) => g.contextSize));
-  const capsOf = (g: { roles: Role[] }) =>
-    Object.fromEntries(g.roles.map((r) => [r, Math.min(config.roles[r].agents, concurrency)])) as Partial<Record<Role, number>>;
-  const requestedOf = (c: Partial<Record<Role, number>>) =>
-    Math.min(
-      concurrency,
-      Object.values(c).reduce((a, b) => a + (b ?? 0), 0),
-    );
-  const remoteModels: PoolModelPlan[] = remoteGroups.map(([id, g]) => {
-    const roleCaps = capsOf(g);
-    const n = requestedOf(roleCaps);
-    return {
-      keys: g.keys,
-      path: id,
-      label: `model server ${g.endpoint?.urls.join(", ")}${g.endpoint?.model ? ` (${g.endpoint.model})` : ""}`,
-      roles: g.roles,
-      roleCaps,
-      requestedSequences: n,
-      sequences: n,
-      contextSize: g.contextSize,
-      threads: 0,
-      backend: "endpoint",
-      ...(g.endpoint ? { endpoint: g.endpoint } : {}),
-    };
-  });
-  if (groups.length === 0) {
-    // Every model is on a server: nothing to admit, no free-memory probe (no llama.cpp started here).
-    const fit: FitResult = {
-      outcome: "fits",
-      fits: true,
-      requestedContextSize: contextSize,
-      contextSize,
-      models: [],
-      modelsBytes: 0,
-      reserveBytes: 0,
-      totalBytes: 0,
-      budgetBytes: 0,
-      minContextSize: config.memory.minContextSize,
-      minSequences: config.memory.minSequences,
-    };
-    return {
-      models: remoteModels,
-      fit,
-      arithmetic: ["no model is loaded in this process: every role runs on a model server"],
-      threads: options.threads,
-      budgetBytes: 0,
-      budgetSource: "none needed",
-      concurrency,
-    };
-  }
-  const caps = groups.map(([, g]) => capsOf(g));
-  const requested = caps.map(requestedOf);
-  const read = options.readProfile ?? ((file: string, ctx: number, seqs: number) => readModelMemoryProfile(file, { contextSize: ctx, sequences: seqs }));
-  const profiles = await Promise.all(groups.map(([file], i) => read(file, contextSize, requested[i] ?? 1)));
+  return groups;
+}
 
-  let budgetBytes: number;
-  let budgetSource: string;
-  if (config.memory.budget === "auto") {
-    const free = options.freeMemory ? await options.freeMemory() : { bytes: os.freemem(), what: "free RAM" };
-    budgetBytes = Math.floor(free.bytes * config.memory.share);
-    budgetSource = `${Math.round(config.memory.share * 100)}% of ${formatBytes(free.bytes)} ${free.what}`;
-  } else {
-    const parsed = parseByteSize(config.memory.budget);
-    if (parsed === undefined) throw new UserError("CONFIG_INVALID", `memory budget "${config.memory.budget}" is not a size`, 'Use a size such as "6GB".');
-    budgetBytes = parsed;
-    budgetSource = `budget ${config.memory.budget}`;
-  }
+/** What "auto" means for this run: RUST_KB_BACKEND when set, else auto. */
+function defaultBackend(raw: string | undefined): BackendChoice {
+  if (raw === undefined) return "auto";
+  const choice = parseBackendChoice(raw);
+  if (choice === undefined)
+    throw new UserError("CONFIG_INVALID", `RUST_KB_BACKEND is "${raw}".`, "Set it to auto, node-llama-cpp (or llama) or llama-server, or unset it.");
+  return choice;
+}
+
+/** The model servers a model names (base URLs normalised), or undefined for a local file. */
+function endpointPlanOf(spec: AgentsConfig["models"][string]): PoolEndpointPlan | undefined {
+  const urls = endpointsOf(spec);
+  if (urls.length === 0) return undefined;
+  return {
+    urls: [...new Set(urls.map(endpointRoot))],
+    ...(spec.model !== undefined ? { model: spec.model } : {}),
+    ...(spec.apiKeyEnv !== undefined ? { apiKeyEnv: spec.apiKeyEnv } : {}),
+    ...(spec.slots !== undefined ? { slots: spec.slots } : {}),
+    ...(spec.structuredOutput !== undefined ? { structuredOutput: spec.structuredOutput } : {}),
+  };
+}
+
+/** Max concurrent calls per role on a model: the roles' agent counts, capped by --concurrency. */
+function roleCapsOf(g: ModelGroup, config: AgentsConfig, concurrency: number): Partial<Record<Role, number>> {
+  return Object.fromEntries(g.roles.map((r) => [r, Math.min(config.roles[r].agents, concurrency)])) as Partial<Record<Role, number>>;
+}
+
+/** Sequences a model is asked for: its roles' caps together, at most --concurrency. */
+function requestedSequences(caps: Partial<Record<Role, number>>, concurrency: number): number {
+  return Math.min(
+    concurrency,
+    Object.values(caps).reduce((a, b) => a + (b ?? 0), 0),
+  );
+}
+
+/** A model on model servers: its sequences as asked (the servers' slots limit them, not this process's memory). */
+function endpointModelPlan(id: string, g: ModelGroup, config: AgentsConfig, concurrency: number): PoolModelPlan {
+  const roleCaps = roleCapsOf(g, config, concurrency);
+  const n = requestedSequences(roleCaps, concurrency);
+  return {
+    keys: g.keys,
+    path: id,
+    label: `model server ${g.endpoint?.urls.join(", ")}${g.endpoint?.model ? ` (${g.endpoint.model})` : ""}`,
+    roles: g.roles,
+    roleCaps,
+    requestedSequences: n,
+    sequences: n,
+    contextSize: g.contextSize,
+    threads: 0,
+    backend: "endpoint",
+    ...(g.endpoint ? { endpoint: g.endpoint } : {}),
+  };
+}
+
+/** Every model is on a server: nothing to admit, no free-memory probe (no llama.cpp started here). */
+function allOnServers(models: PoolModelPlan[], config: AgentsConfig, contextSize: number, threads: number, concurrency: number): PoolPlan {
+  const fit: FitResult = {
+    outcome: "fits",
+    fits: true,
+    requestedContextSize: contextSize,
+    contextSize,
+    models: [],
+    modelsBytes: 0,
+    reserveBytes: 0,
+    totalBytes: 0,
+    budgetBytes: 0,
+    minContextSize: config.memory.minContextSize,
+    minSequences: config.memory.minSequences,
+  };
+  return {
+    models,
+    fit,
+    arithmetic: ["no model is loaded in this process: every role runs on a model server"],
+    threads,
+    budgetBytes: 0,
+    budgetSource: "none needed",
+    concurrency,
+  };
+}
+
+/**
+ * The models loaded here, admitted by the memory budget (context per sequence, then sequences,
+ * shrunk down to the floors, else refused) and given their threads.
+ */
+async function admitLocalModels(
+  groups: [string, ModelGroup][],
+  config: AgentsConfig,
+  asked: { contextSize: number; concurrency: number },
+  options: PlanOptions,
+): Promise<Pick<PoolPlan, "models" | "fit" | "arithmetic" | "budgetBytes" | "budgetSource">> {
+  const caps = groups.map(([, g]) => roleCapsOf(g, config, asked.concurrency));
+  const requested = caps.map((c) => requestedSequences(c, asked.concurrency));
+  const read = options.readProfile ?? ((file: string, ctx: number, seqs: number) => readModelMemoryProfile(file, { contextSize: ctx, sequences: seqs }));
+  const profiles = await Promise.all(groups.map(([file], i) => read(file, asked.contextSize, requested[i] ?? 1)));
+  const { budgetBytes, budgetSource } = await memoryBudget(config, options);
   const fit = fitToBudget(
     profiles.map((profile, i) => ({ profile, sequences: requested[i] ?? 1 })),
     {
       budgetBytes,
-      contextSize,
+      contextSize: asked.contextSize,
       reserveBytes: parseByteSize(config.memory.reserve) ?? 0,
       minContextSize: config.memory.minContextSize,
       minSequences: config.memory.minSequences,
@@ -287,13 +327,28 @@ export async function planPool(config: AgentsConfig, options: PlanOptions): Prom
     roleCaps: caps[i] ?? {},
     requestedSequences: requested[i] ?? 1,
     sequences: sequences[i] ?? 1,
-    contextSize: fit.models[i]?.contextSize ?? contextSize,
+    contextSize: fit.models[i]?.contextSize ?? asked.contextSize,
     threads: threads[i] ?? 1,
     backend: g.backend,
     ...(g.backendReason !== undefined ? { backendReason: g.backendReason } : {}),
     ...(g.backendCost !== undefined ? { backendCost: g.backendCost } : {}),
+    ...(g.serverBin !== undefined ? { serverBin: g.serverBin } : {}),
   }));
-  return { models: [...models, ...remoteModels], fit, arithmetic, threads: options.threads, budgetBytes, budgetSource, concurrency };
+  return { models, fit, arithmetic, budgetBytes, budgetSource };
+}
+
+/** The memory budget: a share of the memory free now ("auto"), or the size the configuration gives. */
+async function memoryBudget(config: AgentsConfig, options: Pick<PlanOptions, "freeMemory">): Promise<{ budgetBytes: number; budgetSource: string }> {
+  if (config.memory.budget === "auto") {
+    const free = options.freeMemory ? await options.freeMemory() : { bytes: os.freemem(), what: "free RAM" };
+    return {
+      budgetBytes: Math.floor(free.bytes * config.memory.share),
+      budgetSource: `${Math.round(config.memory.share * 100)}% of ${formatBytes(free.bytes)} ${free.what}`,
+    };
+  }
+  const parsed = parseByteSize(config.memory.budget);
+  if (parsed === undefined) throw new UserError("CONFIG_INVALID", `memory budget "${config.memory.budget}" is not a size`, 'Use a size such as "6GB".');
+  return { budgetBytes: parsed, budgetSource: `budget ${config.memory.budget}` };
 }
 
 async function connectEndpoint(m: PoolModelPlan, e: PoolEndpointPlan, options: OpenPoolOptions): Promise<OpenAiBackend> {
@@ -340,6 +395,7 @@ export interface ModelPool {
 }
 
 export interface OpenPoolOptions {
+  /** The llama-server binary for llama-server models (RUST_KB_LLAMA_SERVER; default: the one the plan found). */
   llamaServerBin?: string;
   /** Looks up an environment variable (the API key a model's `apiKeyEnv` names); only read, never stored. */
   secret?: (name: string) => string | undefined;
@@ -363,7 +419,7 @@ export async function openPool(llama: Llama | (() => Promise<Llama>), plan: Pool
         m.backend === "endpoint" && m.endpoint
           ? await connectEndpoint(m, m.endpoint, options)
           : m.backend === "llama-server"
-            ? await LlamaServerBackend.start(await getLlama(), { ...common, serverBin: options.llamaServerBin ?? findLlamaCppTool("llama-server") })
+            ? await LlamaServerBackend.start(await getLlama(), { ...common, serverBin: options.llamaServerBin ?? m.serverBin })
             : await LlamaModelBackend.load(await getLlama(), common);
       backends.push(backend);
       for (const r of m.roles) byRole.set(r, backend);

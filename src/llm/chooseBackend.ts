@@ -1,7 +1,7 @@
 /**
  * Which engine runs a local model file. "auto" (the default) takes llama.cpp's own llama-server
  * whenever its binary is found (src/util/llamaCppTools.ts: RUST_KB_LLAMA_SERVER, the build cache,
- * bench/.build/bin, PATH), because it decodes many sequences at llama.cpp's speed (0.90x of
+ * PATH), because it decodes many sequences at llama.cpp's speed (0.90x of
  * llama-batched-bench at 16 sequences against 0.68x in process: docs/bench/vs-llama-cpp.md), and
  * falls back to node-llama-cpp in this process otherwise, so a fresh machine without a build runs
  * as before, with no error. An explicit backend always wins. The search puts the project's patched

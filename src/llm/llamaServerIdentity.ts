@@ -5,7 +5,7 @@
  * whole vocabulary on every grammar rejection, which leaves it at about half its free rate under the
  * pipeline's JSON grammar (src/llm/engineSpeed.ts).
  *
- * Cheap: the project's builds (the build cache, bench/.build) carry a build-info.json that lists
+ * Cheap: the project's builds (the build cache, bench/llamacpp/build.sh's folder) carry a build-info.json that lists
  * the patches they were built with; any other binary is asked `--help`, where the patched one lists
  * `--grammar-candidates`. The version comes from `--version`. Each probe has a timeout and never
  * throws: what cannot be told is reported as unknown.
@@ -35,7 +35,7 @@ const runTool: ToolRunner = (bin, args) =>
     execFile(bin, [...args], { timeout: PROBE_TIMEOUT_MS, maxBuffer: 8 * 2 ** 20 }, (_err, stdout, stderr) => resolve(`${stdout ?? ""}\n${stderr ?? ""}`));
   });
 
-/** The patch list of the project's own builds: build-info.json beside the binary (bench/.build/bin) or one folder up (the cache). */
+/** The patch list of the project's own builds: build-info.json beside the binary (a build folder) or one folder up (the cache). */
 function buildInfoPatches(bin: string): string | undefined {
   for (const file of [path.join(path.dirname(bin), "build-info.json"), path.join(path.dirname(bin), "..", "build-info.json")]) {
     try {
@@ -64,7 +64,7 @@ export async function identifyLlamaServer(bin: string, origin: ToolOrigin, run: 
 
 const ORIGIN_TEXT: Record<ToolOrigin, string> = {
   "build cache": "from the build cache",
-  "bench/.build": "from bench/.build",
+  "build folder": "from a build folder",
   PATH: "found on PATH",
   explicit: "set by RUST_KB_LLAMA_SERVER",
 };

@@ -1,6 +1,5 @@
 import type { TavilyClient, TavilySearchOptions } from "@tavily/core";
 import { isAbortError } from "../errors.ts";
-import { categoryTitle } from "../kb/taxonomy.ts";
 import { abortReason, RateLimiter, sleep } from "./RateLimiter.ts";
 import { ResearchError } from "./ResearchError.ts";
 import type { ResearchHitSource, ResearchProvider, ResearchQuery } from "./types.ts";
@@ -103,14 +102,14 @@ export class TavilyProvider implements ResearchProvider {
  * short. The name is a few words the extractor chose (at most 60 characters by schema); the
  * category comes from a fixed list. Nothing else about the input leaves the machine.
  */
-export function webQuery(query: Pick<ResearchQuery, "name" | "category">): string {
+export function webQuery(query: Pick<ResearchQuery, "name" | "categoryTitle">): string {
   const name = query.name
     .replace(/[^\p{L}\p{N}_:+&<>' -]+/gu, " ")
     .replace(/\s+/g, " ")
     .trim();
   if (name === "") return "";
   const withRust = /\brust\b/i.test(name) ? name : `Rust ${name}`;
-  const cat = categoryTitle(query.category);
+  const cat = query.categoryTitle;
   const q = cat && cat !== "Other" && !withRust.toLowerCase().includes(cat.toLowerCase()) ? `${withRust} (${cat})` : withRust;
   return q.length <= QUERY_MAX_CHARS ? q : q.slice(0, QUERY_MAX_CHARS).replace(/\s+\S*$/, "");
 }

@@ -14,7 +14,11 @@ export interface ResearchQuery {
   runId: string;
   name: string;
   summary: string;
-  category: string;
+  /**
+   * The title of the pattern's category ("Type safety"), from the fixed taxonomy the caller owns
+   * (src/kb/taxonomy.ts): the web query names it, and research knows no more of the taxonomy.
+   */
+  categoryTitle: string;
   /** The file the pattern came from (its own units are already evidence, so they are excluded). */
   docId: string;
   limit: number;

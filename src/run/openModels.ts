@@ -54,9 +54,8 @@ export async function openModels(
     concurrency: options.concurrency,
     threads,
     freeMemory: async () => freeMemoryFor(await getLlama()),
-    // "auto" backends: llama-server when found (RUST_KB_LLAMA_SERVER first), RUST_KB_BACKEND overriding.
-    ...(env.llamaServerBin !== undefined ? { llamaServerBin: env.llamaServerBin } : {}),
-    ...(env.backend !== undefined ? { defaultBackend: env.backend } : {}),
+    // "auto" backends: llama-server when found (RUST_KB_LLAMA_SERVER first, then the build cache and PATH), RUST_KB_BACKEND overriding.
+    env,
   });
   // Less context than asked, but room for every prompt whole, is no cause for a warning.
   const quiet = plan.fit.outcome === "shrunk-context" && plan.fit.contextSize >= QUIET_CONTEXT_FLOOR;

@@ -5,11 +5,11 @@
 import fs from "node:fs";
 import path from "node:path";
 import { v7 as uuidv7 } from "@langchain/core/utils/uuid";
-import { applyOverrides, loadAgentsConfig, parseAgentsConfig } from "../config/agentsConfig.ts";
 import { DEFAULT_MAX_FILE_MB, DEFAULT_OUT_DIR } from "../config/defaults.ts";
 import type { Env } from "../config/env.ts";
 import { UserError } from "../errors.ts";
 import { KnowledgeBase } from "../kb/KnowledgeBase.ts";
+import { applyOverrides, loadAgentsConfig, parseAgentsConfig } from "../llm/agentsConfig.ts";
 import { DEFAULT_MODEL } from "../llm/resolveModel.ts";
 import type { RunDatabase, RunRow } from "../store/RunDatabase.ts";
 import { isInside, realPathOf } from "../util/realPathOf.ts";

@@ -1,5 +1,5 @@
-import type { AgentsConfig } from "../config/agentsConfig.ts";
 import type { Env } from "../config/env.ts";
+import type { AgentsConfig } from "../llm/agentsConfig.ts";
 import type { BackendForRole } from "../llm/types.ts";
 import type { PipelineEvent } from "../progress/events.ts";
 

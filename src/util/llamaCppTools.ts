@@ -1,26 +1,24 @@
 /**
  * Finds llama.cpp's own tools (llama-server, llama-quantize, ...) built from the llama.cpp source
- * that the installed node-llama-cpp ships. Production code never depends on bench/: the places
- * looked in are, in order,
+ * that the installed node-llama-cpp ships. The caller says where to look (it has read the
+ * environment: src/config/env.ts); the places looked in are, in order,
  *
  *   1. an explicit path (RUST_KB_LLAMA_SERVER for llama-server, passed in by the caller);
  *   2. the per-user cache `scripts/buildLlamaServer.sh` fills (`npm install` runs it once, through
  *      scripts/installLlamaServer.ts), keyed by the bundle's commit:
- *      `${XDG_CACHE_HOME:-~/.cache}/rust-kb-pipeline/llama.cpp/<commit>/bin/<tool>`;
- *   3. `bench/.build/bin/<tool>` (a developer's `bash bench/llamacpp/build.sh`);
+ *      `<cacheRoot>/<commit>/bin/<tool>`, cacheRoot being `Env.llamaCppCache`
+ *      (`${XDG_CACHE_HOME:-~/.cache}/rust-kb-pipeline/llama.cpp`);
+ *   3. folders the caller adds (`binDirs`: the benches add bench/.build/bin, a developer's
+ *      `bash bench/llamacpp/build.sh`; a run adds none, so production never looks under bench/);
  *   4. PATH.
  */
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { readEnv } from "../config/env.ts";
 import { findOnPath, isExecutableFile } from "./findOnPath.ts";
 
 /** Repository root (this file is src/util/llamaCppTools.ts). */
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
-
-/** Where bench/llamacpp/build.sh puts llama.cpp's tools (a developer build). */
-export const BENCH_BIN_DIR = path.join(REPO_ROOT, "bench", ".build", "bin");
 
 /** The llama.cpp source node-llama-cpp ships (a git bundle). */
 const LLAMA_CPP_BUNDLE = path.join(REPO_ROOT, "node_modules", "node-llama-cpp", "llama", "gitRelease.bundle");
@@ -42,29 +40,38 @@ export function bundleCommit(bundle: string = LLAMA_CPP_BUNDLE): string | undefi
 }
 
 /** The cache folder for the installed bundle's build: `<cache root>/<commit>`. */
-function llamaCppCacheDir(cacheRoot: string = readEnv().llamaCppCache, bundle: string = LLAMA_CPP_BUNDLE): string | undefined {
+function llamaCppCacheDir(cacheRoot: string, bundle: string = LLAMA_CPP_BUNDLE): string | undefined {
   const commit = bundleCommit(bundle);
   return commit ? path.join(cacheRoot, commit) : undefined;
 }
 
-export interface FindToolOptions {
-  /** An explicit path (checked first; returned even when missing, so the caller can say it is missing). */
-  explicit?: string;
-  /** Cache root (default from the environment: `${XDG_CACHE_HOME:-~/.cache}/rust-kb-pipeline/llama.cpp`). */
-  cacheRoot?: string;
-  /** Developer build folder (default bench/.build/bin). */
-  benchBinDir?: string;
+/** Where to look for a tool, from the caller. */
+export interface ToolSearch {
+  /** The build cache's root: `Env.llamaCppCache` (`${XDG_CACHE_HOME:-~/.cache}/rust-kb-pipeline/llama.cpp`). */
+  cacheRoot: string;
+  /** Folders looked in after the build cache (the benches add bench/.build/bin); none by default. */
+  binDirs?: readonly string[];
   /** Search PATH too (default true). */
   searchPath?: boolean;
 }
 
-/** The places `findLlamaCppTool` looks in, in words (for error messages). */
-export function toolSearchDescription(): string {
-  return "RUST_KB_LLAMA_SERVER, the build cache (~/.cache/rust-kb-pipeline/llama.cpp/<commit>/bin, filled once by `npm install` or `bash scripts/buildLlamaServer.sh`), bench/.build/bin and PATH";
+export interface FindToolOptions extends ToolSearch {
+  /** An explicit path (checked first; returned even when missing, so the caller can say it is missing). */
+  explicit?: string;
 }
 
-/** Where a tool was found: the explicit path, the build cache, bench/.build/bin or a PATH folder. */
-export type ToolOrigin = "explicit" | "build cache" | "bench/.build" | "PATH";
+/** The places a search looks in, in words (for error messages). */
+export function toolSearchDescription(search: ToolSearch): string {
+  const places = [
+    `the build cache (${path.join(search.cacheRoot, "<commit>", "bin")}, filled once by \`npm install\` or \`bash scripts/buildLlamaServer.sh\`)`,
+    ...(search.binDirs ?? []),
+    ...(search.searchPath === false ? [] : ["PATH"]),
+  ];
+  return places.length === 1 ? (places[0] ?? "") : `${places.slice(0, -1).join(", ")} and ${places.at(-1)}`;
+}
+
+/** Where a tool was found: the explicit path, the build cache, a folder the caller added or a PATH folder. */
+export type ToolOrigin = "explicit" | "build cache" | "build folder" | "PATH";
 
 export interface LocatedTool {
   path: string;
@@ -72,12 +79,12 @@ export interface LocatedTool {
 }
 
 /** Path of a built llama.cpp tool and where it was found, or undefined when none is found. */
-export function locateLlamaCppTool(name: string, options: FindToolOptions = {}): LocatedTool | undefined {
+export function locateLlamaCppTool(name: string, options: FindToolOptions): LocatedTool | undefined {
   if (options.explicit !== undefined) return { path: options.explicit, origin: "explicit" };
-  const cacheDir = llamaCppCacheDir(options.cacheRoot ?? readEnv().llamaCppCache);
+  const cacheDir = llamaCppCacheDir(options.cacheRoot);
   const candidates: LocatedTool[] = [
     ...(cacheDir ? [{ path: path.join(cacheDir, "bin", name), origin: "build cache" as const }] : []),
-    { path: path.join(options.benchBinDir ?? BENCH_BIN_DIR, name), origin: "bench/.build" },
+    ...(options.binDirs ?? []).map((dir) => ({ path: path.join(dir, name), origin: "build folder" as const })),
   ];
   for (const c of candidates) if (isExecutableFile(c.path)) return c;
   if (options.searchPath === false) return undefined;
@@ -86,18 +93,18 @@ export function locateLlamaCppTool(name: string, options: FindToolOptions = {}):
 }
 
 /** Path of a built llama.cpp tool, or undefined when none is found. */
-export function findLlamaCppTool(name: string, options: FindToolOptions | string = {}): string | undefined {
-  return locateLlamaCppTool(name, typeof options === "string" ? { benchBinDir: options } : options)?.path;
+export function findLlamaCppTool(name: string, options: FindToolOptions): string | undefined {
+  return locateLlamaCppTool(name, options)?.path;
 }
 
 /**
- * Where a path given from outside (RUST_KB_LLAMA_SERVER, a test) lies: in the build cache or
- * bench/.build/bin it is named so; anything else counts as explicit.
+ * Where a path given from outside (RUST_KB_LLAMA_SERVER, a test) lies: in the build cache or one
+ * of the search's folders it is named so; anything else counts as explicit.
  */
-export function originOf(file: string, options: Pick<FindToolOptions, "cacheRoot" | "benchBinDir"> = {}): ToolOrigin {
+export function originOf(file: string, search: Pick<ToolSearch, "cacheRoot" | "binDirs">): ToolOrigin {
   const dir = path.dirname(path.resolve(file));
-  const cacheDir = llamaCppCacheDir(options.cacheRoot ?? readEnv().llamaCppCache);
+  const cacheDir = llamaCppCacheDir(search.cacheRoot);
   if (cacheDir && dir === path.join(cacheDir, "bin")) return "build cache";
-  if (dir === path.resolve(options.benchBinDir ?? BENCH_BIN_DIR)) return "bench/.build";
+  if ((search.binDirs ?? []).some((d) => dir === path.resolve(d))) return "build folder";
   return "explicit";
 }

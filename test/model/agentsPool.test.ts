@@ -5,7 +5,8 @@
 
 import type { Llama } from "node-llama-cpp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { applyOverrides, loadAgentsConfig } from "../../src/config/agentsConfig.ts";
+import { readEnv } from "../../src/config/env.ts";
+import { applyOverrides, loadAgentsConfig } from "../../src/llm/agentsConfig.ts";
 import { LlamaModelBackend, openLlama } from "../../src/llm/LlamaBackend.ts";
 import { LlmService } from "../../src/llm/LlmService.ts";
 import { openPool, planPool } from "../../src/llm/ModelPool.ts";
@@ -72,6 +73,7 @@ describe("agents sharing one context", () => {
   it("loads two model files once each and routes every role to its own", async () => {
     const config = applyOverrides(loadAgentsConfig(), { roleModels: ["synthesizer=stories"], contextSize: 512, memoryBudget: "4GB" });
     const plan = await planPool(config, {
+      env: readEnv(),
       resolveSource: async (s) => (s === "stories" ? sharedModel("stories260K-chatml.gguf") : sharedModel("llama-2-tiny-random-chatml.gguf")),
       threads: 2,
       concurrency: 3,

@@ -10,12 +10,12 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { findLlamaCppTool } from "../../src/util/llamaCppTools.ts";
+import { findBenchTool } from "../../bench/llamacpp/tools.ts";
 import { runCli, startCli, summaryOf } from "../helpers/cli.ts";
 import { type ExternalServer, startLlamaServer } from "../helpers/llamaServerFleet.ts";
 import { sharedCorpus, sharedModel } from "../helpers/scriptedBackend.ts";
 
-const SERVER = findLlamaCppTool("llama-server");
+const SERVER = findBenchTool("llama-server");
 const MODEL = sharedModel("stories260K-chatml.gguf");
 const SLICE = ["rust-patterns/idioms/concat-format.md", "rust-patterns/idioms/temporary-mutability.txt"];
 const SKIP = SERVER === undefined ? " (SKIPPED: llama-server is not built; run bash scripts/buildLlamaServer.sh)" : "";

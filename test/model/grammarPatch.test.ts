@@ -10,12 +10,12 @@ import fs from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { findBenchTool } from "../../bench/llamacpp/tools.ts";
 import { extractorSchema } from "../../nodes/schemas.ts";
 import { zodToGrammarSchema } from "../../src/llm/jsonSchema.ts";
-import { findLlamaCppTool } from "../../src/util/llamaCppTools.ts";
 import { REPO } from "../helpers/cli.ts";
 
-const serverBin = findLlamaCppTool("llama-server");
+const serverBin = findBenchTool("llama-server");
 const patched = (() => {
   if (!serverBin) return false;
   for (const f of [path.join(path.dirname(serverBin), "build-info.json"), path.join(path.dirname(serverBin), "..", "build-info.json")]) {

@@ -9,6 +9,7 @@
  */
 import { PassThrough } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { findBenchTool } from "../../bench/llamacpp/tools.ts";
 import { LlamaModelBackend, openLlama } from "../../src/llm/LlamaBackend.ts";
 import { LlamaServerBackend } from "../../src/llm/LlamaServerBackend.ts";
 import { LlmService } from "../../src/llm/LlmService.ts";
@@ -16,13 +17,12 @@ import type { Llama } from "../../src/llm/llamaCpp.ts";
 import { OpenAiBackend } from "../../src/llm/OpenAiBackend.ts";
 import type { BackendRequest, BackendResult, ModelBackend } from "../../src/llm/types.ts";
 import { Reporter } from "../../src/progress/Reporter.ts";
-import { findLlamaCppTool } from "../../src/util/llamaCppTools.ts";
 import { type ExternalServer, startLlamaServer } from "../helpers/llamaServerFleet.ts";
 import { sharedModel } from "../helpers/scriptedBackend.ts";
 
 /** stories260K never stops early, so a call always generates up to maxTokens; its ChatML template serves both server routes. */
 const MODEL = sharedModel("stories260K-chatml.gguf");
-const SERVER = findLlamaCppTool("llama-server");
+const SERVER = findBenchTool("llama-server");
 const NO_SERVER = "llama-server is not built here (bash scripts/buildLlamaServer.sh builds it; CI does)";
 if (!SERVER) console.warn(`liveDisplay.test.ts: the llama-server and model-server cases are SKIPPED: ${NO_SERVER}`);
 

@@ -2,7 +2,8 @@ import { spawn } from "node:child_process";
 import path from "node:path";
 import type { Llama } from "node-llama-cpp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { applyOverrides, loadAgentsConfig } from "../../src/config/agentsConfig.ts";
+import { readEnv } from "../../src/config/env.ts";
+import { applyOverrides, loadAgentsConfig } from "../../src/llm/agentsConfig.ts";
 import { openPool, planPool } from "../../src/llm/ModelPool.ts";
 import { sharedModel } from "../helpers/scriptedBackend.ts";
 
@@ -50,7 +51,7 @@ describe.skipIf(process.platform === "win32")("llama-server backend chosen by co
       memoryBudget: "8GB",
       contextSize: 512,
     });
-    const plan = await planPool(config, { resolveSource: async () => MODEL, threads: 1, uvThreadpoolSize: 1 });
+    const plan = await planPool(config, { env: readEnv(), resolveSource: async () => MODEL, threads: 1, uvThreadpoolSize: 1 });
     expect(plan.models.map((m) => [m.backend, m.sequences])).toEqual([["llama-server", 6]]);
     const pool = await openPool(llama, plan, { llamaServerBin: FAKE });
     const backend = pool.backendFor("writer") as unknown as { serverPid(): number | undefined };
@@ -69,7 +70,7 @@ describe.skipIf(process.platform === "win32")("llama-server backend chosen by co
 
   it("says how to get llama-server when it is missing", async () => {
     const config = applyOverrides(loadAgentsConfig(), { backend: "llama-server", memoryBudget: "8GB", contextSize: 512 });
-    const plan = await planPool(config, { resolveSource: async () => MODEL, threads: 1 });
+    const plan = await planPool(config, { env: readEnv(), resolveSource: async () => MODEL, threads: 1 });
     await expect(openPool(llama, plan, { llamaServerBin: path.join(REPO, "no-such-llama-server") })).rejects.toThrow(
       /no llama-server at .*no-such-llama-server/,
     );

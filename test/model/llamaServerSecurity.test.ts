@@ -3,8 +3,8 @@ import os from "node:os";
 import path from "node:path";
 import type { Llama } from "node-llama-cpp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { findBenchTool } from "../../bench/llamacpp/tools.ts";
 import { LlamaServerBackend } from "../../src/llm/LlamaServerBackend.ts";
-import { findLlamaCppTool } from "../../src/util/llamaCppTools.ts";
 import { isProcessAlive } from "../../src/util/processAlive.ts";
 import { sharedModel } from "../helpers/scriptedBackend.ts";
 import { waitGone } from "../helpers/waitGone.ts";
@@ -63,10 +63,10 @@ describe.skipIf(process.platform !== "linux")("llama-server backend: key, enviro
     }
   }, 60_000);
 
-  it.skipIf(!findLlamaCppTool("llama-server"))(
+  it.skipIf(!findBenchTool("llama-server"))(
     "the real llama-server refuses callers without its key, gets none of our secrets and streams a completion (skipped where llama-server is not built)",
     async () => {
-      const backend = await LlamaServerBackend.start(llama, { ...common, serverBin: findLlamaCppTool("llama-server") });
+      const backend = await LlamaServerBackend.start(llama, { ...common, serverBin: findBenchTool("llama-server") });
       try {
         const pid = backend.serverPid() as number;
         const environ = fs.readFileSync(`/proc/${pid}/environ`, "utf8");

@@ -3,12 +3,12 @@ import os from "node:os";
 import path from "node:path";
 import type { Llama } from "node-llama-cpp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { findBenchTool } from "../../bench/llamacpp/tools.ts";
 import { type SyntheticShape, writeSyntheticGguf } from "../../src/gguf/writeSyntheticGguf.ts";
 import { LlamaServerBackend } from "../../src/llm/LlamaServerBackend.ts";
-import { findLlamaCppTool } from "../../src/util/llamaCppTools.ts";
 
 /** The opt-in llama-server backend, on a tiny synthetic model. Skipped where llama.cpp's tools are not built (bash bench/llamacpp/build.sh). */
-const serverBin = findLlamaCppTool("llama-server");
+const serverBin = findBenchTool("llama-server");
 
 const tiny: SyntheticShape = {
   name: "tiny-llama",

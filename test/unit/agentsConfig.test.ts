@@ -2,7 +2,8 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { applyOverrides, loadAgentsConfig, parseAgentsConfig } from "../../src/config/agentsConfig.ts";
+import { readEnv } from "../../src/config/env.ts";
+import { applyOverrides, loadAgentsConfig, parseAgentsConfig } from "../../src/llm/agentsConfig.ts";
 import { planPool } from "../../src/llm/ModelPool.ts";
 import type { ModelMemoryProfile } from "../../src/llm/memoryPlan.ts";
 
@@ -78,6 +79,8 @@ function profile(label: string, weightsMiB: number, kvKiBPerToken: number, overh
 }
 
 describe("planPool (admission)", () => {
+  // The test run's environment (vitest.config.ts pins RUST_KB_BACKEND to node-llama-cpp).
+  const env = readEnv();
   const resolveSource = async (s: string | null) => s ?? "/models/default.gguf";
   const profiles: Record<string, ModelMemoryProfile> = {
     "/models/default.gguf": profile("small", 400, 12),
@@ -88,7 +91,7 @@ describe("planPool (admission)", () => {
 
   it("loads each file once with sequences for every agent that uses it, and divides the threads", async () => {
     const config = applyOverrides(loadAgentsConfig(), { roleModels: ["synthesizer=/models/big.gguf"], memoryBudget: "64GB" });
-    const plan = await planPool(config, { resolveSource, readProfile, threads: 8 });
+    const plan = await planPool(config, { env, resolveSource, readProfile, threads: 8 });
     expect(plan.models.map((m) => [m.label, m.roles, m.sequences, m.threads])).toEqual([
       ["small", ["extractor", "researcher", "writer", "validator"], 28, 7],
       ["big", ["synthesizer"], 2, 1],
@@ -98,7 +101,7 @@ describe("planPool (admission)", () => {
 
   it("with one libuv pool thread the models' decodes take turns, so each model gets every thread", async () => {
     const config = applyOverrides(loadAgentsConfig(), { roleModels: ["synthesizer=/models/big.gguf"], memoryBudget: "64GB" });
-    const plan = await planPool(config, { resolveSource, readProfile, threads: 8, uvThreadpoolSize: 1 });
+    const plan = await planPool(config, { env, resolveSource, readProfile, threads: 8, uvThreadpoolSize: 1 });
     expect(plan.models.map((m) => [m.label, m.threads])).toEqual([
       ["small", 8],
       ["big", 8],
@@ -107,13 +110,13 @@ describe("planPool (admission)", () => {
 
   it("two config keys naming one file share one load", async () => {
     const config = applyOverrides(loadAgentsConfig(), { roleModels: ["writer=/models/default.gguf"], memoryBudget: "64GB" });
-    const plan = await planPool(config, { resolveSource, readProfile, threads: 2 });
+    const plan = await planPool(config, { env, resolveSource, readProfile, threads: 2 });
     expect(plan.models).toHaveLength(1);
     expect(plan.models[0]?.sequences).toBe(30);
   });
 
   it("--concurrency caps every role and every model's sequences", async () => {
-    const plan = await planPool(applyOverrides(loadAgentsConfig(), { memoryBudget: "64GB" }), { resolveSource, readProfile, threads: 2, concurrency: 3 });
+    const plan = await planPool(applyOverrides(loadAgentsConfig(), { memoryBudget: "64GB" }), { env, resolveSource, readProfile, threads: 2, concurrency: 3 });
     expect(plan.models[0]?.sequences).toBe(3);
     expect(plan.models[0]?.roleCaps).toEqual({ extractor: 3, researcher: 3, writer: 3, validator: 3, synthesizer: 2 });
     expect(plan.concurrency).toBe(3);
@@ -123,7 +126,7 @@ describe("planPool (admission)", () => {
     // Budget 80% of 2500 MiB = 2000 MiB, less the 256 MiB reserve: 1744 MiB for the model.
     // 400 MiB weights + 30 x 12 KiB x 8192 (the default) = 3280 MiB does not fit, nor 4096 (1840 MiB); 30 x 12 KiB x 3584 = 1260 MiB does
     // (3840 would need 1350 MiB of KV, over the 1344 MiB left).
-    const plan = await planPool(loadAgentsConfig(), { resolveSource, readProfile, threads: 2, freeMemory: budget(2500 * MiB) });
+    const plan = await planPool(loadAgentsConfig(), { env, resolveSource, readProfile, threads: 2, freeMemory: budget(2500 * MiB) });
     expect(plan.fit.outcome).toBe("shrunk-context");
     expect(plan.models[0]?.contextSize).toBe(3584);
     expect(plan.models[0]?.sequences).toBe(30);
@@ -132,7 +135,7 @@ describe("planPool (admission)", () => {
   it("--backend puts every model on llama-server; one file with two backends is refused", async () => {
     const c = applyOverrides(loadAgentsConfig(), { roleModels: ["synthesizer=/models/big.gguf"], backend: "llama-server", memoryBudget: "64GB" });
     expect(Object.values(c.models).map((m) => m.backend)).toEqual(["llama-server", "llama-server"]);
-    const plan = await planPool(c, { resolveSource, readProfile, threads: 2, uvThreadpoolSize: 1 });
+    const plan = await planPool(c, { env, resolveSource, readProfile, threads: 2, uvThreadpoolSize: 1 });
     expect(plan.models.map((m) => [m.label, m.backend, m.threads])).toEqual([
       ["small", "llama-server", 1],
       ["big", "llama-server", 1],
@@ -140,11 +143,11 @@ describe("planPool (admission)", () => {
     expect(() => applyOverrides(loadAgentsConfig(), { backend: "ollama" })).toThrow(/--backend takes auto, node-llama-cpp, llama-server or llama/);
     const mixed = applyOverrides(loadAgentsConfig(), { roleModels: ["writer=/models/default.gguf"], memoryBudget: "64GB" });
     mixed.models["writer-model"] = { source: "/models/default.gguf", contextSize: 4096, backend: "llama-server" };
-    await expect(planPool(mixed, { resolveSource, readProfile, threads: 2 })).rejects.toThrow(/same file .* with different backends/);
+    await expect(planPool(mixed, { env, resolveSource, readProfile, threads: 2 })).rejects.toThrow(/same file .* with different backends/);
   });
 
   it("refuses before loading, with the arithmetic and what to change", async () => {
-    const run = planPool(loadAgentsConfig(), { resolveSource, readProfile, threads: 2, freeMemory: budget(800 * MiB) });
+    const run = planPool(loadAgentsConfig(), { env, resolveSource, readProfile, threads: 2, freeMemory: budget(800 * MiB) });
     await expect(run).rejects.toThrow(/does not fit the memory budget \(80% of 800\.0 MiB free RAM\)/);
     await expect(run).rejects.toThrow(/small: weights 400\.0 MiB \+ overhead 0 B \+ KV 24\.00 MiB x 1 = 424\.0 MiB/);
     await expect(run).rejects.toMatchObject({ code: "MEMORY_BUDGET", hint: expect.stringMatching(/fewer agents/) });
@@ -173,7 +176,7 @@ describe("planPool (admission)", () => {
       endpointSlots: 3,
     });
     expect(c.models.default).toMatchObject({ endpoint: ["http://127.0.0.1:8080/v1/", "http://127.0.0.1:8081"], model: "qwen", apiKeyEnv: "K", slots: 3 });
-    const plan = await planPool(c, { ...spy, threads: 2, concurrency: 12 });
+    const plan = await planPool(c, { env, ...spy, threads: 2, concurrency: 12 });
     expect(touched).toEqual([]);
     expect(plan.models).toEqual([
       expect.objectContaining({
@@ -188,7 +191,7 @@ describe("planPool (admission)", () => {
       roleModels: ["synthesizer=/models/big.gguf"],
       memoryBudget: "64GB",
     });
-    const plan2 = await planPool(mixed, { ...spy, threads: 2 });
+    const plan2 = await planPool(mixed, { env, ...spy, threads: 2 });
     expect(plan2.models.map((m) => [m.backend, m.roles])).toEqual([
       ["node-llama-cpp", ["synthesizer"]],
       ["endpoint", ["extractor", "researcher", "writer", "validator"]],

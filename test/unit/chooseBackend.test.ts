@@ -2,7 +2,8 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { applyOverrides, loadAgentsConfig } from "../../src/config/agentsConfig.ts";
+import { readEnv } from "../../src/config/env.ts";
+import { applyOverrides, loadAgentsConfig } from "../../src/llm/agentsConfig.ts";
 import { chooseBackend, parseBackendChoice } from "../../src/llm/chooseBackend.ts";
 import { planPool } from "../../src/llm/ModelPool.ts";
 import type { ModelMemoryProfile } from "../../src/llm/memoryPlan.ts";
@@ -29,7 +30,7 @@ async function plan(options: { backend?: string; llamaServerBin?: string | null;
     threads: 2,
     uvThreadpoolSize: 1,
     llamaServerBin: options.llamaServerBin,
-    defaultBackend: options.defaultBackend ?? "auto",
+    env: { ...readEnv(), backend: options.defaultBackend ?? "auto" },
     cudaLikely: options.cudaLikely ?? false,
   });
 }

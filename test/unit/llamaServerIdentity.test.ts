@@ -2,11 +2,12 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, afterEach, describe, expect, it, vi } from "vitest";
-import { applyOverrides, loadAgentsConfig } from "../../src/config/agentsConfig.ts";
+import { readEnv } from "../../src/config/env.ts";
+import { applyOverrides, loadAgentsConfig } from "../../src/llm/agentsConfig.ts";
 import { createEngineChooser } from "../../src/llm/engineChooser.ts";
 import { describeLlamaServer, identifyLlamaServer } from "../../src/llm/llamaServerIdentity.ts";
 import { planPool } from "../../src/llm/ModelPool.ts";
-import { bundleCommit, locateLlamaCppTool } from "../../src/util/llamaCppTools.ts";
+import { bundleCommit, locateLlamaCppTool, toolSearchDescription } from "../../src/util/llamaCppTools.ts";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "server-identity-"));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -49,7 +50,7 @@ fs.writeFileSync(path.join(cacheRoot, bundleCommit() ?? "no-bundle", "build-info
 describe("naming the llama-server a run starts", () => {
   it("a llama-server on PATH as shipped (Homebrew's) is named with its version, without the patch, and what that costs", async () => {
     vi.stubEnv("PATH", pathDir);
-    const found = locateLlamaCppTool("llama-server", { cacheRoot: empty, benchBinDir: empty });
+    const found = locateLlamaCppTool("llama-server", { cacheRoot: empty });
     expect(found).toEqual({ path: unpatchedOnPath, origin: "PATH" });
     const id = await identifyLlamaServer(unpatchedOnPath, "PATH");
     expect(id).toEqual({ path: unpatchedOnPath, origin: "PATH", version: "6810 (80fb11ac)", patched: false });
@@ -69,27 +70,36 @@ describe("naming the llama-server a run starts", () => {
 
   it("the project's cached build is preferred to the one on PATH, and its build-info.json says it is patched", async () => {
     vi.stubEnv("PATH", pathDir);
-    const found = locateLlamaCppTool("llama-server", { cacheRoot, benchBinDir: empty });
+    const found = locateLlamaCppTool("llama-server", { cacheRoot });
     expect(found).toEqual({ path: cachedBin, origin: "build cache" });
     // The stub's --help lists no --grammar-candidates: build-info.json decides.
     const id = await identifyLlamaServer(cachedBin, "build cache");
     expect(id).toMatchObject({ version: "0.4.0-dev (build 1, commit 80fb11a)", patched: true });
-    const chosen = await createEngineChooser({ llamaServerBin: undefined, cudaLikely: false, search: { cacheRoot, benchBinDir: empty } })("auto");
+    const chosen = await createEngineChooser({ llamaServerBin: undefined, cudaLikely: false, search: { cacheRoot } })("auto");
     expect(chosen).toEqual({
       backend: "llama-server",
       reason: `llama-server 0.4.0-dev (build 1, commit 80fb11a) from the build cache (${cachedBin}), with the project's grammar patch`,
     });
   });
 
+  it("looks in a build folder only when the caller adds it (a run adds none: the benches add bench/.build/bin)", () => {
+    vi.stubEnv("PATH", empty);
+    const folder = path.join(tmp, "dev-build", "bin");
+    const bin = fakeServer(folder, { version: "7000 (abcdef0)", patched: true });
+    expect(locateLlamaCppTool("llama-server", { cacheRoot: empty })).toBeUndefined();
+    expect(locateLlamaCppTool("llama-server", { cacheRoot: empty, binDirs: [folder] })).toEqual({ path: bin, origin: "build folder" });
+    expect(toolSearchDescription({ cacheRoot: empty })).not.toContain("bench");
+  });
+
   it("auto with only the unpatched one on PATH runs it and says what that costs; nothing is probed where it would not run", async () => {
     vi.stubEnv("PATH", pathDir);
-    const chosen = await createEngineChooser({ cudaLikely: false, search: { cacheRoot: empty, benchBinDir: empty } })("auto");
+    const chosen = await createEngineChooser({ cudaLikely: false, search: { cacheRoot: empty } })("auto");
     expect(chosen.backend).toBe("llama-server");
     expect(chosen.reason).toContain("found on PATH");
     expect(chosen.reason).toContain("without the project's grammar patch");
     expect(chosen.cost).toMatch(/^llama-server without the project's grammar patch/);
     const identify = vi.fn();
-    const onGpu = await createEngineChooser({ cudaLikely: true, identifyLlamaServer: identify, search: { cacheRoot: empty, benchBinDir: empty } })("auto");
+    const onGpu = await createEngineChooser({ cudaLikely: true, identifyLlamaServer: identify, search: { cacheRoot: empty } })("auto");
     expect(onGpu.backend).toBe("node-llama-cpp");
     expect(identify).not.toHaveBeenCalled();
   });
@@ -102,7 +112,7 @@ describe("naming the llama-server a run starts", () => {
       threads: 2,
       uvThreadpoolSize: 1,
       llamaServerBin: unpatchedOnPath,
-      defaultBackend: "auto",
+      env: { ...readEnv(), backend: "auto" },
       cudaLikely: false,
     });
     const m = plan.models[0];

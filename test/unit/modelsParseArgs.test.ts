@@ -1,7 +1,7 @@
 import fs from "node:fs";
 import { describe, expect, it } from "vitest";
 import { DEFAULT_PLAN_AGENTS, parseModelsArgs } from "../../src/commands/models/parseModelsArgs.ts";
-import { DEFAULT_AGENTS_CONFIG, loadAgentsConfig, parseAgentsConfig } from "../../src/config/agentsConfig.ts";
+import { DEFAULT_AGENTS_CONFIG, loadAgentsConfig, parseAgentsConfig } from "../../src/llm/agentsConfig.ts";
 import { parseByteSize } from "../../src/llm/memoryPlan.ts";
 
 const GiB = 1024 ** 3;

@@ -84,7 +84,7 @@ afterEach(() => {
   fs.rmSync(tmp, { recursive: true, force: true });
 });
 
-const query = (name: string, limit = 5): ResearchQuery => ({ runId: "r", name, summary: "", category: "other", docId: "d", limit });
+const query = (name: string, limit = 5): ResearchQuery => ({ runId: "r", name, summary: "", categoryTitle: "Other", docId: "d", limit });
 
 function rustRoots(): DocsRoot[] {
   return rustDocRoots(docs);

@@ -78,7 +78,7 @@ describe("openResearch", () => {
     expect(fs.existsSync(defaultDocsIndexPath(db.file))).toBe(true);
     const texts = events.map((e) => (e.type === "message" ? e.text : ""));
     expect(texts.some((t) => /^docs index: built The Rust Programming Language, lib in [\d.]+ s/.test(t))).toBe(true);
-    const hits = await setup.providers[1]?.search({ runId: "r", name: "owner", summary: "", category: "other", docId: "d", limit: 3 });
+    const hits = await setup.providers[1]?.search({ runId: "r", name: "owner", summary: "", categoryTitle: "Other", docId: "d", limit: 3 });
     expect(hits?.[0]?.url).toMatch(/book\/ch01\.html#ownership$/);
     setup.close();
 
@@ -122,7 +122,7 @@ describe("openResearch", () => {
       events: (e) => events.push(e),
     });
     const tavily = setup.providers[1];
-    const q = { runId: "r", name: "Newtype", summary: "", category: "other", docId: "d", limit: 2 };
+    const q = { runId: "r", name: "Newtype", summary: "", categoryTitle: "Other", docId: "d", limit: 2 };
     expect(await tavily?.search(q)).toEqual([]);
     expect(await tavily?.search({ ...q, name: "Builder" })).toEqual([]);
     const warns = events.filter((e) => e.type === "message" && e.level === "warn");

@@ -2,6 +2,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import Database from "better-sqlite3";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { categoryTitle } from "../../src/kb/taxonomy.ts";
 import { CachedProvider } from "../../src/research/CachedProvider.ts";
 import { ResearchError } from "../../src/research/ResearchError.ts";
 import { ResilientProvider } from "../../src/research/ResilientProvider.ts";
@@ -99,7 +100,7 @@ const query = (over: Partial<ResearchQuery> = {}): ResearchQuery => ({
   runId: "run-1",
   name: "Newtype pattern",
   summary: `Wrap a type in a tuple struct. ${SECRET}`,
-  category: "type-safety",
+  categoryTitle: categoryTitle("type-safety"),
   docId: "doc-1",
   limit: 3,
   ...over,
@@ -228,11 +229,11 @@ describe("fallback and cache", () => {
 
 describe("webQuery and error mapping", () => {
   it("keeps the query short and free of markup", () => {
-    expect(webQuery({ name: "`Rc<RefCell<T>>` shared *mutable* state", category: "ownership-borrowing" })).toBe(
+    expect(webQuery({ name: "`Rc<RefCell<T>>` shared *mutable* state", categoryTitle: categoryTitle("ownership-borrowing") })).toBe(
       "Rust Rc<RefCell<T>> shared mutable state (Ownership and borrowing)",
     );
-    expect(webQuery({ name: "Rust error handling", category: "other" })).toBe("Rust error handling");
-    expect(webQuery({ name: "x".repeat(300), category: "other" }).length).toBeLessThanOrEqual(120);
+    expect(webQuery({ name: "Rust error handling", categoryTitle: categoryTitle("other") })).toBe("Rust error handling");
+    expect(webQuery({ name: "x".repeat(300), categoryTitle: categoryTitle("other") }).length).toBeLessThanOrEqual(120);
   });
 
   it("classifies the client's plain errors", () => {

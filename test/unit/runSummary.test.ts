@@ -54,8 +54,8 @@ describe("TimeSplit", () => {
         research: [{ name: "fake", search: async () => [], cacheKey: () => "k" }],
         codeCheck: { check: async () => ({ status: "parses-only", tool: "tree-sitter", message: null }) as never },
       });
-      await services.deps.research[0]?.search({ runId: "r", name: "n", summary: "s", category: "c", docId: "d", limit: 1 });
-      expect(services.deps.research[0]?.cacheKey?.({ runId: "r", name: "n", summary: "s", category: "c", docId: "d", limit: 1 })).toBe("k");
+      await services.deps.research[0]?.search({ runId: "r", name: "n", summary: "s", categoryTitle: "c", docId: "d", limit: 1 });
+      expect(services.deps.research[0]?.cacheKey?.({ runId: "r", name: "n", summary: "s", categoryTitle: "c", docId: "d", limit: 1 })).toBe("k");
       await services.deps.codeCheck?.check("fn main() {}", "rust");
       await services.deps.codeCheck?.check("fn main() {}", "rust");
       await services.deps.llm.generateText({ runId: "r", role: "writer", callKey: "k", prompt: { system: "s", user: "u" }, maxTokens: 8 });

@@ -12,7 +12,7 @@ import { v7 } from "@langchain/core/utils/uuid";
 import { Annotation, StateGraph } from "@langchain/langgraph";
 import { Client } from "@langchain/langgraph-sdk";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { FileState, PipelineState } from "../../graphs/state.ts";
+import { FileState, PipelineState } from "../../nodes/state.ts";
 import { ASSISTANT_ID } from "../../src/commands/studio/StudioThreads.ts";
 import { buildStructureGraph, type StudioRunRequest, type StudioRunSession } from "../../src/commands/studio/servedGraph.ts";
 import { createStudioApp } from "../../src/commands/studio/studioApp.ts";

@@ -7,7 +7,7 @@ import os from "node:os";
 import path from "node:path";
 import type { Env } from "../../config/env.ts";
 import { isAbortError, isUserError, UserError } from "../../errors.ts";
-import { type BackendChoice, parseBackendChoice } from "../../llm/chooseBackend.ts";
+import { type BackendChoice, cudaLikely, parseBackendChoice } from "../../llm/chooseBackend.ts";
 import { createEngineChooser, type EngineChooserOptions } from "../../llm/engineChooser.ts";
 import { DEFAULT_MEMORY_SHARE, formatBytes } from "../../llm/memoryPlan.ts";
 import { defaultModelsDir } from "../../llm/resolveModel.ts";
@@ -31,8 +31,8 @@ export interface ModelsIo {
   /** Test hook for pull: checks that the download host answers. */
   probe?: (url: string, timeoutMs: number) => Promise<boolean>;
   stallTimeoutMs?: number;
-  /** How `plan` finds the engine a run would start (tests pass a fake llama-server; default: the run's own search). */
-  engine?: EngineChooserOptions;
+  /** How `plan` finds the engine a run would start (tests pass a fake llama-server; default: the run's own search, from `env`). */
+  engine?: Partial<EngineChooserOptions>;
 }
 
 type Command = Exclude<ModelsParseResult, { kind: "help" } | { kind: "error" }>;
@@ -79,9 +79,12 @@ export async function runModelsCommand(command: Command, io: ModelsIo): Promise<
         const budgetBytes = o.memoryBytes ?? Math.floor(free * DEFAULT_MEMORY_SHARE);
         // The engine a run would start: --backend, else RUST_KB_BACKEND, else auto (the run's rule).
         const requested: BackendChoice = o.backend ?? (io.env.backend !== undefined ? (parseBackendChoice(io.env.backend) ?? "auto") : "auto");
-        const engine = await createEngineChooser({ ...(io.env.llamaServerBin !== undefined ? { llamaServerBin: io.env.llamaServerBin } : {}), ...io.engine })(
-          requested,
-        );
+        const engine = await createEngineChooser({
+          llamaServerBin: io.env.llamaServerBin,
+          search: { cacheRoot: io.env.llamaCppCache },
+          cudaLikely: cudaLikely(io.env.gpu),
+          ...io.engine,
+        })(requested);
         const report = await planModels(o.models, {
           catalog,
           directory,

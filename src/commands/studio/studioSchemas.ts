@@ -1,7 +1,7 @@
 /**
  * JSON schemas of the pipeline's input and state for Studio's forms and state views
  * (GET /assistants/:id/schemas and /subgraphs). The state is declared with LangGraph's Annotation
- * (graphs/state.ts), which carries no runtime schema, so they are written out here; a unit test
+ * (nodes/state.ts), which carries no runtime schema, so they are written out here; a unit test
  * checks that they name every state key.
  */
 import { ASSISTANT_ID, GRAPH_ID } from "./StudioThreads.ts";

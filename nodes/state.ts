@@ -1,8 +1,8 @@
 import { Annotation } from "@langchain/langgraph";
-import type { DraftRef, FileOutcome, FileTask, PatternItem, Verdict } from "../nodes/types.ts";
 import { DEFAULT_MAX_FILE_BYTES } from "../src/config/defaults.ts";
 import type { SkippedFile } from "../src/input/scanInput.ts";
 import type { LedgerSettings } from "../src/store/Ledger.ts";
+import type { DraftRef, FileOutcome, FileTask, PatternItem, Verdict } from "./types.ts";
 
 const replace = <T>(_old: T, next: T): T => next;
 const merge = <T>(old: Record<string, T>, next: Record<string, T>): Record<string, T> => ({ ...old, ...next });

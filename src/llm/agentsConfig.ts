@@ -7,11 +7,11 @@ import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
+import { DEFAULT_CONTEXT_SIZE } from "../config/defaults.ts";
 import { UserError } from "../errors.ts";
-import { MODEL_BACKENDS, parseBackendChoice } from "../llm/chooseBackend.ts";
-import { DEFAULT_MEMORY_RESERVE, DEFAULT_MEMORY_SHARE, DEFAULT_MIN_CONTEXT_SIZE, DEFAULT_MIN_SEQUENCES } from "../llm/memoryPlan.ts";
-import { ROLES, type Role } from "../llm/roles.ts";
-import { DEFAULT_CONTEXT_SIZE } from "./defaults.ts";
+import { MODEL_BACKENDS, parseBackendChoice } from "./chooseBackend.ts";
+import { DEFAULT_MEMORY_RESERVE, DEFAULT_MEMORY_SHARE, DEFAULT_MIN_CONTEXT_SIZE, DEFAULT_MIN_SEQUENCES } from "./memoryPlan.ts";
+import { ROLES, type Role } from "./roles.ts";
 
 export const DEFAULT_AGENTS_CONFIG = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../config/agents.json");
 
