@@ -13,7 +13,7 @@ import type { Entry, QuarantineRecord } from "../../kb/types.ts";
 import { RunDatabase } from "../../store/RunDatabase.ts";
 import { writeFileAtomic } from "../../util/atomicWrite.ts";
 import { terminalText } from "../../util/terminalText.ts";
-import type { GraphOptions } from "../graph/parseGraphArgs.ts";
+import type { GraphOptions } from "../graph/GraphOptions.ts";
 import { labelsForInput, loadLabels } from "./labels.ts";
 import type { EvalOptions } from "./parseEvalArgs.ts";
 import { isTinyTestModel, renderEvalReport } from "./report.ts";

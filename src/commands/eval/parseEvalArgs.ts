@@ -1,4 +1,7 @@
-import { type GraphOptions, parseGraphArgs } from "../graph/parseGraphArgs.ts";
+import { wrapWords } from "../../util/wrapWords.ts";
+import type { GraphOptions } from "../graph/GraphOptions.ts";
+import { GRAPH_FLAGS, parseGraphArgs } from "../graph/parseGraphArgs.ts";
+import { RUN_FLAGS, type RunFlag, runFlagKeys } from "../runFlags.ts";
 
 export interface EvalOptions {
   /** Labels file in the format of ../shared/corpus/rust-research.labels.json. */
@@ -13,6 +16,16 @@ export interface EvalOptions {
 
 export type EvalParseResult = { kind: "run"; options: EvalOptions } | { kind: "help" } | { kind: "error"; message: string };
 
+const names = (keep: (flag: RunFlag<unknown>) => boolean) => runFlagKeys(keep).map((k) => `--${RUN_FLAGS[k].name}`);
+const ignored = names((f) => f.eval === false);
+
+/** What eval says of the graph command's flags (src/commands/runFlags.ts decides which go on to the pipeline run). */
+const PASSED = wrapWords(
+  `The options of \`npm run graph\` are accepted too, and go on to the pipeline run: ${names((f) => f.eval !== false).join(", ")}. ` +
+    "--input is required; with --json the last JSON line on stdout is the evaluation." +
+    (ignored.length ? ` ${ignored.join(", ")} ${ignored.length === 1 ? "is" : "are"} accepted and ignored.` : ""),
+).join("\n");
+
 export const EVAL_HELP = `Usage: npm run eval -- --input DIR --labels FILE [options]
 
 Scores a knowledge base against ground-truth labels: recall of the labelled patterns, entries that
@@ -26,41 +39,9 @@ Options:
   --rerun              run the pipeline even when the knowledge base could be reused
   -h, --help           show this help
 
-Every option of \`npm run graph\` is accepted too and goes to the pipeline run: --input (required),
---out, --model, --models-dir, --db, --resume, --concurrency, --threads, --context-size,
---agents, --role-model, --agents-config, --memory-budget, --backend, --endpoint, --endpoint-model,
---api-key-env, --endpoint-slots, --max-tokens, --research, --library,
---no-llm-review, --max-file-mb, --json (the last JSON line on stdout is then the evaluation).
+${PASSED}
 
 Exit codes: 0 scored, 1 failed, 2 usage error, 130 interrupted (the pipeline run is resumable).`;
-
-/** Options of the graph command that take a value (copied through with it). */
-const GRAPH_VALUE_OPTIONS = new Set([
-  "--input",
-  "--out",
-  "--model",
-  "--models-dir",
-  "--db",
-  "--concurrency",
-  "--threads",
-  "--context-size",
-  "--max-file-mb",
-  "--agents",
-  "--role-model",
-  "--agents-config",
-  "--memory-budget",
-  "--backend",
-  "--endpoint",
-  "--endpoint-model",
-  "--api-key-env",
-  "--endpoint-slots",
-  "--max-tokens",
-  "--research",
-  "--library",
-  "--docs-index",
-  "--tavily-include-domains",
-  "--tavily-exclude-domains",
-]);
 
 /** Pure: argv in, options or a usage error out. Eval's own flags are taken out; the rest is the graph command's. */
 export function parseEvalArgs(argv: readonly string[]): EvalParseResult {
@@ -85,7 +66,7 @@ export function parseEvalArgs(argv: readonly string[]): EvalParseResult {
       continue;
     }
     rest.push(arg);
-    if (GRAPH_VALUE_OPTIONS.has(flag) && inline === undefined && i + 1 < argv.length) rest.push(argv[++i] as string);
+    if (GRAPH_FLAGS.valueFlags.has(flag) && inline === undefined && i + 1 < argv.length) rest.push(argv[++i] as string);
   }
   const graph = parseGraphArgs(rest);
   if (graph.kind === "help") return { kind: "help" };

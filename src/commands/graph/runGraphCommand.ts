@@ -12,7 +12,7 @@ import { formatSummary, type RunSummary } from "../../run/summary.ts";
 import type { PipelineHooks, PipelineOptions, RunModels } from "../../run/types.ts";
 import { RunDatabase } from "../../store/RunDatabase.ts";
 import { terminalText } from "../../util/terminalText.ts";
-import type { GraphOptions } from "./parseGraphArgs.ts";
+import type { GraphOptions } from "./GraphOptions.ts";
 
 export interface CommandIo {
   stdout: NodeJS.WritableStream;

@@ -16,7 +16,7 @@ import { KeptModels } from "../../run/KeptModels.ts";
 import { newRunDirectories } from "../../run/resolveRun.ts";
 import type { PipelineOptions } from "../../run/types.ts";
 import { OutputLock } from "../../store/OutputLock.ts";
-import type { GraphOptions } from "./parseGraphArgs.ts";
+import type { GraphOptions } from "./GraphOptions.ts";
 import { type CommandIo, exitCodeFor, markInterrupted, newRunView, type RunView, reportedRun, toPipelineOptions, USAGE_CODES } from "./runGraphCommand.ts";
 
 export interface WatchTiming {

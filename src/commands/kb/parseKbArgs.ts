@@ -1,5 +1,6 @@
-import { parseArgs } from "node:util";
 import { DEFAULT_OUT_DIR } from "../../config/defaults.ts";
+import { type FlagConfig, parseFlags } from "../parseFlags.ts";
+import { usageResult } from "../usageResult.ts";
 import type { McpOptions } from "./mcp/runMcpCommand.ts";
 
 export type KbCommand =
@@ -61,32 +62,25 @@ wrote them (recorded in .kb/kb.sqlite); a file of yours is left alone.
 
 Exit codes: 0 done, 1 nothing found or failed, 2 usage error.`;
 
+const KB_FLAGS: FlagConfig = {
+  out: { type: "string" },
+  kb: { type: "string" },
+  http: { type: "string" },
+  limit: { type: "string" },
+  category: { type: "string" },
+  "site-dir": { type: "string" },
+  json: { type: "boolean" },
+  "break-lock": { type: "boolean" },
+};
+
 /** Pure: argv in, a command or a usage error out (tests call this directly). */
 export function parseKbArgs(argv: readonly string[]): KbParseResult {
-  let parsed: ReturnType<typeof parseArgs>;
-  try {
-    parsed = parseArgs({
-      args: [...argv],
-      allowPositionals: true,
-      strict: true,
-      options: {
-        out: { type: "string" },
-        kb: { type: "string" },
-        http: { type: "string" },
-        limit: { type: "string" },
-        category: { type: "string" },
-        "site-dir": { type: "string" },
-        json: { type: "boolean" },
-        "break-lock": { type: "boolean" },
-        help: { type: "boolean", short: "h" },
-      },
-    });
-  } catch (e) {
-    return { kind: "error", message: (e as Error).message };
-  }
-  const v = parsed.values as Record<string, string | boolean | undefined>;
+  return usageResult(() => kbCommand(parseFlags(argv, KB_FLAGS, true)));
+}
+
+function kbCommand({ values: v, positionals }: ReturnType<typeof parseFlags>): KbParseResult {
   if (v.help) return { kind: "help" };
-  const [name, ...rest] = parsed.positionals;
+  const [name, ...rest] = positionals;
   if (!name) return { kind: "error", message: "a command is required: search, show, list, merge, separate, rebuild, site or mcp" };
   if (v.out === "" || v.kb === "") return { kind: "error", message: `--${v.out === "" ? "out" : "kb"} needs a value` };
   if (v.out !== undefined && v.kb !== undefined) return { kind: "error", message: "--out and --kb name the same directory: pass one" };

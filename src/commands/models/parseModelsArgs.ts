@@ -1,8 +1,10 @@
-import { parseArgs } from "node:util";
 import { DEFAULT_CONTEXT_SIZE } from "../../config/defaults.ts";
 import { type BackendChoice, parseBackendChoice } from "../../llm/chooseBackend.ts";
 import { DEFAULT_MEMORY_RESERVE, DEFAULT_MEMORY_SHARE, DEFAULT_MIN_CONTEXT_SIZE, parseByteSize } from "../../llm/memoryPlan.ts";
 import { DEFAULT_AGENT_COUNTS } from "../../llm/roles.ts";
+import { flagValue } from "../flagValue.ts";
+import { type FlagConfig, parseFlags } from "../parseFlags.ts";
+import { usageResult } from "../usageResult.ts";
 import { DEFAULT_BENCH_DIR } from "./benchResults.ts";
 import { type PlanModelArg, parsePlanModelArg } from "./plan.ts";
 
@@ -96,41 +98,32 @@ Exit codes: 0 done, 1 failed (the message says what to do), 2 usage error, 130 i
 
 const COMMANDS = ["list", "pull", "inspect", "plan"] as const;
 
-function positiveInt(name: string, value: string | undefined, fallback: number): number | string {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) return `--${name} must be a positive integer, got "${value}"`;
-  return n;
+/** A positive whole number, or `fallback` when the flag is absent (a bad one throws the usage error). */
+function positiveInt(name: string, value: string | undefined, fallback: number): number {
+  return value === undefined ? fallback : flagValue.positiveInt(value, name);
 }
+
+const MODELS_FLAGS: FlagConfig = {
+  dir: { type: "string" },
+  json: { type: "boolean" },
+  "no-checksum": { type: "boolean" },
+  context: { type: "string" },
+  agents: { type: "string" },
+  cpu: { type: "boolean" },
+  memory: { type: "string" },
+  "min-context": { type: "string" },
+  reserve: { type: "string" },
+  "bench-dir": { type: "string" },
+  backend: { type: "string" },
+};
 
 /** Pure: argv in, a command with its options or a usage error out (tests call this directly). */
 export function parseModelsArgs(argv: readonly string[]): ModelsParseResult {
-  let parsed: ReturnType<typeof parseArgs>;
-  try {
-    parsed = parseArgs({
-      args: [...argv],
-      allowPositionals: true,
-      strict: true,
-      options: {
-        dir: { type: "string" },
-        json: { type: "boolean" },
-        "no-checksum": { type: "boolean" },
-        context: { type: "string" },
-        agents: { type: "string" },
-        cpu: { type: "boolean" },
-        memory: { type: "string" },
-        "min-context": { type: "string" },
-        reserve: { type: "string" },
-        "bench-dir": { type: "string" },
-        backend: { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-    });
-  } catch (e) {
-    return { kind: "error", message: (e as Error).message };
-  }
-  const v = parsed.values as Record<string, string | boolean | undefined>;
-  const [command, ...rest] = parsed.positionals;
+  return usageResult(() => modelsCommand(parseFlags(argv, MODELS_FLAGS, true)));
+}
+
+function modelsCommand({ values: v, positionals }: ReturnType<typeof parseFlags>): ModelsParseResult {
+  const [command, ...rest] = positionals;
   if (v.help || command === "help") return { kind: "help" };
   if (command === undefined) return { kind: "error", message: `a command is required: ${COMMANDS.join(", ")}` };
   if (!(COMMANDS as readonly string[]).includes(command)) return { kind: "error", message: `unknown command "${command}" (expected ${COMMANDS.join(", ")})` };
@@ -155,15 +148,12 @@ export function parseModelsArgs(argv: readonly string[]): ModelsParseResult {
     return { kind: "pull", options: { ...common, target: rest[0] ?? "", checksum: v["no-checksum"] !== true } };
   }
   const context = positiveInt("context", v.context as string | undefined, DEFAULT_PLAN_CONTEXT);
-  if (typeof context === "string") return { kind: "error", message: context };
   const agents = positiveInt("agents", v.agents as string | undefined, DEFAULT_PLAN_AGENTS);
-  if (typeof agents === "string") return { kind: "error", message: agents };
   if (cmd === "inspect") {
     if (rest.length !== 1) return { kind: "error", message: "inspect takes one model: a .gguf path or a catalog name" };
     return { kind: "inspect", options: { ...common, target: rest[0] ?? "", contextSize: context, agents, cpu: v.cpu === true } };
   }
   const minContext = positiveInt("min-context", v["min-context"] as string | undefined, Math.min(DEFAULT_MIN_CONTEXT_SIZE, context));
-  if (typeof minContext === "string") return { kind: "error", message: minContext };
   if (minContext > context) return { kind: "error", message: `--min-context (${minContext}) is above --context (${context})` };
   const memoryText = v.memory as string | undefined;
   const memoryBytes = memoryText === undefined ? undefined : parseByteSize(memoryText);

@@ -1,5 +1,7 @@
-import { parseArgs } from "node:util";
 import { DEFAULT_RUN_DB } from "../../config/defaults.ts";
+import { parseFlags } from "../parseFlags.ts";
+import { runFlagSet } from "../runFlagSet.ts";
+import { usageResult } from "../usageResult.ts";
 
 export type RunsCommand =
   | { kind: "list"; db: string; json: boolean }
@@ -23,38 +25,22 @@ export const RUNS_HELP = `Usage: npm run runs -- COMMAND [--db PATH] [--json]
 
 Options: --db PATH (default ${DEFAULT_RUN_DB}), --json (machine-readable output)`;
 
+/** `resume ID` takes the run flags that do not change what the run makes (src/commands/runFlags.ts). */
+const RESUME_FLAGS = runFlagSet(["threads", "concurrency"]);
+
 /** Pure: argv in, a command out. */
 export function parseRunsArgs(argv: readonly string[]): RunsCommand {
-  let parsed: ReturnType<typeof parseArgs>;
-  try {
-    parsed = parseArgs({
-      args: [...argv],
-      allowPositionals: true,
-      strict: true,
-      options: {
-        db: { type: "string" },
-        json: { type: "boolean" },
-        done: { type: "boolean" },
-        threads: { type: "string" },
-        concurrency: { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-    });
-  } catch (e) {
-    return { kind: "error", message: (e as Error).message };
-  }
-  const v = parsed.values as Record<string, string | boolean | undefined>;
-  const [cmd, id, ...rest] = parsed.positionals;
+  return usageResult(() =>
+    runsCommand(parseFlags(argv, { db: { type: "string" }, json: { type: "boolean" }, done: { type: "boolean" }, ...RESUME_FLAGS.config }, true)),
+  );
+}
+
+function runsCommand({ values: v, positionals }: ReturnType<typeof parseFlags>): RunsCommand {
+  const [cmd, id, ...rest] = positionals;
   if (v.help || cmd === "help") return { kind: "help" };
   if (rest.length > 0) return { kind: "error", message: `unexpected arguments: ${rest.join(" ")}` };
   const db = (v.db as string | undefined) ?? DEFAULT_RUN_DB;
   const json = v.json === true;
-  const int = (name: string): number | undefined | string => {
-    const s = v[name] as string | undefined;
-    if (s === undefined) return undefined;
-    const n = Number(s);
-    return Number.isInteger(n) && n > 0 ? n : `--${name} must be a positive integer, got "${s}"`;
-  };
   switch (cmd) {
     case undefined:
       return { kind: "error", message: "a command is required: list, show, resume, delete or compact" };
@@ -66,14 +52,8 @@ export function parseRunsArgs(argv: readonly string[]): RunsCommand {
     case "compact":
       if (v.done) return id ? { kind: "error", message: "compact takes a run ID or --done, not both" } : { kind: "compact", db, json, id: "--done" };
       return id ? { kind: "compact", db, json, id } : { kind: "error", message: "compact needs a run ID or --done" };
-    case "resume": {
-      if (!id) return { kind: "error", message: "resume needs a run ID (see npm run runs -- list)" };
-      const threads = int("threads");
-      const concurrency = int("concurrency");
-      if (typeof threads === "string") return { kind: "error", message: threads };
-      if (typeof concurrency === "string") return { kind: "error", message: concurrency };
-      return { kind: "resume", db, json, id, ...(threads ? { threads } : {}), ...(concurrency ? { concurrency } : {}) };
-    }
+    case "resume":
+      return id ? { kind: "resume", db, json, id, ...RESUME_FLAGS.read(v) } : { kind: "error", message: "resume needs a run ID (see npm run runs -- list)" };
     default:
       return { kind: "error", message: `unknown command "${cmd}": use list, show, resume, delete or compact` };
   }

@@ -12,6 +12,7 @@ import type { PipelineOptions } from "../../run/types.ts";
 import { RunDatabase } from "../../store/RunDatabase.ts";
 import { terminalText } from "../../util/terminalText.ts";
 import { whenListening } from "../../util/whenListening.ts";
+import { runFlagKeys, type StudioRunFlagKey } from "../runFlags.ts";
 import type { StudioOptions } from "./parseStudioArgs.ts";
 import type { StudioRunRequest } from "./servedGraph.ts";
 import { createStudioApp } from "./studioApp.ts";
@@ -22,6 +23,12 @@ export interface StudioIo {
   env: Env;
   /** Subscribe to SIGINT/SIGTERM; returns an unsubscribe function. */
   onSignal: (handler: (signal: NodeJS.Signals) => void) => () => void;
+}
+
+/** The run options of Studio's flags that runFlags.ts gives the runs Studio starts ("new") or every run it starts or resumes ("every"). */
+function runOptions(options: StudioOptions, when: "new" | "every"): PipelineOptions {
+  const keys = runFlagKeys((f) => f.studio === when) as StudioRunFlagKey[];
+  return Object.fromEntries(keys.filter((k) => options[k] !== undefined).map((k) => [k, options[k]]));
 }
 
 export async function runStudioCommand(options: StudioOptions, io: StudioIo): Promise<number> {
@@ -52,13 +59,7 @@ export async function runStudioCommand(options: StudioOptions, io: StudioIo): Pr
   db.markDeadRuns();
 
   const openRun = async (request: StudioRunRequest, signal: AbortSignal | undefined) => {
-    const base: PipelineOptions = {
-      db: dbPath,
-      keepHistory: !options.compact,
-      ...(options.threads !== undefined ? { threads: options.threads } : {}),
-      ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
-      ...(options.research ? { research: options.research } : {}),
-    };
+    const base: PipelineOptions = { db: dbPath, keepHistory: !options.compact, ...runOptions(options, "every") };
     const pipeline: PipelineOptions =
       request.kind === "new"
         ? {
@@ -67,10 +68,7 @@ export async function runStudioCommand(options: StudioOptions, io: StudioIo): Pr
             out: request.outDir,
             runId: request.runId,
             force: request.force,
-            ...(options.model !== undefined ? { model: options.model } : {}),
-            ...(options.endpoints ? { endpoints: options.endpoints } : {}),
-            ...(options.endpointModel !== undefined ? { endpointModel: options.endpointModel } : {}),
-            ...(options.apiKeyEnv !== undefined ? { apiKeyEnv: options.apiKeyEnv } : {}),
+            ...runOptions(options, "new"),
           }
         : { ...base, resume: request.runId, ...(request.checkpointId ? { checkpointId: request.checkpointId } : {}) };
     say(`${request.kind === "new" ? "starting" : "resuming"} run ${request.runId}`);
