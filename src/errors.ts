@@ -36,6 +36,25 @@ export type UserErrorCode =
   /** A bug: an error the code did not expect, outside any one file (inside a file it quarantines that file). */
   | "INTERNAL_ERROR";
 
+/** Exit codes of the commands: 0 done, 1 failed (the message says what to do), 2 usage error, 130 interrupted. */
+export const EXIT = { done: 0, failed: 1, usage: 2, interrupted: 130 } as const;
+
+/** Codes that mean "the command was used wrongly" (exit 2) rather than "the run failed" (exit 1). */
+const USAGE_CODES: ReadonlySet<UserErrorCode> = new Set<UserErrorCode>([
+  "USAGE",
+  "INPUT_NOT_FOUND",
+  "INPUT_NOT_DIRECTORY",
+  "OUTPUT_INSIDE_INPUT",
+  "OUTPUT_NOT_KB",
+  "NO_RUN_TO_RESUME",
+  "CONFIG_INVALID",
+]);
+
+/** The exit code of a command stopped by this error (or a summary's record of one): 2 for a usage error, else 1. */
+export function exitCodeOf(e: { code: string }): number {
+  return USAGE_CODES.has(e.code as UserErrorCode) ? EXIT.usage : EXIT.failed;
+}
+
 export class UserError extends Error {
   readonly code: UserErrorCode;
   /** What the user should do next; printed under the message. */

@@ -4,7 +4,7 @@
  */
 import path from "node:path";
 import type { Env } from "../../config/env.ts";
-import { InterruptedError } from "../../errors.ts";
+import { EXIT, exitCodeOf, InterruptedError } from "../../errors.ts";
 import type { PipelineEvent } from "../../progress/events.ts";
 import { Reporter } from "../../progress/Reporter.ts";
 import { runPipeline } from "../../run/runPipeline.ts";
@@ -28,21 +28,11 @@ export interface CommandIo {
   models?: RunModels;
 }
 
-/** Error codes that mean "the command was used wrongly" (exit 2) rather than "the run failed" (exit 1). */
-export const USAGE_CODES = new Set([
-  "USAGE",
-  "INPUT_NOT_FOUND",
-  "INPUT_NOT_DIRECTORY",
-  "OUTPUT_INSIDE_INPUT",
-  "OUTPUT_NOT_KB",
-  "NO_RUN_TO_RESUME",
-  "CONFIG_INVALID",
-]);
-
+/** A run's exit code: a usage error only when the run never started (no run ID); a failure after that is a failed run. */
 export function exitCodeFor(s: RunSummary): number {
-  if (s.status === "done") return 0;
-  if (s.status === "interrupted") return 130;
-  return s.error && USAGE_CODES.has(s.error.code) && s.runId === null ? 2 : 1;
+  if (s.status === "done") return EXIT.done;
+  if (s.status === "interrupted") return EXIT.interrupted;
+  return s.error && s.runId === null ? exitCodeOf(s.error) : EXIT.failed;
 }
 
 /** The command line's options as the library's: `--resume` / `runs resume ID` become `resume`. */

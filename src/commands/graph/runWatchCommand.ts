@@ -10,14 +10,14 @@
  */
 import path from "node:path";
 import { WATCH_DEBOUNCE_MS, WATCH_MAX_WAIT_MS } from "../../config/defaults.ts";
-import { InterruptedError, isUserError } from "../../errors.ts";
+import { exitCodeOf, InterruptedError, isUserError } from "../../errors.ts";
 import { type InputChange, type InputWatcher, watchInput } from "../../input/watchInput.ts";
 import { KeptModels } from "../../run/KeptModels.ts";
 import { newRunDirectories } from "../../run/resolveRun.ts";
 import type { PipelineOptions } from "../../run/types.ts";
 import { OutputLock } from "../../store/OutputLock.ts";
 import type { GraphOptions } from "./GraphOptions.ts";
-import { type CommandIo, exitCodeFor, markInterrupted, newRunView, type RunView, reportedRun, toPipelineOptions, USAGE_CODES } from "./runGraphCommand.ts";
+import { type CommandIo, exitCodeFor, markInterrupted, newRunView, type RunView, reportedRun, toPipelineOptions } from "./runGraphCommand.ts";
 
 export interface WatchTiming {
   /** Quiet time after the last change before a run starts (default WATCH_DEBOUNCE_MS). */
@@ -81,7 +81,7 @@ function takeWatchLock(options: GraphOptions, view: RunView): OutputLock | numbe
   } catch (e) {
     if (!isUserError(e)) throw e;
     view.say(`error [${e.code}]: ${e.message}${e.hint ? `\n${e.hint}` : ""}`);
-    return USAGE_CODES.has(e.code) ? 2 : 1;
+    return exitCodeOf(e);
   }
 }
 
