@@ -1,12 +1,13 @@
 import { createHash } from "node:crypto";
 import type { LangGraphRunnableConfig } from "@langchain/langgraph";
+import type { SourceDocument } from "../src/input/types.ts";
 import { categoryTitle } from "../src/kb/taxonomy.ts";
-import { callPriority, type NodeDeps, runContext } from "./deps.ts";
+import { callPriority, type NodeDeps, type RunContext, runContext } from "./deps.ts";
 import { exampleCandidates } from "./evidence.ts";
 import { fileSystemPrompt, renderFileSources } from "./fileContext.ts";
 import { instrument } from "./instrument.ts";
 import { byPatternSchema, type Draft, writerSchema } from "./schemas.ts";
-import { batchesThatFit, type StagePromptInput, stagePrompt } from "./stagePrompt.ts";
+import { batchesThatFit, type StagePrompt, type StagePromptInput, stagePrompt } from "./stagePrompt.ts";
 import type { FileStateType, FileStateUpdate } from "./state.ts";
 import type { DraftRef, PatternItem, ResearchPack, ResearchSource } from "./types.ts";
 
@@ -26,119 +27,155 @@ export function patternsToWrite(state: Pick<FileStateType, "patterns" | "verdict
  */
 export function makeWriter(deps: NodeDeps) {
   return instrument("writer", deps, async (state: FileStateType, config: LangGraphRunnableConfig): Promise<FileStateUpdate> => {
-    const { runId, signal, fileRank } = runContext(config);
+    const run = runContext(config);
     const doc = deps.db.getDocument(state.docId);
     const round = state.round + 1;
-    const packs = new Map(
-      state.patterns.map((p): [string, ResearchPack] => {
-        const ref = state.research[p.key];
-        return [p.key, ref ? deps.db.getBlob<ResearchPack>(ref) : { sources: [], relevant: [], note: "" }];
-      }),
-    );
+    const packs = researchPacks(deps, state);
     const items = patternsToWrite(state).map((pattern): WriterItem => {
       const pack = packs.get(pattern.key) ?? { sources: [], relevant: [], note: "" };
       return { pattern, sources: pack.sources.filter((s) => pack.relevant.includes(s.id)), candidates: exampleCandidates(doc, pattern.evidence) };
     });
-    // The same research block as the researcher's prompt (a shared prefix); each pattern may cite only what was kept for it.
-    const sources = renderFileSources(state.patterns.map((p) => packs.get(p.key)?.sources ?? []));
-    const system = fileSystemPrompt(deps);
-    const perItem = deps.settings.maxTokens.writer;
-    // Drafts average well under their limit: a batch leaves room for half of it per pattern (one cut off falls back to one call per pattern).
-    const count = (t: string) => deps.llm.countTokens("writer", t);
-    const expected = (n: number) => Math.max(perItem, Math.ceil(perItem / 2) * n);
-    const input = (batch: readonly WriterItem[]): StagePromptInput => ({
-      role: "writer",
-      relPath: state.relPath,
-      doc,
-      patterns: state.patterns,
-      batch: batch.map((x) => x.pattern),
-      system,
-      answerTokens: expected(batch.length),
-      // The research of every pattern (the researcher's block, a shared prefix), else only what this batch may cite.
-      render: (file, scope) =>
-        renderWriterPrompt(
-          deps,
-          state,
-          file,
-          scope === "file"
-            ? sources
-            : renderFileSources(
-                batch.map((x) => x.sources),
-                scope === "brief",
-              ),
-          batch,
-        ),
-    });
-    const prompt = (batch: readonly WriterItem[]) => stagePrompt(deps, input(batch));
-    const drafts: Record<string, DraftRef> = {};
-    const schemaOf = (x: WriterItem) =>
-      writerSchema(
-        x.candidates.ids,
-        x.sources.map((s) => s.id),
-        x.candidates.required,
-      );
-    const keep = (key: string, value: Draft) => {
-      const draft: Draft = {
-        summary: value.summary.trim(),
-        whenToUse: value.whenToUse.map((t) => t.trim()),
-        whenNotToUse: value.whenNotToUse.map((t) => t.trim()),
-        pitfalls: value.pitfalls.map((t) => t.trim()),
-        example: value.example,
-        sources: [...new Set(value.sources)],
-      };
-      const hash = createHash("sha256").update(JSON.stringify(draft)).digest("hex").slice(0, 32);
-      deps.db.putBlob(hash, draft, runId);
-      drafts[key] = { ref: hash, round };
-    };
-    /** Writes a batch; returns the items still without an answer (a failed batch of several). */
-    const write = async (batch: WriterItem[]): Promise<WriterItem[]> => {
-      const { user, source } = prompt(batch);
-      const schema = byPatternSchema(Object.fromEntries(batch.map((x) => [x.pattern.key, schemaOf(x)])));
-      const result = await deps.llm.generateObject(schema, {
-        runId,
-        role: "writer",
-        callKey: `${state.relPath}|writer|${batch.map((x) => x.pattern.key).join(",")}|r${round}`,
-        affinityKey: state.relPath,
-        priority: callPriority(fileRank, "writer"),
-        prompt: { system, user },
-        source,
-        // Up to the full limit per pattern, as far as the room the prompt leaves allows (never under one pattern's).
-        maxTokens: Math.max(perItem, Math.min(perItem * batch.length, deps.llm.promptRoom("writer", 0) - count(system) - count(user))),
-        // A batch of several gets one attempt: what it got right is kept, the rest is asked one pattern per call.
-        maxAttempts: batch.length > 1 ? 1 : deps.settings.maxAttempts,
-        signal,
-      });
-      if (!result.ok) {
-        if (batch.length > 1) return batch.filter((x) => !salvage(x, result.lastText));
-        for (const x of batch) drafts[x.pattern.key] = { ref: null, round, problems: result.problems.slice(0, 5) };
-        return [];
-      }
-      for (const x of batch) {
-        const value = (result.value.byPattern as Record<string, Draft>)[x.pattern.key];
-        if (value) keep(x.pattern.key, value);
-        else drafts[x.pattern.key] = { ref: null, round, problems: ["the writer's answer had no entry for this pattern"] };
-      }
-      return [];
-    };
-    /** Keeps one pattern's entry from a batch answer that failed as a whole, when that entry is valid on its own. */
-    const salvage = (x: WriterItem, text: string): boolean => {
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(text);
-      } catch {
-        return false;
-      }
-      const checked = schemaOf(x).safeParse((parsed as { byPattern?: Record<string, unknown> } | null)?.byPattern?.[x.pattern.key]);
-      if (!checked.success) return false;
-      keep(x.pattern.key, checked.data);
-      return true;
-    };
-    for (const batch of batchesThatFit(items, (b) => prompt(b).form)) {
+    const prompter = writerPrompter(deps, state, doc, packs);
+    const writer = new DraftWriter(deps, state, run, round, prompter);
+    for (const batch of batchesThatFit(items, (b) => prompter.prompt(b).form)) {
       // Patterns a batch could not answer are retried one per call.
-      for (const x of await write(batch)) await write([x]);
+      for (const x of await writer.write(batch)) await writer.write([x]);
     }
-    return { drafts, round };
+    return { drafts: writer.drafts, round };
   });
+}
+
+/** Each pattern's research pack (an empty one where the researcher kept none). */
+function researchPacks(deps: NodeDeps, state: FileStateType): Map<string, ResearchPack> {
+  return new Map(
+    state.patterns.map((p): [string, ResearchPack] => {
+      const ref = state.research[p.key];
+      return [p.key, ref ? deps.db.getBlob<ResearchPack>(ref) : { sources: [], relevant: [], note: "" }];
+    }),
+  );
+}
+
+interface WriterPrompter {
+  system: string;
+  prompt: (batch: readonly WriterItem[]) => StagePrompt;
+}
+
+function writerPrompter(deps: NodeDeps, state: FileStateType, doc: SourceDocument, packs: ReadonlyMap<string, ResearchPack>): WriterPrompter {
+  // The same research block as the researcher's prompt (a shared prefix); each pattern may cite only what was kept for it.
+  const sources = renderFileSources(state.patterns.map((p) => packs.get(p.key)?.sources ?? []));
+  const system = fileSystemPrompt(deps);
+  const perItem = deps.settings.maxTokens.writer;
+  // Drafts average well under their limit: a batch leaves room for half of it per pattern (one cut off falls back to one call per pattern).
+  const expected = (n: number) => Math.max(perItem, Math.ceil(perItem / 2) * n);
+  const input = (batch: readonly WriterItem[]): StagePromptInput => ({
+    role: "writer",
+    relPath: state.relPath,
+    doc,
+    patterns: state.patterns,
+    batch: batch.map((x) => x.pattern),
+    system,
+    answerTokens: expected(batch.length),
+    // The research of every pattern (the researcher's block, a shared prefix), else only what this batch may cite.
+    render: (file, scope) =>
+      renderWriterPrompt(
+        deps,
+        state,
+        file,
+        scope === "file"
+          ? sources
+          : renderFileSources(
+              batch.map((x) => x.sources),
+              scope === "brief",
+            ),
+        batch,
+      ),
+  });
+  return { system, prompt: (batch) => stagePrompt(deps, input(batch)) };
+}
+
+/** Asks the model for a file's drafts batch by batch and keeps each valid one (stored by hash) or its problems. */
+class DraftWriter {
+  readonly drafts: Record<string, DraftRef> = {};
+
+  constructor(
+    private readonly deps: NodeDeps,
+    private readonly state: FileStateType,
+    private readonly run: RunContext,
+    private readonly round: number,
+    private readonly prompter: WriterPrompter,
+  ) {}
+
+  /** Writes a batch; returns the items still without an answer (a failed batch of several). */
+  async write(batch: WriterItem[]): Promise<WriterItem[]> {
+    const { deps, round, run } = this;
+    const relPath = this.state.relPath;
+    const { system } = this.prompter;
+    const { user, source } = this.prompter.prompt(batch);
+    const perItem = deps.settings.maxTokens.writer;
+    const count = (t: string) => deps.llm.countTokens("writer", t);
+    const schema = byPatternSchema(Object.fromEntries(batch.map((x) => [x.pattern.key, schemaOf(x)])));
+    const result = await deps.llm.generateObject(schema, {
+      runId: run.runId,
+      role: "writer",
+      callKey: `${relPath}|writer|${batch.map((x) => x.pattern.key).join(",")}|r${round}`,
+      affinityKey: relPath,
+      priority: callPriority(run.fileRank, "writer"),
+      prompt: { system, user },
+      source,
+      // Up to the full limit per pattern, as far as the room the prompt leaves allows (never under one pattern's).
+      maxTokens: Math.max(perItem, Math.min(perItem * batch.length, deps.llm.promptRoom("writer", 0) - count(system) - count(user))),
+      // A batch of several gets one attempt: what it got right is kept, the rest is asked one pattern per call.
+      maxAttempts: batch.length > 1 ? 1 : deps.settings.maxAttempts,
+      signal: run.signal,
+    });
+    if (!result.ok) {
+      if (batch.length > 1) return batch.filter((x) => !this.salvage(x, result.lastText));
+      for (const x of batch) this.drafts[x.pattern.key] = { ref: null, round, problems: result.problems.slice(0, 5) };
+      return [];
+    }
+    for (const x of batch) {
+      const value = (result.value.byPattern as Record<string, Draft>)[x.pattern.key];
+      if (value) this.keep(x.pattern.key, value);
+      else this.drafts[x.pattern.key] = { ref: null, round, problems: ["the writer's answer had no entry for this pattern"] };
+    }
+    return [];
+  }
+
+  /** Keeps one pattern's entry from a batch answer that failed as a whole, when that entry is valid on its own. */
+  private salvage(x: WriterItem, text: string): boolean {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      return false;
+    }
+    const checked = schemaOf(x).safeParse((parsed as { byPattern?: Record<string, unknown> } | null)?.byPattern?.[x.pattern.key]);
+    if (!checked.success) return false;
+    this.keep(x.pattern.key, checked.data);
+    return true;
+  }
+
+  private keep(key: string, value: Draft): void {
+    const draft: Draft = {
+      summary: value.summary.trim(),
+      whenToUse: value.whenToUse.map((t) => t.trim()),
+      whenNotToUse: value.whenNotToUse.map((t) => t.trim()),
+      pitfalls: value.pitfalls.map((t) => t.trim()),
+      example: value.example,
+      sources: [...new Set(value.sources)],
+    };
+    const hash = createHash("sha256").update(JSON.stringify(draft)).digest("hex").slice(0, 32);
+    this.deps.db.putBlob(hash, draft, this.run.runId);
+    this.drafts[key] = { ref: hash, round: this.round };
+  }
+}
+
+function schemaOf(x: WriterItem) {
+  return writerSchema(
+    x.candidates.ids,
+    x.sources.map((s) => s.id),
+    x.candidates.required,
+  );
 }
 
 interface WriterItem {

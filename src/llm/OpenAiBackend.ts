@@ -199,77 +199,16 @@ export class OpenAiBackend implements ModelBackend {
     if (options.endpoints.length === 0) throw new Error("OpenAiBackend needs at least one endpoint");
     const roots = [...new Set(options.endpoints.map(endpointRoot))];
     const probeOpts = { apiKey: options.apiKey, timeoutMs: Math.min(options.timeoutMs ?? 30_000, 30_000) };
-    const probes = await Promise.all(
-      roots.map((r) =>
-        probeEndpoint(r, probeOpts).then(
-          (p) => ({ ok: true as const, p }),
-          (e: unknown) => ({ ok: false as const, e }),
-        ),
+    const reachable = reachableProbes(await probeAll(roots, probeOpts));
+    const { model, modelId } = servedModel(reachable, options.model);
+    const contextTokens = Math.min(options.contextSize, ...reachable.map((p) => p.contextPerSlot ?? Number.POSITIVE_INFINITY));
+    const endpoints = roots.map((root) =>
+      newEndpoint(
+        root,
+        reachable.find((p) => p.root === root),
+        options,
       ),
     );
-    const auth = probes.find((p) => !p.ok && p.e instanceof EndpointProbeError && (p.e.status === 401 || p.e.status === 403));
-    if (auth && !auth.ok)
-      throw new UserError(
-        "ENDPOINT_AUTH",
-        (auth.e as Error).message,
-        "Put the server's API key in an environment variable and name it with --api-key-env NAME (or apiKeyEnv in config/agents.json).",
-      );
-    const reachable = probes.flatMap((p) => (p.ok ? [p.p] : []));
-    if (reachable.length === 0)
-      throw new UserError(
-        "ENDPOINT_UNREACHABLE",
-        `No model server answered:\n  ${probes.map((p) => (p.ok ? "" : (p.e as Error).message)).join("\n  ")}`,
-        "Start the server (docs/SCALING.md has the command for Ollama, LM Studio, llama-server and vLLM) or fix the --endpoint URL.",
-      );
-    // Every reachable endpoint must serve the same model: the identity goes into the run's settings.
-    let model: string | undefined;
-    let modelId: string | undefined;
-    for (const p of reachable) {
-      const m = pickModel(p, options.model);
-      if (!m)
-        throw new UserError(
-          "ENDPOINT_UNSUPPORTED",
-          `${p.root} does not serve ${options.model === undefined ? "any model" : `the model "${options.model}"`} (it lists: ${p.models.map((x) => x.id).join(", ") || "none"}).`,
-          "Name one of the listed models with --endpoint-model (or model in config/agents.json), or load the model on the server.",
-        );
-      const id = modelIdentity(p, m);
-      if (modelId !== undefined && id !== modelId)
-        throw new UserError(
-          "CONFIG_INVALID",
-          `The endpoints serve different models: ${modelId} at ${reachable[0]?.root}, ${id} at ${p.root}.`,
-          "Point every --endpoint of a model at servers that run the same model file.",
-        );
-      model ??= m.id;
-      modelId = id;
-    }
-    if (model === undefined || modelId === undefined) throw new Error("unreachable: no model picked");
-    const contextTokens = Math.min(options.contextSize, ...reachable.map((p) => p.contextPerSlot ?? Number.POSITIVE_INFINITY));
-    const endpoints: Endpoint[] = roots.map((root) => {
-      const probe = reachable.find((p) => p.root === root);
-      return {
-        root,
-        client: new OpenAI({
-          baseURL: `${root}/v1`,
-          // The SDK insists on a key; local servers ignore the header.
-          apiKey: options.apiKey ?? "no-key",
-          // Never pick up OPENAI_ORG_ID / OPENAI_PROJECT_ID from the environment for someone else's server.
-          organization: null,
-          project: null,
-          maxRetries: 0,
-          timeout: options.timeoutMs ?? 300_000,
-          logLevel: "off",
-        }),
-        slots: slotsOf(probe, options.slots),
-        llamaServer: probe?.llamaServer === true,
-        inFlight: 0,
-        up: probe !== undefined,
-        calls: 0,
-        failures: 0,
-        healthMisses: 0,
-        checking: false,
-        attempts: new Set(),
-      };
-    });
     for (const e of endpoints) if (!e.up) options.onMessage?.("warn", `model server ${e.root} does not answer yet; calls go to the others until it does`);
     const tokenized = await tokenizeCount(reachable[0]?.root ?? "", CALIBRATION, model, probeOpts);
     const charsPerToken = tokenized ? (CALIBRATION.length / tokenized) * 0.9 : DEFAULT_CHARS_PER_TOKEN;
@@ -342,71 +281,11 @@ export class OpenAiBackend implements ModelBackend {
     const started = performance.now();
     try {
       arm();
-      const messages: OpenAI.Chat.Completions.ChatCompletionMessageParam[] = [
-        { role: "system", content: this.systemPrompt(request) },
-        { role: "user", content: request.prompt.user },
-      ];
-      const body: OpenAI.Chat.Completions.ChatCompletionCreateParamsStreaming = {
-        model: this.model,
-        messages,
-        max_tokens: request.maxTokens,
-        temperature: request.temperature,
-        stream: true,
-        stream_options: { include_usage: true },
-        ...(request.seed !== undefined ? { seed: request.seed } : {}),
-      };
-      // llama-server streams its prompt reading (`prompt_progress`) when asked; other servers may refuse unknown fields.
-      if (ep.llamaServer) Object.assign(body, { return_progress: true });
-      if (request.grammarSchema && this.structuredOutput === "json_schema")
-        body.response_format = { type: "json_schema", json_schema: { name: "output", schema: request.grammarSchema, strict: true } };
-      const stream = await ep.client.chat.completions.create(body, { signal: ctl.signal });
-      let text = "";
-      let finish: string | undefined;
-      let chunks = 0;
-      let usage: OpenAI.Completions.CompletionUsage | undefined;
-      let timings: { cache_n?: number; prompt_ms?: number; predicted_ms?: number } | undefined;
-      for await (const chunk of stream) {
-        arm();
-        const choice = chunk.choices?.[0];
-        const delta = choice?.delta?.content;
-        const progress = (chunk as { prompt_progress?: { cache?: number; processed?: number } }).prompt_progress;
-        if (typeof progress?.processed === "number") request.onProgress?.({ read: Math.max(0, progress.processed - (progress.cache ?? 0)) });
-        if (delta) {
-          if (chunks === 0) request.onFirstToken?.();
-          text += delta;
-          chunks++;
-          // A streamed piece is about one token (an estimate: the usage at the end is the count).
-          request.onProgress?.({ generated: chunks });
-        }
-        if (choice?.finish_reason) finish = choice.finish_reason;
-        if (chunk.usage) usage = chunk.usage;
-        const t = (chunk as { timings?: typeof timings }).timings;
-        if (t) timings = t;
-      }
+      const stream = await ep.client.chat.completions.create(this.requestBody(ep, request), { signal: ctl.signal });
+      const streamed = await readStream(stream, request, arm);
       if (ctl.signal.aborted) throw ctl.signal.reason;
-      if (finish === undefined) throw new EndpointDown(`${ep.root} ended the response without finishing it`);
-      const estimatedInput = this.countTokens(request.prompt.system) + this.countTokens(request.prompt.user);
-      const inputTokens = usage?.prompt_tokens ?? estimatedInput;
-      if (usage?.prompt_tokens) {
-        // Lower the ratio when the estimate was too generous: prompt budgets must not overshoot.
-        const observed = (request.prompt.system.length + request.prompt.user.length) / usage.prompt_tokens;
-        if (observed > 0 && observed < this.charsPerToken) this.charsPerToken = Math.max(0.5, observed);
-      }
-      const outputTokens = usage?.completion_tokens ?? chunks;
-      const cached = usage?.prompt_tokens_details?.cached_tokens ?? timings?.cache_n;
-      this.opts.onCall?.({
-        endpoint: ep.root,
-        clientMs: performance.now() - started,
-        serverMs: timings?.prompt_ms !== undefined && timings.predicted_ms !== undefined ? timings.prompt_ms + timings.predicted_ms : undefined,
-        outputTokens,
-      });
-      return {
-        text,
-        inputTokens,
-        ...(typeof cached === "number" ? { reusedInputTokens: Math.max(0, Math.min(inputTokens, cached)) } : {}),
-        outputTokens,
-        stopReason: mapFinishReason(finish),
-      };
+      if (streamed.finish === undefined) throw new EndpointDown(`${ep.root} ended the response without finishing it`);
+      return this.result(ep, request, { ...streamed, finish: streamed.finish }, performance.now() - started);
     } catch (e) {
       // The SDK reports our own abort as APIUserAbortError: give the reason we aborted with.
       if (ctl.signal.aborted && ctl.signal.reason instanceof EndpointDown) throw ctl.signal.reason;
@@ -416,6 +295,54 @@ export class OpenAiBackend implements ModelBackend {
       request.signal?.removeEventListener("abort", onAbort);
       ep.attempts.delete(ctl);
     }
+  }
+
+  private requestBody(ep: Endpoint, request: BackendRequest): OpenAI.Chat.Completions.ChatCompletionCreateParamsStreaming {
+    const messages: OpenAI.Chat.Completions.ChatCompletionMessageParam[] = [
+      { role: "system", content: this.systemPrompt(request) },
+      { role: "user", content: request.prompt.user },
+    ];
+    const body: OpenAI.Chat.Completions.ChatCompletionCreateParamsStreaming = {
+      model: this.model,
+      messages,
+      max_tokens: request.maxTokens,
+      temperature: request.temperature,
+      stream: true,
+      stream_options: { include_usage: true },
+      ...(request.seed !== undefined ? { seed: request.seed } : {}),
+    };
+    // llama-server streams its prompt reading (`prompt_progress`) when asked; other servers may refuse unknown fields.
+    if (ep.llamaServer) Object.assign(body, { return_progress: true });
+    if (request.grammarSchema && this.structuredOutput === "json_schema")
+      body.response_format = { type: "json_schema", json_schema: { name: "output", schema: request.grammarSchema, strict: true } };
+    return body;
+  }
+
+  /** The finished call's result and token counts; the server's prompt count corrects the tokens estimate. */
+  private result(ep: Endpoint, request: BackendRequest, streamed: Streamed & { finish: string }, clientMs: number): BackendResult {
+    const { usage, timings, chunks } = streamed;
+    const estimatedInput = this.countTokens(request.prompt.system) + this.countTokens(request.prompt.user);
+    const inputTokens = usage?.prompt_tokens ?? estimatedInput;
+    if (usage?.prompt_tokens) {
+      // Lower the ratio when the estimate was too generous: prompt budgets must not overshoot.
+      const observed = (request.prompt.system.length + request.prompt.user.length) / usage.prompt_tokens;
+      if (observed > 0 && observed < this.charsPerToken) this.charsPerToken = Math.max(0.5, observed);
+    }
+    const outputTokens = usage?.completion_tokens ?? chunks;
+    const cached = usage?.prompt_tokens_details?.cached_tokens ?? timings?.cache_n;
+    this.opts.onCall?.({
+      endpoint: ep.root,
+      clientMs,
+      serverMs: timings?.prompt_ms !== undefined && timings.predicted_ms !== undefined ? timings.prompt_ms + timings.predicted_ms : undefined,
+      outputTokens,
+    });
+    return {
+      text: streamed.text,
+      inputTokens,
+      ...(typeof cached === "number" ? { reusedInputTokens: Math.max(0, Math.min(inputTokens, cached)) } : {}),
+      outputTokens,
+      stopReason: mapFinishReason(streamed.finish),
+    };
   }
 
   /** The system prompt; in prompted-JSON mode it carries the schema the answer must follow. */
@@ -612,6 +539,125 @@ export class OpenAiBackend implements ModelBackend {
       w.reject(new EndpointDown("the run is closing"));
     }
   }
+}
+
+/** Probes every endpoint at once; each answer is a probe or the error it gave. */
+function probeAll(roots: readonly string[], probeOpts: { apiKey: string | undefined; timeoutMs: number }): Promise<ProbeOutcome[]> {
+  return Promise.all(
+    roots.map((r) =>
+      probeEndpoint(r, probeOpts).then(
+        (p) => ({ ok: true as const, p }),
+        (e: unknown) => ({ ok: false as const, e }),
+      ),
+    ),
+  );
+}
+
+type ProbeOutcome = { ok: true; p: EndpointProbe } | { ok: false; e: unknown };
+
+/** The endpoints that answered; a refused key, or no answer at all, stops here. */
+function reachableProbes(probes: readonly ProbeOutcome[]): EndpointProbe[] {
+  const auth = probes.find((p) => !p.ok && p.e instanceof EndpointProbeError && (p.e.status === 401 || p.e.status === 403));
+  if (auth && !auth.ok)
+    throw new UserError(
+      "ENDPOINT_AUTH",
+      (auth.e as Error).message,
+      "Put the server's API key in an environment variable and name it with --api-key-env NAME (or apiKeyEnv in config/agents.json).",
+    );
+  const reachable = probes.flatMap((p) => (p.ok ? [p.p] : []));
+  if (reachable.length === 0)
+    throw new UserError(
+      "ENDPOINT_UNREACHABLE",
+      `No model server answered:\n  ${probes.map((p) => (p.ok ? "" : (p.e as Error).message)).join("\n  ")}`,
+      "Start the server (docs/SCALING.md has the command for Ollama, LM Studio, llama-server and vLLM) or fix the --endpoint URL.",
+    );
+  return reachable;
+}
+
+/** The model the endpoints serve: every reachable endpoint must serve the same one (its identity goes into the run's settings). */
+function servedModel(reachable: readonly EndpointProbe[], wanted: string | undefined): { model: string; modelId: string } {
+  let model: string | undefined;
+  let modelId: string | undefined;
+  for (const p of reachable) {
+    const m = pickModel(p, wanted);
+    if (!m)
+      throw new UserError(
+        "ENDPOINT_UNSUPPORTED",
+        `${p.root} does not serve ${wanted === undefined ? "any model" : `the model "${wanted}"`} (it lists: ${p.models.map((x) => x.id).join(", ") || "none"}).`,
+        "Name one of the listed models with --endpoint-model (or model in config/agents.json), or load the model on the server.",
+      );
+    const id = modelIdentity(p, m);
+    if (modelId !== undefined && id !== modelId)
+      throw new UserError(
+        "CONFIG_INVALID",
+        `The endpoints serve different models: ${modelId} at ${reachable[0]?.root}, ${id} at ${p.root}.`,
+        "Point every --endpoint of a model at servers that run the same model file.",
+      );
+    model ??= m.id;
+    modelId = id;
+  }
+  if (model === undefined || modelId === undefined) throw new Error("unreachable: no model picked");
+  return { model, modelId };
+}
+
+/** An endpoint with its client; up when its probe answered. */
+function newEndpoint(root: string, probe: EndpointProbe | undefined, options: OpenAiBackendOptions): Endpoint {
+  return {
+    root,
+    client: new OpenAI({
+      baseURL: `${root}/v1`,
+      // The SDK insists on a key; local servers ignore the header.
+      apiKey: options.apiKey ?? "no-key",
+      // Never pick up OPENAI_ORG_ID / OPENAI_PROJECT_ID from the environment for someone else's server.
+      organization: null,
+      project: null,
+      maxRetries: 0,
+      timeout: options.timeoutMs ?? 300_000,
+      logLevel: "off",
+    }),
+    slots: slotsOf(probe, options.slots),
+    llamaServer: probe?.llamaServer === true,
+    inFlight: 0,
+    up: probe !== undefined,
+    calls: 0,
+    failures: 0,
+    healthMisses: 0,
+    checking: false,
+    attempts: new Set(),
+  };
+}
+
+interface Streamed {
+  text: string;
+  finish: string | undefined;
+  /** Streamed pieces with text (about one token each). */
+  chunks: number;
+  usage: OpenAI.Completions.CompletionUsage | undefined;
+  timings: { cache_n?: number; prompt_ms?: number; predicted_ms?: number } | undefined;
+}
+
+/** Reads a streamed completion, reporting progress as it comes; `arm` restarts the idle timeout on every chunk. */
+async function readStream(stream: AsyncIterable<OpenAI.Chat.Completions.ChatCompletionChunk>, request: BackendRequest, arm: () => void): Promise<Streamed> {
+  const out: Streamed = { text: "", finish: undefined, chunks: 0, usage: undefined, timings: undefined };
+  for await (const chunk of stream) {
+    arm();
+    const choice = chunk.choices?.[0];
+    const delta = choice?.delta?.content;
+    const progress = (chunk as { prompt_progress?: { cache?: number; processed?: number } }).prompt_progress;
+    if (typeof progress?.processed === "number") request.onProgress?.({ read: Math.max(0, progress.processed - (progress.cache ?? 0)) });
+    if (delta) {
+      if (out.chunks === 0) request.onFirstToken?.();
+      out.text += delta;
+      out.chunks++;
+      // A streamed piece is about one token (an estimate: the usage at the end is the count).
+      request.onProgress?.({ generated: out.chunks });
+    }
+    if (choice?.finish_reason) out.finish = choice.finish_reason;
+    if (chunk.usage) out.usage = chunk.usage;
+    const t = (chunk as { timings?: Streamed["timings"] }).timings;
+    if (t) out.timings = t;
+  }
+  return out;
 }
 
 function slotsOf(probe: EndpointProbe | undefined, configured: number | undefined): number {

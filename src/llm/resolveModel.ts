@@ -4,6 +4,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { UserError } from "../errors.ts";
 import { loadLlamaCpp } from "./llamaCpp.ts";
+import { stallGuard } from "./stallGuard.ts";
 
 /**
  * The default model: Qwen2.5-0.5B-Instruct, Q4_K_M (about 490 MB). Chosen because it is the
@@ -38,7 +39,7 @@ export function isRemoteSpec(spec: string): boolean {
 const ENCODED_SEPARATOR = /%(25)*(2f|5c|2e|00)/i;
 
 /** The decoded last path segment of a URL ("" when it cannot be decoded, which the caller refuses). */
-function urlFileName(url: string): string {
+export function urlFileName(url: string): string {
   try {
     return decodeURIComponent(path.posix.basename(new URL(url).pathname));
   } catch {
@@ -116,9 +117,8 @@ export async function resolveModel(spec: string, options: ResolveModelOptions = 
   const reachable = options.offline ? false : await probe(host, options.probeTimeoutMs ?? 8000);
   if (!reachable) throw offlineError(spec, directory, host);
   fs.mkdirSync(directory, { recursive: true });
-  const stall = new AbortController();
-  const stallMs = options.stallTimeoutMs ?? 60_000;
-  let timer = setTimeout(() => stall.abort(new Error("download stalled")), stallMs);
+  const stall = stallGuard(options.stallTimeoutMs ?? 60_000, () => new Error("download stalled"));
+  stall.arm();
   const signal = options.signal ? AbortSignal.any([options.signal, stall.signal]) : stall.signal;
   try {
     return await resolveModelFile(spec, {
@@ -129,8 +129,7 @@ export async function resolveModel(spec: string, options: ResolveModelOptions = 
       deleteTempFileOnCancel: false,
       signal,
       onProgress: ({ totalSize, downloadedSize }) => {
-        clearTimeout(timer);
-        timer = setTimeout(() => stall.abort(new Error("download stalled")), stallMs);
+        stall.arm();
         options.onProgress?.({ downloadedBytes: downloadedSize, totalBytes: totalSize });
       },
     });
@@ -143,7 +142,7 @@ export async function resolveModel(spec: string, options: ResolveModelOptions = 
       { cause: e },
     );
   } finally {
-    clearTimeout(timer);
+    stall.clear();
   }
 }
 
@@ -160,7 +159,7 @@ function trainedTestModelPath(cwd = process.cwd()): string | undefined {
 }
 
 /** The "try it offline" line of the no-model messages. */
-function tryOfflineLine(n: number): string[] {
+export function tryOfflineLine(n: number): string[] {
   const trained = trainedTestModelPath();
   return trained
     ? [
@@ -190,7 +189,7 @@ function offlineError(spec: string, directory: string, host: string): UserError 
 }
 
 /** True when `url` answers at all (any HTTP status); false on a network error or timeout. */
-async function probeHost(url: string, timeoutMs: number): Promise<boolean> {
+export async function probeHost(url: string, timeoutMs: number): Promise<boolean> {
   try {
     await fetch(url, { method: "HEAD", signal: AbortSignal.timeout(timeoutMs) });
     return true;
@@ -215,201 +214,4 @@ export function modelDownloadUrl(spec: string): string {
   const [, user, repo, file, branch] = m;
   if (!file) return `https://huggingface.co/${user}/${repo}`;
   return `https://huggingface.co/${user}/${repo}/resolve/${branch ?? "main"}/${file}`;
-}
-
-// --- Explicit downloads (`npm run models -- pull`) -------------------------------------------------
-
-export interface DownloadStatus {
-  downloadedBytes: number;
-  totalBytes: number;
-}
-
-export interface DownloadModelFileOptions {
-  /** Final directory: the file gets its name here only after it is complete and verified. */
-  directory: string;
-  /** Where the download is staged (and its resume data kept); default `<directory>/.partial`. */
-  stagingDirectory?: string;
-  /** Called when the size is known, before the first byte, with what an earlier attempt left. */
-  onStart?: (info: { fileName: string; totalBytes: number; resumedFromBytes: number }) => void;
-  onProgress?: (status: DownloadStatus) => void;
-  /** Checks the complete staged file; throw to reject it (it is then deleted, never renamed). */
-  verify?: (stagedPath: string, totalBytes: number) => Promise<void>;
-  signal?: AbortSignal;
-  probeTimeoutMs?: number;
-  /** Stop (resumably) when no byte arrives for this long. Default 60 s. */
-  stallTimeoutMs?: number;
-  /** Never touch the network (RUST_KB_OFFLINE=1). */
-  offline?: boolean;
-  /** Test hook: checks that the download host answers. */
-  probe?: (url: string, timeoutMs: number) => Promise<boolean>;
-}
-
-export interface DownloadModelFileResult {
-  /** Final path of the model file. */
-  path: string;
-  fileName: string;
-  bytes: number;
-  /** True when the file was already in `directory` (nothing downloaded, nothing verified here). */
-  alreadyPresent: boolean;
-  /** Bytes an earlier, interrupted attempt had already saved. */
-  resumedFromBytes: number;
-}
-
-/**
- * Downloads a remote model (hf: URI or http(s) URL) through node-llama-cpp's downloader into a
- * staging directory, resumable after an interruption (the partial file and its progress stay in
- * staging), checks the size against the server's, runs `verify`, and only then renames the file
- * to its final name in `directory` (the name node-llama-cpp's resolver looks for, so the pipeline
- * finds it). Offline, or on any failure, nothing is left under the final name.
- */
-export async function downloadModelFile(spec: string, options: DownloadModelFileOptions): Promise<DownloadModelFileResult> {
-  if (!isRemoteSpec(spec))
-    throw new UserError(
-      "USAGE",
-      `${spec} is not a model name, hf: URI or URL.`,
-      "Pass a catalog name (see `npm run models -- list`), an hf: URI or an http(s) URL.",
-    );
-  const { resolveModelFile, createModelDownloader } = await loadLlamaCpp();
-  const directory = path.resolve(options.directory);
-  const present = (file: string): DownloadModelFileResult => ({
-    path: file,
-    fileName: path.basename(file),
-    bytes: fs.statSync(file).size,
-    alreadyPresent: true,
-    resumedFromBytes: 0,
-  });
-  try {
-    return present(await resolveModelFile(spec, { directory, download: false, cli: false }));
-  } catch {
-    // not downloaded yet, or a plain URL: node-llama-cpp learns a URL's file name from the server.
-  }
-  assertNoEncodedSeparators(spec);
-  const urlFile = /^https?:\/\//i.test(spec) ? path.join(directory, assertPlainFileName(urlFileName(spec), spec)) : undefined;
-  if (urlFile?.toLowerCase().endsWith(".gguf") && fs.statSync(urlFile, { throwIfNoEntry: false })?.isFile()) return present(urlFile);
-  const host = modelHost(spec);
-  const probe = options.probe ?? probeHost;
-  if (options.offline || !(await probe(host, options.probeTimeoutMs ?? 8000))) throw unreachableError(spec, host, directory, options.offline === true);
-  const staging = path.resolve(options.stagingDirectory ?? path.join(directory, ".partial"));
-  fs.mkdirSync(staging, { recursive: true });
-
-  const stall = new AbortController();
-  const stallMs = options.stallTimeoutMs ?? 60_000;
-  let timer: NodeJS.Timeout | undefined;
-  const armStall = () => {
-    clearTimeout(timer);
-    timer = setTimeout(() => stall.abort(new Error(`no data for ${Math.round(stallMs / 1000)} s`)), stallMs);
-  };
-  let downloader: Awaited<ReturnType<typeof createModelDownloader>>;
-  try {
-    downloader = await createModelDownloader({
-      modelUri: spec,
-      dirPath: staging,
-      showCliProgress: false,
-      deleteTempFileOnCancel: false,
-      skipExisting: true,
-      parallelDownloads: 1,
-      onProgress: ({ downloadedSize, totalSize }) => {
-        armStall();
-        options.onProgress?.({ downloadedBytes: downloadedSize, totalBytes: totalSize });
-      },
-    });
-  } catch (e) {
-    throw downloadError(spec, e, directory);
-  }
-  if (downloader.totalFiles !== 1) {
-    await downloader.cancel({ deleteTempFile: false });
-    throw new UserError(
-      "MODEL_DOWNLOAD_FAILED",
-      `${spec} is split into ${downloader.totalFiles} files; pull handles single-file models.`,
-      "Download the parts yourself and merge them with llama.cpp's gguf-split, or pick a single-file quantization.",
-    );
-  }
-  let fileName: string;
-  try {
-    // The name may come from the server (a URL's Content-Disposition): it must stay a plain name.
-    fileName = assertPlainFileName(downloader.entrypointFilename, spec);
-    if (path.dirname(path.resolve(downloader.entrypointFilePath)) !== staging) assertPlainFileName(downloader.entrypointFilePath, spec);
-  } catch (e) {
-    await downloader.cancel({ deleteTempFile: true }).catch(() => undefined);
-    throw e;
-  }
-  const stagedPath = downloader.entrypointFilePath;
-  const finalPath = path.join(directory, fileName);
-  if (fs.existsSync(finalPath)) {
-    // Never overwrite a file under the final name: report it as present (the caller verifies it).
-    await downloader.cancel({ deleteTempFile: false });
-    return present(finalPath);
-  }
-  const totalBytes = downloader.totalSize;
-  const resumedFromBytes = downloader.downloadedSize;
-  options.onStart?.({ fileName, totalBytes, resumedFromBytes });
-
-  armStall();
-  const signal = options.signal ? AbortSignal.any([options.signal, stall.signal]) : stall.signal;
-  try {
-    await downloader.download({ signal });
-    // A cancelled download can return normally: the signal says whether it finished.
-    if (signal.aborted) throw signal.reason;
-  } catch (e) {
-    // node-llama-cpp starts the cancel without waiting for it: wait, so the resume data is on disk.
-    await downloader.cancel({ deleteTempFile: false }).catch(() => undefined);
-    if (options.signal?.aborted) throw options.signal.reason ?? e;
-    throw downloadError(spec, stall.signal.aborted ? stall.signal.reason : e, directory, partialBytes(stagedPath));
-  } finally {
-    clearTimeout(timer);
-  }
-
-  const size = fs.statSync(stagedPath, { throwIfNoEntry: false })?.size;
-  if (size === undefined || (totalBytes > 0 && size !== totalBytes)) {
-    fs.rmSync(stagedPath, { force: true });
-    throw new UserError(
-      "MODEL_VERIFY_FAILED",
-      `The download of ${spec} ended with ${size ?? 0} bytes but the server announced ${totalBytes}; the file was deleted.`,
-      "Run the same command again to download it afresh.",
-    );
-  }
-  try {
-    await options.verify?.(stagedPath, size);
-  } catch (e) {
-    fs.rmSync(stagedPath, { force: true });
-    throw e;
-  }
-  fs.mkdirSync(directory, { recursive: true });
-  fs.renameSync(stagedPath, finalPath);
-  return { path: finalPath, fileName, bytes: size, alreadyPresent: false, resumedFromBytes };
-}
-
-function partialBytes(stagedPath: string): number {
-  return fs.statSync(`${stagedPath}.ipull`, { throwIfNoEntry: false })?.size ?? 0;
-}
-
-function unreachableError(spec: string, host: string, directory: string, offline: boolean): UserError {
-  return new UserError(
-    "MODEL_HOST_UNREACHABLE",
-    offline
-      ? `RUST_KB_OFFLINE is set, so ${spec} was not downloaded.`
-      : `${host} cannot be reached from this machine, so ${spec} cannot be downloaded. Nothing was written.`,
-    [
-      "Do one of:",
-      `  1. ${offline ? "Unset RUST_KB_OFFLINE" : "Connect to the internet"} and run the same command again (an interrupted download resumes).`,
-      `  2. On a machine with internet, download ${modelDownloadUrl(spec)}`,
-      `     and copy it into ${directory} (then \`npm run models -- list\` shows it), or pass its path with --model.`,
-      ...tryOfflineLine(3),
-    ].join("\n"),
-  );
-}
-
-function downloadError(spec: string, e: unknown, directory: string, kept = 0): UserError {
-  const message = e instanceof Error ? e.message : String(e);
-  const status = (e as { statusCode?: number } | undefined)?.statusCode;
-  const notFound = status === 404 || status === 401 || /\b(404|not found|does not exist)\b/i.test(message);
-  const keptText = kept > 0 ? ` ${(kept / 1e6).toFixed(1)} MB are kept for resuming.` : "";
-  return new UserError(
-    "MODEL_DOWNLOAD_FAILED",
-    `Downloading ${spec} failed: ${message}.${keptText}`,
-    notFound
-      ? "The host has no such file: check the name or URI (`npm run models -- list` shows the catalog; hf: URIs look like hf:user/repo/file.gguf). Gated repositories need a token in HF_TOKEN."
-      : `Run the same command again to resume. Files go to ${directory}.`,
-    { cause: e },
-  );
 }

@@ -3,6 +3,8 @@ import { terminalText } from "../util/terminalText.ts";
 import { EtaEstimator } from "./EtaEstimator.ts";
 import type { PipelineEvent } from "./events.ts";
 
+type EventOf<T extends PipelineEvent["type"]> = Extract<PipelineEvent, { type: T }>;
+
 export interface ReporterOptions {
   /** Human output (stderr). */
   err: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
@@ -156,46 +158,24 @@ export class Reporter {
         this.counts.active[event.role]++;
         this.tick();
         return;
-      case "llm_tokens": {
-        const now = this.o.now();
-        this.firstCall ??= now - event.ms;
-        this.counts.read += event.read;
-        this.counts.tokens += event.generated;
-        this.recent.push({ from: now - Math.max(0, event.ms), to: now, read: event.read, generated: event.generated });
-        this.tick();
+      case "llm_tokens":
+        this.onTokens(event);
         return;
-      }
       case "llm_call_finished":
         // Memo hits (calls finished before an interruption) never started here.
         if (!event.memo) this.counts.active[event.role] = Math.max(0, this.counts.active[event.role] - 1);
         this.tick();
         return;
-      case "files_discovered": {
-        this.counts.total = event.toProcess;
-        this.counts.done = event.alreadyDone ?? 0;
-        // The file list is for the ETA; the --json line keeps it (scripts may want the sizes).
-        this.json(event);
-        this.line(
-          `found ${event.found} files: ${event.toProcess} to process${event.alreadyDone ? ` (${event.alreadyDone} done before the interruption)` : ""}, ${event.skipped} skipped`,
-        );
+      case "files_discovered":
+        this.onFilesDiscovered(event);
         return;
-      }
       case "file_skipped":
         this.json(event);
         this.line(`skipped ${event.path}: ${event.reason}`);
         return;
-      case "file_finished": {
-        this.stageOf.delete(event.path);
-        this.counts.done++;
-        if (event.status === "processed") this.counts.processed++;
-        else if (event.status === "quarantined") this.counts.quarantined++;
-        else this.counts.skipped++;
-        this.json(event);
-        const what = event.status === "processed" ? `${event.patterns} pattern${event.patterns === 1 ? "" : "s"}` : (event.reason ?? event.status);
-        this.lastLine = `${event.status} ${event.path} (${what})`;
-        this.line(`[${this.counts.done}/${this.counts.total}] ${this.lastLine}${this.o.live ? "" : ` — ${this.rateText()}, ${this.etaText()}`}`);
+      case "file_finished":
+        this.onFileFinished(event);
         return;
-      }
       case "node_started":
         this.stageOf.set(event.path, event.node);
         this.json(event);
@@ -203,20 +183,9 @@ export class Reporter {
       case "node_finished":
         this.json(event);
         return;
-      case "download_progress": {
-        const now = this.o.now();
-        if (now - this.lastDownload < 500 && event.downloadedBytes < event.totalBytes) return;
-        this.lastDownload = now;
-        this.json(event);
-        const pct = event.totalBytes > 0 ? Math.floor((event.downloadedBytes / event.totalBytes) * 100) : 0;
-        const mb = (b: number) => (b / 1048576).toFixed(1);
-        const text = `downloading ${event.model}: ${pct}% (${mb(event.downloadedBytes)} / ${mb(event.totalBytes)} MiB)`;
-        if (this.o.live) {
-          this.lastLine = text;
-          this.redraw();
-        } else if (pct % 10 === 0) this.line(text);
+      case "download_progress":
+        this.onDownloadProgress(event);
         return;
-      }
       case "model_loading":
         this.json(event);
         this.line(`loading model ${event.model}…`);
@@ -239,6 +208,50 @@ export class Reporter {
         this.line(`${event.resumed ? "resuming" : "starting"} run ${event.runId}: ${event.input} -> ${event.out} (model ${event.model})`);
         return;
     }
+  }
+  private onTokens(event: EventOf<"llm_tokens">): void {
+    const now = this.o.now();
+    this.firstCall ??= now - event.ms;
+    this.counts.read += event.read;
+    this.counts.tokens += event.generated;
+    this.recent.push({ from: now - Math.max(0, event.ms), to: now, read: event.read, generated: event.generated });
+    this.tick();
+  }
+
+  private onFilesDiscovered(event: EventOf<"files_discovered">): void {
+    this.counts.total = event.toProcess;
+    this.counts.done = event.alreadyDone ?? 0;
+    // The file list is for the ETA; the --json line keeps it (scripts may want the sizes).
+    this.json(event);
+    this.line(
+      `found ${event.found} files: ${event.toProcess} to process${event.alreadyDone ? ` (${event.alreadyDone} done before the interruption)` : ""}, ${event.skipped} skipped`,
+    );
+  }
+
+  private onFileFinished(event: EventOf<"file_finished">): void {
+    this.stageOf.delete(event.path);
+    this.counts.done++;
+    if (event.status === "processed") this.counts.processed++;
+    else if (event.status === "quarantined") this.counts.quarantined++;
+    else this.counts.skipped++;
+    this.json(event);
+    const what = event.status === "processed" ? `${event.patterns} pattern${event.patterns === 1 ? "" : "s"}` : (event.reason ?? event.status);
+    this.lastLine = `${event.status} ${event.path} (${what})`;
+    this.line(`[${this.counts.done}/${this.counts.total}] ${this.lastLine}${this.o.live ? "" : ` — ${this.rateText()}, ${this.etaText()}`}`);
+  }
+
+  private onDownloadProgress(event: EventOf<"download_progress">): void {
+    const now = this.o.now();
+    if (now - this.lastDownload < 500 && event.downloadedBytes < event.totalBytes) return;
+    this.lastDownload = now;
+    this.json(event);
+    const pct = event.totalBytes > 0 ? Math.floor((event.downloadedBytes / event.totalBytes) * 100) : 0;
+    const mb = (b: number) => (b / 1048576).toFixed(1);
+    const text = `downloading ${event.model}: ${pct}% (${mb(event.downloadedBytes)} / ${mb(event.totalBytes)} MiB)`;
+    if (this.o.live) {
+      this.lastLine = text;
+      this.redraw();
+    } else if (pct % 10 === 0) this.line(text);
   }
 
   /** Files in flight per stage (node name), in the stages' order. */

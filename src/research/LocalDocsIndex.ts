@@ -186,83 +186,25 @@ export class LocalDocsIndex {
   private async updateRoot(root: DocsRoot, options: UpdateOptions): Promise<RootReport> {
     const files = listFiles(root.dir, root.select);
     const fp = hash(JSON.stringify([DOCS_INDEX_VERSION, root.rule, root.dir, files.map((f) => [f.rel, f.size, f.mtimeMs])]));
-    const report = (p: IndexProgress["phase"], done: number) =>
-      options.onProgress?.({ phase: p, key: root.key, collection: root.collection, done, total: files.length });
-    const current = () =>
-      this.db.prepare("SELECT files, sections, bytes, ms, fingerprint FROM roots WHERE key = ?").get(root.key) as
-        | { files: number; sections: number; bytes: number; ms: number; fingerprint: string | null }
-        | undefined;
-    const stored = current();
+    const report: PhaseReport = (p, done) => options.onProgress?.({ phase: p, key: root.key, collection: root.collection, done, total: files.length });
+    const stored = this.storedRoot(root.key);
     if (stored?.fingerprint === fp) {
       report("reuse", files.length);
-      return {
-        key: root.key,
-        collection: root.collection,
-        dir: root.dir,
-        files: stored.files,
-        sections: stored.sections,
-        bytes: stored.bytes,
-        ms: stored.ms,
-        rebuilt: false,
-      };
+      return reusedReport(root, stored);
     }
 
     await this.beginImmediate(options, () => report("wait", 0));
     try {
       // Another process may have built it while this one waited for the lock.
-      const again = current();
+      const again = this.storedRoot(root.key);
       if (again?.fingerprint === fp) {
         this.db.exec("ROLLBACK");
         report("reuse", files.length);
-        return {
-          key: root.key,
-          collection: root.collection,
-          dir: root.dir,
-          files: again.files,
-          sections: again.sections,
-          bytes: again.bytes,
-          ms: again.ms,
-          rebuilt: false,
-        };
+        return reusedReport(root, again);
       }
       const started = Date.now();
-      this.db
-        .prepare(
-          "INSERT INTO roots (key, dir, collection, fingerprint) VALUES (?, ?, ?, NULL) ON CONFLICT (key) DO UPDATE SET dir = excluded.dir, collection = excluded.collection, fingerprint = NULL",
-        )
-        .run(root.key, root.dir, root.collection);
-      const rootId = (this.db.prepare("SELECT id FROM roots WHERE key = ?").get(root.key) as { id: number }).id;
-      this.db.prepare("DELETE FROM doc_fts WHERE root_id = ?").run(rootId);
-      this.db.prepare("DELETE FROM pages WHERE root_id = ?").run(rootId);
-      const insPage = this.db.prepare("INSERT INTO pages (root_id, path, title) VALUES (?, ?, ?)");
-      const insSection = this.db.prepare("INSERT INTO doc_fts (title, body, page_id, root_id, anchor) VALUES (?, ?, ?, ?, ?)");
-      const maxBytes = options.maxFileBytes ?? 4 * 1024 * 1024;
-      let pages = 0;
-      let sections = 0;
-      let bytes = 0;
-      let lastReport = 0;
-      report("index", 0);
-      for (const [i, f] of files.entries()) {
-        if (f.size <= maxBytes) {
-          const page = readPage(path.join(root.dir, f.rel), f.rel);
-          if (page && page.sections.length > 0) {
-            const pageId = Number(insPage.run(rootId, f.rel, page.title).lastInsertRowid);
-            for (const s of page.sections) insSection.run(s.title, s.text, pageId, rootId, s.anchor);
-            pages++;
-            sections += page.sections.length;
-            bytes += f.size;
-          }
-        }
-        if (i % 20 === 19) {
-          // Let progress output and signals through; the transaction stays open on this connection.
-          await new Promise<void>((r) => setImmediate(r));
-          if (options.signal?.aborted) throw options.signal.reason ?? new Error("aborted");
-          if (Date.now() - lastReport >= 1000) {
-            lastReport = Date.now();
-            report("index", i + 1);
-          }
-        }
-      }
+      const rootId = this.resetRoot(root);
+      const { pages, sections, bytes } = await this.indexPages(rootId, root, files, options, report);
       const ms = Date.now() - started;
       this.db
         .prepare("UPDATE roots SET fingerprint = ?, files = ?, sections = ?, bytes = ?, ms = ?, built_at = ? WHERE id = ?")
@@ -274,6 +216,63 @@ export class LocalDocsIndex {
       if (this.db.inTransaction) this.db.exec("ROLLBACK");
       throw e;
     }
+  }
+
+  private storedRoot(key: string): StoredRoot | undefined {
+    return this.db.prepare("SELECT files, sections, bytes, ms, fingerprint FROM roots WHERE key = ?").get(key) as StoredRoot | undefined;
+  }
+
+  /** Marks the root as being built (no fingerprint) and empties its pages; returns its row ID. */
+  private resetRoot(root: DocsRoot): number {
+    this.db
+      .prepare(
+        "INSERT INTO roots (key, dir, collection, fingerprint) VALUES (?, ?, ?, NULL) ON CONFLICT (key) DO UPDATE SET dir = excluded.dir, collection = excluded.collection, fingerprint = NULL",
+      )
+      .run(root.key, root.dir, root.collection);
+    const rootId = (this.db.prepare("SELECT id FROM roots WHERE key = ?").get(root.key) as { id: number }).id;
+    this.db.prepare("DELETE FROM doc_fts WHERE root_id = ?").run(rootId);
+    this.db.prepare("DELETE FROM pages WHERE root_id = ?").run(rootId);
+    return rootId;
+  }
+
+  /** Reads and stores every page of the root (inside the caller's transaction). */
+  private async indexPages(
+    rootId: number,
+    root: DocsRoot,
+    files: readonly FileEntry[],
+    options: UpdateOptions,
+    report: PhaseReport,
+  ): Promise<{ pages: number; sections: number; bytes: number }> {
+    const insPage = this.db.prepare("INSERT INTO pages (root_id, path, title) VALUES (?, ?, ?)");
+    const insSection = this.db.prepare("INSERT INTO doc_fts (title, body, page_id, root_id, anchor) VALUES (?, ?, ?, ?, ?)");
+    const maxBytes = options.maxFileBytes ?? 4 * 1024 * 1024;
+    let pages = 0;
+    let sections = 0;
+    let bytes = 0;
+    let lastReport = 0;
+    report("index", 0);
+    for (const [i, f] of files.entries()) {
+      if (f.size <= maxBytes) {
+        const page = readPage(path.join(root.dir, f.rel), f.rel);
+        if (page && page.sections.length > 0) {
+          const pageId = Number(insPage.run(rootId, f.rel, page.title).lastInsertRowid);
+          for (const s of page.sections) insSection.run(s.title, s.text, pageId, rootId, s.anchor);
+          pages++;
+          sections += page.sections.length;
+          bytes += f.size;
+        }
+      }
+      if (i % 20 === 19) {
+        // Let progress output and signals through; the transaction stays open on this connection.
+        await new Promise<void>((r) => setImmediate(r));
+        if (options.signal?.aborted) throw options.signal.reason ?? new Error("aborted");
+        if (Date.now() - lastReport >= 1000) {
+          lastReport = Date.now();
+          report("index", i + 1);
+        }
+      }
+    }
+    return { pages, sections, bytes };
   }
 
   private async beginImmediate(options: UpdateOptions, onWait: () => void): Promise<void> {
@@ -293,6 +292,30 @@ export class LocalDocsIndex {
       }
     }
   }
+}
+
+type PhaseReport = (phase: IndexProgress["phase"], done: number) => void;
+
+interface StoredRoot {
+  files: number;
+  sections: number;
+  bytes: number;
+  ms: number;
+  fingerprint: string | null;
+}
+
+/** The report of a root whose stored index is current. */
+function reusedReport(root: DocsRoot, stored: StoredRoot): RootReport {
+  return {
+    key: root.key,
+    collection: root.collection,
+    dir: root.dir,
+    files: stored.files,
+    sections: stored.sections,
+    bytes: stored.bytes,
+    ms: stored.ms,
+    rebuilt: false,
+  };
 }
 
 interface FileEntry {

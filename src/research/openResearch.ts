@@ -6,15 +6,13 @@
  */
 import path from "node:path";
 import { DEFAULT_RUN_DB } from "../config/defaults.ts";
-import { UserError } from "../errors.ts";
 import type { EventSink } from "../progress/events.ts";
 import type { RunDatabase } from "../store/RunDatabase.ts";
 import { CachedProvider } from "./CachedProvider.ts";
 import { InputSetProvider } from "./InputSetProvider.ts";
-import { LocalDocsIndex } from "./LocalDocsIndex.ts";
 import { LocalDocsProvider } from "./LocalDocsProvider.ts";
+import { openDocsIndex } from "./openDocsIndex.ts";
 import { ResilientProvider } from "./ResilientProvider.ts";
-import { type DocsRoot, findRustDocsDir, libraryRoot, rustDocRoots } from "./rustDocs.ts";
 import { SearchCache } from "./SearchCache.ts";
 import { TavilyProvider } from "./TavilyProvider.ts";
 import type { ResearchProvider } from "./types.ts";
@@ -70,67 +68,21 @@ export async function openResearch(options: ResearchOptions): Promise<ResearchSe
   }
 
   if (wanted.includes("docs")) {
-    const roots: DocsRoot[] = [];
-    const found = findRustDocsDir({ override: options.env.rustDocsDir, home: options.env.home });
-    if (found) roots.push(...rustDocRoots(found.dir));
-    else
-      say(
-        options.env.rustDocsDir
-          ? `RUST_KB_DOCS_DIR=${options.env.rustDocsDir} is not a directory: the Rust documentation is not searched.`
-          : "The Rust documentation was not found (rustup component add rust-docs installs it): only --library folders are searched.",
-        "warn",
-      );
-    for (const dir of options.libraries ?? []) roots.push(libraryRoot(dir));
-    if (roots.length === 0) {
-      say("docs research is off: no documentation to index.", "warn");
-    } else {
-      const file = path.resolve(options.docsIndex ?? defaultDocsIndexPath(options.db.file === ":memory:" ? DEFAULT_RUN_DB : options.db.file));
-      for (const dir of options.forbiddenDirs) {
-        const rel = path.relative(path.resolve(dir), file);
-        if (rel === "" || (!rel.startsWith("..") && !path.isAbsolute(rel)))
-          throw new UserError(
-            "USAGE",
-            `The docs index ${file} would be written inside ${dir}.`,
-            "Pass --docs-index PATH outside the input and output directories (the default is next to the checkpoint database).",
-          );
-      }
-      const index = LocalDocsIndex.open(file);
-      closers.push(() => index.close());
-      const started = Date.now();
-      let lastSaid = 0;
-      const reports = await index.update(roots, {
-        signal: options.signal,
-        onProgress: (p) => {
-          if (p.phase === "index" && p.done === 0) say(`docs index: indexing ${p.collection} (${p.total} files)…`);
-          else if (p.phase === "index" && Date.now() - lastSaid > 5000) {
-            lastSaid = Date.now();
-            say(`docs index: ${p.collection} ${p.done}/${p.total} files`);
-          } else if (p.phase === "wait") say(`docs index: waiting for another process that is building ${p.collection}…`);
-        },
-      });
-      const rebuilt = reports.filter((r) => r.rebuilt);
-      const sections = reports.reduce((a, r) => a + r.sections, 0);
-      say(
-        rebuilt.length > 0
-          ? `docs index: built ${rebuilt.map((r) => r.collection).join(", ")} in ${((Date.now() - started) / 1000).toFixed(1)} s (${sections} sections in ${file})`
-          : `docs index: up to date (${sections} sections from ${reports.length} collections in ${file})`,
-      );
-      built.push({ name: "docs", provider: new CachedProvider(new LocalDocsProvider(index, roots), cache) });
-      notes.push(`docs: ${reports.map((r) => `${r.collection} (${r.files} pages)`).join(", ")}`);
+    const file = path.resolve(options.docsIndex ?? defaultDocsIndexPath(options.db.file === ":memory:" ? DEFAULT_RUN_DB : options.db.file));
+    const docs = await openDocsIndex(
+      { libraries: options.libraries, file, env: options.env, forbiddenDirs: options.forbiddenDirs, signal: options.signal },
+      say,
+    );
+    if (docs) {
+      closers.push(() => docs.index.close());
+      built.push({ name: "docs", provider: new CachedProvider(new LocalDocsProvider(docs.index, docs.roots), cache) });
+      notes.push(docs.note);
     }
   }
 
   if (wanted.includes("tavily")) {
-    if (!options.env.tavilyApiKey) {
-      say("--research tavily needs TAVILY_API_KEY: web research is off for this run.", "warn");
-    } else {
-      const tavily = new TavilyProvider({
-        apiKey: options.env.tavilyApiKey,
-        ...(options.env.tavilyBaseUrl ? { baseUrl: options.env.tavilyBaseUrl } : {}),
-        ...(options.tavily?.includeDomains ? { includeDomains: options.tavily.includeDomains } : {}),
-        ...(options.tavily?.excludeDomains ? { excludeDomains: options.tavily.excludeDomains } : {}),
-        ...(options.tavily?.maxResults ? { maxResults: options.tavily.maxResults } : {}),
-      });
+    const tavily = tavilyProvider(options, say);
+    if (tavily) {
       built.push({ name: "tavily", provider: new CachedProvider(tavily, cache) });
       notes.push(
         `tavily: web search${options.env.tavilyBaseUrl ? ` at ${options.env.tavilyBaseUrl}` : ""} (only short queries built from pattern names are sent)`,
@@ -149,4 +101,19 @@ export async function openResearch(options: ResearchOptions): Promise<ResearchSe
       for (const c of closers) c();
     },
   };
+}
+
+/** Web research; undefined (said) without an API key. */
+function tavilyProvider(options: ResearchOptions, say: (text: string, level?: "info" | "warn") => void): TavilyProvider | undefined {
+  if (!options.env.tavilyApiKey) {
+    say("--research tavily needs TAVILY_API_KEY: web research is off for this run.", "warn");
+    return undefined;
+  }
+  return new TavilyProvider({
+    apiKey: options.env.tavilyApiKey,
+    ...(options.env.tavilyBaseUrl ? { baseUrl: options.env.tavilyBaseUrl } : {}),
+    ...(options.tavily?.includeDomains ? { includeDomains: options.tavily.includeDomains } : {}),
+    ...(options.tavily?.excludeDomains ? { excludeDomains: options.tavily.excludeDomains } : {}),
+    ...(options.tavily?.maxResults ? { maxResults: options.tavily.maxResults } : {}),
+  });
 }

@@ -8,7 +8,7 @@ import { withoutBidiControls } from "./bidiControls.ts";
  * U+009F, which some terminals obey as ESC sequences), and bidi controls (which reorder how a line
  * is displayed). The reporter's own colours and redraws are written around such text, never
  * through it. File names reach it already escaped (newline and tab as `\x0A`, `\x09`: see
- * scanInput's displayName), so a name cannot print a line of its own.
+ * src/input/displayName.ts), so a name cannot print a line of its own.
  */
 export function terminalText(text: string): string {
   return withoutBidiControls(

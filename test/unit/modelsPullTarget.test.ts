@@ -5,7 +5,8 @@ import { describe, expect, it } from "vitest";
 import { loadCatalog } from "../../src/commands/models/catalog.ts";
 import { resolvePullTarget } from "../../src/commands/models/pull.ts";
 import { isUserError } from "../../src/errors.ts";
-import { assertPlainFileName, DEFAULT_MODEL, downloadModelFile, modelDownloadUrl, modelHost } from "../../src/llm/resolveModel.ts";
+import { downloadModelFile } from "../../src/llm/downloadModelFile.ts";
+import { assertPlainFileName, DEFAULT_MODEL, modelDownloadUrl, modelHost } from "../../src/llm/resolveModel.ts";
 
 const catalog = loadCatalog();
 

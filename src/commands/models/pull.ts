@@ -7,8 +7,9 @@
 import { createHash } from "node:crypto";
 import fs from "node:fs";
 import { UserError } from "../../errors.ts";
+import { type DownloadStatus, downloadModelFile } from "../../llm/downloadModelFile.ts";
 import { formatBytes } from "../../llm/memoryPlan.ts";
-import { assertNoEncodedSeparators, type DownloadStatus, downloadModelFile, isRemoteSpec } from "../../llm/resolveModel.ts";
+import { assertNoEncodedSeparators, isRemoteSpec } from "../../llm/resolveModel.ts";
 import { type Catalog, type CatalogEntry, entrySizeBytes, findEntry, findEntryByUri, suggestNames } from "./catalog.ts";
 
 export interface PullTarget {

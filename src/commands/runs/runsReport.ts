@@ -31,19 +31,21 @@ export interface RunDetails extends RunListItem {
 const FINISHED = new Set(["processed", "quarantined", "skipped", "unchanged"]);
 
 export function listRuns(db: RunDatabase): RunListItem[] {
-  return db.listRuns().map((r) => {
-    const files = db.listFiles(r.id);
-    return {
-      id: r.id,
-      status: r.status,
-      input: r.input,
-      out: r.out,
-      model: r.model,
-      startedAt: r.startedAt,
-      endedAt: r.endedAt,
-      files: { total: files.length, finished: files.filter((f) => FINISHED.has(f.status)).length },
-    };
-  });
+  return db.listRuns().map((r) => runItem(r, db.listFiles(r.id)));
+}
+
+/** What the list says of a run, and what its details open with. */
+function runItem(r: RunRow, files: readonly RunFileRow[]): RunListItem {
+  return {
+    id: r.id,
+    status: r.status,
+    input: r.input,
+    out: r.out,
+    model: r.model,
+    startedAt: r.startedAt,
+    endedAt: r.endedAt,
+    files: { total: files.length, finished: files.filter((f) => FINISHED.has(f.status)).length },
+  };
 }
 
 export function showRun(db: RunDatabase, id: string): RunDetails | undefined {
@@ -59,17 +61,12 @@ export function showRun(db: RunDatabase, id: string): RunDetails | undefined {
   } catch {
     wallMs = null;
   }
+  const { files, ...head } = runItem(r, fileRows);
   return {
-    id: r.id,
-    status: r.status,
-    input: r.input,
-    out: r.out,
-    model: r.model,
-    startedAt: r.startedAt,
-    endedAt: r.endedAt,
+    ...head,
     pid: r.pid,
     settingsHash: safeHash(r.settings),
-    files: { total: fileRows.length, finished: fileRows.filter((f) => FINISHED.has(f.status)).length, byStatus },
+    files: { ...files, byStatus },
     fileRows,
     quarantined: readQuarantine(r.out, new Set(fileRows.map((f) => f.relPath))),
     totals: { ...calls, wallMs },

@@ -4,19 +4,16 @@
  */
 import fs from "node:fs";
 import path from "node:path";
-import { serve } from "@hono/node-server";
+import { type ServerType, serve } from "@hono/node-server";
 import type { Env } from "../../config/env.ts";
-import { isUserError, toUserError } from "../../errors.ts";
-import { openPipelineRun } from "../../run/openPipelineRun.ts";
-import type { PipelineOptions } from "../../run/types.ts";
+import { isUserError } from "../../errors.ts";
 import { RunDatabase } from "../../store/RunDatabase.ts";
 import { terminalText } from "../../util/terminalText.ts";
 import { whenListening } from "../../util/whenListening.ts";
-import { runFlagKeys, type StudioRunFlagKey } from "../runFlags.ts";
 import type { StudioOptions } from "./parseStudioArgs.ts";
-import type { StudioRunRequest } from "./servedGraph.ts";
 import { createStudioApp } from "./studioApp.ts";
 import { parseOrigin } from "./studioPolicy.ts";
+import { studioRunOpener } from "./studioRunOpener.ts";
 
 export interface StudioIo {
   stderr: NodeJS.WritableStream;
@@ -25,29 +22,14 @@ export interface StudioIo {
   onSignal: (handler: (signal: NodeJS.Signals) => void) => () => void;
 }
 
-/** The run options of Studio's flags that runFlags.ts gives the runs Studio starts ("new") or every run it starts or resumes ("every"). */
-function runOptions(options: StudioOptions, when: "new" | "every"): PipelineOptions {
-  const keys = runFlagKeys((f) => f.studio === when) as StudioRunFlagKey[];
-  return Object.fromEntries(keys.filter((k) => options[k] !== undefined).map((k) => [k, options[k]]));
-}
-
 export async function runStudioCommand(options: StudioOptions, io: StudioIo): Promise<number> {
   const say = (text: string) => io.stderr.write(`${terminalText(text)}\n`);
-  // --root DIR, else where the user started `npm run studio` (npm runs scripts in the repo).
-  const startDir = io.env.initCwd ?? process.cwd();
-  const roots = (options.roots.length ? options.roots : [startDir]).map((r) => path.resolve(startDir, r));
-  for (const r of roots)
-    if (!fs.statSync(r, { throwIfNoEntry: false })?.isDirectory()) {
-      say(`error: --root ${r} is not a directory`);
-      return 2;
-    }
-  let origins: string[];
-  try {
-    origins = [...io.env.studioOrigins, ...options.allowOrigins].map(parseOrigin);
-  } catch (e) {
-    say(`error: --allow-origin: ${(e as Error).message}`);
+  const checked = checkedPlaces(options, io.env);
+  if (typeof checked === "string") {
+    say(checked);
     return 2;
   }
+  const { roots, origins } = checked;
   const dbPath = path.resolve(options.db);
   let db: RunDatabase;
   try {
@@ -58,46 +40,10 @@ export async function runStudioCommand(options: StudioOptions, io: StudioIo): Pr
   }
   db.markDeadRuns();
 
-  const openRun = async (request: StudioRunRequest, signal: AbortSignal | undefined) => {
-    const base: PipelineOptions = { db: dbPath, keepHistory: !options.compact, ...runOptions(options, "every") };
-    const pipeline: PipelineOptions =
-      request.kind === "new"
-        ? {
-            ...base,
-            input: request.inputDir,
-            out: request.outDir,
-            runId: request.runId,
-            force: request.force,
-            ...runOptions(options, "new"),
-          }
-        : { ...base, resume: request.runId, ...(request.checkpointId ? { checkpointId: request.checkpointId } : {}) };
-    say(`${request.kind === "new" ? "starting" : "resuming"} run ${request.runId}`);
-    try {
-      const session = await openPipelineRun(pipeline, { ...(signal ? { signal } : {}), env: io.env });
-      return {
-        ...session,
-        finish: async (result: { status: "done" | "interrupted" | "failed"; error?: unknown }) => {
-          const summary = await session.finish(
-            result.error === undefined ? { status: result.status } : { status: result.status, error: toUserError(result.error) },
-          );
-          say(`run ${request.runId}: ${result.status}`);
-          return summary;
-        },
-      };
-    } catch (e) {
-      say(`run ${request.runId} not started: ${(e as Error).message}`);
-      throw e;
-    }
-  };
-
-  const { app, active } = createStudioApp({ db, roots, origins, openRun });
+  const { app, active } = createStudioApp({ db, roots, origins, openRun: studioRunOpener(options, dbPath, io.env, say) });
   const server = serve({ fetch: app.fetch, hostname: "127.0.0.1", port: options.port });
-  let port: number;
-  try {
-    port = await whenListening(server);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    say(code === "EADDRINUSE" ? `error: port ${options.port} is in use. Pass --port N (0 picks a free one).` : `error: ${(e as Error).message}`);
+  const port = await listeningPort(server, options.port, say);
+  if (port === undefined) {
     db.close();
     return 1;
   }
@@ -106,7 +52,39 @@ export async function runStudioCommand(options: StudioOptions, io: StudioIo): Pr
   say(`Open https://smith.langchain.com/studio/?baseUrl=${url} (the page needs internet in your browser; the API works offline).`);
   say(`Studio runs may use: ${roots.join(", ")}`);
 
-  await new Promise<void>((resolve) => {
+  await stopSignal(io, active, say);
+  await stopServer(server, active);
+  db.close();
+  return 0;
+}
+
+/** The root directories and allowed origins, or the usage error that refuses them. */
+function checkedPlaces(options: StudioOptions, env: Env): { roots: string[]; origins: string[] } | string {
+  // --root DIR, else where the user started `npm run studio` (npm runs scripts in the repo).
+  const startDir = env.initCwd ?? process.cwd();
+  const roots = (options.roots.length ? options.roots : [startDir]).map((r) => path.resolve(startDir, r));
+  for (const r of roots) if (!fs.statSync(r, { throwIfNoEntry: false })?.isDirectory()) return `error: --root ${r} is not a directory`;
+  try {
+    return { roots, origins: [...env.studioOrigins, ...options.allowOrigins].map(parseOrigin) };
+  } catch (e) {
+    return `error: --allow-origin: ${(e as Error).message}`;
+  }
+}
+
+/** The port the server listens on, or undefined (said) when it cannot listen. */
+async function listeningPort(server: ServerType, asked: number, say: (text: string) => void): Promise<number | undefined> {
+  try {
+    return await whenListening(server);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    say(code === "EADDRINUSE" ? `error: port ${asked} is in use. Pass --port N (0 picks a free one).` : `error: ${(e as Error).message}`);
+    return undefined;
+  }
+}
+
+/** Resolves on the first SIGINT/SIGTERM, after asking every run in progress to stop. */
+function stopSignal(io: StudioIo, active: ReadonlyMap<string, AbortController>, say: (text: string) => void): Promise<void> {
+  return new Promise<void>((resolve) => {
     const unsubscribe = io.onSignal(() => {
       unsubscribe();
       say("stopping: runs in progress are interrupted (every finished step is saved; resume them from Studio or with npm run runs -- resume ID)");
@@ -114,6 +92,9 @@ export async function runStudioCommand(options: StudioOptions, io: StudioIo): Pr
       resolve();
     });
   });
+}
+
+async function stopServer(server: ServerType, active: ReadonlyMap<string, AbortController>): Promise<void> {
   // Runs record how they ended before the database closes.
   const deadline = Date.now() + 30_000;
   while (active.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
@@ -122,6 +103,4 @@ export async function runStudioCommand(options: StudioOptions, io: StudioIo): Pr
     // Idle keep-alive connections and finished streams would hold close() open.
     (server as { closeAllConnections?: () => void }).closeAllConnections?.();
   });
-  db.close();
-  return 0;
 }
