@@ -1,11 +1,12 @@
 import { createHash } from "node:crypto";
 import type { LangGraphRunnableConfig } from "@langchain/langgraph";
 import { categoryTitle } from "../src/kb/taxonomy.ts";
+import { askByPattern } from "./askByPattern.ts";
 import { callPriority, type NodeDeps, runContext } from "./deps.ts";
 import { fileSystemPrompt, renderFileSources } from "./fileContext.ts";
 import { instrument } from "./instrument.ts";
-import { byPatternSchema, researcherSchema } from "./schemas.ts";
-import { batchesThatFit, type StagePromptInput, stagePrompt } from "./stagePrompt.ts";
+import { researcherSchema } from "./schemas.ts";
+import { fileStage, type StagePromptInput, stagePrompt } from "./stagePrompt.ts";
 import type { FileStateType, FileStateUpdate } from "./state.ts";
 import type { PatternItem, ResearchPack, ResearchSource } from "./types.ts";
 
@@ -89,15 +90,11 @@ async function judge(
   const withSources = state.patterns.map((p, i) => ({ pattern: p, sources: candidates[i] ?? [] })).filter((x) => x.sources.length > 0);
   if (withSources.length === 0) return out;
   const doc = deps.db.getDocument(state.docId);
-  const system = fileSystemPrompt(deps);
+  const stage = fileStage("researcher", state, doc, fileSystemPrompt(deps));
   const perItem = deps.settings.maxTokens.researcher;
   const input = (items: readonly (typeof withSources)[number][]): StagePromptInput => ({
-    role: "researcher",
-    relPath: state.relPath,
-    doc,
-    patterns: state.patterns,
+    ...stage,
     batch: items.map((x) => x.pattern),
-    system,
     answerTokens: perItem * items.length,
     render: (file) =>
       deps.prompts.render("researcher.user", {
@@ -109,23 +106,17 @@ async function judge(
       }),
   });
   const prompt = (items: readonly (typeof withSources)[number][]) => stagePrompt(deps, input(items));
-  for (const batch of batchesThatFit(withSources, (items) => prompt(items).form)) {
-    const { user, source } = prompt(batch);
-    const schema = byPatternSchema(Object.fromEntries(batch.map((x) => [x.pattern.key, researcherSchema(x.sources.map((s) => s.id))])));
-    const result = await deps.llm.generateObject(schema, {
-      runId,
-      role: "researcher",
-      callKey: `${state.relPath}|researcher|${batch.map((x) => x.pattern.key).join(",")}`,
-      affinityKey: state.relPath,
-      priority,
-      prompt: { system, user },
-      source,
-      maxTokens: perItem * batch.length,
-      maxAttempts: deps.settings.maxAttempts,
-      signal,
-    });
-    if (!result.ok) continue;
-    for (const [key, v] of Object.entries(result.value.byPattern)) out.set(key, v as { relevant: string[]; note: string });
-  }
+  const answers = await askByPattern(deps, {
+    stage,
+    items: withSources,
+    prompt,
+    answerSchema: (x) => researcherSchema(x.sources.map((s) => s.id)),
+    callSuffix: "",
+    maxTokens: (batch) => perItem * batch.length,
+    runId,
+    priority,
+    signal,
+  });
+  for (const [key, v] of answers) out.set(key, v as { relevant: string[]; note: string });
   return out;
 }

@@ -27,6 +27,16 @@ export interface StagePromptInput {
   render: (file: string, scope: PromptScope) => string;
 }
 
+/** What every call of a stage about one file shares: the role, the file and its patterns, the system prompt. */
+export function fileStage(
+  role: Role,
+  state: { relPath: string; patterns: readonly PatternItem[] },
+  doc: SourceDocument,
+  system: string,
+): Pick<StagePromptInput, "role" | "relPath" | "doc" | "patterns" | "system"> {
+  return { role, relPath: state.relPath, doc, patterns: state.patterns, system };
+}
+
 /**
  * How much a stage's user text shows besides the file block: `file` what every call about the file
  * shows (a shared prefix, e.g. the writer's research block of every pattern); `call` only what this

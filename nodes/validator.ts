@@ -2,12 +2,13 @@ import type { LangGraphRunnableConfig } from "@langchain/langgraph";
 import type { SourceDocument } from "../src/input/types.ts";
 import type { CodeVerification } from "../src/kb/types.ts";
 import { checkGrounding } from "../src/validate/grounding.ts";
+import { askByPattern } from "./askByPattern.ts";
 import { buildContribution } from "./contribution.ts";
 import { callPriority, type NodeDeps, runContext } from "./deps.ts";
 import { fileSystemPrompt } from "./fileContext.ts";
 import { instrument } from "./instrument.ts";
-import { byPatternSchema, type Draft, type ReviewOutput, reviewSchema } from "./schemas.ts";
-import { batchesThatFit, type StagePromptInput, stagePrompt } from "./stagePrompt.ts";
+import { type Draft, type ReviewOutput, reviewSchema } from "./schemas.ts";
+import { fileStage, type StagePromptInput, stagePrompt } from "./stagePrompt.ts";
 import type { FileStateType, FileStateUpdate } from "./state.ts";
 import type { PatternItem, ResearchPack, Verdict } from "./types.ts";
 
@@ -92,15 +93,11 @@ async function review(
   priority: number,
 ): Promise<Map<string, ReviewOutput>> {
   const out = new Map<string, ReviewOutput>();
-  const system = fileSystemPrompt(deps);
+  const stage = fileStage("validator", state, doc, fileSystemPrompt(deps));
   const perItem = deps.settings.maxTokens.validator;
   const input = (batch: readonly Checked[]): StagePromptInput => ({
-    role: "validator",
-    relPath: state.relPath,
-    doc,
-    patterns: state.patterns,
+    ...stage,
     batch: batch.map((c) => c.pattern),
-    system,
     answerTokens: perItem * batch.length,
     render: (file) =>
       deps.prompts.render("validator.user", {
@@ -115,23 +112,18 @@ async function review(
       }),
   });
   const prompt = (batch: readonly Checked[]) => stagePrompt(deps, input(batch));
-  for (const batch of batchesThatFit(items, (b) => prompt(b).form)) {
-    const { user, source } = prompt(batch);
-    const result = await deps.llm.generateObject(byPatternSchema(Object.fromEntries(batch.map((c) => [c.pattern.key, reviewSchema]))), {
-      runId,
-      role: "validator",
-      callKey: `${state.relPath}|validator|${batch.map((c) => c.pattern.key).join(",")}|r${state.round}`,
-      affinityKey: state.relPath,
-      priority,
-      prompt: { system, user },
-      source,
-      maxTokens: perItem * batch.length,
-      maxAttempts: deps.settings.maxAttempts,
-      signal,
-    });
-    if (!result.ok) continue;
-    for (const [key, v] of Object.entries(result.value.byPattern)) out.set(key, v as ReviewOutput);
-  }
+  const answers = await askByPattern(deps, {
+    stage,
+    items,
+    prompt,
+    answerSchema: () => reviewSchema,
+    callSuffix: `|r${state.round}`,
+    maxTokens: (batch) => perItem * batch.length,
+    runId,
+    priority,
+    signal,
+  });
+  for (const [key, v] of answers) out.set(key, v as ReviewOutput);
   return out;
 }
 

@@ -7,7 +7,7 @@ import { exampleCandidates } from "./evidence.ts";
 import { fileSystemPrompt, renderFileSources } from "./fileContext.ts";
 import { instrument } from "./instrument.ts";
 import { byPatternSchema, type Draft, writerSchema } from "./schemas.ts";
-import { batchesThatFit, type StagePrompt, type StagePromptInput, stagePrompt } from "./stagePrompt.ts";
+import { batchesThatFit, fileStage, type StagePrompt, type StagePromptInput, stagePrompt } from "./stagePrompt.ts";
 import type { FileStateType, FileStateUpdate } from "./state.ts";
 import type { DraftRef, PatternItem, ResearchPack, ResearchSource } from "./types.ts";
 
@@ -63,17 +63,13 @@ interface WriterPrompter {
 function writerPrompter(deps: NodeDeps, state: FileStateType, doc: SourceDocument, packs: ReadonlyMap<string, ResearchPack>): WriterPrompter {
   // The same research block as the researcher's prompt (a shared prefix); each pattern may cite only what was kept for it.
   const sources = renderFileSources(state.patterns.map((p) => packs.get(p.key)?.sources ?? []));
-  const system = fileSystemPrompt(deps);
+  const stage = fileStage("writer", state, doc, fileSystemPrompt(deps));
   const perItem = deps.settings.maxTokens.writer;
   // Drafts average well under their limit: a batch leaves room for half of it per pattern (one cut off falls back to one call per pattern).
   const expected = (n: number) => Math.max(perItem, Math.ceil(perItem / 2) * n);
   const input = (batch: readonly WriterItem[]): StagePromptInput => ({
-    role: "writer",
-    relPath: state.relPath,
-    doc,
-    patterns: state.patterns,
+    ...stage,
     batch: batch.map((x) => x.pattern),
-    system,
     answerTokens: expected(batch.length),
     // The research of every pattern (the researcher's block, a shared prefix), else only what this batch may cite.
     render: (file, scope) =>
@@ -90,7 +86,7 @@ function writerPrompter(deps: NodeDeps, state: FileStateType, doc: SourceDocumen
         batch,
       ),
   });
-  return { system, prompt: (batch) => stagePrompt(deps, input(batch)) };
+  return { system: stage.system, prompt: (batch) => stagePrompt(deps, input(batch)) };
 }
 
 /** Asks the model for a file's drafts batch by batch and keeps each valid one (stored by hash) or its problems. */
