@@ -75,56 +75,11 @@ function execute(kb: KnowledgeBase, options: KbOptions, io: KbIo): number {
       out(json ? JSON.stringify(entry) : renderEntryPage(entry).trimEnd());
       return 0;
     }
-    case "list": {
-      const entries = kb.entries().filter((e) => command.category === undefined || e.category === command.category);
-      if (command.category !== undefined && !CATEGORIES.some((c) => c.id === command.category)) {
-        io.stderr.write(`error: unknown category "${command.category}"; one of: ${CATEGORIES.map((c) => c.id).join(", ")}\n`);
-        return 2;
-      }
-      if (json) {
-        out(JSON.stringify({ type: "list", entries: entries.map((e) => ({ id: e.id, slug: e.slug, name: e.name, category: e.category })) }));
-        return 0;
-      }
-      for (const cat of CATEGORIES) {
-        const list = entries.filter((e) => e.category === cat.id);
-        if (list.length === 0) continue;
-        out(`${cat.title} (${list.length})`);
-        for (const e of list) out(`  ${e.slug}  ${e.name}`);
-      }
-      if (entries.length === 0) io.stderr.write("No entries.\n");
-      return 0;
-    }
+    case "list":
+      return listEntries(kb, command.category, json, io);
     case "merge":
-    case "separate": {
-      const a = draftRef(kb, command.a);
-      const b = draftRef(kb, command.b);
-      for (const [ref, id] of [
-        [command.a, a],
-        [command.b, b],
-      ] as const) {
-        if (!id) {
-          io.stderr.write(`error: "${ref}" is neither a draft ID (see the merge record of \`npm run kb -- show SLUG\`) nor an entry slug.\n`);
-          return 2;
-        }
-      }
-      if (!a || !b) return 2;
-      if (a === b) {
-        io.stderr.write(`error: both references name the draft ${a}.\n`);
-        return 2;
-      }
-      const o = readOverrides(kb.outDir);
-      const same = ([x, y]: [string, string]) => (x === a && y === b) || (x === b && y === a);
-      if (command.kind === "merge") o.merge = [...o.merge.filter((p) => !same(p)), [a, b]];
-      else o.separate = [...o.separate.filter((p) => !same(p)), [a, b]];
-      // The newer decision wins over an opposite older one.
-      if (command.kind === "merge") o.separate = o.separate.filter((p) => !same(p));
-      else o.merge = o.merge.filter((p) => !same(p));
-      writeOverrides(kb.outDir, o);
-      const msg = `Recorded in ${OVERRIDES_FILE}: ${command.kind} ${a} and ${b}. Apply it now with \`npm run kb -- rebuild --out ${options.out}\`, or with the next run.`;
-      if (json) out(JSON.stringify({ type: command.kind, a, b }));
-      else io.stderr.write(`${msg}\n`);
-      return 0;
-    }
+    case "separate":
+      return recordOverride(kb, command, options.out, json, io);
     case "rebuild": {
       const r = publishKnowledgeBase(kb);
       if (json) out(JSON.stringify({ type: "rebuild", ...r }));
@@ -154,4 +109,59 @@ function execute(kb: KnowledgeBase, options: KbOptions, io: KbIo): number {
 function draftRef(kb: KnowledgeBase, ref: string): string | undefined {
   if (kb.contributions().some((c) => draftIdOf(c) === ref)) return ref;
   return kb.findEntry(ref)?.merges[0]?.draftId;
+}
+
+/** `list`: the entries by category (of one category with --category). */
+function listEntries(kb: KnowledgeBase, category: string | undefined, json: boolean, io: KbIo): number {
+  const out = (s: string) => io.stdout.write(`${s}\n`);
+  const entries = kb.entries().filter((e) => category === undefined || e.category === category);
+  if (category !== undefined && !CATEGORIES.some((c) => c.id === category)) {
+    io.stderr.write(`error: unknown category "${category}"; one of: ${CATEGORIES.map((c) => c.id).join(", ")}\n`);
+    return 2;
+  }
+  if (json) {
+    out(JSON.stringify({ type: "list", entries: entries.map((e) => ({ id: e.id, slug: e.slug, name: e.name, category: e.category })) }));
+    return 0;
+  }
+  for (const cat of CATEGORIES) {
+    const list = entries.filter((e) => e.category === cat.id);
+    if (list.length === 0) continue;
+    out(`${cat.title} (${list.length})`);
+    for (const e of list) out(`  ${e.slug}  ${e.name}`);
+  }
+  if (entries.length === 0) io.stderr.write("No entries.\n");
+  return 0;
+}
+
+/** `merge` / `separate`: records the decision in the overrides file (applied by the next rebuild or run). */
+function recordOverride(kb: KnowledgeBase, command: Extract<KbCommand, { kind: "merge" | "separate" }>, outArg: string, json: boolean, io: KbIo): number {
+  const out = (s: string) => io.stdout.write(`${s}\n`);
+  const a = draftRef(kb, command.a);
+  const b = draftRef(kb, command.b);
+  for (const [ref, id] of [
+    [command.a, a],
+    [command.b, b],
+  ] as const) {
+    if (!id) {
+      io.stderr.write(`error: "${ref}" is neither a draft ID (see the merge record of \`npm run kb -- show SLUG\`) nor an entry slug.\n`);
+      return 2;
+    }
+  }
+  if (!a || !b) return 2;
+  if (a === b) {
+    io.stderr.write(`error: both references name the draft ${a}.\n`);
+    return 2;
+  }
+  const o = readOverrides(kb.outDir);
+  const same = ([x, y]: [string, string]) => (x === a && y === b) || (x === b && y === a);
+  if (command.kind === "merge") o.merge = [...o.merge.filter((p) => !same(p)), [a, b]];
+  else o.separate = [...o.separate.filter((p) => !same(p)), [a, b]];
+  // The newer decision wins over an opposite older one.
+  if (command.kind === "merge") o.separate = o.separate.filter((p) => !same(p));
+  else o.merge = o.merge.filter((p) => !same(p));
+  writeOverrides(kb.outDir, o);
+  const msg = `Recorded in ${OVERRIDES_FILE}: ${command.kind} ${a} and ${b}. Apply it now with \`npm run kb -- rebuild --out ${outArg}\`, or with the next run.`;
+  if (json) out(JSON.stringify({ type: command.kind, a, b }));
+  else io.stderr.write(`${msg}\n`);
+  return 0;
 }
