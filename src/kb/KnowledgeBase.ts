@@ -85,6 +85,7 @@ export class KnowledgeBase {
       // Only our own temporary names, only in the folders we write (a user's `.tmp-x` elsewhere stays).
       removeStaleTemps([dir, path.join(dir, ".kb"), ...PAGE_DIRS.map((d) => path.join(dir, d))]);
       const db = openSqlite(path.join(dir, ".kb", "kb.sqlite"));
+      // Each store's CREATE statements are kept verbatim, indentation included: SQLite stores their text.
       db.exec(SOURCE_FILE_TABLES + JUDGMENT_TABLES + ENTRY_TABLES + META_TABLES + WRITTEN_FILE_TABLES);
       const kb = new KnowledgeBase(dir, db);
       kb.adoptLegacyPages();

@@ -10,13 +10,13 @@ const byString = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 /** The published entries, which drafts each holds, and their full-text index. */
 export const ENTRY_TABLES = `
-  CREATE TABLE IF NOT EXISTS entries (id TEXT PRIMARY KEY, slug TEXT NOT NULL UNIQUE, hash TEXT NOT NULL, json TEXT NOT NULL);
-  CREATE TABLE IF NOT EXISTS draft_entries (
-    draft_id TEXT PRIMARY KEY, entry_id TEXT NOT NULL, reason TEXT NOT NULL, with_draft TEXT, detail TEXT
-  );
-  CREATE VIRTUAL TABLE IF NOT EXISTS entry_fts USING fts5 (
-    id UNINDEXED, slug UNINDEXED, name, aliases, tags, refs, body, tokenize = 'porter unicode61'
-  );
+        CREATE TABLE IF NOT EXISTS entries (id TEXT PRIMARY KEY, slug TEXT NOT NULL UNIQUE, hash TEXT NOT NULL, json TEXT NOT NULL);
+        CREATE TABLE IF NOT EXISTS draft_entries (
+          draft_id TEXT PRIMARY KEY, entry_id TEXT NOT NULL, reason TEXT NOT NULL, with_draft TEXT, detail TEXT
+        );
+        CREATE VIRTUAL TABLE IF NOT EXISTS entry_fts USING fts5 (
+          id UNINDEXED, slug UNINDEXED, name, aliases, tags, refs, body, tokenize = 'porter unicode61'
+        );
 `;
 
 /**

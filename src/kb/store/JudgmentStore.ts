@@ -9,9 +9,9 @@ export interface PendingPair {
 
 /** The cache of the synthesizer model's pair judgments. */
 export const JUDGMENT_TABLES = `
-  CREATE TABLE IF NOT EXISTS judgments (
-    key TEXT PRIMARY KEY, judge TEXT NOT NULL, a TEXT NOT NULL, b TEXT NOT NULL, same INTEGER NOT NULL, reason TEXT NOT NULL
-  );
+        CREATE TABLE IF NOT EXISTS judgments (
+          key TEXT PRIMARY KEY, judge TEXT NOT NULL, a TEXT NOT NULL, b TEXT NOT NULL, same INTEGER NOT NULL, reason TEXT NOT NULL
+        );
 `;
 
 /**

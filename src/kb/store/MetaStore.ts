@@ -2,7 +2,7 @@ import type { SqliteConnection } from "../../store/openSqlite.ts";
 
 /** Named values of the store as a whole. */
 export const META_TABLES = `
-  CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 `;
 
 /** The store's named values (table `meta`): the last judge, the store's version, the last run, whether written files are recorded. */

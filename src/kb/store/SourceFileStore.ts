@@ -6,15 +6,15 @@ const byString = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 /** Tables of what each source file contributed, replaced together whenever the file is processed again. */
 export const SOURCE_FILE_TABLES = `
-  CREATE TABLE IF NOT EXISTS contributions (
-    slug TEXT NOT NULL, rel_path TEXT NOT NULL, pattern_key TEXT NOT NULL, json TEXT NOT NULL,
-    PRIMARY KEY (rel_path, pattern_key)
-  );
-  CREATE INDEX IF NOT EXISTS contributions_by_slug ON contributions (slug);
-  CREATE TABLE IF NOT EXISTS quarantine (
-    rel_path TEXT NOT NULL, pattern_key TEXT NOT NULL, json TEXT NOT NULL, PRIMARY KEY (rel_path, pattern_key)
-  );
-  CREATE TABLE IF NOT EXISTS unread (rel_path TEXT PRIMARY KEY, json TEXT NOT NULL);
+        CREATE TABLE IF NOT EXISTS contributions (
+          slug TEXT NOT NULL, rel_path TEXT NOT NULL, pattern_key TEXT NOT NULL, json TEXT NOT NULL,
+          PRIMARY KEY (rel_path, pattern_key)
+        );
+        CREATE INDEX IF NOT EXISTS contributions_by_slug ON contributions (slug);
+        CREATE TABLE IF NOT EXISTS quarantine (
+          rel_path TEXT NOT NULL, pattern_key TEXT NOT NULL, json TEXT NOT NULL, PRIMARY KEY (rel_path, pattern_key)
+        );
+        CREATE TABLE IF NOT EXISTS unread (rel_path TEXT PRIMARY KEY, json TEXT NOT NULL);
 `;
 
 /** Rows written before a field existed get its empty value. */

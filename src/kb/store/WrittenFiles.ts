@@ -2,7 +2,7 @@ import type { SqliteConnection } from "../../store/openSqlite.ts";
 
 /** The output files this tool wrote. */
 export const WRITTEN_FILE_TABLES = `
-  CREATE TABLE IF NOT EXISTS written_files (path TEXT PRIMARY KEY, hash TEXT NOT NULL);
+        CREATE TABLE IF NOT EXISTS written_files (path TEXT PRIMARY KEY, hash TEXT NOT NULL);
 `;
 
 /**
