@@ -1,7 +1,10 @@
 import { createHash } from "node:crypto";
 import type { LangGraphRunnableConfig } from "@langchain/langgraph";
-import { type KnowledgeBase, keptMessage, type PendingPair } from "../src/kb/KnowledgeBase.ts";
+import type { KnowledgeBase } from "../src/kb/KnowledgeBase.ts";
+import { pendingPairs } from "../src/kb/matchDrafts.ts";
+import { keptMessage, publishKnowledgeBase } from "../src/kb/publish/publishKnowledgeBase.ts";
 import type { MatchDraft } from "../src/kb/resolve.ts";
+import type { PendingPair } from "../src/kb/store/JudgmentStore.ts";
 import { categoryTitle } from "../src/kb/taxonomy.ts";
 import type { PromptLibrary } from "../src/prompts/PromptLibrary.ts";
 import { type NodeDeps, runContext } from "./deps.ts";
@@ -39,7 +42,7 @@ async function judgePendingPairs(
   signal: AbortSignal | undefined,
 ): Promise<{ asked: number; judge: string }> {
   const judge = judgeIdentity(deps);
-  const pending = kb.pendingPairs(judge, deps.settings.maxMergePairs);
+  const pending = pendingPairs(kb, judge, deps.settings.maxMergePairs);
   const show = (d: MatchDraft) => ({ name: d.name, category: categoryTitle(d.category), summary: d.summary });
   await Promise.all(
     pending.map(async (p: PendingPair) => {
@@ -100,7 +103,7 @@ export function makeSynthesize(deps: Pick<NodeDeps, "kb" | "llm" | "prompts" | "
       deps.ledger?.(state.outDir).removeNotIn(keep);
     }
     const { judge } = await judgePendingPairs(deps, kb, runId, signal);
-    const result = kb.finalize({
+    const result = publishKnowledgeBase(kb, {
       judge,
       maxPairs: deps.settings.maxMergePairs,
       run: { runId, inputDir: state.inputDir, files: current },

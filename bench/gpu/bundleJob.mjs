@@ -7,7 +7,7 @@
  *
  * - Native or file-loading packages stay outside the bundle (EXTERNAL): packJob.sh copies them into
  *   OUT_DIR/node_modules, beside the bundle, where Node resolves them.
- * - The project's own files find their data (config/, prompts/, test/fixtures/models, src/kb/site/assets,
+ * - The project's own files find their data (config/, prompts/, test/fixtures/models, src/kb/publish/site/assets,
  *   bench/.build/bin) relative to their own path (`import.meta.url`): in the bundle every
  *   `import.meta.url` of a repository file becomes that file's URL under a root chosen at run time,
  *   RUST_KB_BUNDLE_ROOT (default: the current directory), so the bundle behaves as if run from a checkout

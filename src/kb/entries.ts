@@ -15,7 +15,7 @@ import { draftIdOf } from "./types.ts";
 
 const byString = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
-/** What the store remembers of the last finalize, so IDs and slugs survive re-runs. */
+/** What the store remembers of the last publish, so IDs and slugs survive re-runs. */
 export interface PreviousAssignment {
   /** Draft ID -> entry ID it was in. */
   entryOfDraft: ReadonlyMap<string, string>;

@@ -6,7 +6,7 @@
 import path from "node:path";
 import { InterruptedError, isUserError, toUserError, type UserError } from "../errors.ts";
 import type { KnowledgeBase } from "../kb/KnowledgeBase.ts";
-import { writeSite } from "../kb/site/writeSite.ts";
+import { publishSite as publishKbSite } from "../kb/publish/publishSite.ts";
 import type { EventSink } from "../progress/events.ts";
 import type { RunRecord } from "./openRunRecord.ts";
 import type { RunResources } from "./openRunResources.ts";
@@ -95,8 +95,7 @@ function kbTotals(context: FinishContext): KbTotals {
 /** The static site of the finished knowledge base; a failure there costs none of the run's work. */
 function publishSite(context: FinishContext, inputDir: string, out: string): RunSummary["site"] {
   try {
-    const kb = context.resources.services.deps.kb(out);
-    const written = writeSite({ entries: kb.entries(), quarantined: kb.quarantined(), unread: kb.unread(), inputDir }, path.join(out, "site"));
+    const written = publishKbSite(context.resources.services.deps.kb(out), path.join(out, "site"), inputDir);
     return { index: path.join(written.dir, "index.html"), files: written.files.length, changed: written.written.length, kept: written.kept };
   } catch (e) {
     return { error: `${(e as Error).message}${isUserError(e) && e.hint ? ` ${e.hint}` : ""}` };

@@ -1,5 +1,5 @@
 import type { UserError } from "../errors.ts";
-import { siteKeptMessage } from "../kb/site/writeSite.ts";
+import { siteKeptMessage } from "../kb/publish/site/writeSite.ts";
 import type { ExampleRef } from "../kb/types.ts";
 import type { LlmCounters } from "../llm/LlmService.ts";
 import { fmtMs } from "../progress/Reporter.ts";

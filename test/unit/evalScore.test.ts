@@ -10,6 +10,7 @@ import { isTinyTestModel, renderEvalReport } from "../../src/commands/eval/repor
 import { scoreKb } from "../../src/commands/eval/score.ts";
 import { parseGraphArgs } from "../../src/commands/graph/parseGraphArgs.ts";
 import { KnowledgeBase } from "../../src/kb/KnowledgeBase.ts";
+import { publishKnowledgeBase } from "../../src/kb/publish/publishKnowledgeBase.ts";
 import { RunDatabase } from "../../src/store/RunDatabase.ts";
 import { DRAFTS, fillKb } from "../fixtures/kb/contributions.ts";
 
@@ -25,7 +26,7 @@ afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 function fixtureKb(out = path.join(dir, "kb")) {
   const kb = KnowledgeBase.open(out);
   fillKb(kb, DRAFTS);
-  kb.finalize({ judge: "none" });
+  publishKnowledgeBase(kb, { judge: "none" });
   const data = { entries: kb.entries(), quarantined: kb.quarantined() };
   kb.close();
   return data;
@@ -198,7 +199,7 @@ describe("npm run eval (pipeline injected)", () => {
       rdb.close();
       const kb = KnowledgeBase.open(out);
       fillKb(kb, DRAFTS);
-      kb.finalize({ judge: "none", run: { runId, inputDir: input, files: await currentInputFiles(input, [out, db], 1e6) } });
+      publishKnowledgeBase(kb, { judge: "none", run: { runId, inputDir: input, files: await currentInputFiles(input, [out, db], 1e6) } });
       kb.close();
       return 0;
     });

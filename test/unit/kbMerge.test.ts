@@ -4,7 +4,9 @@ import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { DEFAULT_SETTINGS, type NodeDeps } from "../../nodes/deps.ts";
 import { makeSynthesize } from "../../nodes/synthesize.ts";
-import { KnowledgeBase, OVERRIDES_FILE } from "../../src/kb/KnowledgeBase.ts";
+import { KnowledgeBase } from "../../src/kb/KnowledgeBase.ts";
+import { OVERRIDES_FILE } from "../../src/kb/overridesFile.ts";
+import { publishKnowledgeBase } from "../../src/kb/publish/publishKnowledgeBase.ts";
 import type { Entry } from "../../src/kb/types.ts";
 import { LlmService } from "../../src/llm/LlmService.ts";
 import type { BackendRequest } from "../../src/llm/types.ts";
@@ -251,9 +253,9 @@ describe("merges are recorded and reversible", () => {
     const { kb, out } = setup();
     fillKb(kb, DRAFTS);
     fs.writeFileSync(path.join(out, OVERRIDES_FILE), JSON.stringify({ separate: [["nope.md#x", "patterns/newtype.md#newtype"]] }));
-    expect(kb.finalize().unknownOverrideIds).toEqual(["nope.md#x"]);
+    expect(publishKnowledgeBase(kb).unknownOverrideIds).toEqual(["nope.md#x"]);
     fs.writeFileSync(path.join(out, OVERRIDES_FILE), JSON.stringify({ split: [] }));
-    expect(() => kb.finalize()).toThrow(/not a valid overrides file/);
+    expect(() => publishKnowledgeBase(kb)).toThrow(/not a valid overrides file/);
   });
 });
 

@@ -4,6 +4,7 @@ import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { parse as parseYaml } from "yaml";
 import { KnowledgeBase } from "../../src/kb/KnowledgeBase.ts";
+import { publishKnowledgeBase } from "../../src/kb/publish/publishKnowledgeBase.ts";
 import { mergeEntry, renderEntryPage } from "../../src/kb/render.ts";
 import { KbJsonSchema, kbJsonSchemaText } from "../../src/kb/schema.ts";
 import { contribution, DRAFTS, fillKb } from "../fixtures/kb/contributions.ts";
@@ -41,7 +42,7 @@ function files(root: string): Map<string, string> {
 describe("deterministic rendering", () => {
   it("matches the golden files (UPDATE_GOLDEN=1 rewrites them)", () => {
     fillKb(kb, DRAFTS);
-    kb.finalize({ judge: "none", run: run() });
+    publishKnowledgeBase(kb, { judge: "none", run: run() });
     const got = files(kb.outDir);
     if (process.env.UPDATE_GOLDEN === "1") {
       fs.rmSync(GOLDEN, { recursive: true, force: true });
@@ -57,11 +58,11 @@ describe("deterministic rendering", () => {
 
   it("gives stable slugs and IDs: a fresh knowledge base over the same drafts, stored in another order, writes the same bytes", () => {
     fillKb(kb, DRAFTS);
-    kb.finalize({ judge: "none", run: run() });
+    publishKnowledgeBase(kb, { judge: "none", run: run() });
     const other = KnowledgeBase.open(path.join(dir, "kb2"));
     try {
       fillKb(other, DRAFTS, [...new Set(DRAFTS.map((d) => d.relPath))].reverse());
-      other.finalize({ judge: "none", run: run() });
+      publishKnowledgeBase(other, { judge: "none", run: run() });
       expect(files(other.outDir)).toEqual(files(kb.outDir));
       expect(other.entries().map((e) => [e.id, e.slug])).toEqual(kb.entries().map((e) => [e.id, e.slug]));
     } finally {
@@ -71,7 +72,7 @@ describe("deterministic rendering", () => {
 
   it("writes kb.json that its own schema accepts, and kb.schema.json generated from the zod schema", () => {
     fillKb(kb, DRAFTS);
-    kb.finalize({ judge: "none" });
+    publishKnowledgeBase(kb, { judge: "none" });
     const data = JSON.parse(fs.readFileSync(path.join(kb.outDir, "kb.json"), "utf8"));
     expect(KbJsonSchema.safeParse(data).success).toBe(true);
     expect(data.entries.map((e: { slug: string }) => e.slug)).toEqual(kb.entries().map((e) => e.slug));
@@ -83,7 +84,7 @@ describe("deterministic rendering", () => {
 
   it("links related entries both ways", () => {
     fillKb(kb, DRAFTS);
-    kb.finalize({ judge: "none" });
+    publishKnowledgeBase(kb, { judge: "none" });
     const entries = kb.entries();
     for (const e of entries)
       for (const r of e.related)
@@ -107,10 +108,10 @@ describe("the best example", () => {
       { ...base, relPath: "c.md", code: "struct C(u8);" },
     ];
     fillKb(kb, drafts);
-    kb.finalize({ judge: "none" });
+    publishKnowledgeBase(kb, { judge: "none" });
     expect(kb.entries()[0]?.example?.relPath).toBe("b.md");
     fillKb(kb, [{ ...base, relPath: "d.md", code: "struct D(u8);", verified: "compiles" as const }]);
-    kb.finalize({ judge: "none" });
+    publishKnowledgeBase(kb, { judge: "none" });
     const entry = kb.entries()[0];
     expect(entry?.example?.relPath).toBe("d.md");
     expect(fs.readFileSync(path.join(kb.outDir, "patterns", "newtype.md"), "utf8")).toContain("Verification: compiles — checked: compiles.");
@@ -126,15 +127,15 @@ describe("the best example", () => {
 describe("incremental update", () => {
   it("rewrites only the changed entry's page (plus the index and lists that quote it) and keeps every ID", () => {
     fillKb(kb, DRAFTS);
-    kb.finalize({ judge: "none" });
+    publishKnowledgeBase(kb, { judge: "none" });
     const ids = kb.entries().map((e) => [e.slug, e.id]);
-    const again = kb.finalize({ judge: "none" });
+    const again = publishKnowledgeBase(kb, { judge: "none" });
     expect(again.written).toEqual([]);
     expect(again.changedEntries).toEqual([]);
 
     const changed = DRAFTS.filter((d) => d.relPath === "idioms/mem-replace.md").map((d) => contribution({ ...d, summary: `${d.summary} It never clones.` }));
     kb.replaceFile("idioms/mem-replace.md", changed, []);
-    const r = kb.finalize({ judge: "none" });
+    const r = publishKnowledgeBase(kb, { judge: "none" });
     const memId = kb.entries().find((e) => e.slug === "mem-take-and-mem-replace")?.id;
     expect(r.changedEntries).toEqual([memId]);
     expect(r.written).toEqual(["categories/ownership-borrowing.md", "kb.json", "patterns/mem-take-and-mem-replace.md"]);
@@ -143,10 +144,10 @@ describe("incremental update", () => {
 
   it("removes the page of an entry whose only file left the input, and the entry comes back with the same ID", () => {
     fillKb(kb, DRAFTS);
-    kb.finalize({ judge: "none" });
+    publishKnowledgeBase(kb, { judge: "none" });
     const id = kb.entries().find((e) => e.slug === "mem-take-and-mem-replace")?.id;
     kb.removeFilesNotIn(new Set(DRAFTS.map((d) => d.relPath).filter((p) => p !== "idioms/mem-replace.md")));
-    const r = kb.finalize({ judge: "none" });
+    const r = publishKnowledgeBase(kb, { judge: "none" });
     expect(r.written).toContain("patterns/mem-take-and-mem-replace.md");
     expect(fs.existsSync(path.join(kb.outDir, "patterns", "mem-take-and-mem-replace.md"))).toBe(false);
     expect(fs.existsSync(path.join(kb.outDir, "categories", "ownership-borrowing.md"))).toBe(false);
@@ -154,7 +155,7 @@ describe("incremental update", () => {
       kb,
       DRAFTS.filter((d) => d.relPath === "idioms/mem-replace.md"),
     );
-    kb.finalize({ judge: "none" });
+    publishKnowledgeBase(kb, { judge: "none" });
     expect(kb.entries().find((e) => e.slug === "mem-take-and-mem-replace")?.id).toBe(id);
   });
 });
@@ -169,7 +170,7 @@ describe("pages for note-taking tools", () => {
 
   it("starts every pattern page with YAML front matter: id, name, aliases, category, tags, sources and verification", () => {
     fillKb(kb, DRAFTS);
-    kb.finalize({ judge: "none", run: run() });
+    publishKnowledgeBase(kb, { judge: "none", run: run() });
     for (const e of kb.entries()) {
       const fm = frontMatter(fs.readFileSync(path.join(kb.outDir, "patterns", `${e.slug}.md`), "utf8"));
       expect(fm).toMatchObject({ id: e.id, name: e.name, title: e.name, aliases: e.aliases, category: e.category, tags: e.tags });
@@ -201,7 +202,7 @@ describe("pages for note-taking tools", () => {
       fs.writeFileSync(path.join(notes, rel), "x\n".repeat(20));
     }
     fillKb(kb, DRAFTS);
-    kb.finalize({ judge: "none", run: run() });
+    publishKnowledgeBase(kb, { judge: "none", run: run() });
     let links = 0;
     for (const sub of ["patterns", "categories"])
       for (const name of fs.readdirSync(path.join(kb.outDir, sub))) {
@@ -221,19 +222,19 @@ describe("pages for note-taking tools", () => {
     kb.replaceFile("notes/fluent.md", fluent, [
       { relPath: "notes/fluent.md", patternKey: "p9", name: "Broken draft", problems: ["cites S9, which does not exist"] },
     ]);
-    kb.finalize({ judge: "none", run: run() });
+    publishKnowledgeBase(kb, { judge: "none", run: run() });
     const quarantine = fs.readFileSync(path.join(kb.outDir, "quarantine.md"), "utf8");
     expect(quarantine).toContain("## Broken draft — [`notes/fluent.md`](../notes/notes/fluent.md) (p9)");
     expect(fs.existsSync(path.resolve(kb.outDir, "../notes/notes/fluent.md"))).toBe(true);
     // `npm run kb -- rebuild` (no run) keeps the links of the run that built the KB.
     fs.rmSync(path.join(kb.outDir, "patterns", "newtype.md"));
-    kb.finalize({ judge: "none" });
+    publishKnowledgeBase(kb, { judge: "none" });
     expect(fs.readFileSync(path.join(kb.outDir, "patterns", "newtype.md"), "utf8")).toBe(page);
   });
 
   it("names sources by path and lines when the input directory is unknown, and no page holds an absolute path", () => {
     fillKb(kb, DRAFTS);
-    kb.finalize({ judge: "none" });
+    publishKnowledgeBase(kb, { judge: "none" });
     const got = files(kb.outDir);
     const newtype = got.get(path.join("patterns", "newtype.md")) ?? "";
     expect(newtype).toContain("- `patterns/newtype.md` (S1 lines 1-9)");

@@ -5,7 +5,9 @@ import { PassThrough } from "node:stream";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { runKbCommand } from "../../src/commands/kb/kbCommand.ts";
 import { parseKbArgs } from "../../src/commands/kb/parseKbArgs.ts";
-import { KnowledgeBase, OVERRIDES_FILE } from "../../src/kb/KnowledgeBase.ts";
+import { KnowledgeBase } from "../../src/kb/KnowledgeBase.ts";
+import { OVERRIDES_FILE } from "../../src/kb/overridesFile.ts";
+import { publishKnowledgeBase } from "../../src/kb/publish/publishKnowledgeBase.ts";
 import { DRAFTS, fillKb } from "../fixtures/kb/contributions.ts";
 
 let dir: string;
@@ -16,7 +18,7 @@ beforeEach(() => {
   out = path.join(dir, "kb");
   const kb = KnowledgeBase.open(out);
   fillKb(kb, DRAFTS);
-  kb.finalize({ judge: "none" });
+  publishKnowledgeBase(kb, { judge: "none" });
   kb.close();
 });
 afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -76,7 +78,7 @@ describe("npm run kb -- search", () => {
         summary: "Something else about types.",
       })),
     ]);
-    store.finalize({ judge: "none" });
+    publishKnowledgeBase(store, { judge: "none" });
     store.close();
     expect(runKbSearch(other, "borrowed handle ledger")).toEqual(["borrowed-handle-ledger", "shared-closure-ledger"]);
   });

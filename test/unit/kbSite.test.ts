@@ -14,7 +14,8 @@ import { parseGraphArgs } from "../../src/commands/graph/parseGraphArgs.ts";
 import { runKbCommand } from "../../src/commands/kb/kbCommand.ts";
 import { parseKbArgs } from "../../src/commands/kb/parseKbArgs.ts";
 import { KnowledgeBase } from "../../src/kb/KnowledgeBase.ts";
-import { SITE_MANIFEST } from "../../src/kb/site/writeSite.ts";
+import { publishKnowledgeBase } from "../../src/kb/publish/publishKnowledgeBase.ts";
+import { SITE_MANIFEST } from "../../src/kb/publish/site/writeSite.ts";
 import { contribution, DRAFTS, fillKb } from "../fixtures/kb/contributions.ts";
 
 const REPO = path.resolve(import.meta.dirname, "../..");
@@ -37,7 +38,7 @@ beforeEach(() => {
     kb.replaceFile("notes/fluent.md", fluent, [
       { relPath: "notes/fluent.md", patternKey: "p9", name: "Broken draft", problems: ["cites S9, which does not exist"] },
     ]);
-    kb.finalize({ judge: "none", run: { runId: "site-test", inputDir: notes, files: [] } });
+    publishKnowledgeBase(kb, { judge: "none", run: { runId: "site-test", inputDir: notes, files: [] } });
   } finally {
     kb.close();
   }
@@ -157,7 +158,7 @@ describe("npm run kb -- site", () => {
     const kb = KnowledgeBase.open(out);
     try {
       kb.replaceFile("idioms/mem-replace.md", [], []);
-      kb.finalize({ judge: "none" });
+      publishKnowledgeBase(kb, { judge: "none" });
     } finally {
       kb.close();
     }

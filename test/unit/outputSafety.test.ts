@@ -11,7 +11,8 @@ import { runKbCommand } from "../../src/commands/kb/kbCommand.ts";
 import { parseKbArgs } from "../../src/commands/kb/parseKbArgs.ts";
 import { isUserError } from "../../src/errors.ts";
 import { KnowledgeBase } from "../../src/kb/KnowledgeBase.ts";
-import { SITE_MANIFEST } from "../../src/kb/site/writeSite.ts";
+import { publishKnowledgeBase } from "../../src/kb/publish/publishKnowledgeBase.ts";
+import { SITE_MANIFEST } from "../../src/kb/publish/site/writeSite.ts";
 import { LlmService } from "../../src/llm/LlmService.ts";
 import type { PipelineEvent } from "../../src/progress/events.ts";
 import { PromptLibrary } from "../../src/prompts/PromptLibrary.ts";
@@ -28,7 +29,7 @@ beforeEach(() => {
   out = path.join(dir, "kb");
   const kb = KnowledgeBase.open(out);
   fillKb(kb, DRAFTS);
-  kb.finalize({ judge: "none" });
+  publishKnowledgeBase(kb, { judge: "none" });
   kb.close();
 });
 afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -95,7 +96,7 @@ describe("read-only kb commands", () => {
     const writer = KnowledgeBase.open(out);
     try {
       writer.removeFilesNotIn(new Set());
-      writer.finalize({ judge: "none" });
+      publishKnowledgeBase(writer, { judge: "none" });
       const r = kb("list", "--json");
       expect(JSON.parse(r.stdout).entries).toEqual([]);
     } finally {
@@ -143,11 +144,11 @@ describe("only files the tool wrote are replaced or removed", () => {
       const [edited, untouched] = [`patterns/${pages[0]}`, `patterns/${pages[1]}`];
       fs.appendFileSync(path.join(out, edited), "\nMy own note.\n");
       k.removeFilesNotIn(new Set());
-      const r = k.finalize({ judge: "none" });
+      const r = publishKnowledgeBase(k, { judge: "none" });
       expect(fs.existsSync(path.join(out, untouched))).toBe(false);
       expect(fs.readFileSync(path.join(out, edited), "utf8")).toMatch(/My own note/);
       expect(r.kept).toEqual([edited]);
-      expect(k.writtenFiles()).not.toContain(edited);
+      expect(k.writtenFiles.paths()).not.toContain(edited);
     } finally {
       k.close();
     }
@@ -158,7 +159,7 @@ describe("only files the tool wrote are replaced or removed", () => {
     try {
       fs.writeFileSync(path.join(dir, "fresh", "index.md"), "my index\n");
       fillKb(k, DRAFTS);
-      const r = k.finalize({ judge: "none" });
+      const r = publishKnowledgeBase(k, { judge: "none" });
       expect(r.kept).toEqual(["index.md"]);
       expect(fs.readFileSync(path.join(dir, "fresh", "index.md"), "utf8")).toBe("my index\n");
       expect(fs.existsSync(path.join(dir, "fresh", "kb.json"))).toBe(true);
@@ -169,7 +170,7 @@ describe("only files the tool wrote are replaced or removed", () => {
 
   it("adopts the pages of a knowledge base written before files were recorded, so they can still be replaced", () => {
     const k = KnowledgeBase.open(out);
-    const recorded = k.writtenFiles();
+    const recorded = k.writtenFiles.paths();
     k.close();
     expect(recorded).toContain("index.md");
     // Simulate an older store: no records.
@@ -178,7 +179,7 @@ describe("only files the tool wrote are replaced or removed", () => {
     legacy.close();
     const again = KnowledgeBase.open(out);
     try {
-      expect(again.writtenFiles()).toEqual(recorded);
+      expect(again.writtenFiles.paths()).toEqual(recorded);
     } finally {
       again.close();
     }
@@ -194,14 +195,14 @@ describe("only files the tool wrote are replaced or removed", () => {
     const k = KnowledgeBase.open(fresh);
     try {
       fillKb(k, DRAFTS.slice(0, 1));
-      expect(k.finalize({ judge: "none" }).kept).toEqual([...mine].sort());
+      expect(publishKnowledgeBase(k, { judge: "none" }).kept).toEqual([...mine].sort());
     } finally {
       k.close();
     }
     const again = KnowledgeBase.open(fresh);
     try {
-      expect(again.writtenFiles()).toEqual([]);
-      again.finalize({ judge: "none" });
+      expect(again.writtenFiles.paths()).toEqual([]);
+      publishKnowledgeBase(again, { judge: "none" });
       for (const f of mine) expect(fs.readFileSync(path.join(fresh, f), "utf8")).toBe(`mine: ${f}\n`);
     } finally {
       again.close();
@@ -427,7 +428,7 @@ describe("recorded files are replaced or removed only inside their root", () => 
     const k = KnowledgeBase.open(out);
     try {
       k.removeFilesNotIn(new Set());
-      const r = k.finalize({ judge: "none" });
+      const r = publishKnowledgeBase(k, { judge: "none" });
       expect(r.kept).toEqual(expect.arrayContaining(pages.map((p) => `patterns/${p}`)));
     } finally {
       k.close();
@@ -443,7 +444,7 @@ describe("recorded files are replaced or removed only inside their root", () => 
     fs.symlinkSync(secret, path.join(out, "patterns", page));
     const k = KnowledgeBase.open(out);
     try {
-      expect(k.finalize({ judge: "none" }).kept).toContain(`patterns/${page}`);
+      expect(publishKnowledgeBase(k, { judge: "none" }).kept).toContain(`patterns/${page}`);
     } finally {
       k.close();
     }
@@ -471,7 +472,7 @@ describe("recorded files are replaced or removed only inside their root", () => 
     const k = KnowledgeBase.open(out);
     try {
       k.removeFilesNotIn(new Set());
-      k.finalize({ judge: "none" });
+      publishKnowledgeBase(k, { judge: "none" });
     } finally {
       k.close();
     }
@@ -524,7 +525,7 @@ describe("recorded files are replaced or removed only inside their root", () => 
         summary: `A\u202E summary\u0007 with \u2067controls\u2069.`,
       }));
       fillKb(k, hostile);
-      k.finalize({ judge: "none" });
+      publishKnowledgeBase(k, { judge: "none" });
     } finally {
       k.close();
     }

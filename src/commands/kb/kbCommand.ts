@@ -4,9 +4,12 @@
  */
 import path from "node:path";
 import { isUserError } from "../../errors.ts";
-import { KnowledgeBase, keptMessage, OVERRIDES_FILE } from "../../kb/KnowledgeBase.ts";
+import { KnowledgeBase } from "../../kb/KnowledgeBase.ts";
+import { OVERRIDES_FILE, readOverrides, writeOverrides } from "../../kb/overridesFile.ts";
+import { keptMessage, publishKnowledgeBase } from "../../kb/publish/publishKnowledgeBase.ts";
+import { publishSite } from "../../kb/publish/publishSite.ts";
+import { siteKeptMessage } from "../../kb/publish/site/writeSite.ts";
 import { renderEntryPage } from "../../kb/render.ts";
-import { siteKeptMessage, writeSite } from "../../kb/site/writeSite.ts";
 import { CATEGORIES } from "../../kb/taxonomy.ts";
 import { draftIdOf } from "../../kb/types.ts";
 import { OutputLock } from "../../store/OutputLock.ts";
@@ -139,14 +142,14 @@ function recordOverride({ kb, io, json, out }: Ctx, command: CommandOf<"merge" |
     io.stderr.write(`error: both references name the draft ${a}.\n`);
     return 2;
   }
-  const o = kb.overrides();
+  const o = readOverrides(kb.outDir);
   const same = ([x, y]: [string, string]) => (x === a && y === b) || (x === b && y === a);
   if (command.kind === "merge") o.merge = [...o.merge.filter((p) => !same(p)), [a, b]];
   else o.separate = [...o.separate.filter((p) => !same(p)), [a, b]];
   // The newer decision wins over an opposite older one.
   if (command.kind === "merge") o.separate = o.separate.filter((p) => !same(p));
   else o.merge = o.merge.filter((p) => !same(p));
-  kb.writeOverrides(o);
+  writeOverrides(kb.outDir, o);
   const msg = `Recorded in ${OVERRIDES_FILE}: ${command.kind} ${a} and ${b}. Apply it now with \`npm run kb -- rebuild --out ${outDir}\`, or with the next run.`;
   if (json) out(JSON.stringify({ type: command.kind, a, b }));
   else io.stderr.write(`${msg}\n`);
@@ -154,7 +157,7 @@ function recordOverride({ kb, io, json, out }: Ctx, command: CommandOf<"merge" |
 }
 
 function rebuild({ kb, io, json, out }: Ctx): number {
-  const r = kb.finalize();
+  const r = publishKnowledgeBase(kb);
   if (json) out(JSON.stringify({ type: "rebuild", ...r }));
   else {
     io.stderr.write(`Rebuilt ${kb.outDir}: ${r.entries} entries, ${r.changedEntries.length} changed, ${r.written.length} files written.\n`);
@@ -166,7 +169,7 @@ function rebuild({ kb, io, json, out }: Ctx): number {
 
 function site({ kb, io, json, out }: Ctx, command: CommandOf<"site">): number {
   const dir = command.dir ?? path.join(kb.outDir, "site");
-  const r = writeSite({ entries: kb.entries(), quarantined: kb.quarantined(), unread: kb.unread(), inputDir: kb.lastRun()?.inputDir }, dir);
+  const r = publishSite(kb, dir);
   if (json) out(JSON.stringify({ type: "site", dir: r.dir, files: r.files.length, written: r.written, removed: r.removed, kept: r.kept }));
   else {
     io.stderr.write(`Wrote the site to ${r.dir}: ${r.files.length} files, ${r.written.length} changed. Open ${path.join(r.dir, "index.html")} in a browser.\n`);

@@ -13,16 +13,16 @@
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { UserError } from "../../errors.ts";
-import { writeFileAtomic } from "../../util/atomicWrite.ts";
-import { ownedPath } from "../../util/ownedPath.ts";
-import { realPathOf } from "../../util/realPathOf.ts";
-import { contentHash, fileHash } from "../fileHash.ts";
-import { stripControl } from "../markdownSafe.ts";
-import { renderCategoryPage, renderEntryPage, renderQuarantine } from "../render.ts";
-import { sourceLinker } from "../sourceLinks.ts";
-import { CATEGORIES, categoryTitle } from "../taxonomy.ts";
-import type { Entry, QuarantineRecord, UnreadRecord } from "../types.ts";
+import { UserError } from "../../../errors.ts";
+import { writeFileAtomic } from "../../../util/atomicWrite.ts";
+import { ownedPath } from "../../../util/ownedPath.ts";
+import { realPathOf } from "../../../util/realPathOf.ts";
+import { contentHash, fileHash } from "../../fileHash.ts";
+import { stripControl } from "../../markdownSafe.ts";
+import { renderCategoryPage, renderEntryPage, renderQuarantine } from "../../render.ts";
+import { sourceLinker } from "../../sourceLinks.ts";
+import { CATEGORIES, categoryTitle } from "../../taxonomy.ts";
+import type { Entry, QuarantineRecord, UnreadRecord } from "../../types.ts";
 import { markdownToHtml } from "./markdownToHtml.ts";
 
 /** The site's own record of the files it wrote (it never touches others). */
