@@ -10,6 +10,7 @@ import type { ResearchProvider } from "../src/research/types.ts";
 import type { Ledger } from "../src/store/Ledger.ts";
 import type { RunDatabase } from "../src/store/RunDatabase.ts";
 import type { NodeFault } from "../src/testing/faults.ts";
+import type { WriteFs } from "../src/util/atomicWrite.ts";
 import type { TaskTracker } from "../src/util/TaskTracker.ts";
 
 /** Settings that change what the nodes produce (part of the run's settings hash). */
@@ -65,6 +66,8 @@ export interface NodeDeps {
   codeCheck?: { check(code: string, lang: string): Promise<CodeVerification> };
   /** Test-only (RUST_KB_TEST_FAULTS, src/testing/faults.ts): the node that throws, as a bug would, for matching files. */
   nodeFault?: NodeFault;
+  /** Test-only (RUST_KB_TEST_FAULTS): the file system the knowledge base's pages are written through. */
+  writeFs?: WriteFs;
 }
 
 /** Per-run values the nodes read from the graph config. */

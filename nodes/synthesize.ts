@@ -107,6 +107,7 @@ export function makeSynthesize(deps: Pick<NodeDeps, "kb" | "llm" | "prompts" | "
       judge,
       maxPairs: deps.settings.maxMergePairs,
       run: { runId, inputDir: state.inputDir, files: current },
+      ...(deps.writeFs ? { writeFs: deps.writeFs } : {}),
     });
     if (result.kept.length > 0) deps.events?.({ type: "message", level: "warn", text: keptMessage(result.kept) });
     return { kb: { entries: result.entries, quarantined: result.quarantined } };

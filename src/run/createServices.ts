@@ -28,6 +28,8 @@ export interface ServiceOptions {
   codeCheck?: NodeDeps["codeCheck"];
   /** Test-only: the node fault of RUST_KB_TEST_FAULTS (src/testing/faults.ts). */
   nodeFault?: NodeDeps["nodeFault"] | undefined;
+  /** Test-only: the failing file system of RUST_KB_TEST_FAULTS's write fault. */
+  writeFs?: NodeDeps["writeFs"] | undefined;
 }
 
 export interface Services {
@@ -70,6 +72,7 @@ export function createServices(options: ServiceOptions): Services {
     settings,
     modelIdFor: (role) => options.backendFor(role).modelId,
     ...(options.nodeFault ? { nodeFault: options.nodeFault } : {}),
+    ...(options.writeFs ? { writeFs: options.writeFs } : {}),
     ...(codeCheck ? { codeCheck: { check: (code, lang) => times.time("codeCheck", () => codeCheck.check(code, lang)) } } : {}),
   };
   return {

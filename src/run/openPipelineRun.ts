@@ -14,7 +14,6 @@ import { DEFAULT_OUT_DIR, DEFAULT_RUN_DB } from "../config/defaults.ts";
 import { type Env, readEnv } from "../config/env.ts";
 import { toUserError, type UserError } from "../errors.ts";
 import type { PipelineEvent } from "../progress/events.ts";
-import { setWriteFault } from "../util/atomicWrite.ts";
 import { finishRun, type RunOutcome } from "./finishRun.ts";
 import { type OpeningProgress, openRunRecord, recordRunStart } from "./openRunRecord.ts";
 import { openRunResources } from "./openRunResources.ts";
@@ -73,7 +72,7 @@ export async function openPipelineRun(options: PipelineOptions, hooks: PipelineH
       try {
         return await finishRun({ record, resources, options, lifetime, emit, started }, outcome);
       } finally {
-        await closeRun(lifetime);
+        await lifetime.closeAll();
       }
     };
     return {
@@ -114,12 +113,6 @@ async function notStarted(
     out: path.resolve(context.options.out ?? DEFAULT_OUT_DIR),
     ...(err ? { error: err } : {}),
   });
-  await closeRun(context.lifetime);
+  await context.lifetime.closeAll();
   return new RunNotStarted(summary, err);
-}
-
-/** Disarms the write fault (the one test fault still held by its module, src/util/atomicWrite.ts), then closes what the run opened. */
-async function closeRun(lifetime: RunLifetime): Promise<void> {
-  setWriteFault(undefined);
-  await lifetime.closeAll();
 }

@@ -12,8 +12,7 @@ import type { EventSink } from "../progress/events.ts";
 import { PromptLibrary } from "../prompts/PromptLibrary.ts";
 import { defaultDocsIndexPath, openResearch } from "../research/openResearch.ts";
 import type { LedgerSettings } from "../store/Ledger.ts";
-import { parseFaults, withModelFault } from "../testing/faults.ts";
-import { setWriteFault } from "../util/atomicWrite.ts";
+import { faultyWriteFs, parseFaults, withModelFault } from "../testing/faults.ts";
 import { CodeCheckCache } from "../validate/CodeCheckCache.ts";
 import { RustChecker } from "../validate/rustCheck.ts";
 import { createServices, type Services, settingsHash } from "./createServices.ts";
@@ -40,7 +39,6 @@ export async function openRunResources(
   // Test-only faults (RUST_KB_TEST_FAULTS): a failing model, full disk, or a bug in one node.
   const faults = parseFaults(env.testFaults);
   const backendFor = faults.model ? withModelFault(models.backendFor, faults.model) : models.backendFor;
-  if (faults.write) setWriteFault(faults.write);
   const prompts = PromptLibrary.load();
   const settings: Partial<PipelineSettings> = {
     llmReview: resolved.recorded.llmReview,
@@ -61,7 +59,17 @@ export async function openRunResources(
   });
   lifetime.onClose(() => research.close());
   const codeCheck = new RustChecker({ cache: new CodeCheckCache(db.connection), forbiddenDirs, ...(options.rustc === false ? { rustc: false } : {}) });
-  const services = createServices({ db, backendFor, events: emit, settings, prompts, research: research.providers, codeCheck, nodeFault: faults.node });
+  const services = createServices({
+    db,
+    backendFor,
+    events: emit,
+    settings,
+    prompts,
+    research: research.providers,
+    codeCheck,
+    nodeFault: faults.node,
+    writeFs: faults.write ? faultyWriteFs(faults.write) : undefined,
+  });
   lifetime.onClose(() => services.close());
   const modelIds = ROLES.map((r) => `${r}=${models.backendFor(r).modelId}`).join(",");
   const ledgerSettings: LedgerSettings = {

@@ -8,6 +8,7 @@
  */
 import type { Role } from "../llm/roles.ts";
 import type { BackendForRole, ModelBackend } from "../llm/types.ts";
+import { REAL_WRITE_FS, type WriteFs } from "../util/atomicWrite.ts";
 
 export interface Faults {
   model?: { after: number };
@@ -66,6 +67,22 @@ export function withModelFault(backendFor: BackendForRole, fault: { after: numbe
       wrapped.set(inner, w);
     }
     return w;
+  };
+}
+
+/** The file system the knowledge base writes pages through (NodeDeps.writeFs): writes after the first `after` fail with errno `code`. */
+export function faultyWriteFs(fault: { code: string; after: number }): WriteFs {
+  let writes = 0;
+  return {
+    ...REAL_WRITE_FS,
+    openSync: (file, flags, mode) => {
+      if (++writes > fault.after) {
+        const e = new Error(`${fault.code}: injected write failure, write '${file}'`) as NodeJS.ErrnoException;
+        e.code = fault.code;
+        throw e;
+      }
+      return REAL_WRITE_FS.openSync(file, flags, mode);
+    },
   };
 }
 

@@ -4,13 +4,6 @@ import path from "node:path";
 import { fsErrorToUserError } from "../errors.ts";
 import { isProcessAlive } from "./processAlive.ts";
 
-let fault: { code: string; after: number; writes: number } | undefined;
-
-/** Test-only (src/testing/faults.ts): make writes after the first `after` fail with errno `code`. */
-export function setWriteFault(spec: { code: string; after: number } | undefined): void {
-  fault = spec ? { ...spec, writes: 0 } : undefined;
-}
-
 /** Prefix of temporary files; readers and the output listing ignore these. */
 export const TEMP_PREFIX = ".tmp-";
 
@@ -27,7 +20,8 @@ export interface WriteFs {
   rmSync(file: string, options: { force: boolean }): void;
 }
 
-const realFs: WriteFs = {
+/** The real file system (tests wrap it: src/testing/faults.ts). */
+export const REAL_WRITE_FS: WriteFs = {
   openSync: (file, flags, mode) => fs.openSync(file, flags, mode),
   writeSync: (fd, buffer, offset, length) => fs.writeSync(fd, buffer, offset, length),
   fsyncSync: (fd) => fs.fsyncSync(fd),
@@ -52,7 +46,7 @@ export function writeAll(io: Pick<WriteFs, "writeSync">, fd: number, data: Uint8
 }
 
 /** Flushes a directory's entries (a rename in it) to disk; file systems that cannot fsync a directory are tolerated. */
-export function fsyncDir(dir: string, io: Pick<WriteFs, "openSync" | "fsyncSync" | "closeSync"> = realFs): void {
+export function fsyncDir(dir: string, io: Pick<WriteFs, "openSync" | "fsyncSync" | "closeSync"> = REAL_WRITE_FS): void {
   let fd: number;
   try {
     fd = io.openSync(dir, "r");
@@ -76,7 +70,7 @@ export function fsyncDir(dir: string, io: Pick<WriteFs, "openSync" | "fsyncSync"
  * not rewritten. Returns whether the file changed. A full disk or a read-only target throws the
  * project's UserError (DISK_FULL, OUTPUT_NOT_WRITABLE) and leaves the old file as it was.
  */
-export function writeFileAtomic(file: string, content: string, io: WriteFs = realFs): boolean {
+export function writeFileAtomic(file: string, content: string, io: WriteFs = REAL_WRITE_FS): boolean {
   try {
     if (fs.readFileSync(file, "utf8") === content) return false;
   } catch {
@@ -85,11 +79,6 @@ export function writeFileAtomic(file: string, content: string, io: WriteFs = rea
   const dir = path.dirname(file);
   const tmp = path.join(dir, tempName(path.basename(file)));
   try {
-    if (fault && ++fault.writes > fault.after) {
-      const e = new Error(`${fault.code}: injected write failure, write '${file}'`) as NodeJS.ErrnoException;
-      e.code = fault.code;
-      throw e;
-    }
     fs.mkdirSync(dir, { recursive: true });
     try {
       const fd = io.openSync(tmp, "wx", 0o644);

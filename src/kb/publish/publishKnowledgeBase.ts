@@ -4,6 +4,7 @@
  * run's `--site` and `npm run kb -- site` publish the static site (`publishSite`). The store
  * (src/kb/KnowledgeBase.ts) only holds rows.
  */
+import type { WriteFs } from "../../util/atomicWrite.ts";
 import type { KnowledgeBase, PublishingRun } from "../KnowledgeBase.ts";
 import { matchDrafts } from "../matchDrafts.ts";
 import { DEFAULT_MAX_MERGE_PAIRS } from "../resolve.ts";
@@ -17,6 +18,8 @@ export interface PublishOptions {
   maxPairs?: number;
   /** The run that publishes: recorded so `npm run eval` can tell whether the KB is reusable. */
   run?: PublishingRun;
+  /** The file system pages and kb.json are written through (tests inject failures; default the real one). */
+  writeFs?: WriteFs;
 }
 
 export interface PublishResult {
@@ -45,7 +48,7 @@ export function publishKnowledgeBase(kb: KnowledgeBase, options: PublishOptions 
   const unread = kb.unread();
   // Sources link to the input files (relative) when the run that builds or last built the KB is known.
   const inputDir = options.run?.inputDir ?? kb.lastRun()?.inputDir;
-  const files = writeKbFiles(kb.outDir, kb.writtenFiles, renderKbFiles(kb.outDir, { entries, quarantined, unread }, inputDir));
+  const files = writeKbFiles(kb.outDir, kb.writtenFiles, renderKbFiles(kb.outDir, { entries, quarantined, unread }, inputDir), options.writeFs);
   const changedEntries = kb.recordEntries(entries, judge, options.run);
   return {
     entries: entries.length,

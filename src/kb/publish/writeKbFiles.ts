@@ -1,6 +1,6 @@
 import fs from "node:fs";
 import path from "node:path";
-import { writeFileAtomic } from "../../util/atomicWrite.ts";
+import { type WriteFs, writeFileAtomic } from "../../util/atomicWrite.ts";
 import { ownedPath } from "../../util/ownedPath.ts";
 import { contentHash, fileHash } from "../fileHash.ts";
 import type { WrittenFiles } from "../store/WrittenFiles.ts";
@@ -13,7 +13,12 @@ const byString = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
  * happens. A file that is not ours is never overwritten or removed, and one of ours the user has
  * edited since (its hash differs) is not removed either; both are reported in `kept`.
  */
-export function writeKbFiles(outDir: string, record: WrittenFiles, files: ReadonlyMap<string, string>): { written: string[]; kept: string[] } {
+export function writeKbFiles(
+  outDir: string,
+  record: WrittenFiles,
+  files: ReadonlyMap<string, string>,
+  writeFs?: WriteFs,
+): { written: string[]; kept: string[] } {
   const recorded = record.hashes();
   const removed = removeUnneeded(outDir, record, recorded, files);
   const written = [...removed.written];
@@ -31,7 +36,7 @@ export function writeKbFiles(outDir: string, record: WrittenFiles, files: Readon
       continue;
     }
     record.record(rel, hash);
-    if (writeFileAtomic(full, content)) written.push(rel);
+    if (writeFileAtomic(full, content, writeFs)) written.push(rel);
   }
   return { written: written.sort(byString), kept: kept.sort(byString) };
 }
