@@ -1,3 +1,4 @@
+import os from "node:os";
 import { defineConfig } from "vitest/config";
 
 // Test workers are forked from this process and inherit its environment: one libuv pool thread, as
@@ -6,23 +7,26 @@ import { defineConfig } from "vitest/config";
 process.env.UV_THREADPOOL_SIZE ??= "1";
 
 /**
- * Two tiers, as in node-llama-cpp's own suite: "unit" needs no model and runs in parallel;
- * "model" loads the tiny GGUFs from ../shared/models (and spawns the CLI), one file at a time so
- * runs on a 2-core machine do not fight over the CPU.
+ * Two tiers, as in node-llama-cpp's own suite: "unit" needs no model; "model" loads the tiny GGUFs
+ * from ../shared/models and the project's trained one (and spawns the CLI). The unit tier runs first,
+ * then the model tier, each on every core: vitest's default (one worker fewer than the cores) ran
+ * the whole suite in a single worker on the 2-core machines this project is tested on. A model file
+ * decodes on one thread (RUST_KB_THREADS=1 unless a test passes --threads), so two files side by side
+ * share two cores without llama.cpp's threads waiting on each other.
  */
 export default defineConfig({
   test: {
     globals: true,
+    maxWorkers: Math.max(2, os.availableParallelism()),
     // The default engine ("auto") is llama-server wherever one is built: tests pin the in-process
     // engine so they run the same everywhere; llama-server tests choose it explicitly.
-    env: { RUST_KB_BACKEND: "node-llama-cpp" },
+    env: { RUST_KB_BACKEND: "node-llama-cpp", RUST_KB_THREADS: "1" },
     projects: [
       {
         extends: true,
         test: {
           name: "unit",
           include: ["test/unit/**/*.test.ts"],
-          // The unit tier first, on every core; then the model tier alone (below).
           sequence: { groupOrder: 0 },
           testTimeout: 20_000,
         },
@@ -32,9 +36,7 @@ export default defineConfig({
         test: {
           name: "model",
           include: ["test/model/**/*.test.ts", "test/conformance/**/*.test.ts"],
-          fileParallelism: false,
-          // After the unit tier, never beside it: llama.cpp's threads wait on each other, and a model
-          // test sharing 2 cores with unit workers ran several times slower.
+          // After the unit tier, never beside it (the rust sandbox tests and the models would share the cores).
           sequence: { groupOrder: 1 },
           testTimeout: 300_000,
           hookTimeout: 120_000,
