@@ -86,7 +86,9 @@ async function judgePendingPairs(
  * and entry pages, kb.json with its schema and quarantine.md. It runs once, after every file, so
  * the pages are the same whatever order files finished in.
  */
-export function makeSynthesize(deps: Pick<NodeDeps, "kb" | "llm" | "prompts" | "settings" | "modelIdFor"> & Partial<Pick<NodeDeps, "ledger" | "events">>) {
+export function makeSynthesize(
+  deps: Pick<NodeDeps, "kb" | "llm" | "prompts" | "settings" | "modelIdFor"> & Partial<Pick<NodeDeps, "ledger" | "events" | "writeFs">>,
+) {
   return async (
     state: Pick<PipelineStateType, "inputDir" | "outDir" | "files"> & Partial<PipelineStateType>,
     config: LangGraphRunnableConfig,
