@@ -11,7 +11,7 @@ import { systemTool } from "../../src/util/spawnGuarded.ts";
 import { UNIFORM_REFUSAL } from "../../src/validate/firstPassStayedInside.ts";
 import { RustChecker } from "../../src/validate/rustCheck.ts";
 
-export const hasRustc = spawnSync("rustc", ["--version"], { encoding: "utf8" }).status === 0;
+const hasRustc = spawnSync("rustc", ["--version"], { encoding: "utf8" }).status === 0;
 
 /**
  * Issue 23: rustc's first pass decides, not token shapes. With the token scan off, every way of
