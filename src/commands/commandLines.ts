@@ -15,7 +15,7 @@ import { MODELS_HELP, parseModelsArgs } from "./models/parseModelsArgs.ts";
 import { parseRunsArgs, RUNS_HELP } from "./runs/parseRunsArgs.ts";
 import { parseStudioArgs, STUDIO_HELP } from "./studio/parseStudioArgs.ts";
 
-/** What a command line writes to and reads from; `io` reads the environment, on the first call only. */
+/** What a command line writes to and reads from; `io` reads the environment (each runner calls it once, and only when it runs). */
 export interface CommandLineIo {
   stdin: Readable;
   stdout: Writable;
@@ -90,14 +90,6 @@ export type CommandName = keyof typeof COMMAND_LINES;
 export async function runCommandLine(name: CommandName, argv: readonly string[], io: CommandLineIo): Promise<number> {
   const line = COMMAND_LINES[name];
   const parsed = line.parse(argv);
-  let commandIo: CommandIo | undefined;
-  const once: CommandLineIo = {
-    ...io,
-    io: () => {
-      commandIo ??= io.io();
-      return commandIo;
-    },
-  };
   if (parsed.kind === "help") {
     io.stdout.write(`${line.help}\n`);
     return EXIT.done;
@@ -106,5 +98,5 @@ export async function runCommandLine(name: CommandName, argv: readonly string[],
     io.stderr.write(`error: ${terminalText((parsed as Usage & { kind: "error" }).message)}\n\n${line.help}\n`);
     return EXIT.usage;
   }
-  return line.run(parsed, once);
+  return line.run(parsed, io);
 }

@@ -31,11 +31,6 @@ export class RunLifetime {
     if (!this.controller.signal.aborted) this.controller.abort(reason);
   }
 
-  /** Throws the abort's reason when the run was stopped while a phase was opening. */
-  throwIfAborted(): void {
-    if (this.signal.aborted) throw this.signal.reason;
-  }
-
   onClose(cleanup: Cleanup): void {
     this.cleanups.push(cleanup);
   }

@@ -35,7 +35,8 @@ export async function openRunResources(
   const { db, resolved, dbPath } = record;
   const { env, emit, lifetime } = context;
   const models = await runModels(record, options, context);
-  lifetime.throwIfAborted();
+  // Stopped while the models loaded: throw the abort's reason before opening anything else.
+  lifetime.signal.throwIfAborted();
   // Test-only faults (RUST_KB_TEST_FAULTS): a failing model, full disk, or a bug in one node.
   const faults = parseFaults(env.testFaults);
   const backendFor = faults.model ? withModelFault(models.backendFor, faults.model) : models.backendFor;
